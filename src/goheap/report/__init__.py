@@ -1,0 +1,1 @@
+"""Reports produced from goheap heap state (pprof heap profiles)."""
