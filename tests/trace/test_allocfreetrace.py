@@ -1,0 +1,524 @@
+"""Tests of the allocfreetrace log importer and the ``goheap trace import`` command."""
+
+from __future__ import annotations
+
+import gzip
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from goheap.errors import HeapError
+from goheap.trace import (
+    KIND_ALLOC,
+    KIND_FREE,
+    KIND_GC,
+    Trace,
+    TraceFormatError,
+    TraceTruncatedWarning,
+    import_log,
+    parse_lines,
+)
+from goheap.trace.cli import default_output, trace_group
+
+SHARED = Path(__file__).resolve().parents[2] / "../shared/data/go1.19-traces"
+
+# ---------------------------------------------------------------------------------------
+# Building synthetic logs
+# ---------------------------------------------------------------------------------------
+
+RUNTIME_FRAMES = [
+    "runtime.mallocgc(0x10, 0x48f5e0, 0x1)",
+    "\t/usr/lib/go-1.19/src/runtime/malloc.go:1131 +0x7b1 fp=0xc0000aa560 sp=0xc0000aa4e8 pc=0x40bd11",
+    "runtime.newobject(0xc0000aa5b0?)",
+    "\t/usr/lib/go-1.19/src/runtime/malloc.go:1202 +0x27 fp=0xc0000aa588 sp=0xc0000aa560 pc=0x40bf47",
+]
+
+
+def frames(*funcs: str) -> list[str]:
+    """Function/file line pairs for the given functions, after the runtime's own frames."""
+    out = list(RUNTIME_FRAMES)
+    for i, f in enumerate(funcs):
+        out += [f"{f}(0x{i:x}?)", f"\t/src/x/{i}.go:{10 + i} +0x{i + 1:x}"]
+    return out
+
+
+def alloc(addr: int, size: int, typ: str | None = None, *funcs: str) -> str:
+    head = f"tracealloc(0x{addr:x}, 0x{size:x}" + (f", {typ})" if typ is not None else ")")
+    return "\n".join([head, "goroutine 1 [running]:", *frames(*funcs)]) + "\n\n"
+
+
+def free(addr: int, size: int, *funcs: str) -> str:
+    return (
+        "\n".join([f"tracefree(0x{addr:x}, 0x{size:x})", "goroutine 0 [idle]:", *frames(*funcs)])
+        + "\n\n"
+    )
+
+
+def gc() -> str:
+    return (
+        "tracegc()\n\n"
+        "goroutine 5 [garbage collection]:\n"
+        "runtime.gcMarkTermination()\n"
+        "\t/usr/lib/go-1.19/src/runtime/mgc.go:943 +0x173\n\n"
+        "goroutine 1 [runnable]:\n"
+        "main.work(0x0?)\n"
+        "\t/tmp/main.go:12 +0xaf\n"
+        "created by main.main\n"
+        "\t/tmp/main.go:20 +0x25\n"
+        "end tracegc\n\n"
+    )
+
+
+def write(tmp_path: Path, text: str, name: str = "trace.log", *, gz: bool = False) -> Path:
+    p = tmp_path / name
+    data = text.encode("utf-8")
+    p.write_bytes(gzip.compress(data) if gz else data)
+    return p
+
+
+def quiet_import(path: Path, **kw) -> Trace:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        return import_log(path, **kw)
+
+
+BASIC = (
+    alloc(0xC000010000, 0x10, "*main.Node", "main.bottomUp", "main.main")
+    + alloc(0xC000010010, 0x8)  # no type: a no-pointer allocation, runtime-only stack
+    + "hello from the program\n"  # program output between events
+    + free(0xC000010000, 0x10)
+    + gc()
+    + "traceroute is not an event\n"
+    + alloc(0xC000020000, 0x20, "map[string]int", "go/parser.(*parser).next")
+    + free(0xC000020000, 0x20, "main.bottomUp")
+)
+
+
+# ---------------------------------------------------------------------------------------
+# Synthetic logs
+# ---------------------------------------------------------------------------------------
+
+
+def test_basic_events(tmp_path: Path) -> None:
+    t = quiet_import(write(tmp_path, BASIC))
+    assert len(t) == 6
+    assert t.kind.tolist() == [KIND_ALLOC, KIND_ALLOC, KIND_FREE, KIND_GC, KIND_ALLOC, KIND_FREE]
+    assert t.addr.tolist() == [0xC000010000, 0xC000010010, 0xC000010000, 0, 0xC000020000, 0xC000020000]
+    assert t.size.tolist() == [16, 8, 16, 0, 32, 32]
+    assert [t.type_name(i) for i in range(6)] == ["*main.Node", None, None, None, "map[string]int", None]
+    assert [t.func_name(i) for i in range(6)] == [
+        "main.bottomUp",
+        None,
+        None,
+        None,
+        "go/parser.(*parser).next",
+        "main.bottomUp",
+    ]
+    assert t.types == ("*main.Node", "map[string]int")
+    assert t.funcs == ("main.bottomUp", "go/parser.(*parser).next")
+    assert t.counts() == {"alloc": 3, "free": 2, "gc": 1}
+    assert (t.n_alloc, t.n_free, t.n_gc) == (3, 2, 1)
+    assert t.meta["source"] == "trace.log"
+    assert t.meta["log_bytes"] == len(BASIC.encode())
+    assert t.meta["truncated"] is False
+    assert t.meta["compressed"] is False
+    assert t.addr.dtype == np.uint64 and t.type_id.dtype == np.int32
+
+
+@pytest.mark.parametrize(
+    "typ",
+    [
+        "map[string]int",
+        "struct { a int; b *main.T }",
+        "struct { F uintptr; f func(*main.reporter) error; next chan *main.reporterState }",
+        "func(int, string) (bool, error)",
+        "[]struct { x, y int }",
+        "map[[2]string]struct { a, b (int) }",
+        "interface {}",
+        "*[8]map[string][]*main.T",
+    ],
+)
+def test_type_names_with_spaces_commas_brackets(tmp_path: Path, typ: str) -> None:
+    t = quiet_import(write(tmp_path, alloc(0x1000, 0x30, typ, "main.f") + alloc(0x2000, 8, typ)))
+    assert t.types == (typ,)
+    assert t.type_id.tolist() == [0, 0]
+    assert t.size.tolist() == [0x30, 8]
+
+
+def test_function_attribution(tmp_path: Path) -> None:
+    log = (
+        # inlined runtime frame "(...)" with no +0x offset, then a generic function
+        "tracealloc(0x10, 0x10)\n"
+        "goroutine 7 [running]:\n"
+        "runtime.mallocgc(0x8, 0x0, 0x0)\n"
+        "\t/go/src/runtime/malloc.go:1131 +0x7b1\n"
+        "runtime.(*randomOrder).reset(...)\n"
+        "\t/go/src/runtime/proc.go:6239\n"
+        "main.Map[...](0xc000010000?, {0x1, 0x2})\n"
+        "\t/tmp/main.go:5 +0x1\n"
+        "main.main()\n"
+        "\t/tmp/main.go:9 +0x1\n\n"
+        # runtime-only stack with a "created by" line naming a user function
+        "tracealloc(0x20, 0x10)\n"
+        "goroutine 8 [running]:\n"
+        "runtime.goexit()\n"
+        "\t/go/src/runtime/asm_amd64.s:1594 +0x1\n"
+        "created by main.(*sequencer).Add\n"
+        "\t/tmp/gofmt.go:149 +0x1b3\n\n"
+        # elided frames and a package path with slashes and dots
+        "tracealloc(0x30, 0x10)\n"
+        "goroutine 9 [running]:\n"
+        "runtime.newobject(0x0?)\n"
+        "\t/go/src/runtime/malloc.go:1202 +0x27\n"
+        "...additional frames elided...\n"
+        "gopkg.in/yaml%2ev3.(*decoder).unmarshal(0x1)\n"
+        "\t/x/decode.go:1 +0x2\n\n"
+        # runtime/debug is not package runtime
+        "tracealloc(0x40, 0x10)\n"
+        "goroutine 9 [running]:\n"
+        "runtime/debug.Stack()\n"
+        "\t/go/src/runtime/debug/stack.go:24 +0x65\n\n"
+    )
+    t = quiet_import(write(tmp_path, log))
+    assert [t.func_name(i) for i in range(len(t))] == [
+        "main.Map[...]",
+        None,
+        "gopkg.in/yaml%2ev3.(*decoder).unmarshal",
+        "runtime/debug.Stack",
+    ]
+
+
+def test_crlf_and_uppercase_hex(tmp_path: Path) -> None:
+    text = alloc(0xABC, 0x10, "main.T", "main.f").replace("0xabc", "0xABC").replace("\n", "\r\n")
+    t = quiet_import(write(tmp_path, text))
+    assert t.addr.tolist() == [0xABC]
+    assert t.types == ("main.T",)
+    assert t.funcs == ("main.f",)
+
+
+def test_invalid_utf8_is_replaced(tmp_path: Path) -> None:
+    p = tmp_path / "bad.log"
+    p.write_bytes(alloc(0x10, 8, "main.T\xff", "main.f").encode("latin-1"))
+    t = quiet_import(p)
+    assert t.types == ("main.T\ufffd",)
+
+
+def test_gzip_detected_by_magic_not_name(tmp_path: Path) -> None:
+    plain = quiet_import(write(tmp_path, BASIC, "plain.gz"))
+    packed = quiet_import(write(tmp_path, BASIC, "packed.log", gz=True))
+    assert packed.meta["compressed"] is True and plain.meta["compressed"] is False
+    for name in ("kind", "addr", "size", "type_id", "func_id"):
+        assert np.array_equal(getattr(plain, name), getattr(packed, name))
+    assert packed.types == plain.types and packed.funcs == plain.funcs
+    assert packed.meta["log_bytes"] == plain.meta["log_bytes"] == len(BASIC.encode())
+
+
+def test_small_chunks_give_the_same_result(tmp_path: Path) -> None:
+    text = "".join(alloc(0x1000 + 16 * i, 16, f"T{i % 5}", f"main.f{i % 3}") for i in range(50))
+    text += gc() + "".join(free(0x1000 + 16 * i, 16) for i in range(50))
+    p = write(tmp_path, text)
+    big = quiet_import(p)
+    small = quiet_import(p, chunk_events=7)
+    assert big == small
+    assert len(big) == 101
+    assert big.addr[:50].tolist() == [0x1000 + 16 * i for i in range(50)]
+
+
+def test_progress_reports_bytes_read(tmp_path: Path) -> None:
+    text = "".join(alloc(0x1000 + 16 * i, 16, None, "main.f") for i in range(9000))
+    for gz in (False, True):
+        p = write(tmp_path, text, f"p{gz}.log", gz=gz)
+        seen: list[int] = []
+        t = quiet_import(p, progress=seen.append)
+        assert len(t) == 9000
+        assert len(seen) >= 3  # every 4096 events, plus the end
+        assert seen == sorted(seen)
+        assert seen[-1] == p.stat().st_size
+
+
+def test_parse_lines_streaming_core() -> None:
+    lines = BASIC.splitlines(keepends=True)
+    t = parse_lines(iter(lines), source="mem")
+    assert len(t) == 6
+    assert t.meta["source"] == "mem"
+    assert t.meta["log_lines"] == len(lines)
+
+
+# ---------------------------------------------------------------------------------------
+# Malformed, empty and truncated logs
+# ---------------------------------------------------------------------------------------
+
+
+def line_of(text: str, needle: str) -> int:
+    return text[: text.rindex(needle)].count("\n") + 1
+
+
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        (
+            "tracealloc(0xZZ, 0x10)\n",
+            "malformed tracealloc line: expected 'tracealloc(0xADDR, 0xSIZE[, TYPE])'",
+        ),
+        ("tracealloc(0x10)\n", "malformed tracealloc line"),
+        ("tracealloc(0x10, 16, main.T)\n", "malformed tracealloc line"),
+        ("tracealloc(0x10, 0x10, )\n", "malformed tracealloc line"),
+        ("tracealloc(0x10, 0x10, main.T\n", "malformed tracealloc line"),
+        ("tracefree(0x10)\n", "malformed tracefree line: expected 'tracefree(0xADDR, 0xSIZE)'"),
+        ("tracegc(1)\n", "malformed tracegc line: expected 'tracegc()'"),
+    ],
+)
+def test_malformed_event_line(tmp_path: Path, bad: str, expected: str) -> None:
+    text = BASIC + bad + "goroutine 1 [running]:\nmain.f()\n\t/x.go:1 +0x1\n\n"
+    p = write(tmp_path, text)
+    with pytest.raises(TraceFormatError) as info:
+        import_log(p)
+    msg = str(info.value)
+    assert msg.startswith(f"trace.log:{line_of(text, bad)}: ")
+    assert expected in msg
+    assert repr(bad.rstrip("\n")) in msg  # the offending text is quoted
+    assert isinstance(info.value, ValueError) and isinstance(info.value, HeapError)
+
+
+def test_missing_goroutine_header(tmp_path: Path) -> None:
+    text = alloc(0x10, 8) + "tracealloc(0x20, 0x8)\nmain.f()\n\t/x.go:1\n\n"
+    n = line_of(text, "main.f()")
+    with pytest.raises(TraceFormatError, match=rf"^trace\.log:{n}: expected a goroutine header"):
+        import_log(write(tmp_path, text))
+
+
+def test_event_line_inside_a_stack(tmp_path: Path) -> None:
+    text = alloc(0x10, 8, None, "main.f").rstrip("\n") + "\n" + alloc(0x20, 8)
+    nested = r"^trace\.log:9: unexpected event line inside the event that starts at line 1"
+    with pytest.raises(TraceFormatError, match=nested):
+        import_log(write(tmp_path, text))
+    text = "tracegc()\n\ngoroutine 1 [running]:\nmain.f()\n\t/x.go:1\n\n" + alloc(0x20, 8)
+    with pytest.raises(TraceFormatError, match=r"^trace\.log:7: .*expected 'end tracegc'"):
+        import_log(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "hello\nworld\n", "goroutine 1 [running]:\nmain.f()\n"])
+def test_no_events(tmp_path: Path, text: str) -> None:
+    for gz in (False, True):
+        with pytest.raises(TraceFormatError, match=r"^trace\.log: no allocfreetrace events found"):
+            import_log(write(tmp_path, text, gz=gz))
+
+
+def test_only_a_partial_event(tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an error, not also a warning
+        with pytest.raises(TraceFormatError, match=r"no allocfreetrace events found.*mid-event at line 1"):
+            import_log(write(tmp_path, "tracealloc(0x10, 0x8)\ngoroutine 1 [running]:\n"))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        import_log(tmp_path / "nope.log")
+
+
+@pytest.mark.parametrize(
+    ("tail", "n_complete", "where"),
+    [
+        ("tracealloc(0x90, 0x8)\n", 6, "after an event line, before its stack"),
+        ("tracealloc(0x90, 0x8", 6, "in the middle of an event line"),
+        ("tracealloc(0x90, 0x8)\ngorout", 6, "in the goroutine header"),
+        ("tracealloc(0x90, 0x8)\ngoroutine 1 [running]:\n", 6, "in the event's stack"),
+        (alloc(0x90, 8, None, "main.f").rstrip("\n"), 6, "in the event's stack"),
+        (alloc(0x90, 8, None, "main.f")[:-30], 6, "in the event's stack"),
+        (alloc(0x90, 8)[:-1], 6, "in the event's stack"),
+        ("tracegc()\n\ngoroutine 1 [running]:\n", 6, "in the tracegc event"),
+        ("tracegc(", 6, "in the middle of a tracegc line"),
+    ],
+)
+def test_truncated_log(tmp_path: Path, tail: str, n_complete: int, where: str) -> None:
+    text = BASIC + tail
+    p = write(tmp_path, text)
+    with pytest.warns(TraceTruncatedWarning) as record:
+        t = import_log(p)
+    assert len(record) == 1
+    msg = str(record[0].message)
+    assert msg.startswith(f"trace.log:{line_of(text, tail)}: log truncated {where}")
+    assert record[0].filename == __file__  # attributed to the caller
+    assert len(t) == n_complete
+    assert t.meta["truncated"] is True
+    full = quiet_import(write(tmp_path, BASIC, "full.log"))
+    assert np.array_equal(t.addr, full.addr) and t.types == full.types and t.funcs == full.funcs
+
+
+def test_gzip_cut_short(tmp_path: Path) -> None:
+    text = "".join(
+        alloc(0xC000000000 + 16 * i, 16, f"main.T{i % 7}", f"main.f{i % 11}") + (gc() if i % 500 == 0 else "")
+        for i in range(3000)
+    )
+    data = gzip.compress(text.encode(), compresslevel=1)
+    full = quiet_import(write(tmp_path, text, "full.log"))
+    assert len(full) == 3006
+    p = tmp_path / "cut.log.gz"
+    p.write_bytes(data[: len(data) // 2])
+    cut = r"^cut\.log\.gz:\d+: log truncated in a compressed stream cut short"
+    with pytest.warns(TraceTruncatedWarning, match=cut):
+        t = import_log(p)
+    assert 0 < len(t) < len(full)
+    assert t.meta["truncated"] is True
+    for name in ("kind", "addr", "size"):
+        assert np.array_equal(getattr(t, name), getattr(full, name)[: len(t)])
+    assert [t.type_name(i) for i in range(len(t))] == [full.type_name(i) for i in range(len(t))]
+    assert [t.func_name(i) for i in range(len(t))] == [full.func_name(i) for i in range(len(t))]
+
+
+def test_gzip_corrupt(tmp_path: Path) -> None:
+    text = "".join(alloc(0x1000 + 16 * i, 16, "main.T", "main.f") for i in range(3000))
+    data = bytearray(gzip.compress(text.encode()))
+    data[-8] ^= 0xFF  # CRC of the member
+    p = tmp_path / "corrupt.log.gz"
+    p.write_bytes(bytes(data))
+    with pytest.raises(TraceFormatError, match=r"^corrupt\.log\.gz:\d+: corrupt gzip stream"):
+        import_log(p)
+
+
+# ---------------------------------------------------------------------------------------
+# The real Go 1.19 traces (counts checked independently with zcat | grep / awk)
+# ---------------------------------------------------------------------------------------
+
+REAL = {
+    "binary-trees-10-gogc20.log.gz": dict(
+        alloc=131861,
+        free=89818,
+        gc=2,
+        gc_index=[29828, 119764],
+        lines=6518383,
+        log_bytes=332191019,
+        alloc_bytes=2151488,
+        free_bytes=1437656,
+        typed_allocs=131854,
+        n_types=24,
+        n_funcs=14,
+        last=(KIND_ALLOC, 0xC000080060, 0x60, None, "fmt.(*buffer).writeString"),
+        top_func=("main.bottomUp", 131761, 64207),
+    ),
+    "gofmt-parser-gogc20.log.gz": dict(
+        alloc=38303,
+        free=13889,
+        gc=3,
+        gc_index=[5218, 23713, 37028],
+        lines=2755153,
+        log_bytes=200874884,
+        alloc_bytes=2055616,
+        free_bytes=593136,
+        typed_allocs=34218,
+        n_types=124,
+        n_funcs=136,
+        last=(KIND_ALLOC, 0xC0001B2000, 0x20000, None, "bytes.growSlice"),
+        top_func=("go/parser.(*parser).parseIdent", 6268, 0),
+    ),
+}
+
+FIRST_EVENTS = [
+    (KIND_ALLOC, 0xC000024000, 0x10, "*runtime.p", None),
+    (KIND_ALLOC, 0xC000026000, 0x2500, "runtime.p", None),
+    (KIND_ALLOC, 0xC000028500, 0x2500, "runtime.p", None),
+]
+
+
+@pytest.fixture(scope="module", params=sorted(REAL))
+def real_trace(request: pytest.FixtureRequest) -> tuple[str, Trace]:
+    path = SHARED / request.param
+    if not path.exists():
+        pytest.skip(f"shared trace {path} not available")
+    return request.param, quiet_import(path)
+
+
+def test_real_trace(real_trace: tuple[str, Trace]) -> None:
+    name, t = real_trace
+    want = REAL[name]
+    assert t.counts() == {"alloc": want["alloc"], "free": want["free"], "gc": want["gc"]}
+    assert len(t) == want["alloc"] + want["free"] + want["gc"]
+    assert np.flatnonzero(t.kind == KIND_GC).tolist() == want["gc_index"]
+    assert t.meta["log_lines"] == want["lines"]
+    assert t.meta["log_bytes"] == want["log_bytes"]
+    assert t.meta["truncated"] is False and t.meta["compressed"] is True
+    assert t.bytes_by_kind() == {"alloc": want["alloc_bytes"], "free": want["free_bytes"]}
+    assert int(np.count_nonzero((t.kind == KIND_ALLOC) & (t.type_id >= 0))) == want["typed_allocs"]
+    assert len(t.types) == want["n_types"] and len(t.funcs) == want["n_funcs"]
+    assert not np.any(t.type_id[t.kind != KIND_ALLOC] >= 0)
+    assert not np.any(t.addr[t.kind == KIND_GC])
+
+    def event(i: int) -> tuple:
+        return (int(t.kind[i]), int(t.addr[i]), int(t.size[i]), t.type_name(i), t.func_name(i))
+
+    assert [event(i) for i in range(3)] == FIRST_EVENTS
+    assert event(3) == (KIND_ALLOC, event(3)[1], 0x10, None, None)  # no-pointer, runtime-only
+    assert event(len(t) - 1) == want["last"]
+    fname, n_alloc, n_free = want["top_func"]
+    f = t.funcs.index(fname)
+    assert int(np.count_nonzero((t.func_id == f) & (t.kind == KIND_ALLOC))) == n_alloc
+    assert int(np.count_nonzero((t.func_id == f) & (t.kind == KIND_FREE))) == n_free
+
+
+def test_real_trace_complex_types(real_trace: tuple[str, Trace]) -> None:
+    name, t = real_trace
+    if name.startswith("gofmt"):
+        assert (
+            "struct { F uintptr; f func(*main.reporter) error; r *main.reporter; "
+            "next chan *main.reporterState; s *main.sequencer; weight int64 }"
+        ) in t.types
+    else:
+        assert "struct { F uintptr; .autotmp_2 chan int }" in t.types
+    assert all(not s.endswith(")") or s.count("(") == s.count(")") for s in t.types)
+
+
+# ---------------------------------------------------------------------------------------
+# goheap trace import
+# ---------------------------------------------------------------------------------------
+
+
+def test_default_output() -> None:
+    assert default_output("/a/run.log.gz") == Path("/a/run.trace.npz")
+    assert default_output("run.log") == Path("run.trace.npz")
+    assert default_output("run.gz") == Path("run.trace.npz")
+    assert default_output("run") == Path("run.trace.npz")
+
+
+def test_cli_import(tmp_path: Path) -> None:
+    p = write(tmp_path, BASIC, "prog.log.gz", gz=True)
+    result = CliRunner().invoke(trace_group, ["import", str(p)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "prog.trace.npz"
+    assert out.exists()
+    assert "6 events: 3 allocs (56 B), 2 frees (48 B), 1 GC points" in result.stdout
+    assert "2 distinct types, 2 distinct allocating functions" in result.stdout
+    assert "MB/s" in result.stdout
+    assert result.stderr == ""  # no progress bar when stderr is not a terminal
+    assert Trace.load(out) == quiet_import(p)
+
+    other = tmp_path / "x.npz"
+    result = CliRunner().invoke(trace_group, ["import", str(p), "-o", str(other)])
+    assert result.exit_code == 0 and other.exists()
+
+
+def test_cli_import_errors(tmp_path: Path) -> None:
+    bad = write(tmp_path, BASIC + "tracefree(0x1)\n", "bad.log")
+    result = CliRunner().invoke(trace_group, ["import", str(bad)])
+    assert result.exit_code == 2
+    n = line_of(BASIC + "tracefree(0x1)\n", "tracefree(0x1)")
+    assert f"bad.log:{n}: malformed tracefree line" in result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "bad.trace.npz").exists()
+
+    result = CliRunner().invoke(trace_group, ["import", str(tmp_path / "missing.log")])
+    assert result.exit_code == 2 and "cannot read" in result.stderr
+
+    empty = write(tmp_path, "", "empty.log")
+    result = CliRunner().invoke(trace_group, ["import", str(empty)])
+    assert result.exit_code == 2 and "no allocfreetrace events found" in result.stderr
+
+
+def test_cli_import_truncated(tmp_path: Path) -> None:
+    p = write(tmp_path, BASIC + "tracealloc(0x90, 0x8)\n", "cut.log")
+    result = CliRunner().invoke(trace_group, ["import", str(p)])
+    assert result.exit_code == 0
+    assert "warning: cut.log:" in result.stderr and "truncated" in result.stderr
+    assert len(Trace.load(tmp_path / "cut.trace.npz")) == 6
