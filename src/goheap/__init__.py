@@ -1,0 +1,56 @@
+"""goheap: the Go runtime's memory allocator and garbage collector as of February 2013.
+
+A re-implementation, in Python with numba, of the ``src/pkg/runtime`` allocator and
+collector at Go commit 8a6ff3ab ("runtime: allocate heap metadata at run time"), over
+real virtual memory. The overview essay is the docstring of ``goheap._runtime.malloc``.
+
+    >>> import goheap
+    >>> with goheap.Heap(arena_size=64 << 20) as h:
+    ...     p = h.alloc(16)
+    ...     h.lookup(p)
+    (..., 16)
+"""
+
+from __future__ import annotations
+
+from ._runtime.mallocinit import Limits
+from ._runtime.sizeclasses import SizeClasses, init_sizes
+from ._runtime.stats import GCStats, MemStats, SizeClassStats
+from .errors import (
+    AddressError,
+    DoubleFree,
+    HeapClosed,
+    HeapCorrupted,
+    HeapError,
+    InvalidFree,
+    InvalidSize,
+    OutOfMemory,
+)
+from .heap import Heap, HeapConfig, TypeInfo, readgogc
+
+__all__ = [
+    "AddressError",
+    "DoubleFree",
+    "GCStats",
+    "Heap",
+    "HeapClosed",
+    "HeapConfig",
+    "HeapCorrupted",
+    "HeapError",
+    "InvalidFree",
+    "InvalidSize",
+    "Limits",
+    "MemStats",
+    "OutOfMemory",
+    "SizeClassStats",
+    "SizeClasses",
+    "TypeInfo",
+    "init_sizes",
+    "readgogc",
+]
+
+__version__ = "0.1.0"
+
+for _name in ("GCStats", "MemStats", "SizeClassStats", "SizeClasses", "TypeInfo", "HeapConfig", "Limits"):
+    globals()[_name].__module__ = "goheap"
+del _name

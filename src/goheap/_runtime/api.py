@@ -1,0 +1,67 @@
+"""The compiled entry points: what the Python shell and ``@njit`` mutators call.
+
+See :mod:`goheap._runtime.malloc` for the overview. This is the top layer: mallocgc is
+malloc_nogc plus the GC trigger, so it sits above both the allocator and the collector.
+Every function takes the heap's ``Runtime`` tuple and the calling thread's cache row.
+"""
+
+from __future__ import annotations
+
+from ._jit import jit
+from .gc.collect import gc
+from .layout import H_BASE, LC_SHADOW_SP, ST_HEAP_ALLOC, ST_NEXT_GC
+from .malloc import free, malloc_nogc, mlookup, settype
+
+__all__ = ["free", "gc", "load", "malloc", "mallocgc", "mlookup", "pop_root", "push_root", "settype", "store"]
+
+
+@jit
+def mallocgc(rt, c, size, flag, dogc, zeroed):
+    """Allocate size bytes; with dogc, collect first if the (lagging) heap_alloc reached next_gc.
+
+    Returns the address, or a negative E_* code (nothing changed).
+    """
+    v = malloc_nogc(rt, c, size, flag, zeroed)
+    if v > 0 and dogc and rt.mstats[ST_HEAP_ALLOC] >= rt.mstats[ST_NEXT_GC]:
+        # the new block must survive the collection it triggers: the seed's caller still holds it
+        push_root(rt, c, v)
+        gc(rt, c, False)
+        pop_root(rt, c)
+    return v
+
+
+@jit
+def malloc(rt, c, size, flag):
+    """new/mal: a zeroed block that may trigger a collection."""
+    return mallocgc(rt, c, size, flag, True, True)
+
+
+@jit
+def load(rt, addr):
+    """The word at addr."""
+    return rt.mem[(addr - rt.h[H_BASE]) >> 3]
+
+
+@jit
+def store(rt, addr, value):
+    """Write the word at addr (no write barrier: the collector is stop-the-world)."""
+    rt.mem[(addr - rt.h[H_BASE]) >> 3] = value
+
+
+@jit
+def push_root(rt, c, v):
+    """Push v on thread c's shadow stack (a conservatively scanned root, like a stack slot)."""
+    sp = rt.cache_local[c, LC_SHADOW_SP]
+    rt.shadow[c, sp] = v
+    rt.cache_local[c, LC_SHADOW_SP] = sp + 1
+    return sp
+
+
+@jit
+def pop_root(rt, c):
+    """Pop the top of thread c's shadow stack and return it."""
+    sp = rt.cache_local[c, LC_SHADOW_SP] - 1
+    rt.cache_local[c, LC_SHADOW_SP] = sp
+    v = rt.shadow[c, sp]
+    rt.shadow[c, sp] = 0
+    return v

@@ -1,0 +1,116 @@
+"""Sweep: sweepspan and handlespecial of mgc0.c. See :mod:`goheap._runtime.gc` for the phases."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._jit import jit
+from ..bitmap import unmarkspan
+from ..constants import BIT_ALLOCATED, BIT_BLOCK_BOUNDARY, BIT_MARKED, BIT_MASK, BIT_SPECIAL, MSPAN_IN_USE, MTYPES_BYTES, MTYPES_BYTES_SLOTS, MTYPES_WORDS, PAGE_SHIFT
+from ..layout import (
+    GS_FREED,
+    H_ARENA_START,
+    H_BASE,
+    LC_LOCAL_ALLOC,
+    LC_LOCAL_CACHEALLOC,
+    LC_LOCAL_NFREE,
+    LC_LOCAL_OBJECTS,
+    SP_ELEMSIZE,
+    SP_NPAGES,
+    SP_SIZECLASS,
+    SP_START,
+    SP_STATE,
+    SP_TYPES_COMPRESSION,
+    SP_TYPES_DATA,
+)
+from ..mcentral import mcentral_free_span
+from ..mheap import mheap_free, store
+from ..mprof import mprof_free
+from .finalizers import fintab_lookup, finq_push
+
+_ALLOC = np.int64(BIT_ALLOCATED)
+_MARKED = np.int64(BIT_MARKED)
+_SPECIAL = np.int64(BIT_SPECIAL)
+_MASK = np.int64(BIT_MASK)
+_BOUNDARY = np.int64(BIT_BLOCK_BOUNDARY)
+
+
+@jit
+def handlespecial(rt, p, size):
+    """An unreachable special block: queue its finalizer and keep it (True), or settle its profile record."""
+    if fintab_lookup(rt, p, False):
+        if finq_push(rt, p):
+            fintab_lookup(rt, p, True)
+        return True
+    mprof_free(rt, p, size)
+    return False
+
+
+@jit
+def sweepspan(rt, c, s):
+    """Free the unmarked blocks of span s; unmark the marked ones."""
+    spans = rt.spans
+    if spans[s, SP_STATE] != MSPAN_IN_USE:
+        return
+    cl = spans[s, SP_SIZECLASS]
+    if cl == 0:
+        size = spans[s, SP_NPAGES] << PAGE_SHIFT
+        n = 1
+    else:
+        size = spans[s, SP_ELEMSIZE]
+        n = (spans[s, SP_NPAGES] << PAGE_SHIFT) // size
+    p = spans[s, SP_START] << PAGE_SHIFT
+    compression = spans[s, SP_TYPES_COMPRESSION]
+    type_data = spans[s, SP_TYPES_DATA]
+    arena_start = rt.h[H_ARENA_START]
+    bitbase = (arena_start - rt.h[H_BASE]) >> 3
+    lc = rt.cache_local[c]
+    nfree = 0
+    head = 0
+    end = 0
+    for i in range(n):
+        off = (p - arena_start) >> 3
+        bitp = bitbase - (off >> 4) - 1
+        shift = off & 15
+        bits = rt.mem[bitp] >> shift
+        if (bits & _ALLOC) == 0:
+            p += size
+            continue
+        if (bits & _MARKED) != 0:
+            rt.mem[bitp] &= ~(_MARKED << shift)
+            p += size
+            continue
+        if (bits & _SPECIAL) != 0:
+            if handlespecial(rt, p, size):
+                p += size
+                continue
+        # free it: boundary bit only
+        rt.mem[bitp] = (rt.mem[bitp] & ~(_MASK << shift)) | (_BOUNDARY << shift)
+        rt.gcstats[GS_FREED] += 1
+        if cl == 0:
+            unmarkspan(rt, p, 1 << PAGE_SHIFT)
+            store(rt, p, 1)  # needs zeroing
+            mheap_free(rt, c, s, True)
+            lc[LC_LOCAL_ALLOC] -= size
+            lc[LC_LOCAL_NFREE] += 1
+        else:
+            if compression == MTYPES_WORDS:
+                store(rt, type_data + 8 * i, 0)
+            elif compression == MTYPES_BYTES:
+                rt.mem8[type_data + MTYPES_BYTES_SLOTS * 8 + i - rt.h[H_BASE]] = 0
+            if size > 8:
+                store(rt, p + 8, 1)  # needs zeroing
+            if head == 0:
+                head = p
+            else:
+                store(rt, end, p)
+            end = p
+            nfree += 1
+        p += size
+    if nfree > 0:
+        rt.cache_by_size[c, cl, 1] += nfree
+        lc[LC_LOCAL_ALLOC] -= size * nfree
+        lc[LC_LOCAL_NFREE] += nfree
+        lc[LC_LOCAL_CACHEALLOC] -= size * nfree
+        lc[LC_LOCAL_OBJECTS] -= nfree
+        mcentral_free_span(rt, c, cl, s, nfree, head, end)

@@ -1,0 +1,327 @@
+"""The heap's state as plain arrays, and the names of their slots.
+
+See :mod:`goheap._runtime.malloc` for the overview.
+
+Compiled code cannot hold Python objects, so every structure of the seed (the MHeap
+record, the MSpans, the MCentrals, the MCaches, MStats) is a numpy array here, and the
+whole heap is one :class:`Runtime` named tuple of arrays that every compiled function
+takes as its first argument, as Go's functions take ``MHeap *h``. A field of a C struct
+becomes a named column (``spans[s, SP_NPAGES]`` is ``s->npages``); a pointer to an MSpan
+becomes a span id, a row of ``spans``; 0 is nil.
+
+Everything is allocated when a heap is built, sized from that heap's arena, from lazily
+paged anonymous memory (:func:`build_runtime`): the seed's change. Nothing here is
+created at import time, so any number of heaps coexist.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba
+import numpy as np
+from numba.core import types
+from numba.experimental import structref
+
+from .constants import MAX_MHEAP_LIST, NUM_SIZE_CLASSES, PAUSE_HISTORY
+
+# ---------------------------------------------------------------- h: MHeap scalars (int64)
+H_BASE = 0  # start of the reservation: the lowest bitmap byte; mem[0] is the word here
+H_ARENA_START = 1
+H_ARENA_USED = 2
+H_ARENA_END = 3
+H_BITMAP_MAPPED = 4
+H_NSPAN = 5  # MSpans ever carved (allspans = FIRST_SPAN .. FIRST_SPAN+nspan-1)
+H_NSPANCAP = 6  # capacity of the seed's allspans array, for its Sys accounting
+H_CLOCK_VIRTUAL = 7  # 1: nanotime() reads H_NOW; 0: the real-time clock
+H_NOW = 8
+H_GCPERCENT = 9  # -1 = off
+H_GCTRACE = 10
+H_MEMPROFILE_RATE = 11
+H_FASTRAND = 12  # state of fastrand1()
+H_NPROC = 13  # collector procs (work.nproc)
+H_ERR_ARG = 14  # detail of the last error code (an address or a size)
+H_SCAV_LAST_GC_CHECK = 15
+H_PROF_STACK = 16  # profile stack id charged for the next sampled allocation
+H_IN_GC = 17
+H_GC_REQUESTED = 18  # a collection is owed: set by compiled code that could not run it
+H_FIN_PENDING = 19  # finalizers queued, waiting for Python to run them
+H_NTYPES = 20  # rows of typedesc in use (row 0 is "no type")
+H_NTYPEPTRS = 21
+H_GCWAITING = 22
+H_NGOROUTINES = 23  # goroutine stacks the seed would scan: one root each, for its roots-array accounting
+H_NROOTSLOTS = 24  # high-water mark of rootslots in use
+H_NSLOTS = 32
+
+# ---------------------------------------------------------------- mstats: MStats (int64)
+ST_ALLOC = 0
+ST_TOTAL_ALLOC = 1
+ST_SYS = 2
+ST_NLOOKUP = 3
+ST_NMALLOC = 4
+ST_NFREE = 5
+ST_HEAP_ALLOC = 6
+ST_HEAP_SYS = 7
+ST_HEAP_IDLE = 8
+ST_HEAP_INUSE = 9
+ST_HEAP_RELEASED = 10
+ST_HEAP_OBJECTS = 11
+ST_STACKS_INUSE = 12
+ST_STACKS_SYS = 13
+ST_MSPAN_INUSE = 14
+ST_MSPAN_SYS = 15
+ST_MCACHE_INUSE = 16
+ST_MCACHE_SYS = 17
+ST_BUCKHASH_SYS = 18
+ST_NEXT_GC = 19
+ST_LAST_GC = 20
+ST_PAUSE_TOTAL_NS = 21
+ST_NUMGC = 22
+ST_ENABLEGC = 23
+ST_DEBUGGC = 24
+ST_NSLOTS = 25
+
+BY_SIZE_SIZE = 0
+BY_SIZE_NMALLOC = 1
+BY_SIZE_NFREE = 2
+
+# ---------------------------------------------------------------- spans: MSpan rows (int64)
+SP_NEXT = 0
+SP_PREV = 1
+SP_START = 2  # page number: address >> PAGE_SHIFT
+SP_NPAGES = 3
+SP_FREELIST = 4  # address of the first free object, linked through word 0
+SP_REF = 5
+SP_SIZECLASS = 6
+SP_ELEMSIZE = 7
+SP_STATE = 8
+SP_UNUSEDSINCE = 9
+SP_NPRELEASED = 10
+SP_LIMIT = 11
+SP_TYPES_COMPRESSION = 12
+SP_TYPES_DATA = 13
+SP_FIXLINK = 14  # spanalloc free-list link (the seed reuses the first word of a dead MSpan)
+SP_NFIELDS = 16
+
+# List heads are span rows too (state MSPAN_LIST_HEAD), as in the seed.
+FREE_HEAD0 = 1  # free[n] is row FREE_HEAD0 + n, n = 0..255 (free[0] unused)
+LARGE_HEAD = FREE_HEAD0 + MAX_MHEAP_LIST
+NONEMPTY_HEAD0 = LARGE_HEAD + 1  # mcentral[c].nonempty
+EMPTY_HEAD0 = NONEMPTY_HEAD0 + NUM_SIZE_CLASSES  # mcentral[c].empty
+FIRST_SPAN = EMPTY_HEAD0 + NUM_SIZE_CLASSES  # first row handed out by the span FixAlloc
+
+# ---------------------------------------------------------------- fixalloc: FixAlloc records (int64)
+FA_SPAN = 0  # spanalloc: hands out span rows
+FA_CACHE = 1  # cachealloc: hands out MCache rows
+FA_SIZE = 0
+FA_LIST = 1  # first free row + 1 (0 = empty)
+FA_NCHUNK = 2
+FA_INUSE = 3
+FA_SYS = 4
+FA_NEXT = 5  # next never-used row
+FA_CAP = 6  # number of rows
+FA_NSLOTS = 8
+
+# ---------------------------------------------------------------- caches: MCache rows
+L_LIST = 0  # address of the first free object
+L_NLIST = 1
+L_NLISTMIN = 2
+
+LC_SIZE = 0
+LC_LOCAL_CACHEALLOC = 1
+LC_LOCAL_OBJECTS = 2
+LC_LOCAL_ALLOC = 3
+LC_LOCAL_TOTAL_ALLOC = 4
+LC_LOCAL_NMALLOC = 5
+LC_LOCAL_NFREE = 6
+LC_LOCAL_NLOOKUP = 7
+LC_NEXT_SAMPLE = 8
+LC_INUSE = 9
+LC_FREE_NEXT = 10  # cachealloc free-list link
+LC_SETTYPE_N = 11  # words used in this cache's settype buffer
+LC_SHADOW_SP = 12  # depth of this thread's shadow stack
+LC_NSLOTS = 16
+
+SETTYPE_BUF_LEN = 1024  # the seed's per-M settype buffer: 512 (address, type) pairs
+
+# ---------------------------------------------------------------- typedesc: registered types
+TD_SIZE = 0  # bytes of one element
+TD_PTR_START = 1  # first of its pointer offsets in typeptrs
+TD_NPTRS = 2
+TD_NSLOTS = 4
+TYPE_TAG_BITS = 3  # a type word is (type id << 3) | TypeInfo tag, like a Type* with a tag
+
+# ---------------------------------------------------------------- error codes of compiled entry points
+# Compiled functions that hand out addresses return one of these (all negative) on failure,
+# with the faulting address or size in h[H_ERR_ARG]; the Python shell turns them into exceptions.
+E_OUT_OF_MEMORY = -1
+E_NOT_IN_HEAP = -2
+E_NOT_ALLOCATED = -3  # in the arena but not in an in-use span
+E_INTERIOR = -4
+E_DOUBLE_FREE = -5
+E_BAD_SIZE = -6
+E_TAIL = -7  # in the tail waste of a small-object span
+E_CORRUPT = -8
+E_NO_CACHE = -9
+E_DEADLOCK = -10
+
+
+class RuntimeArrays(NamedTuple):
+    """One heap: every array the compiled runtime reads or writes (the Python shell's view)."""
+
+    mem: np.ndarray  # int64 words of the reservation: bitmap (low) then arena
+    mem8: np.ndarray  # the same memory as bytes
+    h: np.ndarray  # int64[H_NSLOTS]
+    mstats: np.ndarray  # int64[ST_NSLOTS]
+    by_size: np.ndarray  # int64[61, 3]
+    pause_ns: np.ndarray  # int64[256]
+    spans: np.ndarray  # int64[nrows, SP_NFIELDS]
+    spanmap: np.ndarray  # int32[arena pages]: page -> span row, 0 = nil
+    fixalloc: np.ndarray  # int64[2, FA_NSLOTS]
+    central_nfree: np.ndarray  # int64[61]
+    cache_list: np.ndarray  # int64[ncaches, 61, 3]
+    cache_local: np.ndarray  # int64[ncaches, LC_NSLOTS]
+    cache_by_size: np.ndarray  # int64[ncaches, 61, 2]: nmalloc, nfree
+    class_to_size: np.ndarray  # int64[61]
+    class_to_allocnpages: np.ndarray  # int64[61]
+    class_to_transfercount: np.ndarray  # int64[61]
+    size_to_class8: np.ndarray  # int64[129]
+    size_to_class128: np.ndarray  # int64[249]
+    scratch: np.ndarray  # int64[8]: a timespec and other scratch words
+    gcstats: np.ndarray  # int64[GS_NSLOTS]: collector bookkeeping (see gc/)
+    markstack: np.ndarray  # int64[n, 3]: the mark work list (block, nbytes, type info)
+    roots: np.ndarray  # int64[n, 3]: registered global regions (address, nbytes, kind)
+    finq: np.ndarray  # int64[n]: objects whose finalizers are ready to run
+    fintab: np.ndarray  # int64[n]: open-addressed set of objects with finalizers (0 empty, -1 deleted)
+    gctrace_log: np.ndarray  # int64[n, TR_NSLOTS]: one row per collection, for the Python shell to print
+    prof: np.ndarray  # int64[n, PB_NSLOTS]: memory-profile buckets
+    profaddr: np.ndarray  # int32[arena words]: bucket + 1 of each sampled block, by heap word
+    settype_buf: np.ndarray  # int64[ncaches, SETTYPE_BUF_LEN]: (address, type word) pairs per cache
+    typedesc: np.ndarray  # int64[ntypes, TD_NSLOTS]: registered types
+    typeptrs: np.ndarray  # int64[n]: pointer word offsets of every type, concatenated
+    rootslots: np.ndarray  # int64[n]: explicit root handles (a pointer each, 0 = empty)
+    shadow: np.ndarray  # int64[ncaches, depth]: one shadow stack per thread, scanned conservatively
+
+
+# ---------------------------------------------------------------- gcstats slots
+GS_NROOTS = 0  # live rows of `roots`
+GS_NFINQ = 1
+GS_NFIN = 2  # objects in fintab
+GS_FINTAB_DEAD = 3
+GS_WORKBUF_PEAK = 4  # peak mark-stack depth, for the seed's Workbuf Sys accounting
+GS_WORKBUF_CARVED = 5
+GS_ROOTS_CAP = 6
+GS_BUFFERLIST = 7
+GS_T0 = 8
+GS_T1 = 9
+GS_T2 = 10
+GS_T3 = 11
+GS_T4 = 12
+GS_HEAP0 = 13
+GS_HEAP1 = 14
+GS_OBJ0 = 15
+GS_OBJ1 = 16
+GS_NHANDOFF = 17
+GS_NHANDOFFCNT = 18
+GS_NSTEAL = 19
+GS_NSTEALCNT = 20
+GS_NPROCYIELD = 21
+GS_NOSYIELD = 22
+GS_NSLEEP = 23
+GS_TRACE_PENDING = 24  # gctrace lines not yet printed (Python prints them)
+GS_MARKED = 25  # objects marked in the last cycle
+GS_SCANNED_BYTES = 26
+GS_FREED = 27
+GS_PROF_NBUCKET = 28
+GS_NTRACE = 29  # rows written to gctrace_log (it wraps)
+GS_NTYPEDSPANS = 30
+GS_NSLOTS = 32
+
+# ---------------------------------------------------------------- gctrace_log columns
+TR_NUMGC = 0
+TR_NPROC = 1
+TR_MARK_NS = 2
+TR_SWEEP_NS = 3
+TR_OTHER_NS = 4
+TR_HEAP0 = 5
+TR_HEAP1 = 6
+TR_OBJ0 = 7
+TR_OBJ1 = 8
+TR_NMALLOC = 9
+TR_NFREE = 10
+TR_NHANDOFF = 11
+TR_NHANDOFFCNT = 12
+TR_NSTEAL = 13
+TR_NSTEALCNT = 14
+TR_NPROCYIELD = 15
+TR_NOSYIELD = 16
+TR_NSLEEP = 17
+TR_FORCED = 18
+TR_PAUSE_NS = 19
+TR_NSLOTS = 20
+
+ROOT_CONSERVATIVE = 0  # scan every word of the region
+ROOT_OBJECT = 1  # a single pointer: keeps the block it points into alive
+
+# ---------------------------------------------------------------- prof: memory-profile buckets
+PB_ALLOCS = 0
+PB_FREES = 1
+PB_ALLOC_BYTES = 2
+PB_FREE_BYTES = 3
+PB_RECENT_ALLOCS = 4
+PB_RECENT_FREES = 5
+PB_RECENT_ALLOC_BYTES = 6
+PB_RECENT_FREE_BYTES = 7
+PB_NSLOTS = 8
+
+PAUSE_NS_LEN = PAUSE_HISTORY
+
+
+# ---------------------------------------------------------------- the compiled view: one pointer
+#
+# Compiled functions receive the arrays as a StructRef: one pointer to pass, fields loaded
+# on use. (A tuple of arrays would be copied into every call, flattened: hundreds of words.)
+# Interpreted (NUMBA_DISABLE_JIT), the named tuple itself serves, with the same field names.
+
+
+@structref.register
+class RuntimeType(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(typ)) for name, typ in fields)
+
+
+class Runtime(structref.StructRefProxy):
+    """The compiled handle on a heap's arrays; build it with :func:`as_runtime`."""
+
+
+structref.define_proxy(Runtime, RuntimeType, list(RuntimeArrays._fields))
+
+# dtype and dimensions of every field, so the compiled type is known before any heap exists
+_FIELD_KINDS = {"mem8": (np.uint8, 1), "spanmap": (np.int32, 1), "profaddr": (np.int32, 1)}
+_FIELD_NDIM = {
+    "by_size": 2, "spans": 2, "fixalloc": 2, "cache_list": 3, "cache_local": 2, "cache_by_size": 3,
+    "markstack": 2, "roots": 2, "gctrace_log": 2, "prof": 2, "settype_buf": 2, "typedesc": 2, "shadow": 2,
+}
+
+
+def _field_type(name):
+    dtype, ndim = _FIELD_KINDS.get(name, (np.int64, _FIELD_NDIM.get(name, 1)))
+    return types.Array(numba.from_dtype(np.dtype(dtype)), ndim, "C")
+
+
+RUNTIME_TYPE = RuntimeType([(name, _field_type(name)) for name in RuntimeArrays._fields])
+
+
+def check_arrays(arrays: RuntimeArrays) -> None:
+    """Every array has the dtype, rank and layout RUNTIME_TYPE expects."""
+    for name, typ in RUNTIME_TYPE.field_dict.items():
+        a = getattr(arrays, name)
+        if numba.typeof(a) != typ:
+            raise TypeError(f"runtime array {name} is {numba.typeof(a)}, want {typ}")
+
+
+def as_runtime(arrays: RuntimeArrays):
+    """What compiled functions take as ``rt``."""
+    if numba.config.DISABLE_JIT:
+        return arrays
+    return Runtime(*arrays)

@@ -1,0 +1,437 @@
+'''The overview: how goheap allocates and collects memory, as the Go runtime did in February 2013.
+
+goheap re-implements the memory allocator and garbage collector of the Go runtime at
+commit 8a6ff3ab ("runtime: allocate heap metadata at run time", 15 Feb 2013; "the seed"),
+over real virtual memory, in Python with numba. Every other module of ``_runtime`` points
+back here. The 2013 files are named beside each module: ``mheap.py`` is ``mheap.c``.
+
+Glossary
+========
+
+page
+    A *runtime* page of 4 KB (``PAGE_SIZE``). An *OS page* is also 4 KB on amd64 Linux, but
+    the two are different ideas: the runtime counts its pages; the OS pages memory in lazily.
+span (MSpan)
+    A run of contiguous runtime pages, either free (in the page heap) or in use: holding one
+    large object, or carved into objects of one size class.
+size class
+    One of 60 object sizes from 8 B to 32 KB (class 0 means "large"), computed by
+    ``sizeclasses.py`` exactly as msize.c computes them.
+FixAlloc
+    A free-list allocator of fixed-size records (MSpan, MCache): ``fixalloc.py``.
+MHeap
+    The page heap: free spans on 256 lists, the page -> span map, the arena: ``mheap.py``.
+MCentral
+    One per size class: the spans of that class with free objects: ``mcentral.py``.
+MCache
+    One per thread: small free lists of each class, and the thread's stat deltas: ``mcache.py``.
+MStats
+    The statistics behind ``runtime.MemStats``: ``stats.py``.
+heap bitmap
+    Four bits per heap word just below the arena (allocated, no-pointers/boundary, marked,
+    special): ``bitmap.py``.
+
+Allocating a small object
+=========================
+1. Round the size up to its class and pop an object from the thread's MCache list for the
+   class. No lock, no shared state: this is the common case.
+2. If the list is empty, take a batch (the class's transfer count, up to 32 objects) from
+   the MCentral. The batch amortises the central lock.
+3. If the MCentral has no span with free objects, take a span from the MHeap and carve it
+   into an address-ordered free list. This amortises the heap lock over a span.
+4. If the MHeap has no free span large enough, grow the arena by at least 1 MB: map more
+   of the reservation and of the bitmap. This amortises the system call.
+
+Memory is zeroed lazily: a free object with a non-zero second word, or a free span with a
+non-zero first word, is "dirty" and is cleared when handed out; fresh OS memory is clean.
+
+A large object (> 32 KB) is a span of its own, taken from the MHeap directly.
+
+Freeing and sweeping walk the same path upwards: an object goes back to the MCache
+(explicit free) or straight to the MCentral (sweep); a span with no objects in use goes
+back to the MHeap, which coalesces it with free neighbours; the scavenger returns spans
+idle for five minutes to the OS with madvise.
+
+Collecting
+==========
+See :mod:`goheap._runtime.gc`: a stop-the-world mark-sweep over the heap bitmap, with
+conservative scanning of roots and untyped objects and precise scanning of typed ones,
+paced by GOGC from the lagging heap_alloc.
+
+Heap metadata at run time (the seed's change)
+=============================================
+The seed moved the 256 MB MHeap record out of the binary's BSS into memory allocated when
+the runtime starts. goheap goes one step further in the same direction: *all* metadata of a
+heap (span map, span records, caches, bitmap) is allocated when a :class:`goheap.Heap` is
+built, sized from that heap's arena, in lazily paged anonymous memory (``layout.py``,
+``heap.py``). A heap reserving 128 GB costs a few MB of RSS until used, and any number of
+heaps coexist in one process.
+
+Layout of the code
+==================
+``layout.py`` names every slot of the state arrays; compiled functions take the whole
+state (a ``Runtime`` tuple of arrays) as their first argument, as Go's take ``MHeap *h``,
+and a thread's cache row ``c`` as their second where the seed uses ``m->mcache``. Layers
+call downward only: malloc -> gc -> mcache -> mcentral -> mheap -> fixalloc, bitmap ->
+sysmem. ``heap.py`` is the Python shell over it all.
+
+Departures
+==========
+Where goheap differs from the seed on purpose. Anything else that differs is a bug.
+
+1. *One M, the GIL as the lock.* Compiled runtime calls hold the GIL, so every operation is
+   atomic with respect to other Python threads; the per-thread caches, batches and stat
+   lags are kept exactly, but the locks themselves are not modelled.
+2. *Serial collector.* The mark and sweep run on one thread. With nproc > 1 configured, the
+   trace reports nproc, but the handoff/steal/yield counters stay 0, as the seed's do on
+   one proc. (Parallel marking changes no mark result.)
+3. *Metadata records are array rows.* MSpan and MCache records are rows of arrays sized
+   from the arena, handed out by the FixAllocs in the seed's order; the span map stores
+   32-bit row numbers. MemStats still charge what the seed's structures cost (the 256 MB
+   MHeap record, 128 KB FixAlloc chunks, the allspans array), so MemStats.Sys matches.
+4. *Types are pointer maps.* A registered type is a size and a list of pointer-word
+   offsets, not a compiler-generated GC program; strings, interfaces and maps have no
+   special instructions. Objects of such types are scanned precisely; untyped ones
+   conservatively, as in the seed.
+5. *Roots are explicit.* Python holds addresses as plain ints, which no collector can see;
+   roots are the handles, shadow stacks and global regions registered with the heap, and
+   they are scanned conservatively, as the seed scans goroutine stacks.
+6. *Finalizers run in Python* after the collection, on the thread that triggered it,
+   instead of on a finalizer goroutine; the seed's rule (a forced GC after each batch) is
+   kept.
+'''
+
+from __future__ import annotations
+
+from ._jit import jit
+from .bitmap import get_bits, is_allocated, markallocated, markfreed, markspan, setblockspecial, unmarkspan
+from .constants import (
+    BIT_ALLOCATED,
+    FLAG_NO_GC,
+    FLAG_NO_POINTERS,
+    FLAG_NO_PROFILING,
+    MAX_SMALL_SIZE,
+    MSPAN_IN_USE,
+    MTYPES_BYTES,
+    MTYPES_BYTES_SLOTS,
+    MTYPES_EMPTY,
+    MTYPES_SINGLE,
+    MTYPES_WORDS,
+    PAGE_SHIFT,
+)
+from .layout import (
+    E_BAD_SIZE,
+    E_DOUBLE_FREE,
+    E_INTERIOR,
+    E_NOT_ALLOCATED,
+    E_NOT_IN_HEAP,
+    E_OUT_OF_MEMORY,
+    E_TAIL,
+    H_ARENA_END,
+    H_ARENA_START,
+    H_ARENA_USED,
+    H_ERR_ARG,
+    H_MEMPROFILE_RATE,
+    L_LIST,
+    LC_LOCAL_ALLOC,
+    LC_LOCAL_NFREE,
+    LC_LOCAL_NLOOKUP,
+    LC_LOCAL_NMALLOC,
+    LC_LOCAL_TOTAL_ALLOC,
+    LC_NEXT_SAMPLE,
+    LC_SETTYPE_N,
+    SETTYPE_BUF_LEN,
+    SP_ELEMSIZE,
+    SP_FREELIST,
+    SP_LIMIT,
+    SP_NPAGES,
+    SP_SIZECLASS,
+    SP_START,
+    SP_STATE,
+    SP_TYPES_COMPRESSION,
+    SP_TYPES_DATA,
+)
+from .mcache import fastrand1, mcache_alloc, mcache_free
+from .mheap import load, mheap_alloc, mheap_free, mheap_lookup, mheap_lookup_maybe, store
+from .mprof import mprof_free, mprof_malloc
+
+_BIT_ALLOCATED = BIT_ALLOCATED
+
+
+# ================================================================ size classes
+
+
+@jit
+def size_to_class(rt, size):
+    """SizeToClass: the class of a small request (0 < size <= 32768)."""
+    if size > 1024 - 8:
+        return rt.size_to_class128[(size - 1024 + 127) >> 7]
+    return rt.size_to_class8[(size + 7) >> 3]
+
+
+# ================================================================ mallocgc
+
+
+@jit
+def malloc_nogc(rt, c, size, flag, zeroed):
+    """mallocgc without its GC trigger (dogc = 0): the address, or a negative E_* code.
+
+    The seed's steps 2-9: count it, take a small object from the cache or a large span
+    from the heap, mark it allocated in the bitmap, and maybe sample it for the profile.
+    """
+    if size < 0 or size > rt.h[H_ARENA_END] - rt.h[H_ARENA_START]:
+        rt.h[H_ERR_ARG] = size
+        return E_BAD_SIZE
+    if size == 0:
+        size = 1
+    lc = rt.cache_local[c]
+    if size <= MAX_SMALL_SIZE:
+        sizeclass = size_to_class(rt, size)
+        size = rt.class_to_size[sizeclass]
+        v = mcache_alloc(rt, c, sizeclass, size, zeroed)
+        if v == 0:
+            rt.h[H_ERR_ARG] = size
+            return E_OUT_OF_MEMORY
+        lc[LC_LOCAL_NMALLOC] += 1
+        lc[LC_LOCAL_ALLOC] += size
+        lc[LC_LOCAL_TOTAL_ALLOC] += size
+        rt.cache_by_size[c, sizeclass, 0] += 1
+    else:
+        npages = size >> PAGE_SHIFT
+        if size & ((1 << PAGE_SHIFT) - 1):
+            npages += 1
+        s = mheap_alloc(rt, c, npages, 0, True, zeroed)
+        if s == 0:
+            rt.h[H_ERR_ARG] = size
+            return E_OUT_OF_MEMORY
+        lc[LC_LOCAL_NMALLOC] += 1
+        size = npages << PAGE_SHIFT
+        lc[LC_LOCAL_ALLOC] += size
+        lc[LC_LOCAL_TOTAL_ALLOC] += size
+        v = rt.spans[s, SP_START] << PAGE_SHIFT
+        markspan(rt, v, 0, 0, True)
+
+    if not (flag & FLAG_NO_GC):
+        markallocated(rt, v, (flag & FLAG_NO_POINTERS) != 0)
+
+    rate = rt.h[H_MEMPROFILE_RATE]
+    if not (flag & FLAG_NO_PROFILING) and rate > 0:
+        sample = True
+        if size < rate:
+            if lc[LC_NEXT_SAMPLE] > size:
+                lc[LC_NEXT_SAMPLE] -= size
+                sample = False
+            else:
+                if rate > 0x3FFFFFFF:
+                    rate = 0x3FFFFFFF
+                lc[LC_NEXT_SAMPLE] = fastrand1(rt) % (2 * rate)
+        if sample:
+            setblockspecial(rt, v, True)
+            mprof_malloc(rt, c, v, size)
+    return v
+
+
+# ================================================================ free
+
+
+@jit
+def free_check(rt, v):
+    """0 if v may be freed (the start of an allocated block), else a negative E_* code.
+
+    Runs before anything is touched, so a refused free leaves the heap as it was.
+    """
+    rt.h[H_ERR_ARG] = v
+    if v < rt.h[H_ARENA_START] or v >= rt.h[H_ARENA_USED]:
+        return E_NOT_IN_HEAP
+    s = mheap_lookup_maybe(rt, v)
+    if s == 0:
+        return E_NOT_ALLOCATED
+    start = rt.spans[s, SP_START] << PAGE_SHIFT
+    if rt.spans[s, SP_SIZECLASS] == 0:
+        if v != start:
+            return E_INTERIOR
+        return 0
+    if v >= rt.spans[s, SP_LIMIT]:
+        return E_TAIL
+    size = rt.spans[s, SP_ELEMSIZE]
+    if start + (v - start) // size * size != v:
+        return E_INTERIOR
+    if is_allocated(rt, v):
+        return 0
+    # Not allocated in the bitmap: free already, or allocated with FLAG_NO_GC. Only a walk of
+    # the free lists can tell; this is the rare path, so it may be slow.
+    if _on_a_free_list(rt, s, v):
+        return E_DOUBLE_FREE
+    return 0
+
+
+@jit
+def _on_a_free_list(rt, s, v):
+    p = rt.spans[s, SP_FREELIST]
+    while p != 0:
+        if p == v:
+            return True
+        p = load(rt, p)
+    sizeclass = rt.spans[s, SP_SIZECLASS]
+    for c in range(rt.cache_list.shape[0]):
+        p = rt.cache_list[c, sizeclass, L_LIST]
+        while p != 0:
+            if p == v:
+                return True
+            p = load(rt, p)
+    return False
+
+
+@jit
+def free(rt, c, v):
+    """runtime.free: give back the block at v (0 is ignored). Returns 0 or a negative E_* code."""
+    if v == 0:
+        return 0
+    err = free_check(rt, v)
+    if err != 0:
+        return err
+    s = mheap_lookup(rt, v)
+    prof = (get_bits(rt, v) & (1 << 48)) != 0
+    sizeclass = rt.spans[s, SP_SIZECLASS]
+    if sizeclass == 0:
+        size = rt.spans[s, SP_NPAGES] << PAGE_SHIFT
+        store(rt, v, 1)  # needs zeroing
+        markfreed(rt, v)
+        unmarkspan(rt, v, 1 << PAGE_SHIFT)
+        mheap_free(rt, c, s, True)
+    else:
+        size = rt.class_to_size[sizeclass]
+        if size > 8:
+            store(rt, v + 8, 1)  # needs zeroing
+        markfreed(rt, v)
+        rt.cache_by_size[c, sizeclass, 1] += 1
+        mcache_free(rt, c, v, sizeclass, size)
+    lc = rt.cache_local[c]
+    lc[LC_LOCAL_NFREE] += 1
+    lc[LC_LOCAL_ALLOC] -= size
+    if prof:
+        mprof_free(rt, v, size)
+    return 0
+
+
+# ================================================================ mlookup
+
+
+@jit
+def mlookup(rt, c, v):
+    """(base, size, span) of the block holding v, interior pointers allowed; (0, 0, 0) if none.
+
+    Like the seed, it does not consult the bitmap: a free slot of an in-use span is found too.
+    """
+    rt.cache_local[c, LC_LOCAL_NLOOKUP] += 1
+    s = mheap_lookup_maybe(rt, v)
+    if s == 0:
+        return 0, 0, 0
+    start = rt.spans[s, SP_START] << PAGE_SHIFT
+    if rt.spans[s, SP_SIZECLASS] == 0:
+        return start, rt.spans[s, SP_NPAGES] << PAGE_SHIFT, s
+    if v >= rt.spans[s, SP_LIMIT]:
+        return 0, 0, 0
+    size = rt.spans[s, SP_ELEMSIZE]
+    return start + (v - start) // size * size, size, s
+
+
+# ================================================================ settype and span type arrays
+
+
+@jit
+def settype(rt, c, v, typ):
+    """Record that the block at v holds type word ``typ``; buffered per cache, as per M in the seed."""
+    n = rt.cache_local[c, LC_SETTYPE_N]
+    rt.settype_buf[c, n] = v
+    rt.settype_buf[c, n + 1] = typ
+    n += 2
+    rt.cache_local[c, LC_SETTYPE_N] = n
+    if n == SETTYPE_BUF_LEN:
+        settype_flush(rt, c)
+
+
+@jit
+def _load_byte(rt, addr):
+    return rt.mem8[addr - rt.h[0]]
+
+
+@jit
+def _store_byte(rt, addr, value):
+    rt.mem8[addr - rt.h[0]] = value
+
+
+@jit
+def settype_flush(rt, c):
+    """Apply cache c's buffered settype calls to the span type arrays (MTypes compression)."""
+    n = rt.cache_local[c, LC_SETTYPE_N]
+    rt.cache_local[c, LC_SETTYPE_N] = 0
+    spans = rt.spans
+    for k in range(0, n, 2):
+        v = rt.settype_buf[c, k]
+        typ = rt.settype_buf[c, k + 1]
+        s = mheap_lookup(rt, v)
+        if spans[s, SP_STATE] != MSPAN_IN_USE:
+            continue  # freed before the flush
+        if spans[s, SP_SIZECLASS] == 0:
+            spans[s, SP_TYPES_COMPRESSION] = MTYPES_SINGLE
+            spans[s, SP_TYPES_DATA] = typ
+            continue
+        size = spans[s, SP_ELEMSIZE]
+        start = spans[s, SP_START] << PAGE_SHIFT
+        ofs = (v - start) // size
+        ntypes = (spans[s, SP_NPAGES] << PAGE_SHIFT) // size
+        compression = spans[s, SP_TYPES_COMPRESSION]
+        if compression == MTYPES_EMPTY:
+            data = malloc_nogc(rt, c, MTYPES_BYTES_SLOTS * 8 + ntypes, FLAG_NO_PROFILING | FLAG_NO_POINTERS, True)
+            if data < 0:
+                continue  # out of memory: the object stays untyped, scanned conservatively
+            spans[s, SP_TYPES_COMPRESSION] = MTYPES_BYTES
+            spans[s, SP_TYPES_DATA] = data
+            store(rt, data + 8, typ)
+            _store_byte(rt, data + MTYPES_BYTES_SLOTS * 8 + ofs, 1)
+        elif compression == MTYPES_WORDS:
+            store(rt, spans[s, SP_TYPES_DATA] + 8 * ofs, typ)
+        elif compression == MTYPES_BYTES:
+            data = spans[s, SP_TYPES_DATA]
+            j = 1
+            while j < MTYPES_BYTES_SLOTS:
+                slot = load(rt, data + 8 * j)
+                if slot == typ:
+                    break
+                if slot == 0:
+                    store(rt, data + 8 * j, typ)
+                    break
+                j += 1
+            if j < MTYPES_BYTES_SLOTS:
+                _store_byte(rt, data + MTYPES_BYTES_SLOTS * 8 + ofs, j)
+            else:
+                words = malloc_nogc(rt, c, ntypes * 8, FLAG_NO_PROFILING | FLAG_NO_POINTERS, True)
+                if words < 0:
+                    continue
+                for i in range(ntypes):
+                    idx = _load_byte(rt, data + MTYPES_BYTES_SLOTS * 8 + i)
+                    store(rt, words + 8 * i, load(rt, data + 8 * idx))
+                store(rt, words + 8 * ofs, typ)
+                spans[s, SP_TYPES_COMPRESSION] = MTYPES_WORDS
+                spans[s, SP_TYPES_DATA] = words
+
+
+@jit
+def gettype(rt, v):
+    """The type word recorded for the block at v, 0 if none (flushed settypes only)."""
+    s = mheap_lookup_maybe(rt, v)
+    if s == 0:
+        return 0
+    spans = rt.spans
+    compression = spans[s, SP_TYPES_COMPRESSION]
+    if compression == MTYPES_EMPTY:
+        return 0
+    if compression == MTYPES_SINGLE:
+        return spans[s, SP_TYPES_DATA]
+    start = spans[s, SP_START] << PAGE_SHIFT
+    ofs = (v - start) // spans[s, SP_ELEMSIZE]
+    data = spans[s, SP_TYPES_DATA]
+    if compression == MTYPES_WORDS:
+        return load(rt, data + 8 * ofs)
+    return load(rt, data + 8 * _load_byte(rt, data + MTYPES_BYTES_SLOTS * 8 + ofs))

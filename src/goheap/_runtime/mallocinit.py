@@ -1,0 +1,139 @@
+"""mallocinit: build one heap's runtime state. See :mod:`goheap._runtime.malloc` for the overview.
+
+The reservation holds the bitmap directly below the arena, as on the seed's 64-bit
+layout, at Go's hint address when it is free (bitmap at 0xc000000000, so a default heap's
+arena starts at 0xc200000000) and anywhere otherwise. Every metadata array is sized from
+the arena and paged in lazily (the seed's change, taken all the way).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InvalidSize
+from . import layout as L
+from ._jit import jit
+from .constants import (
+    ARENA_HINT_BITMAP,
+    BITMAP_DIVISOR,
+    HEAP_ALLOC_CHUNK,
+    MAX_MEM,
+    NUM_SIZE_CLASSES,
+    PAGE_SHIFT,
+    PAUSE_HISTORY,
+    SIZEOF_MCACHE,
+    SIZEOF_MHEAP,
+    SIZEOF_MSPAN,
+)
+from .mheap import mheap_init, mspanlist_init
+from .sizeclasses import init_sizes
+from .sysmem import SysMem, array_at, metadata_array
+
+# The seed's MHeap record: 8 bytes of span map per arena page plus about 40 KB of the rest.
+MHEAP_RECORD_REST = SIZEOF_MHEAP - (MAX_MEM >> PAGE_SHIFT) * 8
+
+
+def mheap_record_bytes(arena_size: int) -> int:
+    """What sizeof(MHeap) would be for an arena of this size (charged to Sys at start-up)."""
+    return (arena_size >> PAGE_SHIFT) * 8 + MHEAP_RECORD_REST
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Capacities of the metadata tables that are not fixed by the arena."""
+
+    max_threads: int = 64
+    shadow_depth: int = 1 << 16
+    root_slots: int = 1 << 20
+    global_regions: int = 1 << 10
+    finalizers: int = 1 << 20
+    finalizer_queue: int = 1 << 16
+    types: int = 1 << 16
+    type_pointer_words: int = 1 << 22
+    profile_buckets: int = 1 << 16
+    gctrace_rows: int = 1 << 16
+
+
+def check_arena_size(arena_size: int) -> None:
+    if not isinstance(arena_size, int) or arena_size < HEAP_ALLOC_CHUNK or arena_size % HEAP_ALLOC_CHUNK:
+        raise InvalidSize(f"arena size {arena_size!r} must be a positive multiple of {HEAP_ALLOC_CHUNK} (1 MB)")
+    if arena_size > MAX_MEM * 8:
+        raise InvalidSize(f"arena size {arena_size} is larger than the {MAX_MEM * 8 >> 30} GB goheap supports")
+
+
+def build_runtime(sysmem: SysMem, arena_size: int, limits: Limits) -> L.RuntimeArrays:
+    """Reserve the arena and allocate every metadata array (mallocinit steps 1-8)."""
+    check_arena_size(arena_size)
+    bitmap_size = arena_size // BITMAP_DIVISOR
+    base = sysmem.sys_reserve(ARENA_HINT_BITMAP, bitmap_size + arena_size, "the heap arena")
+    arena_start = base + bitmap_size
+    npages = arena_size >> PAGE_SHIFT
+    nc = limits.max_threads
+    classes = init_sizes()
+
+    def meta(shape, dtype=np.int64):
+        return metadata_array(sysmem, shape, dtype)
+
+    rt = L.RuntimeArrays(
+        mem=array_at(base, bitmap_size + arena_size, np.int64),
+        mem8=array_at(base, bitmap_size + arena_size, np.uint8),
+        h=np.zeros(L.H_NSLOTS, np.int64),
+        mstats=np.zeros(L.ST_NSLOTS, np.int64),
+        by_size=np.zeros((NUM_SIZE_CLASSES, 3), np.int64),
+        pause_ns=np.zeros(PAUSE_HISTORY, np.int64),
+        spans=meta((L.FIRST_SPAN + npages + 1, L.SP_NFIELDS)),
+        spanmap=meta(npages, np.int32),
+        fixalloc=np.zeros((2, L.FA_NSLOTS), np.int64),
+        central_nfree=np.zeros(NUM_SIZE_CLASSES, np.int64),
+        cache_list=np.zeros((nc, NUM_SIZE_CLASSES, 3), np.int64),
+        cache_local=np.zeros((nc, L.LC_NSLOTS), np.int64),
+        cache_by_size=np.zeros((nc, NUM_SIZE_CLASSES, 2), np.int64),
+        class_to_size=classes.class_to_size.copy(),
+        class_to_allocnpages=classes.class_to_allocnpages.copy(),
+        class_to_transfercount=classes.class_to_transfercount.copy(),
+        size_to_class8=classes.size_to_class8.copy(),
+        size_to_class128=classes.size_to_class128.copy(),
+        scratch=np.zeros(8, np.int64),
+        gcstats=np.zeros(L.GS_NSLOTS, np.int64),
+        markstack=meta((max(arena_size // 8, 1024), 3)),
+        roots=np.zeros((limits.global_regions, 3), np.int64),
+        finq=meta(limits.finalizer_queue),
+        fintab=meta(limits.finalizers),
+        gctrace_log=meta((limits.gctrace_rows, L.TR_NSLOTS)),
+        prof=meta((limits.profile_buckets, L.PB_NSLOTS)),
+        profaddr=meta(arena_size // 8, np.int32),
+        settype_buf=np.zeros((nc, L.SETTYPE_BUF_LEN), np.int64),
+        typedesc=np.zeros((limits.types, L.TD_NSLOTS), np.int64),
+        typeptrs=meta(limits.type_pointer_words),
+        rootslots=meta(limits.root_slots),
+        shadow=meta((nc, limits.shadow_depth)),
+    )
+    h = rt.h
+    h[L.H_BASE] = base
+    h[L.H_ARENA_START] = arena_start
+    h[L.H_ARENA_USED] = arena_start
+    h[L.H_ARENA_END] = arena_start + arena_size
+    h[L.H_FASTRAND] = 0x49F6428A
+    h[L.H_NTYPES] = 1  # row 0: "no type"
+    h[L.H_NPROC] = 1
+    h[L.H_NGOROUTINES] = 1
+    rt.mstats[L.ST_SYS] = mheap_record_bytes(arena_size)
+    rt.by_size[:, L.BY_SIZE_SIZE] = classes.class_to_size
+    fa = rt.fixalloc
+    fa[L.FA_SPAN, L.FA_SIZE] = SIZEOF_MSPAN
+    fa[L.FA_SPAN, L.FA_NEXT] = L.FIRST_SPAN
+    fa[L.FA_SPAN, L.FA_CAP] = rt.spans.shape[0]
+    fa[L.FA_CACHE, L.FA_SIZE] = SIZEOF_MCACHE
+    fa[L.FA_CACHE, L.FA_CAP] = nc
+    _init_lists(L.as_runtime(rt))
+    return rt
+
+
+@jit
+def _init_lists(rt):
+    mheap_init(rt)
+    for c in range(NUM_SIZE_CLASSES):
+        mspanlist_init(rt, L.NONEMPTY_HEAD0 + c)
+        mspanlist_init(rt, L.EMPTY_HEAD0 + c)

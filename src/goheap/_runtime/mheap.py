@@ -1,0 +1,540 @@
+"""Page heap: mheap.c. See :mod:`goheap._runtime.malloc` for the overview.
+
+The heap hands out runs of 4 KB pages (spans). Free spans of n < 256 pages sit on the
+exact list free[n], larger ones on the single list ``large``; every list is LIFO.
+Allocation takes the first span of the smallest exact list that fits, else the best fit
+on ``large`` (fewest pages, then lowest address), else grows the arena by at least 1 MB.
+A span bigger than asked for is trimmed and its tail goes back as a free span. Freeing
+coalesces with both neighbours, found through the page -> span map.
+
+Span map invariants: an in-use span owns every map entry of its pages; a free span owns
+at least its first and last entries (interior entries may be stale).
+
+The "needs zeroing" mark of a span is its first word: non-zero means dirty. It spreads to
+merged neighbours and to trimmed tails, and MHeap_Alloc clears a dirty span on request.
+
+All functions here are called with the heap lock held (the GIL, in goheap) unless noted.
+``c`` is the calling thread's MCache row, whose cached stats are purged on every call
+that takes the heap lock, exactly where the seed purges them.
+"""
+
+from __future__ import annotations
+
+from ._jit import jit
+from .constants import (
+    GROW_PAGE_ROUND,
+    HEAP_ALLOC_CHUNK,
+    MAX_MHEAP_LIST,
+    MSPAN_DEAD,
+    MSPAN_FREE,
+    MSPAN_IN_USE,
+    MSPAN_LIST_HEAD,
+    MTYPES_EMPTY,
+    PAGE_SHIFT,
+)
+from .fixalloc import FIX_EXHAUSTED, fixalloc_alloc, fixalloc_free
+from .layout import (
+    FA_INUSE,
+    FA_SPAN,
+    FA_SYS,
+    FIRST_SPAN,
+    FREE_HEAD0,
+    H_ARENA_END,
+    H_ARENA_START,
+    H_ARENA_USED,
+    H_BASE,
+    H_BITMAP_MAPPED,
+    H_CLOCK_VIRTUAL,
+    H_NOW,
+    H_NSPAN,
+    H_NSPANCAP,
+    LARGE_HEAD,
+    LC_LOCAL_ALLOC,
+    LC_LOCAL_CACHEALLOC,
+    LC_LOCAL_NFREE,
+    LC_LOCAL_NLOOKUP,
+    LC_LOCAL_NMALLOC,
+    LC_LOCAL_OBJECTS,
+    LC_LOCAL_TOTAL_ALLOC,
+    SP_ELEMSIZE,
+    SP_FIXLINK,
+    SP_FREELIST,
+    SP_LIMIT,
+    SP_NEXT,
+    SP_NPAGES,
+    SP_NPRELEASED,
+    SP_PREV,
+    SP_REF,
+    SP_SIZECLASS,
+    SP_START,
+    SP_STATE,
+    SP_TYPES_COMPRESSION,
+    SP_TYPES_DATA,
+    SP_UNUSEDSINCE,
+    ST_ALLOC,
+    ST_HEAP_ALLOC,
+    ST_HEAP_IDLE,
+    ST_HEAP_INUSE,
+    ST_HEAP_OBJECTS,
+    ST_HEAP_RELEASED,
+    ST_HEAP_SYS,
+    ST_MSPAN_INUSE,
+    ST_MSPAN_SYS,
+    ST_NFREE,
+    ST_NLOOKUP,
+    ST_NMALLOC,
+    ST_SYS,
+    ST_TOTAL_ALLOC,
+)
+from .sysmem import CLOCK_REALTIME, os_clock_gettime, os_madvise, os_mprotect
+
+PROT_READ_WRITE = 3
+MADV_DONTNEED = 4
+BITMAP_CHUNK = 8192
+ALLSPANS_FIRST_CAP = (64 << 10) // 8  # the seed's first allspans array: 64 KB of pointers
+
+
+# ================================================================ memory words and time
+
+
+@jit
+def load(rt, addr):
+    """The word at heap (or bitmap) address ``addr``."""
+    return rt.mem[(addr - rt.h[H_BASE]) >> 3]
+
+
+@jit
+def store(rt, addr, value):
+    rt.mem[(addr - rt.h[H_BASE]) >> 3] = value
+
+
+@jit
+def memclr(rt, addr, nbytes):
+    """Zero [addr, addr+nbytes); both multiples of 8."""
+    i = (addr - rt.h[H_BASE]) >> 3
+    rt.mem[i : i + (nbytes >> 3)] = 0
+
+
+@jit
+def nanotime(rt):
+    """The runtime's clock: the virtual clock when one is installed, else wall-clock ns (as Go's nanotime)."""
+    if rt.h[H_CLOCK_VIRTUAL] != 0:
+        return rt.h[H_NOW]
+    os_clock_gettime(CLOCK_REALTIME, rt.scratch)
+    return rt.scratch[0] * 1000000000 + rt.scratch[1]
+
+
+# ================================================================ cached stats
+
+
+@jit
+def purgecachedstats(rt, c):
+    """Fold MCache ``c``'s stat deltas into MStats. Heap lock held or world stopped."""
+    lc = rt.cache_local[c]
+    st = rt.mstats
+    st[ST_HEAP_ALLOC] += lc[LC_LOCAL_CACHEALLOC]
+    lc[LC_LOCAL_CACHEALLOC] = 0
+    st[ST_HEAP_OBJECTS] += lc[LC_LOCAL_OBJECTS]
+    lc[LC_LOCAL_OBJECTS] = 0
+    st[ST_NMALLOC] += lc[LC_LOCAL_NMALLOC]
+    lc[LC_LOCAL_NMALLOC] = 0
+    st[ST_NFREE] += lc[LC_LOCAL_NFREE]
+    lc[LC_LOCAL_NFREE] = 0
+    st[ST_NLOOKUP] += lc[LC_LOCAL_NLOOKUP]
+    lc[LC_LOCAL_NLOOKUP] = 0
+    st[ST_ALLOC] += lc[LC_LOCAL_ALLOC]
+    lc[LC_LOCAL_ALLOC] = 0
+    st[ST_TOTAL_ALLOC] += lc[LC_LOCAL_TOTAL_ALLOC]
+    lc[LC_LOCAL_TOTAL_ALLOC] = 0
+
+
+# ================================================================ span lists (MSpanList_*)
+
+
+@jit
+def mspanlist_init(rt, head):
+    sp = rt.spans[head]
+    sp[SP_STATE] = MSPAN_LIST_HEAD
+    sp[SP_NEXT] = head
+    sp[SP_PREV] = head
+
+
+@jit
+def mspanlist_is_empty(rt, head):
+    return rt.spans[head, SP_NEXT] == head
+
+
+@jit
+def mspanlist_remove(rt, s):
+    """Unlink s from whatever list holds it (no-op if none)."""
+    spans = rt.spans
+    prev = spans[s, SP_PREV]
+    nxt = spans[s, SP_NEXT]
+    if prev == 0:
+        return
+    spans[prev, SP_NEXT] = nxt
+    spans[nxt, SP_PREV] = prev
+    spans[s, SP_NEXT] = 0
+    spans[s, SP_PREV] = 0
+
+
+@jit
+def mspanlist_insert(rt, head, s):
+    """Insert s at the front of list ``head``; s must be on no list."""
+    spans = rt.spans
+    first = spans[head, SP_NEXT]
+    spans[s, SP_NEXT] = first
+    spans[s, SP_PREV] = head
+    spans[first, SP_PREV] = s
+    spans[head, SP_NEXT] = s
+
+
+# ================================================================ MSpan records
+
+
+@jit
+def mspan_init(rt, s, start, npages):
+    sp = rt.spans[s]
+    sp[SP_NEXT] = 0
+    sp[SP_PREV] = 0
+    sp[SP_START] = start
+    sp[SP_NPAGES] = npages
+    sp[SP_FREELIST] = 0
+    sp[SP_REF] = 0
+    sp[SP_SIZECLASS] = 0
+    sp[SP_ELEMSIZE] = 0
+    sp[SP_STATE] = MSPAN_IN_USE
+    sp[SP_UNUSEDSINCE] = 0
+    sp[SP_NPRELEASED] = 0
+    sp[SP_LIMIT] = 0
+    sp[SP_TYPES_COMPRESSION] = MTYPES_EMPTY
+    sp[SP_TYPES_DATA] = 0
+
+
+@jit
+def _record_span(rt):
+    """spanalloc's ``first`` hook (RecordSpan): a new MSpan joins allspans, whose array grows x1.5."""
+    if rt.h[H_NSPAN] >= rt.h[H_NSPANCAP]:
+        cap = rt.h[H_NSPANCAP] * 3 // 2
+        if cap < ALLSPANS_FIRST_CAP:
+            cap = ALLSPANS_FIRST_CAP
+        rt.mstats[ST_SYS] += cap * 8 - rt.h[H_NSPANCAP] * 8  # SysAlloc the new array, SysFree the old
+        rt.h[H_NSPANCAP] = cap
+    rt.h[H_NSPAN] += 1
+
+
+@jit
+def _span_stats(rt):
+    rt.mstats[ST_MSPAN_INUSE] = rt.fixalloc[FA_SPAN, FA_INUSE]
+    rt.mstats[ST_MSPAN_SYS] = rt.fixalloc[FA_SPAN, FA_SYS]
+
+
+@jit
+def span_alloc(rt):
+    """A fresh MSpan record (row id), or 0 when the rows are exhausted."""
+    row = fixalloc_alloc(rt, FA_SPAN, rt.spans[:, SP_FIXLINK])
+    if row == FIX_EXHAUSTED:
+        return 0
+    if row < 0:
+        row = -row - 1
+        _record_span(rt)
+    return row
+
+
+@jit
+def span_free(rt, s):
+    rt.spans[s, SP_STATE] = MSPAN_DEAD
+    fixalloc_free(rt, FA_SPAN, rt.spans[:, SP_FIXLINK], s)
+
+
+# ================================================================ the page map
+
+
+@jit
+def arena_page(rt, page):
+    """Index into the span map of absolute page number ``page``."""
+    return page - (rt.h[H_ARENA_START] >> PAGE_SHIFT)
+
+
+@jit
+def mheap_lookup(rt, v):
+    """The span holding v, with no checks (MHeap_Lookup). v must be inside a span."""
+    return rt.spanmap[(v - rt.h[H_ARENA_START]) >> PAGE_SHIFT]
+
+
+@jit
+def mheap_lookup_maybe(rt, v):
+    """The in-use span holding v, or 0 (MHeap_LookupMaybe)."""
+    if v < rt.h[H_ARENA_START] or v >= rt.h[H_ARENA_USED]:
+        return 0
+    p = v >> PAGE_SHIFT
+    s = rt.spanmap[p - (rt.h[H_ARENA_START] >> PAGE_SHIFT)]
+    if s == 0:
+        return 0
+    sp = rt.spans[s]
+    if p < sp[SP_START] or p - sp[SP_START] >= sp[SP_NPAGES]:
+        return 0
+    if sp[SP_STATE] != MSPAN_IN_USE:
+        return 0
+    return s
+
+
+# ================================================================ growing the arena (MHeap_SysAlloc, MHeap_MapBits)
+
+
+@jit
+def mheap_mapbits(rt):
+    """Map more bitmap, just below what is mapped, to cover the arena up to arena_used."""
+    n = (rt.h[H_ARENA_USED] - rt.h[H_ARENA_START]) // 16
+    n = (n + BITMAP_CHUNK - 1) & ~(BITMAP_CHUNK - 1)
+    if rt.h[H_BITMAP_MAPPED] >= n:
+        return True
+    if os_mprotect(rt.h[H_ARENA_START] - n, n - rt.h[H_BITMAP_MAPPED], PROT_READ_WRITE) != 0:
+        return False
+    rt.mstats[ST_SYS] += n - rt.h[H_BITMAP_MAPPED]
+    rt.h[H_BITMAP_MAPPED] = n
+    return True
+
+
+@jit
+def mheap_sysalloc(rt, n):
+    """Commit the next n bytes of the arena (SysMap); 0 when the reservation is exhausted."""
+    if n > rt.h[H_ARENA_END] - rt.h[H_ARENA_USED]:
+        return 0  # 64-bit: the reservation is all there is
+    p = rt.h[H_ARENA_USED]
+    if os_mprotect(p, n, PROT_READ_WRITE) != 0:
+        return 0
+    rt.mstats[ST_SYS] += n
+    rt.h[H_ARENA_USED] += n
+    if not mheap_mapbits(rt):
+        rt.h[H_ARENA_USED] -= n
+        return 0
+    return p
+
+
+# ================================================================ MHeap_Alloc
+
+
+@jit
+def mheap_alloc(rt, c, npage, sizeclass, acct, zeroed):
+    """A span of npage pages for size class ``sizeclass`` (0 = large object), or 0.
+
+    acct: charge it to heap_alloc/heap_objects as one large object. zeroed: clear it if dirty.
+    """
+    purgecachedstats(rt, c)
+    s = mheap_alloc_locked(rt, npage, sizeclass)
+    if s != 0:
+        rt.mstats[ST_HEAP_INUSE] += npage << PAGE_SHIFT
+        if acct:
+            rt.mstats[ST_HEAP_OBJECTS] += 1
+            rt.mstats[ST_HEAP_ALLOC] += npage << PAGE_SHIFT
+    if s != 0 and zeroed:
+        start = rt.spans[s, SP_START] << PAGE_SHIFT
+        if load(rt, start) != 0:
+            memclr(rt, start, rt.spans[s, SP_NPAGES] << PAGE_SHIFT)
+    return s
+
+
+@jit
+def mheap_alloc_locked(rt, npage, sizeclass):
+    spans = rt.spans
+    s = 0
+    for n in range(npage, MAX_MHEAP_LIST):
+        if not mspanlist_is_empty(rt, FREE_HEAD0 + n):
+            s = spans[FREE_HEAD0 + n, SP_NEXT]
+            break
+    if s == 0:
+        s = mheap_allocl_large(rt, npage)
+        if s == 0:
+            if not mheap_grow(rt, npage):
+                return 0
+            s = mheap_allocl_large(rt, npage)
+            if s == 0:
+                return 0
+
+    # have span s
+    mspanlist_remove(rt, s)
+    spans[s, SP_STATE] = MSPAN_IN_USE
+    rt.mstats[ST_HEAP_IDLE] -= spans[s, SP_NPAGES] << PAGE_SHIFT
+    rt.mstats[ST_HEAP_RELEASED] -= spans[s, SP_NPRELEASED] << PAGE_SHIFT
+    spans[s, SP_NPRELEASED] = 0
+
+    if spans[s, SP_NPAGES] > npage:
+        # trim the extra and put it back in the heap
+        t = span_alloc(rt)
+        _span_stats(rt)
+        mspan_init(rt, t, spans[s, SP_START] + npage, spans[s, SP_NPAGES] - npage)
+        spans[s, SP_NPAGES] = npage
+        p = arena_page(rt, spans[t, SP_START])
+        if p > 0:
+            rt.spanmap[p - 1] = s
+        rt.spanmap[p] = t
+        rt.spanmap[p + spans[t, SP_NPAGES] - 1] = t
+        store(rt, spans[t, SP_START] << PAGE_SHIFT, load(rt, spans[s, SP_START] << PAGE_SHIFT))  # copy "needs zeroing"
+        spans[t, SP_STATE] = MSPAN_IN_USE
+        mheap_free_locked(rt, t)
+        spans[t, SP_UNUSEDSINCE] = spans[s, SP_UNUSEDSINCE]  # keep its age
+
+    spans[s, SP_UNUSEDSINCE] = 0
+    spans[s, SP_SIZECLASS] = sizeclass
+    if sizeclass == 0:
+        spans[s, SP_ELEMSIZE] = spans[s, SP_NPAGES] << PAGE_SHIFT
+    else:
+        spans[s, SP_ELEMSIZE] = rt.class_to_size[sizeclass]
+    spans[s, SP_TYPES_COMPRESSION] = MTYPES_EMPTY
+    p = arena_page(rt, spans[s, SP_START])
+    for n in range(npage):
+        rt.spanmap[p + n] = s
+    return s
+
+
+@jit
+def mheap_allocl_large(rt, npage):
+    """The best fit on the large list: fewest pages, then lowest address."""
+    return bestfit(rt, LARGE_HEAD, npage)
+
+
+@jit
+def bestfit(rt, head, npage):
+    spans = rt.spans
+    best = 0
+    s = spans[head, SP_NEXT]
+    while s != head:
+        n = spans[s, SP_NPAGES]
+        if n >= npage:
+            if (
+                best == 0
+                or n < spans[best, SP_NPAGES]
+                or (n == spans[best, SP_NPAGES] and spans[s, SP_START] < spans[best, SP_START])
+            ):
+                best = s
+        s = spans[s, SP_NEXT]
+    return best
+
+
+@jit
+def mheap_grow(rt, npage):
+    """Get at least npage more pages (and at least 1 MB) from the OS into the heap."""
+    npage = (npage + GROW_PAGE_ROUND - 1) & ~(GROW_PAGE_ROUND - 1)
+    ask = npage << PAGE_SHIFT
+    if ask < HEAP_ALLOC_CHUNK:
+        ask = HEAP_ALLOC_CHUNK
+    v = mheap_sysalloc(rt, ask)
+    if v == 0:
+        if ask > (npage << PAGE_SHIFT):
+            ask = npage << PAGE_SHIFT
+            v = mheap_sysalloc(rt, ask)
+        if v == 0:
+            return False
+    rt.mstats[ST_HEAP_SYS] += ask
+
+    # a new span, "freed" so that it coalesces with free neighbours
+    s = span_alloc(rt)
+    _span_stats(rt)
+    mspan_init(rt, s, v >> PAGE_SHIFT, ask >> PAGE_SHIFT)
+    p = arena_page(rt, v >> PAGE_SHIFT)
+    rt.spanmap[p] = s
+    rt.spanmap[p + (ask >> PAGE_SHIFT) - 1] = s
+    rt.spans[s, SP_STATE] = MSPAN_IN_USE
+    mheap_free_locked(rt, s)
+    return True
+
+
+# ================================================================ MHeap_Free
+
+
+@jit
+def mheap_free(rt, c, s, acct):
+    """Return span s to the heap; acct: it was one large object counted in heap_alloc."""
+    purgecachedstats(rt, c)
+    rt.mstats[ST_HEAP_INUSE] -= rt.spans[s, SP_NPAGES] << PAGE_SHIFT
+    if acct:
+        rt.mstats[ST_HEAP_ALLOC] -= rt.spans[s, SP_NPAGES] << PAGE_SHIFT
+        rt.mstats[ST_HEAP_OBJECTS] -= 1
+    mheap_free_locked(rt, s)
+
+
+@jit
+def mheap_free_locked(rt, s):
+    spans = rt.spans
+    spans[s, SP_TYPES_COMPRESSION] = MTYPES_EMPTY
+    spans[s, SP_TYPES_DATA] = 0
+    rt.mstats[ST_HEAP_IDLE] += spans[s, SP_NPAGES] << PAGE_SHIFT
+    spans[s, SP_STATE] = MSPAN_FREE
+    mspanlist_remove(rt, s)
+    spans[s, SP_UNUSEDSINCE] = nanotime(rt)
+    spans[s, SP_NPRELEASED] = 0
+
+    # coalesce with the left neighbour
+    p = arena_page(rt, spans[s, SP_START])
+    if p > 0:
+        t = rt.spanmap[p - 1]
+        if t != 0 and spans[t, SP_STATE] != MSPAN_IN_USE:
+            ts = spans[t, SP_START] << PAGE_SHIFT
+            store(rt, ts, load(rt, ts) | load(rt, spans[s, SP_START] << PAGE_SHIFT))
+            spans[s, SP_START] = spans[t, SP_START]
+            spans[s, SP_NPAGES] += spans[t, SP_NPAGES]
+            spans[s, SP_NPRELEASED] = spans[t, SP_NPRELEASED]
+            p -= spans[t, SP_NPAGES]
+            rt.spanmap[p] = s
+            mspanlist_remove(rt, t)
+            span_free(rt, t)
+            _span_stats(rt)
+    # and with the right one
+    q = p + spans[s, SP_NPAGES]
+    if q < rt.spanmap.shape[0]:
+        t = rt.spanmap[q]
+        if t != 0 and spans[t, SP_STATE] != MSPAN_IN_USE:
+            ss = spans[s, SP_START] << PAGE_SHIFT
+            store(rt, ss, load(rt, ss) | load(rt, spans[t, SP_START] << PAGE_SHIFT))
+            spans[s, SP_NPAGES] += spans[t, SP_NPAGES]
+            spans[s, SP_NPRELEASED] += spans[t, SP_NPRELEASED]
+            rt.spanmap[p + spans[s, SP_NPAGES] - 1] = s
+            mspanlist_remove(rt, t)
+            span_free(rt, t)
+            _span_stats(rt)
+
+    if spans[s, SP_NPAGES] < MAX_MHEAP_LIST:
+        mspanlist_insert(rt, FREE_HEAD0 + spans[s, SP_NPAGES], s)
+    else:
+        mspanlist_insert(rt, LARGE_HEAD, s)
+
+
+# ================================================================ scavenger
+
+
+@jit
+def scavengelist(rt, head, now, limit):
+    """Release (madvise DONTNEED) every span on the list idle for more than ``limit`` ns."""
+    spans = rt.spans
+    sumreleased = 0
+    s = spans[head, SP_NEXT]
+    while s != head:
+        idle = now - spans[s, SP_UNUSEDSINCE]
+        if idle < 0 or idle > limit:  # the seed compares unsigned
+            released = (spans[s, SP_NPAGES] - spans[s, SP_NPRELEASED]) << PAGE_SHIFT
+            rt.mstats[ST_HEAP_RELEASED] += released
+            sumreleased += released
+            spans[s, SP_NPRELEASED] = spans[s, SP_NPAGES]
+            os_madvise(spans[s, SP_START] << PAGE_SHIFT, spans[s, SP_NPAGES] << PAGE_SHIFT, MADV_DONTNEED)
+        s = spans[s, SP_NEXT]
+    return sumreleased
+
+
+@jit
+def mheap_scavenge(rt, now, limit):
+    """scavenge(): every free list, then ``large``; the bytes newly released."""
+    sumreleased = 0
+    for n in range(MAX_MHEAP_LIST):
+        sumreleased += scavengelist(rt, FREE_HEAD0 + n, now, limit)
+    sumreleased += scavengelist(rt, LARGE_HEAD, now, limit)
+    return sumreleased
+
+
+@jit
+def mheap_init(rt):
+    """MHeap_Init: empty lists; the span allocator's record size is the seed's sizeof(MSpan)."""
+    for n in range(MAX_MHEAP_LIST):
+        mspanlist_init(rt, FREE_HEAD0 + n)
+    mspanlist_init(rt, LARGE_HEAD)
+    rt.h[H_NSPAN] = 0

@@ -1,0 +1,67 @@
+"""goheap's exceptions.
+
+Every misuse of a heap raises a subclass of :class:`HeapError` whose message names the
+address, size or file line at fault. When one is raised the heap is unchanged: the check
+runs before any state is touched, so ``Heap.check()`` still passes afterwards.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AddressError",
+    "DoubleFree",
+    "HeapClosed",
+    "HeapCorrupted",
+    "HeapError",
+    "InvalidFree",
+    "InvalidSize",
+    "OutOfMemory",
+]
+
+
+class HeapError(Exception):
+    """Base class of every error goheap raises on purpose."""
+
+    __module__ = "goheap"
+
+
+class AddressError(HeapError, ValueError):
+    """An address that is not inside the heap's arena, or not in an allocated block."""
+
+    __module__ = "goheap"
+
+
+class InvalidFree(AddressError):
+    """free() of an address that is not the start of an allocated block."""
+
+    __module__ = "goheap"
+
+
+class DoubleFree(InvalidFree):
+    """free() of a block that is already free."""
+
+    __module__ = "goheap"
+
+
+class InvalidSize(HeapError, ValueError):
+    """A negative size, or one larger than the arena could ever hold."""
+
+    __module__ = "goheap"
+
+
+class OutOfMemory(HeapError, MemoryError):
+    """The arena reservation is exhausted (the seed's "out of memory" throw)."""
+
+    __module__ = "goheap"
+
+
+class HeapClosed(HeapError):
+    """Any use of a heap after ``close()``."""
+
+    __module__ = "goheap"
+
+
+class HeapCorrupted(HeapError):
+    """``Heap.check()`` found a broken invariant; the message names it."""
+
+    __module__ = "goheap"

@@ -1,0 +1,572 @@
+"""The Python shell over one heap: :class:`Heap` and :class:`HeapConfig`.
+
+See :mod:`goheap._runtime.malloc` for how the runtime underneath works. A ``Heap`` owns
+its reservation and all its metadata; nothing is shared between heaps, so any number can
+coexist. Each Python thread that touches a heap gets its own MCache on first use.
+
+Addresses are plain ints (real virtual addresses). The collector cannot see ints held by
+Python: keep every object you need reachable from a root (``heap.roots``), from an
+object that is, or from a shadow stack.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import numpy as np
+
+from . import errors
+from ._runtime import entry
+from ._runtime import layout as L
+from ._runtime.check import check_heap
+from ._runtime.constants import (
+    FLAG_NO_GC,
+    FLAG_NO_POINTERS,
+    FLAG_NO_PROFILING,
+    FORCE_GC_PERIOD_NS,
+    MAX_MEM,
+    MEM_PROFILE_RATE,
+    PAGE_SHIFT,
+    SCAVENGE_LIMIT_NS,
+    SCAVENGER_TICK_NS,
+    TYPEINFO_ARRAY,
+    TYPEINFO_SINGLE_OBJECT,
+)
+from ._runtime.gctrace import format_gctrace, format_scvg
+from ._runtime.handle import forget_handle, handle_of
+from ._runtime.mallocinit import Limits, build_runtime
+from ._runtime.stats import GCStats, MemStats
+from ._runtime.sysmem import OSBackend, SysMem
+
+__all__ = ["Heap", "HeapConfig", "TypeInfo", "readgogc"]
+
+INT64_MAX = (1 << 63) - 1
+
+
+def readgogc(value: str | None) -> int:
+    """GOGC as the seed parses it: unset or empty 100, "off" -1, else the leading decimal digits (atoi)."""
+    if value is None or value == "":
+        return 100
+    if value == "off":
+        return -1
+    digits = ""
+    for ch in value:
+        if not ch.isdigit():
+            break
+        digits += ch
+    return int(digits) if digits else 0
+
+
+def _atoi(value: str | None) -> int:
+    return readgogc(value) if value not in (None, "", "off") else 0
+
+
+@dataclass(frozen=True)
+class HeapConfig:
+    """How to build a heap. Every default is the seed's.
+
+    gcpercent / gctrace: None reads GOGC / GOGCTRACE from the environment, as the seed does.
+    virtual_clock: the runtime's clock is ``start_time_ns`` and moves only with
+    :meth:`Heap.advance_clock` (deterministic pauses, scavenger and LastGC).
+    """
+
+    arena_size: int = MAX_MEM
+    gcpercent: int | None = None
+    gctrace: int | None = None
+    trace_stream: TextIO | None = None
+    memprofilerate: int = MEM_PROFILE_RATE
+    nproc: int = 1
+    virtual_clock: bool = False
+    start_time_ns: int = 0
+    enable_gc: bool = True
+    os: OSBackend | None = None
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass(frozen=True)
+class TypeInfo:
+    """A registered type: its size and the byte offsets of its pointer words."""
+
+    id: int
+    name: str
+    size: int
+    pointer_offsets: tuple[int, ...]
+
+    def word(self, tag: int = TYPEINFO_SINGLE_OBJECT) -> int:
+        """The settype word: id << 3 | TypeInfo tag."""
+        return (self.id << L.TYPE_TAG_BITS) | tag
+
+
+class RootSet:
+    """Explicit roots: each handle holds one pointer (the object it points into stays alive)."""
+
+    def __init__(self, heap: Heap):
+        self._heap = heap
+        self._free: list[int] = []
+
+    def add(self, p: int) -> int:
+        """Keep the block holding p alive; returns a handle for :meth:`remove` and :meth:`set`."""
+        h = self._heap
+        h._check_open()
+        slots = h._arrays.rootslots
+        if self._free:
+            k = self._free.pop()
+        else:
+            k = int(h._arrays.h[L.H_NROOTSLOTS])
+            if k >= slots.shape[0]:
+                raise errors.OutOfMemory(f"all {slots.shape[0]} root handles are in use")
+            h._arrays.h[L.H_NROOTSLOTS] = k + 1
+        slots[k] = p
+        return k
+
+    def set(self, handle: int, p: int) -> None:
+        self._heap._arrays.rootslots[self._slot(handle)] = p
+
+    def get(self, handle: int) -> int:
+        return int(self._heap._arrays.rootslots[self._slot(handle)])
+
+    def remove(self, handle: int) -> None:
+        self._heap._arrays.rootslots[self._slot(handle)] = 0
+        self._free.append(handle)
+
+    def clear(self) -> None:
+        h = self._heap
+        n = int(h._arrays.h[L.H_NROOTSLOTS])
+        h._arrays.rootslots[:n] = 0
+        h._arrays.h[L.H_NROOTSLOTS] = 0
+        self._free.clear()
+
+    def __len__(self) -> int:
+        n = int(self._heap._arrays.h[L.H_NROOTSLOTS])
+        return int(np.count_nonzero(self._heap._arrays.rootslots[:n]))
+
+    def _slot(self, handle: int) -> int:
+        if not isinstance(handle, int) or not 0 <= handle < int(self._heap._arrays.h[L.H_NROOTSLOTS]) or handle in self._free:
+            raise errors.HeapError(f"no root handle {handle!r}")
+        return handle
+
+
+_ERRORS = {
+    L.E_NOT_IN_HEAP: (errors.AddressError, "address {arg:#x} is outside the heap"),
+    L.E_NOT_ALLOCATED: (errors.InvalidFree, "address {arg:#x} is not in an allocated block"),
+    L.E_INTERIOR: (errors.InvalidFree, "address {arg:#x} is inside a block, not at its start"),
+    L.E_TAIL: (errors.InvalidFree, "address {arg:#x} is in the unused tail of a span, not in a block"),
+    L.E_DOUBLE_FREE: (errors.DoubleFree, "address {arg:#x} is already free (double free)"),
+    L.E_BAD_SIZE: (errors.InvalidSize, "size {arg} is negative or larger than the arena"),
+    L.E_OUT_OF_MEMORY: (errors.OutOfMemory, "out of memory: cannot allocate a {arg}-byte block"),
+}
+
+
+class Heap:
+    """One Go heap of 2013: allocate, free, collect, inspect.
+
+    >>> with Heap(arena_size=64 << 20) as h:
+    ...     p = h.alloc(16)
+    ...     h.lookup(p + 3) == (p, 16)
+    True
+    """
+
+    __module__ = "goheap"
+
+    def __init__(self, config: HeapConfig | None = None, **overrides):
+        config = config or HeapConfig()
+        if overrides:
+            config = HeapConfig(**{**config.__dict__, **overrides})
+        self.config = config
+        self._closed = True
+        gcpercent = config.gcpercent if config.gcpercent is not None else readgogc(os.environ.get("GOGC"))
+        gctrace = config.gctrace if config.gctrace is not None else _atoi(os.environ.get("GOGCTRACE"))
+        self._sysmem = SysMem(config.os)
+        arrays = build_runtime(self._sysmem, config.arena_size, config.limits)
+        L.check_arrays(arrays)
+        self._arrays = arrays
+        self._rt = L.as_runtime(arrays)
+        self._handle = handle_of(self._rt)
+        h = arrays.h
+        h[L.H_GCPERCENT] = -1 if gcpercent < 0 else gcpercent
+        h[L.H_GCTRACE] = gctrace
+        h[L.H_MEMPROFILE_RATE] = config.memprofilerate
+        h[L.H_NPROC] = config.nproc
+        h[L.H_CLOCK_VIRTUAL] = 1 if config.virtual_clock else 0
+        h[L.H_NOW] = config.start_time_ns
+        self._local = threading.local()
+        self._caches: list[int] = []
+        self._lock = threading.Lock()
+        self._finalizers: dict[int, Callable[[int], object]] = {}
+        self._types: list[TypeInfo | None] = [None]
+        self._stacks: dict[tuple, int] = {(): 0}
+        self._stack_frames: list[tuple] = [()]
+        self._traced = 0
+        self._scvg_k = 0
+        self._next_scavenge = config.start_time_ns + SCAVENGER_TICK_NS
+        self.trace_stream = config.trace_stream
+        self.roots = RootSet(self)
+        self._closed = False
+        # mallocinit's smoke test: free(malloc(1)), before the collector is enabled
+        c = self._cache()
+        entry.free(self._handle, c, entry.mallocgc(self._handle, c, 1, 0, False, True))
+        arrays.mstats[L.ST_ENABLEGC] = 1 if config.enable_gc else 0
+
+    # ------------------------------------------------------------ plumbing
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise errors.HeapClosed("the heap is closed")
+
+    def _cache(self) -> int:
+        c = getattr(self._local, "cache", None)
+        if c is None:
+            self._check_open()
+            c = int(entry.new_cache(self._handle))
+            if c < 0:
+                raise errors.OutOfMemory(f"more than {self.config.limits.max_threads} threads use this heap")
+            self._local.cache = c
+            self._caches.append(c)
+        return c
+
+    def _raise(self, code: int) -> None:
+        exc, msg = _ERRORS.get(code, (errors.HeapCorrupted, "runtime error {code}"))
+        raise exc(msg.format(arg=int(self._arrays.h[L.H_ERR_ARG]), code=code))
+
+    def _after(self) -> None:
+        """Print new gctrace lines and run queued finalizers (after any call that may collect)."""
+        gs = self._arrays.gcstats
+        if gs[L.GS_NTRACE] != self._traced:
+            self._print_traces()
+        if gs[L.GS_NFINQ] and not self._in_finalizers:
+            self._run_finalizers()
+
+    _in_finalizers = False
+
+    def _print_traces(self) -> None:
+        gs = self._arrays.gcstats
+        log = self._arrays.gctrace_log
+        n = int(gs[L.GS_NTRACE])
+        if self._arrays.h[L.H_GCTRACE] > 0:
+            stream = self.trace_stream or sys.stderr
+            for k in range(max(self._traced, n - log.shape[0]), n):
+                stream.write(format_gctrace(log[k % log.shape[0]]) + "\n")
+        self._traced = n
+
+    def gctrace_rows(self) -> np.ndarray:
+        """The gctrace rows still held (one per collection, newest last; see layout.TR_*)."""
+        log = self._arrays.gctrace_log
+        n = int(self._arrays.gcstats[L.GS_NTRACE])
+        if n <= log.shape[0]:
+            return log[:n].copy()
+        k = n % log.shape[0]
+        return np.concatenate([log[k:], log[:k]])
+
+    # ------------------------------------------------------------ allocation
+
+    def alloc(
+        self,
+        size: int,
+        *,
+        noscan: bool = False,
+        type: TypeInfo | None = None,
+        zeroed: bool = True,
+        noprofile: bool = False,
+        nogc: bool = False,
+    ) -> int:
+        """mallocgc: a block of at least ``size`` bytes; may collect first. Returns its address.
+
+        noscan: it holds no pointers (never scanned). type: scan it precisely as this type.
+        nogc: the collector never frees nor scans it (free it explicitly).
+        """
+        self._check_open()
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+            raise errors.InvalidSize(f"size must be an int, not {size!r}")
+        size = int(size)
+        if size < 0 or size > self.config.arena_size:
+            raise errors.InvalidSize(f"size {size} is negative or larger than the {self.config.arena_size}-byte arena")
+        flag = (FLAG_NO_POINTERS if noscan else 0) | (FLAG_NO_PROFILING if noprofile else 0) | (FLAG_NO_GC if nogc else 0)
+        c = self._cache()
+        if not noprofile:
+            self._charge_stack(c, size)
+        if type is not None:
+            if noscan:
+                raise errors.HeapError("a typed block cannot be noscan")
+            tag = TYPEINFO_ARRAY if size > type.size else TYPEINFO_SINGLE_OBJECT
+            v = int(entry.malloc_typed(self._handle, c, size, flag, type.word(tag)))
+        else:
+            v = int(entry.mallocgc(self._handle, c, size, flag, True, zeroed))
+        if v < 0:
+            self._raise(v)
+        self._after()
+        return v
+
+    def alloc_array(self, type: TypeInfo, n: int) -> int:
+        """makeslice: n elements of ``type``, scanned precisely."""
+        if n < 0:
+            raise errors.InvalidSize(f"array length {n} is negative")
+        return self.alloc(type.size * n, type=type)
+
+    def _charge_stack(self, c: int, size: int) -> None:
+        """Set the profile bucket for this allocation if it may be sampled (cheap otherwise)."""
+        rate = int(self._arrays.h[L.H_MEMPROFILE_RATE])
+        if rate <= 0:
+            return
+        if size < rate and self._arrays.cache_local[c, L.LC_NEXT_SAMPLE] > 2 * size + (1 << PAGE_SHIFT):
+            return
+        self._arrays.h[L.H_PROF_STACK] = self.stack_id(traceback.extract_stack()[:-3])
+
+    def stack_id(self, frames) -> int:
+        """The profile bucket id of a call stack (innermost last, as traceback gives it)."""
+        key = tuple((f.name, f.filename, f.lineno) for f in reversed(frames[-32:]))
+        k = self._stacks.get(key)
+        if k is None:
+            k = len(self._stack_frames)
+            if k >= self._arrays.prof.shape[0]:
+                return 0
+            self._stacks[key] = k
+            self._stack_frames.append(key)
+        return k
+
+    def free(self, p: int) -> None:
+        """runtime.free: give back the block starting at p (0 is ignored)."""
+        self._check_open()
+        code = int(entry.free(self._handle, self._cache(), int(p)))
+        if code < 0:
+            self._raise(code)
+
+    def lookup(self, addr: int) -> tuple[int, int]:
+        """mlookup: (base, size) of the block holding addr; interior pointers allowed."""
+        self._check_open()
+        base, size, _ = entry.lookup(self._handle, self._cache(), int(addr))
+        if base == 0:
+            raise errors.AddressError(f"address {int(addr):#x} is not in an allocated block of this heap")
+        return int(base), int(size)
+
+    # ------------------------------------------------------------ words and views
+
+    def _word_index(self, p: int, i: int) -> int:
+        base, size = self.lookup(p)
+        addr = p + 8 * i
+        if i < 0 or addr + 8 > base + size:
+            raise errors.AddressError(f"word {i} of the block at {p:#x} is outside its {size} bytes")
+        return (addr - int(self._arrays.h[L.H_BASE])) >> 3
+
+    def store_ptr(self, p: int, i: int, q: int) -> None:
+        """Store q in word i of the block at p."""
+        self._arrays.mem[self._word_index(p, i)] = q
+
+    def load_ptr(self, p: int, i: int) -> int:
+        """Word i of the block at p."""
+        return int(self._arrays.mem[self._word_index(p, i)])
+
+    store_word = store_ptr
+    load_word = load_ptr
+
+    def view(self, p: int, dtype=np.uint8) -> np.ndarray:
+        """The whole block holding p, as a writable numpy array (no copy)."""
+        base, size = self.lookup(p)
+        start = base - int(self._arrays.h[L.H_BASE])
+        return self._arrays.mem8[start : start + size].view(dtype)
+
+    # ------------------------------------------------------------ types
+
+    def register_type(self, name: str, size: int, pointer_offsets=()) -> TypeInfo:
+        """A type for precise scanning: ``size`` bytes, pointers at the given byte offsets."""
+        self._check_open()
+        offs = tuple(int(o) for o in pointer_offsets)
+        if size <= 0 or any(o % 8 or not 0 <= o <= size - 8 for o in offs):
+            raise errors.InvalidSize(f"type {name}: pointer offsets {offs} must be word-aligned inside {size} bytes")
+        a = self._arrays
+        tid = int(a.h[L.H_NTYPES])
+        start = int(a.h[L.H_NTYPEPTRS])
+        if tid >= a.typedesc.shape[0] or start + len(offs) > a.typeptrs.shape[0]:
+            raise errors.OutOfMemory("the type table is full")
+        a.typeptrs[start : start + len(offs)] = [o // 8 for o in offs]
+        a.typedesc[tid] = (size, start, len(offs), 0)
+        a.h[L.H_NTYPES] = tid + 1
+        a.h[L.H_NTYPEPTRS] = start + len(offs)
+        t = TypeInfo(tid, name, size, offs)
+        self._types.append(t)
+        return t
+
+    def type_of(self, p: int) -> TypeInfo | None:
+        """The type recorded for the block at p, if any (flushing pending settype calls)."""
+        entry.flush_types(self._handle, self._cache())
+        w = int(entry.type_of(self._handle, int(p)))
+        return self._types[w >> L.TYPE_TAG_BITS] if w else None
+
+    # ------------------------------------------------------------ collection
+
+    def gc(self) -> bool:
+        """runtime.GC: a full collection now (unless GOGC=off). Runs due finalizers after it."""
+        self._check_open()
+        ran = bool(entry.gc(self._handle, self._cache(), True))
+        self._after()
+        return ran
+
+    def set_gc_percent(self, percent: int) -> int:
+        """debug.SetGCPercent: returns the old value; negative disables collection (-1)."""
+        self._check_open()
+        old = int(self._arrays.h[L.H_GCPERCENT])
+        self._arrays.h[L.H_GCPERCENT] = -1 if percent < 0 else int(percent)
+        return old
+
+    def set_finalizer(self, p: int, fn: Callable[[int], object] | None) -> None:
+        """runtime.SetFinalizer: run fn(p) once p is found unreachable; None removes it."""
+        self._check_open()
+        base, _ = self.lookup(p)
+        if base != p:
+            raise errors.AddressError(f"set_finalizer: {p:#x} is not the start of an allocated block")
+        if fn is None:
+            self._finalizers.pop(p, None)
+            entry.fintab_delete(self._handle, p)
+            return
+        if p in self._finalizers:
+            raise errors.HeapError(f"set_finalizer: the block at {p:#x} already has a finalizer")
+        if not entry.fintab_add(self._handle, p):
+            raise errors.OutOfMemory("the finalizer table is full")
+        self._finalizers[p] = fn
+
+    def _run_finalizers(self) -> None:
+        """runfinq: run every queued finalizer, then force a collection, as the seed's goroutine does."""
+        self._in_finalizers = True
+        try:
+            while self._arrays.gcstats[L.GS_NFINQ]:
+                n = int(self._arrays.gcstats[L.GS_NFINQ])
+                batch = [int(x) for x in self._arrays.finq[:n]]
+                self._arrays.gcstats[L.GS_NFINQ] = 0
+                for p in batch:
+                    fn = self._finalizers.pop(p, None)
+                    if fn is not None:
+                        fn(p)
+                self._arrays.finq[:n] = 0
+                entry.gc(self._handle, self._cache(), True)
+                if self._arrays.gcstats[L.GS_NTRACE] != self._traced:
+                    self._print_traces()
+        finally:
+            self._in_finalizers = False
+
+    def free_os_memory(self) -> int:
+        """debug.FreeOSMemory: collect, then release every free span to the OS; bytes newly released."""
+        self.gc()
+        return int(entry.scavenge(self._handle, INT64_MAX, 0))
+
+    # ------------------------------------------------------------ time and the scavenger
+
+    def now(self) -> int:
+        return int(entry.nanotime(self._handle))
+
+    def advance_clock(self, ns: int) -> None:
+        """Move the virtual clock forward, running every scavenger tick that falls due."""
+        if not self.config.virtual_clock:
+            raise errors.HeapError("advance_clock needs a heap built with virtual_clock=True")
+        h = self._arrays.h
+        target = int(h[L.H_NOW]) + int(ns)
+        while self._next_scavenge <= target:
+            h[L.H_NOW] = self._next_scavenge
+            self.scavenger_tick()
+            self._next_scavenge += SCAVENGER_TICK_NS
+        h[L.H_NOW] = target
+
+    def scavenger_tick(self) -> int:
+        """One round of the scavenger goroutine: force a GC if none ran for 2 minutes, release idle spans."""
+        self._check_open()
+        k = self._scvg_k
+        self._scvg_k += 1
+        now = self.now()
+        st = self._arrays.mstats
+        trace = self._arrays.h[L.H_GCTRACE] > 0
+        stream = self.trace_stream or sys.stderr
+        if now - int(st[L.ST_LAST_GC]) > FORCE_GC_PERIOD_NS:
+            self.gc()
+            if trace:
+                stream.write(f"scvg{k}: GC forced\n")
+            now = self.now()
+        released = int(entry.scavenge(self._handle, now, SCAVENGE_LIMIT_NS))
+        if trace:
+            stream.write("".join(format_scvg(k, released, st)))
+        return released
+
+    # ------------------------------------------------------------ statistics
+
+    def read_mem_stats(self) -> MemStats:
+        """runtime.ReadMemStats: fold every cache's stats in (the world stopped), then snapshot."""
+        self._check_open()
+        entry.read_stats(self._handle)
+        a = self._arrays
+        return MemStats.from_arrays(a.mstats, a.pause_ns, a.by_size)
+
+    def read_gc_stats(self) -> GCStats:
+        """debug.ReadGCStats: last GC, count, total pause, pauses most recent first."""
+        self._check_open()
+        st = self._arrays.mstats
+        n = int(st[L.ST_NUMGC])
+        ring = self._arrays.pause_ns
+        pauses = tuple(int(ring[(n - 1 - i) % len(ring)]) for i in range(min(n, len(ring))))
+        return GCStats(int(st[L.ST_LAST_GC]), n, int(st[L.ST_PAUSE_TOTAL_NS]), pauses)
+
+    def check(self) -> None:
+        """Verify every invariant of the heap; raises HeapCorrupted naming the first one broken."""
+        self._check_open()
+        check_heap(self._arrays, self._finalizers)
+
+    # ------------------------------------------------------------ life cycle
+
+    @property
+    def runtime(self):
+        """The compiled runtime, for :mod:`goheap.nb` mutators (valid until close)."""
+        self._check_open()
+        return self._rt
+
+    def cache(self) -> int:
+        """This thread's cache row, for :mod:`goheap.nb` mutators."""
+        return self._cache()
+
+    def after_compiled(self) -> None:
+        """Call after a compiled mutator returns: prints gctrace lines and runs finalizers."""
+        self._after()
+
+    @property
+    def arena_start(self) -> int:
+        return int(self._arrays.h[L.H_ARENA_START])
+
+    @property
+    def arena_used(self) -> int:
+        return int(self._arrays.h[L.H_ARENA_USED])
+
+    @property
+    def arena_end(self) -> int:
+        return int(self._arrays.h[L.H_ARENA_END])
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Unmap the arena and all metadata. Any later call raises HeapClosed."""
+        if self._closed:
+            return
+        self._closed = True
+        forget_handle(self._handle)
+        self._rt = None
+        self._arrays = None
+        self._sysmem.release_all()
+
+    def __enter__(self) -> Heap:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    def __repr__(self) -> str:
+        if self._closed:
+            return "<goheap.Heap closed>"
+        return f"<goheap.Heap arena={self.arena_start:#x}+{self.config.arena_size:#x} used={self.arena_used - self.arena_start}>"
