@@ -30,9 +30,11 @@ from ._runtime.constants import (
     FLAG_NO_POINTERS,
     FLAG_NO_PROFILING,
     FORCE_GC_PERIOD_NS,
+    GC_STACK_SEGMENT_BYTES,
     MAX_MEM,
     MEM_PROFILE_RATE,
     PAGE_SHIFT,
+    PARFOR_BYTES,
     SCAVENGE_LIMIT_NS,
     SCAVENGER_TICK_NS,
     TYPEINFO_ARRAY,
@@ -74,6 +76,9 @@ class HeapConfig:
     gcpercent / gctrace: None reads GOGC / GOGCTRACE from the environment, as the seed does.
     virtual_clock: the runtime's clock is ``start_time_ns`` and moves only with
     :meth:`Heap.advance_clock` (deterministic pauses, scavenger and LastGC).
+    go_process: the runtime allocates its own blocks as a Go process's does: each
+    collection runs on a heap-allocated stack segment, and the first one allocates its
+    ParFor descriptors (see :mod:`goheap.workloads.goprocess` for the rest of a process).
     """
 
     arena_size: int = MAX_MEM
@@ -85,6 +90,7 @@ class HeapConfig:
     virtual_clock: bool = False
     start_time_ns: int = 0
     enable_gc: bool = True
+    go_process: bool = False
     os: OSBackend | None = None
     limits: Limits = field(default_factory=Limits)
 
@@ -195,6 +201,9 @@ class Heap:
         h[L.H_NPROC] = config.nproc
         h[L.H_CLOCK_VIRTUAL] = 1 if config.virtual_clock else 0
         h[L.H_NOW] = config.start_time_ns
+        if config.go_process:
+            h[L.H_GC_STACK_BYTES] = GC_STACK_SEGMENT_BYTES
+            h[L.H_GC_PARFOR_BYTES] = PARFOR_BYTES
         self._local = threading.local()
         self._caches: list[int] = []
         self._lock = threading.Lock()

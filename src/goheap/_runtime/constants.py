@@ -70,6 +70,15 @@ SCAVENGE_LIMIT_NS = 300 * 10**9  # free spans idle 5 minutes are returned to the
 SCAVENGER_TICK_NS = min(FORCE_GC_PERIOD_NS, SCAVENGE_LIMIT_NS) // 2  # 60 s
 MEM_PROFILE_RATE = 512 * 1024  # average bytes between memory-profile samples
 
+# ---------------------------------------------------------------- the runtime's own blocks (HeapConfig.go_process)
+# runtime·gc runs the collection on a stack segment of at least StackBig (4096) bytes plus
+# the frame and StackExtra overhead; the seed runs show it as one 6144-byte (class 44)
+# block allocated and freed per collection.
+GC_STACK_SEGMENT_BYTES = 6144
+# sizeof(ParFor) + MaxGcproc cache-line-padded ParForThread records: two of them (mark
+# and sweep), allocated by the first collection; the seed runs show two class-30 blocks.
+PARFOR_BYTES = 104 + MAX_GCPROC * 128
+
 # ---------------------------------------------------------------- bookkeeping sizes (gcc layout, amd64)
 SIZEOF_MSPAN = 104
 SIZEOF_MCACHE = 2024

@@ -41,14 +41,13 @@ H_MEMPROFILE_RATE = 11
 H_FASTRAND = 12  # state of fastrand1()
 H_NPROC = 13  # collector procs (work.nproc)
 H_ERR_ARG = 14  # detail of the last error code (an address or a size)
-H_SCAV_LAST_GC_CHECK = 15
+H_GC_STACK_BYTES = 15  # go_process: each collection runs on a stack segment of this many heap bytes (0 = off)
 H_PROF_STACK = 16  # profile stack id charged for the next sampled allocation
 H_IN_GC = 17
-H_GC_REQUESTED = 18  # a collection is owed: set by compiled code that could not run it
-H_FIN_PENDING = 19  # finalizers queued, waiting for Python to run them
+H_GC_PARFOR_BYTES = 18  # go_process: bytes of each ParFor descriptor allocated by the first collection (0 = off)
+H_GC_PARFOR_DONE = 19  # the ParFor descriptors exist
 H_NTYPES = 20  # rows of typedesc in use (row 0 is "no type")
 H_NTYPEPTRS = 21
-H_GCWAITING = 22
 H_NGOROUTINES = 23  # goroutine stacks the seed would scan: one root each, for its roots-array accounting
 H_NROOTSLOTS = 24  # high-water mark of rootslots in use
 H_NSLOTS = 32

@@ -17,6 +17,9 @@ from ..layout import (
     GS_SCANNED_BYTES,
     GS_WORKBUF_CARVED,
     GS_WORKBUF_PEAK,
+    H_GC_PARFOR_BYTES,
+    H_GC_PARFOR_DONE,
+    H_GC_STACK_BYTES,
     H_GCPERCENT,
     H_GCTRACE,
     H_IN_GC,
@@ -50,7 +53,8 @@ from ..layout import (
     SP_TYPES_COMPRESSION,
 )
 from ..constants import MSPAN_IN_USE, MTYPES_BYTES, MTYPES_WORDS
-from ..malloc import settype_flush
+from ..constants import FLAG_NO_GC, FLAG_NO_PROFILING
+from ..malloc import free, malloc_nogc, settype_flush
 from ..mcache import mcache_release_all
 from ..mheap import nanotime, purgecachedstats
 from ..mprof import mprof_gc
@@ -118,16 +122,45 @@ def gc(rt, c, force):
 
     GOGCTRACE >= 2 runs a second, forced collection after every automatic one, as in the seed.
     """
+    if rt.mstats[ST_ENABLEGC] == 0 or rt.h[H_GCPERCENT] < 0 or rt.h[H_IN_GC] != 0:
+        return False
+    segment = _stack_segment_alloc(rt, c)
     ran = _gc(rt, c, force)
     if ran and not force and rt.h[H_GCTRACE] > 1:
         _gc(rt, c, True)
+    if segment > 0:
+        free(rt, c, segment)
     return ran
 
 
 @jit
+def _stack_segment_alloc(rt, c):
+    """go_process: the big stack segment the seed's runtime·gc switches to (reflect·call with StackBig).
+
+    A heap block the collector never scans nor frees (FlagNoGC), freed explicitly when the
+    collection returns, as oldstack frees it: one malloc and one free per collection.
+    """
+    nbytes = rt.h[H_GC_STACK_BYTES]
+    if nbytes <= 0:
+        return 0
+    return malloc_nogc(rt, c, nbytes, FLAG_NO_GC | FLAG_NO_PROFILING, False)
+
+
+@jit
+def _parfor_alloc(rt, c):
+    """go_process: the first collection allocates the mark and sweep ParFor descriptors (kept forever)."""
+    nbytes = rt.h[H_GC_PARFOR_BYTES]
+    if nbytes <= 0 or rt.h[H_GC_PARFOR_DONE] != 0:
+        return
+    rt.h[H_GC_PARFOR_DONE] = 1
+    # work.markfor and work.sweepfor live in the runtime's bss, a root the collector always
+    # sees; FlagNoGC gives the same immortality without a root.
+    malloc_nogc(rt, c, nbytes, FLAG_NO_GC, True)
+    malloc_nogc(rt, c, nbytes, FLAG_NO_GC, True)
+
+
+@jit
 def _gc(rt, c, force):
-    if rt.mstats[ST_ENABLEGC] == 0 or rt.h[H_GCPERCENT] < 0 or rt.h[H_IN_GC] != 0:
-        return False
     if not force and rt.mstats[ST_HEAP_ALLOC] < rt.mstats[ST_NEXT_GC]:
         return False
     rt.h[H_IN_GC] = 1
@@ -141,6 +174,7 @@ def _gc(rt, c, force):
         cachestats(rt)
         heap0 = rt.mstats[ST_HEAP_ALLOC]
         obj0 = rt.mstats[ST_NMALLOC] - rt.mstats[ST_NFREE]
+    _parfor_alloc(rt, c)
     _account_gc_structures(rt)
     rt.gcstats[GS_MARKED] = 0
     rt.gcstats[GS_FREED] = 0
