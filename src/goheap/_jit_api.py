@@ -85,6 +85,8 @@ def pop_root(rt, c):
 @jit
 def set_root(rt, c, slot, v):
     """Set shadow-stack slot ``slot`` (growing the stack to cover it)."""
+    if slot >= rt.shadow.shape[1]:
+        raise MemoryError("goheap: thread stack overflow (raise Limits.shadow_depth)")
     if slot >= rt.cache_local[c, LC_SHADOW_SP]:
         rt.cache_local[c, LC_SHADOW_SP] = slot + 1
     rt.shadow[c, slot] = v
@@ -101,6 +103,39 @@ def set_shadow_depth(rt, c, depth):
     for k in range(depth, rt.cache_local[c, LC_SHADOW_SP]):
         rt.shadow[c, k] = 0
     rt.cache_local[c, LC_SHADOW_SP] = depth
+
+
+@jit
+def stack_reserve(rt, c, nwords):
+    """Open a frame of nwords on thread c's stack; returns the index of its first word.
+
+    The words keep whatever the stack held there before (a real stack frame is not cleared):
+    until the mutator writes them they are stale, and the collector, which scans every word
+    below the top conservatively, sees them, as the seed sees dead slots of goroutine frames.
+    """
+    base = rt.cache_local[c, LC_SHADOW_SP]
+    if base + nwords > rt.shadow.shape[1]:
+        raise MemoryError("goheap: thread stack overflow (raise Limits.shadow_depth)")
+    rt.cache_local[c, LC_SHADOW_SP] = base + nwords
+    return base
+
+
+@jit
+def stack_release(rt, c, base):
+    """Close every frame from ``base`` up (a return): the top moves down, the words stay as they were."""
+    rt.cache_local[c, LC_SHADOW_SP] = base
+
+
+@jit
+def stack_load(rt, c, i):
+    """Word i of thread c's stack."""
+    return rt.shadow[c, i]
+
+
+@jit
+def stack_store(rt, c, i, v):
+    """Write word i of thread c's stack (a frame slot, an outgoing argument or a result)."""
+    rt.shadow[c, i] = v
 
 
 @jit

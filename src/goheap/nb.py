@@ -18,8 +18,12 @@ compiled code, collections included. Errors come back as negative return values 
             head = node
         return head
 
-Roots: each thread's shadow stack (``push_root``/``pop_root``, or slots set with
-``set_root``) is scanned conservatively at every collection, like a goroutine stack.
+Roots: each thread has one stack of words, scanned conservatively from its bottom to its
+top at every collection, as the seed scans a goroutine stack. Use it either as a shadow
+stack of roots (``push_root``/``pop_root``, or slots set with ``set_root``; popped slots
+are cleared), or as an emulated call stack (``stack_reserve`` a frame, ``stack_store`` its
+slots, ``stack_release`` it on return; nothing is cleared, so dead slots of earlier frames
+stay visible to the collector until overwritten, exactly like Go's stacks of 2013).
 """
 
 from __future__ import annotations
@@ -39,6 +43,10 @@ from ._jit_api import (
     push_root,
     set_root,
     shadow_depth,
+    stack_load,
+    stack_release,
+    stack_reserve,
+    stack_store,
     store,
     store_byte,
     load_byte,
@@ -64,6 +72,10 @@ __all__ = [
     "set_root",
     "set_shadow_depth",
     "shadow_depth",
+    "stack_load",
+    "stack_release",
+    "stack_reserve",
+    "stack_store",
     "store",
     "store_byte",
 ]

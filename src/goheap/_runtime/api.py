@@ -52,6 +52,8 @@ def store(rt, addr, value):
 def push_root(rt, c, v):
     """Push v on thread c's shadow stack (a conservatively scanned root, like a stack slot)."""
     sp = rt.cache_local[c, LC_SHADOW_SP]
+    if sp >= rt.shadow.shape[1]:
+        raise MemoryError("goheap: thread stack overflow (raise Limits.shadow_depth)")
     rt.shadow[c, sp] = v
     rt.cache_local[c, LC_SHADOW_SP] = sp + 1
     return sp
