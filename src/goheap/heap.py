@@ -415,6 +415,15 @@ class Heap:
         self._after()
         return ran
 
+    def enable_gc(self, enabled: bool = True) -> None:
+        """Set mstats.enablegc (MemStats.EnableGC). Until it is set no allocation collects.
+
+        The seed sets it at the end of schedinit, after the runtime's own start-up
+        allocations; ``HeapConfig(enable_gc=False)`` builds a heap in that early state.
+        """
+        self._check_open()
+        self._arrays.mstats[L.ST_ENABLEGC] = 1 if enabled else 0
+
     def set_gc_percent(self, percent: int) -> int:
         """debug.SetGCPercent: returns the old value; negative disables collection (-1)."""
         self._check_open()

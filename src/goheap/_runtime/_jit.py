@@ -8,6 +8,9 @@ numba's on-disk cache is keyed by each function's own source file only, so a cac
 function that calls into a module that has since changed would run stale code. goheap
 therefore keeps its cache in a directory named after a hash of all its compiled sources
 (unless ``NUMBA_CACHE_DIR`` is set): any change to any of them starts a fresh cache.
+The compiled sources are every module of ``_runtime`` and every other module that
+compiles functions (it uses ``@jit`` or numba directly); the Python shell, the CLI and
+the reports are not, so editing them keeps the cache.
 """
 
 from __future__ import annotations
@@ -23,12 +26,18 @@ __all__ = ["jit", "source_hash"]
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 
+def _is_compiled_source(path: Path, text: bytes) -> bool:
+    return path.parent.name == "_runtime" or b"@jit" in text or b"import numba" in text or b"from numba" in text
+
+
 def source_hash() -> str:
-    """A short hash of every Python source of the goheap package."""
+    """A short hash of every compiled source of the goheap package (see the module docstring)."""
     digest = hashlib.sha256()
     for path in sorted(_PACKAGE.rglob("*.py")):
-        digest.update(str(path.relative_to(_PACKAGE)).encode())
-        digest.update(path.read_bytes())
+        text = path.read_bytes()
+        if _is_compiled_source(path, text):
+            digest.update(str(path.relative_to(_PACKAGE)).encode())
+            digest.update(text)
     return digest.hexdigest()[:16]
 
 

@@ -1,0 +1,174 @@
+"""Built-in workloads: exact ports of the programs the seed runs were made with.
+
+Each workload is a Go program of ../data/go-seed-runs/programs ported allocation for
+allocation onto a goheap heap, run inside a model of the 2013 Go process around it
+(:mod:`goheap.workloads.goprocess`). :func:`run_workload` runs one on a fresh heap and
+returns what the Go program prints, the MemStats it dumps and the collector's trace:
+
+    >>> result = run_workload("binarytrees", ["10"], gcpercent=100, gctrace=0)  # doctest: +SKIP
+    >>> result.lines[0]
+    'stretch tree of depth 11\\t check: 4095'
+
+``goheap run WORKLOAD [ARGS]`` prints the same in the seed runs' format.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+import numpy as np
+
+from ..errors import HeapError
+from ..heap import Heap
+from .._runtime.stats import MemStats
+from . import binarytrees, churn, gcbench
+from .._runtime.gctrace import format_gctrace
+from .goprocess import GoProcess
+from .seedrun import SeedRun
+
+__all__ = ["WORKLOADS", "RunResult", "UnknownWorkload", "Workload", "WorkloadError", "run_workload"]
+
+
+class WorkloadError(HeapError, ValueError):
+    """A workload's arguments are not valid."""
+
+    __module__ = "goheap"
+
+
+class UnknownWorkload(WorkloadError):
+    """No workload has that name."""
+
+    __module__ = "goheap"
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    usage: str
+    summary: str
+    parse_args: Callable[[list[str]], object]
+    run: Callable[..., None]
+
+
+WORKLOADS: dict[str, Workload] = {
+    w.name: w
+    for w in (
+        Workload(
+            "binarytrees",
+            "binarytrees [N]",
+            "binary-trees of max depth N (min 6): 16-byte two-pointer nodes, short- and long-lived trees",
+            binarytrees.parse_args,
+            binarytrees.run,
+        ),
+        Workload(
+            "binarytrees-py",
+            "binarytrees-py [N]",
+            "binary-trees through the Python API only (exact roots; slow: for small N)",
+            binarytrees.parse_args,
+            lambda heap, n, emit, tick, progress: binarytrees.run_python(heap, n, emit),
+        ),
+        Workload(
+            "gcbench",
+            "gcbench",
+            "Boehm's GCBench: 32-byte nodes, top-down and bottom-up trees, a 4 MB float64 array",
+            gcbench.parse_args,
+            gcbench.run,
+        ),
+        Workload(
+            "churn",
+            "churn",
+            "2M []byte of random sizes (8 B to 1 MB) through a 10000-slot ring",
+            churn.parse_args,
+            churn.run,
+        ),
+    )
+}
+
+
+@dataclass
+class RunResult:
+    """What one run printed and measured."""
+
+    workload: str
+    args: list[str]
+    lines: list[str]  # the program's own output, one string per line
+    memstats: MemStats
+    gctrace: np.ndarray  # one row per collection (columns: goheap._runtime.layout.TR_*)
+    elapsed_s: float
+
+    def stdout_lines(self) -> list[str]:
+        """The program's output, then ``# MemStats`` and its Key=Value lines (the seed runs' .stdout)."""
+        return [*self.lines, "# MemStats", *self.memstats.go_lines()]
+
+    def gctrace_lines(self) -> list[str]:
+        """The collector's trace, one seed-format line per collection (the seed runs' .stderr)."""
+        return [format_gctrace(row) for row in self.gctrace]
+
+    def to_seed_run(self) -> SeedRun:
+        return SeedRun.from_text("\n".join(self.stdout_lines()), "\n".join(self.gctrace_lines()), self.workload)
+
+
+def get_workload(name: str) -> Workload:
+    try:
+        return WORKLOADS[name]
+    except KeyError:
+        known = ", ".join(sorted(WORKLOADS))
+        raise UnknownWorkload(f"unknown workload {name!r} (known: {known})") from None
+
+
+def run_workload(
+    name: str,
+    args: Sequence[str] = (),
+    *,
+    gcpercent: int | None = None,
+    gctrace: int | None = None,
+    trace_stream: TextIO | None = None,
+    progress: Callable[[float], None] | None = None,
+    on_tick: Callable[[Heap], None] | None = None,
+    virtual_clock: bool = False,
+    **config,
+) -> RunResult:
+    """Run workload ``name`` with ``args`` on a fresh heap in a model Go process.
+
+    gcpercent / gctrace: None reads GOGC / GOGCTRACE as the seed does. Trace lines go to
+    ``trace_stream`` (stderr by default). ``progress(fraction)`` is called as the run
+    advances; ``on_tick(heap)`` after every compiled chunk (for sampling). Extra keyword
+    arguments go to :class:`goheap.HeapConfig`.
+    """
+    workload = get_workload(name)
+    args = list(args)
+    try:
+        parsed = workload.parse_args(args)
+    except ValueError as exc:
+        raise WorkloadError(str(exc)) from None
+    lines: list[str] = []
+    with GoProcess(
+        gcpercent=gcpercent,
+        gctrace=gctrace,
+        trace_stream=trace_stream if trace_stream is not None else _stderr(),
+        virtual_clock=virtual_clock,
+        **config,
+    ) as proc:
+        heap = proc.heap
+        t0 = time.perf_counter()
+        proc.start()
+
+        def tick() -> None:
+            heap.after_compiled()
+            if on_tick is not None:
+                on_tick(heap)
+
+        workload.run(heap, parsed, lines.append, tick, progress or (lambda fraction: None))
+        proc.exit()
+        elapsed = time.perf_counter() - t0
+        return RunResult(name, args, lines, heap.read_mem_stats(), heap.gctrace_rows(), elapsed)
+
+
+def _stderr() -> TextIO:
+    import sys
+
+    return sys.stderr if sys.stderr is not None else io.StringIO()

@@ -1,0 +1,251 @@
+"""binary-trees: an exact port of ../data/go-seed-runs/programs/binarytrees.go.
+
+Same allocation sequence as the Go program, allocation for allocation: every ``&Node{}``
+is a 16-byte block with two pointer words (``new(Node)``: mallocgc plus settype of a
+registered type), trees are built in the order the 2013 compiler built them, and the
+checksums and output lines are the program's.
+
+The roots are the Go program's stack, emulated frame by frame on the thread's goheap
+stack (:func:`goheap.nb.stack_reserve`). The collector scans it conservatively, like the
+seed scans a goroutine stack, dead slots included. Frame shapes follow the code 6g
+generated for these functions at the time:
+
+* ``bottomUp`` (5 words: return PC, two temporaries, outgoing argument and result). The
+  composite literal ``&Node{bottomUp(d-1), bottomUp(d-1)}`` calls both subtrees first,
+  spilling each result to a temporary, then calls ``runtime.new``: trees are allocated
+  in post-order, and while a frame is inside its first call its temporaries still hold
+  whatever an earlier frame left at that address;
+* ``(*Node).check`` (3 words: return PC, outgoing receiver and result; the running sum
+  lives in the caller's result slot);
+* ``main``: ``longLived`` in a slot, and the outgoing argument/result pair every call
+  goes through. ``t`` and ``stretch`` live in registers (the seed runs show that the
+  previous tree is not kept alive while the next one is built).
+
+The stale slots matter: at the start of each tree they still point into the previous
+tree, and the seed runs show the collector keeping part of it alive. These shapes were
+chosen among the candidates 6g could have produced as the ones that reproduce the seed
+runs' collection counts and live objects (see the Departures in the overview essay).
+
+:func:`run_python` is the same program through the Python API only (``Heap.alloc``,
+``store_ptr``, ``load_ptr``, explicit roots), for small N: it exercises the public API end
+to end, and its roots are exact (Python has no stack the collector could scan).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .. import nb
+from .._runtime._jit import jit
+from ..heap import Heap
+
+__all__ = ["MIN_DEPTH", "NODE_SIZE", "parse_args", "run", "run_python"]
+
+MIN_DEPTH = 4
+NODE_SIZE = 16  # struct { left, right *Node }
+RETURN_PC = 0x400C00  # what a frame's return-address word holds: a text address, never a heap pointer
+
+BOTTOM_UP_FRAME = 5  # return PC, left temporary, right temporary, outgoing argument, outgoing result
+CHECK_FRAME = 3  # return PC, outgoing receiver, outgoing result
+MAIN_FRAME = 8
+MAIN_LONG_LIVED = 1  # main's slot for longLived
+MAIN_OUT = 2  # main's outgoing argument; the result follows it
+
+
+def parse_args(args: list[str]) -> int:
+    """``binarytrees N``: strconv.Atoi of the first argument, 0 when absent."""
+    if len(args) > 1:
+        raise ValueError(f"binarytrees takes one argument, the maximum depth N, not {len(args)}")
+    if not args:
+        return 0
+    try:
+        return int(args[0], 10)
+    except ValueError:
+        raise ValueError(f"binarytrees: N must be an integer, not {args[0]!r}") from None
+
+
+def max_depth_of(n: int) -> int:
+    return max(n, MIN_DEPTH + 2)
+
+
+# ================================================================ the compiled port
+
+
+@jit
+def bottom_up(rt, c, node_type, args):
+    """bottomUp(depth): depth is the caller's outgoing argument at stack word ``args``, the result goes after it."""
+    b = nb.stack_reserve(rt, c, BOTTOM_UP_FRAME)
+    nb.stack_store(rt, c, b, RETURN_PC)
+    depth = nb.stack_load(rt, c, args)
+    out = b + BOTTOM_UP_FRAME - 2
+    if depth > 0:
+        nb.stack_store(rt, c, out, depth - 1)
+        nb.stack_store(rt, c, b + 1, bottom_up(rt, c, node_type, out))
+        nb.stack_store(rt, c, out, depth - 1)
+        nb.stack_store(rt, c, b + 2, bottom_up(rt, c, node_type, out))
+    nb.stack_store(rt, c, out, RETURN_PC)  # the argument of runtime.new: &type.Node, not a heap address
+    n = nb.alloc_typed(rt, c, NODE_SIZE, node_type, False)
+    nb.stack_store(rt, c, out + 1, n)
+    if depth > 0:
+        nb.store(rt, n, nb.stack_load(rt, c, b + 1))
+        nb.store(rt, n + 8, nb.stack_load(rt, c, b + 2))
+    nb.stack_store(rt, c, args + 1, n)
+    nb.stack_release(rt, c, b)
+    return n
+
+
+@jit
+def check(rt, c, args):
+    """(*Node).check, the receiver being the caller's outgoing argument at stack word ``args``."""
+    b = nb.stack_reserve(rt, c, CHECK_FRAME)
+    nb.stack_store(rt, c, b, RETURN_PC)
+    n = nb.stack_load(rt, c, args)
+    left = nb.load(rt, n)
+    if left == 0:
+        total = 1
+    else:
+        out = b + 1
+        nb.stack_store(rt, c, out, left)
+        total = 1 + check(rt, c, out)
+        nb.stack_store(rt, c, out, nb.load(rt, n + 8))
+        total += check(rt, c, out)
+    nb.stack_store(rt, c, args + 1, total)
+    nb.stack_release(rt, c, b)
+    return total
+
+
+@jit
+def _tree_and_check(rt, c, node_type, main, depth):
+    out = main + MAIN_OUT
+    nb.stack_store(rt, c, out, depth)
+    t = bottom_up(rt, c, node_type, out)
+    nb.stack_store(rt, c, out, t)
+    return check(rt, c, out)
+
+
+@jit
+def stretch(rt, c, node_type, main, depth):
+    """The stretch tree: built, checked, dropped."""
+    return _tree_and_check(rt, c, node_type, main, depth)
+
+
+@jit
+def long_lived(rt, c, node_type, main, depth):
+    """longLived := bottomUp(maxDepth), kept in main's frame until the end."""
+    out = main + MAIN_OUT
+    nb.stack_store(rt, c, out, depth)
+    t = bottom_up(rt, c, node_type, out)
+    nb.stack_store(rt, c, main + MAIN_LONG_LIVED, t)
+    return t
+
+
+@jit
+def trees(rt, c, node_type, main, depth, count):
+    """``count`` iterations of the inner loop: build a tree of ``depth``, check it; the checks summed."""
+    total = 0
+    for _ in range(count):
+        total += _tree_and_check(rt, c, node_type, main, depth)
+    return total
+
+
+@jit
+def check_long_lived(rt, c, main):
+    out = main + MAIN_OUT
+    nb.stack_store(rt, c, out, nb.stack_load(rt, c, main + MAIN_LONG_LIVED))
+    return check(rt, c, out)
+
+
+def run(heap: Heap, n: int, emit: Callable[[str], None], tick: Callable[[], None], progress: Callable[[float], None]) -> None:
+    """main(): print what the Go program prints through ``emit``; ``tick`` after every compiled chunk."""
+    max_depth = max_depth_of(n)
+    node = heap.register_type("main.Node", NODE_SIZE, (0, 8))
+    rt, c = heap.runtime, heap.cache()
+    main = nb.stack_reserve(rt, c, MAIN_FRAME)
+    nb.stack_store(rt, c, main, RETURN_PC)
+    total = _total_allocations(max_depth)
+    done = 0
+
+    stretch_depth = max_depth + 1
+    check_value = stretch(rt, c, node.id, main, stretch_depth)
+    tick()
+    done += (1 << (stretch_depth + 1)) - 1
+    progress(done / total)
+    emit(f"stretch tree of depth {stretch_depth}\t check: {check_value}")
+
+    long_lived(rt, c, node.id, main, max_depth)
+    tick()
+    done += (1 << (max_depth + 1)) - 1
+    for d in range(MIN_DEPTH, max_depth + 1, 2):
+        iterations = 1 << (max_depth - d + MIN_DEPTH)
+        size = (1 << (d + 1)) - 1
+        chunk = max(1, (1 << 16) // size)  # return to Python about every 64K allocations
+        check_sum = 0
+        i = 0
+        while i < iterations:
+            k = min(chunk, iterations - i)
+            check_sum += trees(rt, c, node.id, main, d, k)
+            tick()
+            i += k
+            done += k * size
+            progress(done / total)
+        emit(f"{iterations}\t trees of depth {d}\t check: {check_sum}")
+
+    emit(f"long lived tree of depth {max_depth}\t check: {check_long_lived(rt, c, main)}")
+    nb.stack_release(rt, c, main)
+
+
+def _total_allocations(max_depth: int) -> int:
+    total = (1 << (max_depth + 2)) - 1 + (1 << (max_depth + 1)) - 1
+    for d in range(MIN_DEPTH, max_depth + 1, 2):
+        total += (1 << (max_depth - d + MIN_DEPTH)) * ((1 << (d + 1)) - 1)
+    return total
+
+
+# ================================================================ the same program on the Python API
+
+
+def run_python(heap: Heap, n: int, emit: Callable[[str], None]) -> None:
+    """main() through the public Python API only; roots are explicit handles (for small N)."""
+    node_type = heap.register_type("main.Node", NODE_SIZE, (0, 8))
+    roots = heap.roots
+
+    def bottom_up_py(depth: int) -> int:
+        if depth <= 0:
+            return heap.alloc(NODE_SIZE, type=node_type)
+        left = bottom_up_py(depth - 1)
+        hl = roots.add(left)
+        right = bottom_up_py(depth - 1)
+        hr = roots.add(right)
+        node = heap.alloc(NODE_SIZE, type=node_type)
+        heap.store_ptr(node, 0, left)
+        heap.store_ptr(node, 1, right)
+        roots.remove(hr)
+        roots.remove(hl)
+        return node
+
+    def check_py(node: int) -> int:
+        left = heap.load_ptr(node, 0)
+        if left == 0:
+            return 1
+        return 1 + check_py(left) + check_py(heap.load_ptr(node, 1))
+
+    max_depth = max_depth_of(n)
+    stretch_depth = max_depth + 1
+    t = bottom_up_py(stretch_depth)
+    h = roots.add(t)
+    emit(f"stretch tree of depth {stretch_depth}\t check: {check_py(t)}")
+    roots.remove(h)
+
+    long_lived_tree = bottom_up_py(max_depth)
+    hl = roots.add(long_lived_tree)
+    for d in range(MIN_DEPTH, max_depth + 1, 2):
+        iterations = 1 << (max_depth - d + MIN_DEPTH)
+        check_sum = 0
+        for _ in range(iterations):
+            t = bottom_up_py(d)
+            h = roots.add(t)
+            check_sum += check_py(t)
+            roots.remove(h)
+        emit(f"{iterations}\t trees of depth {d}\t check: {check_sum}")
+    emit(f"long lived tree of depth {max_depth}\t check: {check_py(long_lived_tree)}")
+    roots.remove(hl)

@@ -1,0 +1,225 @@
+"""GCBench: an exact port of ../data/go-seed-runs/programs/gcbench.go (Boehm's GCBench).
+
+Nodes are 32-byte blocks ``struct { left, right *Node; i, j int }`` (two pointer words, a
+registered type, so scanned precisely); trees are built top-down (``populate``: the node
+first, then ``n.left = new(Node)``, ``n.right = new(Node)``, then the subtrees) and
+bottom-up (``makeTree``: the ``&Node{left: ..., right: ...}`` literal calls both subtrees,
+then allocates, as 6g compiled it). The long-lived ``[]float64`` of 500000 elements is a
+no-pointer large block, half filled with 1/i. The timing lines print goheap's own
+elapsed milliseconds.
+
+Roots: the Go stack, emulated frame by frame as in :mod:`goheap.workloads.binarytrees`:
+``makeTree`` has the same 5-word frame as binary-trees' ``bottomUp``; ``populate`` needs no
+temporaries (3 words: return PC and the outgoing pair); ``timeConstruction`` and ``main``
+keep their variables in slots and pass every call through an outgoing area whose words
+stay as the last call left them. So ``temp = nil`` does not release the previous tree
+while the next ``makeTree`` or ``new`` runs: its pointer is still in the result word.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from .. import nb
+from .._runtime._jit import jit
+from ..heap import Heap
+
+__all__ = ["parse_args", "run", "tree_size", "num_iters"]
+
+K_STRETCH_TREE_DEPTH = 18
+K_LONG_LIVED_TREE_DEPTH = 16
+K_ARRAY_SIZE = 500000
+K_MIN_TREE_DEPTH = 4
+K_MAX_TREE_DEPTH = 16
+
+NODE_SIZE = 32
+RETURN_PC = 0x400C00
+
+MAKE_TREE_FRAME = 5  # return PC, left and right temporaries, outgoing argument and result
+POPULATE_FRAME = 3  # return PC, outgoing pair
+TC_FRAME = 8  # timeConstruction: return PC, iters, i, t0 (3 words), outgoing pair
+TC_OUT = 6
+MAIN_FRAME = 10  # return PC, longLived, array (3 words), tStart (3 words), outgoing pair
+MAIN_LONG_LIVED = 1
+MAIN_ARRAY = 2
+MAIN_OUT = 8
+
+
+def parse_args(args: list[str]) -> tuple[()]:
+    if args:
+        raise ValueError(f"gcbench takes no arguments, not {' '.join(args)!r}")
+    return ()
+
+
+def tree_size(i: int) -> int:
+    return (1 << (i + 1)) - 1
+
+
+def num_iters(i: int) -> int:
+    return 2 * tree_size(K_STRETCH_TREE_DEPTH) // tree_size(i)
+
+
+@jit
+def _new_node(rt, c, node_type, out):
+    """new(Node) through the outgoing pair at stack word ``out``: argument &type.Node, result the node."""
+    nb.stack_store(rt, c, out, RETURN_PC)
+    n = nb.alloc_typed(rt, c, NODE_SIZE, node_type, False)
+    nb.stack_store(rt, c, out + 1, n)
+    return n
+
+
+@jit
+def populate(rt, c, node_type, args):
+    """populate(depth, n) with (depth, n) the caller's outgoing pair at stack word ``args``."""
+    b = nb.stack_reserve(rt, c, POPULATE_FRAME)
+    nb.stack_store(rt, c, b, RETURN_PC)
+    depth = nb.stack_load(rt, c, args)
+    if depth > 0:
+        depth -= 1
+        nb.stack_store(rt, c, args, depth)  # depth-- writes the argument slot
+        n = nb.stack_load(rt, c, args + 1)
+        out = b + 1
+        nb.store(rt, n, _new_node(rt, c, node_type, out))
+        nb.store(rt, n + 8, _new_node(rt, c, node_type, out))
+        nb.stack_store(rt, c, out, depth)
+        nb.stack_store(rt, c, out + 1, nb.load(rt, n))
+        populate(rt, c, node_type, out)
+        nb.stack_store(rt, c, out, depth)
+        nb.stack_store(rt, c, out + 1, nb.load(rt, n + 8))
+        populate(rt, c, node_type, out)
+    nb.stack_release(rt, c, b)
+
+
+@jit
+def make_tree(rt, c, node_type, args):
+    """makeTree(depth): depth is the caller's outgoing argument at stack word ``args``, the result after it."""
+    b = nb.stack_reserve(rt, c, MAKE_TREE_FRAME)
+    nb.stack_store(rt, c, b, RETURN_PC)
+    depth = nb.stack_load(rt, c, args)
+    out = b + MAKE_TREE_FRAME - 2
+    if depth > 0:
+        nb.stack_store(rt, c, out, depth - 1)
+        nb.stack_store(rt, c, b + 1, make_tree(rt, c, node_type, out))
+        nb.stack_store(rt, c, out, depth - 1)
+        nb.stack_store(rt, c, b + 2, make_tree(rt, c, node_type, out))
+    n = _new_node(rt, c, node_type, out)
+    if depth > 0:
+        nb.store(rt, n, nb.stack_load(rt, c, b + 1))
+        nb.store(rt, n + 8, nb.stack_load(rt, c, b + 2))
+    nb.stack_store(rt, c, args + 1, n)
+    nb.stack_release(rt, c, b)
+    return n
+
+
+@jit
+def top_down(rt, c, node_type, frame, depth, count):
+    """``count`` iterations of: temp := new(Node); populate(depth, temp); temp = nil."""
+    out = frame + TC_OUT
+    for _ in range(count):
+        temp = _new_node(rt, c, node_type, out)
+        nb.stack_store(rt, c, out, depth)
+        nb.stack_store(rt, c, out + 1, temp)
+        populate(rt, c, node_type, out)
+
+
+@jit
+def bottom_up(rt, c, node_type, frame, depth, count):
+    """``count`` iterations of: temp := makeTree(depth); temp = nil."""
+    out = frame + TC_OUT
+    for _ in range(count):
+        nb.stack_store(rt, c, out, depth)
+        make_tree(rt, c, node_type, out)
+
+
+@jit
+def fill_array(rt, array, n):
+    """array[i] = 1.0 / float64(i) for i < n (i = 0 gives +Inf, as in Go)."""
+    values = rt.mem.view(np.float64)
+    base = (array - rt.h[0]) >> 3
+    if n > 0:
+        values[base] = np.inf
+    for i in range(1, n):
+        values[base + i] = 1.0 / i
+
+
+@jit
+def array_element(rt, array, i):
+    return rt.mem.view(np.float64)[((array - rt.h[0]) >> 3) + i]
+
+
+def _printf(rt, c, out: int) -> None:
+    """A fmt call: its arguments overwrite the outgoing pair (format string and args slice, no heap pointers)."""
+    nb.stack_store(rt, c, out, RETURN_PC)
+    nb.stack_store(rt, c, out + 1, RETURN_PC)
+
+
+def run(heap: Heap, args: tuple[()], emit: Callable[[str], None], tick: Callable[[], None], progress: Callable[[float], None]) -> None:
+    node = heap.register_type("main.Node", NODE_SIZE, (0, 8))
+    rt, c = heap.runtime, heap.cache()
+    main = nb.stack_reserve(rt, c, MAIN_FRAME)
+    nb.stack_store(rt, c, main, RETURN_PC)
+    out = main + MAIN_OUT
+    total = tree_size(K_STRETCH_TREE_DEPTH) + tree_size(K_LONG_LIVED_TREE_DEPTH) + 1
+    total += sum(2 * num_iters(d) * tree_size(d) for d in range(K_MIN_TREE_DEPTH, K_MAX_TREE_DEPTH + 1, 2))
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        tick()
+        done += n
+        progress(done / total)
+
+    emit("Garbage Collector Test")
+    _printf(rt, c, out)
+    emit(f" Stretching memory with a binary tree of depth {K_STRETCH_TREE_DEPTH}")
+    t_start = time.perf_counter()
+
+    nb.stack_store(rt, c, out, K_STRETCH_TREE_DEPTH)
+    make_tree(rt, c, node.id, out)
+    advance(tree_size(K_STRETCH_TREE_DEPTH))
+
+    _printf(rt, c, out)
+    emit(f" Creating a long-lived binary tree of depth {K_LONG_LIVED_TREE_DEPTH}")
+    long_lived = _new_node(rt, c, node.id, out)
+    nb.stack_store(rt, c, main + MAIN_LONG_LIVED, long_lived)
+    nb.stack_store(rt, c, out, K_LONG_LIVED_TREE_DEPTH)
+    nb.stack_store(rt, c, out + 1, long_lived)
+    populate(rt, c, node.id, out)
+    advance(tree_size(K_LONG_LIVED_TREE_DEPTH))
+
+    _printf(rt, c, out)
+    emit(f" Creating a long-lived array of {K_ARRAY_SIZE} doubles")
+    array = heap.alloc(8 * K_ARRAY_SIZE, noscan=True)  # make([]float64, kArraySize)
+    for k, word in enumerate((array, K_ARRAY_SIZE, K_ARRAY_SIZE)):
+        nb.stack_store(rt, c, main + MAIN_ARRAY + k, word)
+    fill_array(rt, array, K_ARRAY_SIZE // 2)
+    advance(1)
+
+    frame = nb.stack_reserve(rt, c, TC_FRAME)
+    nb.stack_store(rt, c, frame, RETURN_PC)
+    for d in range(K_MIN_TREE_DEPTH, K_MAX_TREE_DEPTH + 1, 2):
+        iters = num_iters(d)
+        size = tree_size(d)
+        chunk = max(1, (1 << 16) // size)
+        tc_out = frame + TC_OUT
+        _printf(rt, c, tc_out)
+        emit(f"Creating {iters} trees of depth {d}")
+        for construct, label in ((top_down, "Top down"), (bottom_up, "Bottom up")):
+            t0 = time.perf_counter()
+            i = 0
+            while i < iters:
+                k = min(chunk, iters - i)
+                construct(rt, c, node.id, frame, d, k)
+                i += k
+                advance(k * size)
+            _printf(rt, c, tc_out)
+            emit(f"\t{label} construction took {int((time.perf_counter() - t0) * 1000)} msec")
+    nb.stack_release(rt, c, frame)
+
+    if nb.stack_load(rt, c, main + MAIN_LONG_LIVED) == 0 or array_element(rt, array, 1000) != 1.0 / 1000:
+        emit("Failed")
+    emit(f"Completed in {int((time.perf_counter() - t_start) * 1000)} msec")
+    nb.stack_release(rt, c, main)
