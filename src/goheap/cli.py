@@ -217,13 +217,23 @@ def compare(ref_prefix, our_prefix, workload, wargs, gogc, check, as_json) -> No
                 workload_name = workload
         workload = workload or workload_name
         args = list(wargs) or name_args
+        # a run named ...-gogc100default had no GOGC in its environment: model that too
+        gogc_in_environ = gogc is not None or name_gogc is not None
         if gogc is None:
             gogc = GOGC.convert(name_gogc, None, None) if name_gogc is not None else 100
         progress = _Progress(f"{workload} {' '.join(args)}".strip(), enabled=_stderr_is_tty() and not as_json)
         try:
             # the reference runs were made with GOGCTRACE=1, which also measures each
             # collection's starting heap and objects: run the same way, trace discarded
-            result = run_workload(workload, args, gcpercent=gogc, gctrace=1, trace_stream=io.StringIO(), progress=progress)
+            result = run_workload(
+                workload,
+                args,
+                gcpercent=gogc,
+                gctrace=1,
+                trace_stream=io.StringIO(),
+                progress=progress,
+                gogc_in_environ=gogc_in_environ,
+            )
         except WorkloadError as exc:
             raise _fail("compare", str(exc)) from None
         finally:

@@ -130,14 +130,17 @@ def run_workload(
     progress: Callable[[float], None] | None = None,
     on_tick: Callable[[Heap], None] | None = None,
     virtual_clock: bool = False,
+    gogc_in_environ: bool | None = None,
     **config,
 ) -> RunResult:
     """Run workload ``name`` with ``args`` on a fresh heap in a model Go process.
 
     gcpercent / gctrace: None reads GOGC / GOGCTRACE as the seed does. Trace lines go to
     ``trace_stream`` (stderr by default). ``progress(fraction)`` is called as the run
-    advances; ``on_tick(heap)`` after every compiled chunk (for sampling). Extra keyword
-    arguments go to :class:`goheap.HeapConfig`.
+    advances; ``on_tick(heap)`` after every compiled chunk (for sampling).
+    ``gogc_in_environ`` sets whether the modelled Go process had GOGC in its environment
+    (see :class:`~goheap.workloads.goprocess.GoProcess`). Extra keyword arguments go to
+    :class:`goheap.HeapConfig`.
     """
     workload = get_workload(name)
     args = list(args)
@@ -151,6 +154,7 @@ def run_workload(
         gctrace=gctrace,
         trace_stream=trace_stream if trace_stream is not None else _stderr(),
         virtual_clock=virtual_clock,
+        gogc_in_environ=gogc_in_environ,
         **config,
     ) as proc:
         heap = proc.heap

@@ -28,6 +28,7 @@ This is listed among the Departures in the overview essay (``goheap._runtime.mal
 from __future__ import annotations
 
 import enum
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,6 +71,13 @@ def _blocks(phase: Phase, kind: BlockKind, size: int, count: int, what: str) -> 
 
 
 _B, _I, _E = Phase.BOOT, Phase.INIT, Phase.EXIT
+
+# Sizes that depend on the process's environment, resolved by GoProcess: the seed runs had
+# three variables (GOGCTRACE, GOMAXPROCS and one more), four when GOGC was set too, and
+# then one more 240-byte block.
+ENVIRON = -1
+GOGC_SET = -2
+ENVIRON_VARS = 3
 _OBJ, _NOSCAN, _STACK = BlockKind.OBJECT, BlockKind.NOSCAN, BlockKind.STACK
 
 #: The runtime's and libraries' own blocks, in allocation order (see the module docstring).
@@ -81,8 +89,8 @@ RUNTIME_BLOCKS: tuple[RuntimeBlock, ...] = tuple(
         RuntimeBlock(8192, _STACK, _B, "a g0 stack (malg(8192))"),
         *_blocks(_B, _OBJ, 256, 2, "G records: m0.gsignal, the main goroutine"),
         RuntimeBlock(32, _OBJ, _B, "os.Args string headers (goargs)"),
+        RuntimeBlock(ENVIRON, _OBJ, _B, "environment string headers (goenvs): 16 bytes a variable"),
         RuntimeBlock(576, _OBJ, _B, "runtime-internal, unidentified"),
-        RuntimeBlock(512, _OBJ, _B, "runtime-internal, unidentified"),
         # package initialization: the first of these is the first allocation that may
         # collect, and so triggers gc1 on a heap of about 200 KB
         RuntimeBlock(32, _OBJ, _I, "os.Args slice (os.init)"),
@@ -90,14 +98,16 @@ RUNTIME_BLOCKS: tuple[RuntimeBlock, ...] = tuple(
         RuntimeBlock(10240, _OBJ, _I, "an M record"),
         RuntimeBlock(6656, _OBJ, _I, "runtime-internal, unidentified"),
         *_blocks(_I, _OBJ, 256, 3, "G records: the scavenger and a second M's g0 and gsignal"),
-        RuntimeBlock(144, _OBJ, _I, "environment string headers (goenvs)"),
+        RuntimeBlock(512, _OBJ, _I, "runtime-internal, unidentified"),
+        RuntimeBlock(144, _OBJ, _I, "runtime-internal, unidentified"),
         RuntimeBlock(96, _OBJ, _I, "runtime-internal, unidentified"),
         *_blocks(_I, _OBJ, 8, 3, "package variables, unidentified"),
         *_blocks(_I, _OBJ, 16, 20, "package variables, unidentified"),
         *_blocks(_I, _OBJ, 32, 3, "package variables, unidentified"),
         RuntimeBlock(32, BlockKind.FREED, _I, "a temporary, freed explicitly"),
         *_blocks(_I, BlockKind.FINALIZED, 48, 3, "os.Stdin, os.Stdout, os.Stderr (os.NewFile sets a finalizer)"),
-        *_blocks(_I, _OBJ, 48, 8, "package variables, unidentified"),
+        *_blocks(_I, _OBJ, 48, 7, "package variables, unidentified"),
+        RuntimeBlock(GOGC_SET, _OBJ, _I, "only when GOGC is in the environment: unidentified"),
         *_blocks(_I, _OBJ, 80, 4, "fmt padding tables and package variables"),
         RuntimeBlock(112, _OBJ, _I, "package variables, unidentified"),
         RuntimeBlock(112, BlockKind.FREED, _I, "a temporary, freed explicitly"),
@@ -132,8 +142,11 @@ class GoProcess:
         trace_stream: TextIO | None = None,
         virtual_clock: bool = False,
         blocks: tuple[RuntimeBlock, ...] = RUNTIME_BLOCKS,
+        gogc_in_environ: bool | None = None,
         **config,
     ):
+        """gogc_in_environ: whether the modelled process has GOGC among its environment
+        variables (default: when ``gcpercent`` is given, or GOGC is set in ours)."""
         self.heap = Heap(
             HeapConfig(
                 gcpercent=gcpercent,
@@ -145,7 +158,11 @@ class GoProcess:
                 **config,
             )
         )
-        self.blocks = blocks
+        if gogc_in_environ is None:
+            gogc_in_environ = gcpercent is not None or "GOGC" in os.environ
+        nvars = ENVIRON_VARS + (1 if gogc_in_environ else 0)
+        self.blocks = tuple(_resolve(b, nvars, gogc_in_environ) for b in blocks)
+        self.blocks = tuple(b for b in self.blocks if b.size > 0)
         self._globals: list[int] = []
 
     @property
@@ -191,6 +208,14 @@ class GoProcess:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _resolve(block: RuntimeBlock, nvars: int, gogc_in_environ: bool) -> RuntimeBlock:
+    if block.size == ENVIRON:
+        return RuntimeBlock(16 * nvars, block.kind, block.phase, block.what)
+    if block.size == GOGC_SET:
+        return RuntimeBlock(240 if gogc_in_environ else 0, block.kind, block.phase, block.what)
+    return block
 
 
 def _close_file(p: int) -> None:

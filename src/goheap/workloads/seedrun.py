@@ -19,7 +19,7 @@ from .._runtime.gctrace import parse_gctrace
 __all__ = ["Comparison", "GCRow", "SeedRun", "compare_runs", "parse_run_name"]
 
 _KEY_VALUE = re.compile(r"^([A-Za-z]+(?:\[[^\]]+\])?(?:\.[A-Za-z]+)?)=(.*)$")
-_NAME = re.compile(r"^(?P<workload>[a-z][a-z0-9-]*?)(?:-N(?P<n>\d+))?(?:-gogc(?P<gogc>\d+|off)(?:default)?)?$")
+_NAME = re.compile(r"^(?P<workload>[a-z][a-z0-9-]*?)(?:-N(?P<n>\d+))?(?:-gogc(?P<gogc>\d+|off)(?P<default>default)?)?$")
 
 
 class SeedRunFormatError(ValueError):
@@ -107,15 +107,17 @@ def _int(value: str, name: str, lineno: int) -> int:
 
 
 def parse_run_name(name: str) -> tuple[str, list[str], str | None]:
-    """(workload, args, GOGC) from a run's file name, e.g. ``binarytrees-N10-gogc100default``.
+    """(workload, args, GOGC) from a run's file name, e.g. ``binarytrees-N10-gogc50``.
 
-    GOGC is None when the name does not say it.
+    GOGC is None when the name does not set it: no ``-gogcN`` part, or ``-gogc100default``
+    (the run had no GOGC in its environment, and the runtime used its default).
     """
     m = _NAME.match(Path(name).name)
     if not m:
         raise ValueError(f"cannot tell the workload from the run name {name!r}")
     args = [m.group("n")] if m.group("n") else []
-    return m.group("workload"), args, m.group("gogc")
+    gogc = None if m.group("default") else m.group("gogc")
+    return m.group("workload"), args, gogc
 
 
 @dataclass
