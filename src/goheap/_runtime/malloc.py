@@ -99,6 +99,21 @@ Where goheap differs from the seed on purpose. Anything else that differs is a b
 6. *Finalizers run in Python* after the collection, on the thread that triggered it,
    instead of on a finalizer goroutine; the seed's rule (a forced GC after each batch) is
    kept.
+7. *The rest of a Go process is a model.* A Go program shares its heap with the runtime's
+   and libraries' own blocks (the symbol table, stack segments, G and M records, package
+   variables). goheap cannot run that C and Go code, so the workloads replay those blocks
+   as a fixed list measured from the seed runs (``goheap.workloads.goprocess``): their
+   classes and counts are exact; which phase each falls in is fitted to the seed runs'
+   first two collections; some sizes depend on the environment (GOGC set or not). The
+   collector's own blocks (one stack segment per collection, two ParFor descriptors at
+   the first) are the runtime's and are allocated by it, with ``HeapConfig(go_process=True)``.
+8. *Goroutine stacks are emulated, not compiled.* The ports keep their roots in frames
+   on goheap's per-thread stack, shaped like the frames 6g generated (chosen among the
+   plausible shapes as those that reproduce the seed runs), with dead slots left in place
+   as on a real stack. The frames of the runtime's C functions that sit below the
+   program's frames during a collection (runtime.new, mallocgc, runtime.gc) are not
+   emulated; their stale slots can keep a subtree alive in the seed that goheap frees, or
+   the reverse: the cause of most collections whose live objects differ by more than 1%.
 '''
 
 from __future__ import annotations

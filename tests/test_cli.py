@@ -1,0 +1,92 @@
+"""The goheap command line: run, compare, sizeclasses; exit codes and formats."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from goheap import cli
+from goheap.workloads import WORKLOADS
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def test_run_prints_the_program_then_memstats(runner, tmp_path):
+    prefix = tmp_path / "bt"
+    res = runner.invoke(cli.main, ["run", "binarytrees", "6", "--gctrace", "-o", str(prefix)])
+    assert res.exit_code == 0, res.output
+    out = res.stdout.splitlines()
+    assert out[0] == "stretch tree of depth 7\t check: 255"
+    k = out.index("# MemStats")
+    assert out[k + 1].startswith("Alloc=") and any(line.startswith("BySize[60].Frees=") for line in out)
+    assert re.match(r"gc1\(1\): \d+\+\d+\+\d+ ms, 0 -> 0 MB 11 -> 13 \(14-1\) objects", res.stderr)
+    assert (tmp_path / "bt.stdout").read_text().splitlines() == out
+    assert (tmp_path / "bt.stderr").read_text().startswith("gc1(1): ")
+
+
+def test_run_json(runner):
+    res = runner.invoke(cli.main, ["run", "binarytrees", "6", "--json", "--gogc", "off"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["workload"] == "binarytrees" and data["args"] == ["6"]
+    assert data["memstats"]["NumGC"] == 0  # GOGC=off: no collection at all
+    assert data["gctrace"] == [] and data["output"][-1].startswith("long lived tree of depth 6")
+
+
+def test_gogc_from_the_environment_and_flag_wins(runner):
+    env = {"GOGC": "off", "GOGCTRACE": "1"}
+    res = runner.invoke(cli.main, ["run", "binarytrees", "6"], env=env)
+    assert res.exit_code == 0 and "NumGC=0" in res.stdout and res.stderr == ""
+    res = runner.invoke(cli.main, ["run", "binarytrees", "6", "--gogc", "50"], env=env)
+    assert res.exit_code == 0 and "NumGC=0" not in res.stdout and res.stderr.startswith("gc1(1)")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "nosuch"], "unknown workload 'nosuch'"),
+        (["run", "binarytrees", "x"], "N must be an integer"),
+        (["run", "gcbench", "3"], "gcbench takes no arguments"),
+        (["run", "binarytrees", "--gogc", "-5"], "GOGC must be a non-negative integer or 'off'"),
+        (["run", "binarytrees", "6", "--bogus"], "unknown option '--bogus'"),
+        (["compare", "/nonexistent/run"], "cannot read"),
+    ],
+)
+def test_bad_input_exits_2_without_traceback(runner, args, message):
+    res = runner.invoke(cli.main, args)
+    assert res.exit_code == 2
+    assert message in res.output
+    assert "Traceback" not in res.output
+
+
+def test_compare_runs_the_matching_workload(runner, seed_runs):
+    res = runner.invoke(cli.main, ["compare", str(seed_runs / "binarytrees-N10-gogc200"), "--json", "--check"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["numgc_ok"] and data["heap_sys_ok"]
+    assert data["summary"]["NumGC"] == {"ref": 4, "ours": 4}
+
+
+def test_compare_two_files_and_check_fails_on_difference(runner, seed_runs, tmp_path):
+    prefix = tmp_path / "ours"
+    assert runner.invoke(cli.main, ["run", "binarytrees", "6", "--gctrace", "-o", str(prefix)]).exit_code == 0
+    res = runner.invoke(cli.main, ["compare", str(seed_runs / "binarytrees-N14-gogc100default"), str(prefix), "--check"])
+    assert res.exit_code == 1  # a different program: NumGC and HeapSys differ
+    assert "NumGC" in res.stdout and "DIFFERS" in res.stdout
+
+
+def test_sizeclasses(runner):
+    res = runner.invoke(cli.main, ["sizeclasses"])
+    rows = res.stdout.splitlines()[1:]
+    assert len(rows) == 60 and rows[0].split() == ["1", "8", "1", "4096", "512", "0", "32"]
+
+
+def test_workload_help_lists_every_workload():
+    listed = re.findall(r"^  ([a-z-]+) ", cli.WORKLOAD_HELP, re.M)
+    assert listed == list(WORKLOADS)
