@@ -1,11 +1,15 @@
-"""Implementation of :mod:`goheap.nb` (kept apart so that ``nb`` reads as the API list)."""
+"""Implementation of :mod:`goheap.nb` (kept apart so that ``nb`` reads as the API list).
+
+Each function turns the ``Runtime`` it is given into a borrowed ``RuntimeRef`` first (see
+``_runtime/layout.py``), so that nothing below it pays for reference counting.
+"""
 
 from __future__ import annotations
 
 from ._runtime import api
 from ._runtime._jit import jit
 from ._runtime.constants import FLAG_NO_GC, FLAG_NO_POINTERS, FLAG_NO_PROFILING, TYPEINFO_ARRAY
-from ._runtime.layout import H_BASE, H_PROF_STACK, LC_SHADOW_SP, TYPE_TAG_BITS
+from ._runtime.layout import H_BASE, H_PROF_STACK, LC_SHADOW_SP, TYPE_TAG_BITS, runtime_ref
 from ._runtime.malloc import mlookup
 
 __all__ = ["FLAG_NO_GC", "FLAG_NO_POINTERS", "FLAG_NO_PROFILING"]
@@ -14,18 +18,21 @@ __all__ = ["FLAG_NO_GC", "FLAG_NO_POINTERS", "FLAG_NO_PROFILING"]
 @jit
 def alloc(rt, c, size):
     """new/mal: a zeroed block of size bytes that may hold pointers; may collect first."""
+    rt = runtime_ref(rt)
     return api.mallocgc(rt, c, size, 0, True, True)
 
 
 @jit
 def alloc_noscan(rt, c, size):
     """A zeroed block the collector never scans ([]byte, []float64, strings)."""
+    rt = runtime_ref(rt)
     return api.mallocgc(rt, c, size, FLAG_NO_POINTERS, True, True)
 
 
 @jit
 def alloc_typed(rt, c, size, type_id, array):
     """new(T) / make([]T, n): a block scanned precisely as type ``type_id`` (one element, or an array)."""
+    rt = runtime_ref(rt)
     v = api.mallocgc(rt, c, size, 0, True, True)
     if v > 0:
         tag = TYPEINFO_ARRAY if array else 0
@@ -35,56 +42,66 @@ def alloc_typed(rt, c, size, type_id, array):
 
 @jit
 def free(rt, c, v):
+    rt = runtime_ref(rt)
     return api.free(rt, c, v)
 
 
 @jit
 def gc(rt, c):
     """runtime.GC()."""
+    rt = runtime_ref(rt)
     return api.gc(rt, c, True)
 
 
 @jit
 def lookup(rt, c, v):
     """(base, size) of the block holding v, or (0, 0)."""
+    rt = runtime_ref(rt)
     base, size, _ = mlookup(rt, c, v)
     return base, size
 
 
 @jit
 def load(rt, addr):
+    rt = runtime_ref(rt)
     return rt.mem[(addr - rt.h[H_BASE]) >> 3]
 
 
 @jit
 def store(rt, addr, value):
+    rt = runtime_ref(rt)
     rt.mem[(addr - rt.h[H_BASE]) >> 3] = value
 
 
 @jit
 def load_byte(rt, addr):
+    rt = runtime_ref(rt)
     return rt.mem8[addr - rt.h[H_BASE]]
 
 
 @jit
 def store_byte(rt, addr, value):
+    rt = runtime_ref(rt)
     rt.mem8[addr - rt.h[H_BASE]] = value
 
 
 @jit
 def push_root(rt, c, v):
     """Push v on this thread's shadow stack; returns its slot."""
+    rt = runtime_ref(rt)
     return api.push_root(rt, c, v)
 
 
 @jit
 def pop_root(rt, c):
+    rt = runtime_ref(rt)
     return api.pop_root(rt, c)
 
 
 @jit
 def set_root(rt, c, slot, v):
     """Set shadow-stack slot ``slot`` (growing the stack to cover it)."""
+    rt = runtime_ref(rt)
     if slot >= rt.cache_local[c, LC_SHADOW_SP]:
         rt.cache_local[c, LC_SHADOW_SP] = slot + 1
     rt.shadow[c, slot] = v
@@ -92,12 +109,14 @@ def set_root(rt, c, slot, v):
 
 @jit
 def shadow_depth(rt, c):
+    rt = runtime_ref(rt)
     return rt.cache_local[c, LC_SHADOW_SP]
 
 
 @jit
 def set_shadow_depth(rt, c, depth):
     """Pop (or clear) the shadow stack down to ``depth`` slots."""
+    rt = runtime_ref(rt)
     for k in range(depth, rt.cache_local[c, LC_SHADOW_SP]):
         rt.shadow[c, k] = 0
     rt.cache_local[c, LC_SHADOW_SP] = depth
@@ -106,4 +125,5 @@ def set_shadow_depth(rt, c, depth):
 @jit
 def set_profile_bucket(rt, bucket):
     """Charge sampled allocations from now on to profile bucket ``bucket`` (a function id)."""
+    rt = runtime_ref(rt)
     rt.h[H_PROF_STACK] = bucket
