@@ -103,10 +103,13 @@ Where goheap differs from the seed on purpose. Anything else that differs is a b
 
 from __future__ import annotations
 
+import numpy as np
+
 from ._jit import jit
 from .bitmap import get_bits, is_allocated, markallocated, markfreed, markspan, setblockspecial, unmarkspan
 from .constants import (
     BIT_ALLOCATED,
+    BIT_SPECIAL,
     FLAG_NO_GC,
     FLAG_NO_POINTERS,
     FLAG_NO_PROFILING,
@@ -155,7 +158,8 @@ from .mcache import fastrand1, mcache_alloc, mcache_free
 from .mheap import load, mheap_alloc, mheap_free, mheap_lookup, mheap_lookup_maybe, store
 from .mprof import mprof_free, mprof_malloc
 
-_BIT_ALLOCATED = BIT_ALLOCATED
+_BIT_ALLOCATED = np.int64(BIT_ALLOCATED)
+_BIT_SPECIAL = np.int64(BIT_SPECIAL)
 
 
 # ================================================================ size classes
@@ -284,14 +288,24 @@ def _on_a_free_list(rt, s, v):
 
 @jit
 def free(rt, c, v):
-    """runtime.free: give back the block at v (0 is ignored). Returns 0 or a negative E_* code."""
+    """runtime.free: give back the block at v (0 is ignored). Returns 0 or a negative E_* code.
+
+    The common case needs no check beyond the bitmap: only the first word of an allocated
+    block has its allocated bit set. Anything else (including FlagNoGC blocks) takes the
+    full check of :func:`free_check`.
+    """
     if v == 0:
         return 0
-    err = free_check(rt, v)
-    if err != 0:
-        return err
+    h = rt.h
+    bits = 0
+    if (v & 7) == 0 and h[H_ARENA_START] <= v < h[H_ARENA_USED]:
+        bits = get_bits(rt, v)
+    if (bits & _BIT_ALLOCATED) == 0:
+        err = free_check(rt, v)
+        if err != 0:
+            return err
     s = mheap_lookup(rt, v)
-    prof = (get_bits(rt, v) & (1 << 48)) != 0
+    prof = (bits & _BIT_SPECIAL) != 0
     sizeclass = rt.spans[s, SP_SIZECLASS]
     if sizeclass == 0:
         size = rt.spans[s, SP_NPAGES] << PAGE_SHIFT
