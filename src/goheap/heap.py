@@ -195,6 +195,8 @@ class Heap:
         h[L.H_NPROC] = config.nproc
         h[L.H_CLOCK_VIRTUAL] = 1 if config.virtual_clock else 0
         h[L.H_NOW] = config.start_time_ns
+        map_limit = getattr(self._sysmem.backend, "map_limit", None)
+        h[L.H_SYSMAP_LIMIT] = -1 if map_limit is None else map_limit
         self._local = threading.local()
         self._caches: list[int] = []
         self._lock = threading.Lock()

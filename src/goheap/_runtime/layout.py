@@ -54,6 +54,8 @@ H_NTYPEPTRS = 21
 H_GCWAITING = 22
 H_NGOROUTINES = 23  # goroutine stacks the seed would scan: one root each, for its roots-array accounting
 H_NROOTSLOTS = 24  # high-water mark of rootslots in use
+H_SYS_MAPPED = 25  # bytes SysMap'd from compiled code (arena and bitmap)
+H_SYSMAP_LIMIT = 26  # -1, or the bytes compiled SysMap may map before it refuses (FailingOS.map_limit)
 H_NSLOTS = 32
 
 # ---------------------------------------------------------------- mstats: MStats (int64)
