@@ -397,7 +397,7 @@ def settype_flush(rt, c):
         ntypes = (spans[s, SP_NPAGES] << PAGE_SHIFT) // size
         compression = spans[s, SP_TYPES_COMPRESSION]
         if compression == MTYPES_EMPTY:
-            data = malloc_nogc(rt, c, MTYPES_BYTES_SLOTS * 8 + ntypes, FLAG_NO_PROFILING | FLAG_NO_POINTERS, True)
+            data = malloc_nogc(rt, c, MTYPES_BYTES_SLOTS * 8 + ntypes, FLAG_NO_POINTERS, True)
             if data < 0:
                 continue  # out of memory: the object stays untyped, scanned conservatively
             spans[s, SP_TYPES_COMPRESSION] = MTYPES_BYTES
@@ -420,7 +420,7 @@ def settype_flush(rt, c):
             if j < MTYPES_BYTES_SLOTS:
                 _store_byte(rt, data + MTYPES_BYTES_SLOTS * 8 + ofs, j)
             else:
-                words = malloc_nogc(rt, c, ntypes * 8, FLAG_NO_PROFILING | FLAG_NO_POINTERS, True)
+                words = malloc_nogc(rt, c, ntypes * 8, FLAG_NO_POINTERS, True)
                 if words < 0:
                     continue
                 for i in range(ntypes):
