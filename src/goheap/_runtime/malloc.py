@@ -120,6 +120,7 @@ from .constants import (
     MTYPES_EMPTY,
     MTYPES_SINGLE,
     MTYPES_WORDS,
+    PAGE_MASK,
     PAGE_SHIFT,
 )
 from .layout import (
@@ -249,6 +250,13 @@ def free_check(rt, v):
         return E_NOT_IN_HEAP
     s = mheap_lookup_maybe(rt, v)
     if s == 0:
+        # In a free span. If v bears a needs-zeroing mark (word 0 of a freed span's first
+        # page, word 1 of a freed small object), a block that started there was freed.
+        if (v & 7) == 0:
+            if (v & PAGE_MASK) == 0 and load(rt, v) == 1:
+                return E_DOUBLE_FREE
+            if v + 8 < rt.h[H_ARENA_USED] and load(rt, v + 8) == 1:
+                return E_DOUBLE_FREE
         return E_NOT_ALLOCATED
     start = rt.spans[s, SP_START] << PAGE_SHIFT
     if rt.spans[s, SP_SIZECLASS] == 0:
