@@ -16,6 +16,8 @@ from ._jit import jit
 from .constants import MAX_MCACHE_LIST_LEN, MAX_MCACHE_SIZE, NUM_SIZE_CLASSES
 from .fixalloc import FIX_EXHAUSTED, fixalloc_alloc, fixalloc_free
 from .layout import (
+    BY_SIZE_NFREE,
+    BY_SIZE_NMALLOC,
     FA_CACHE,
     FA_INUSE,
     FA_SYS,
@@ -29,6 +31,7 @@ from .layout import (
     LC_LOCAL_CACHEALLOC,
     LC_LOCAL_OBJECTS,
     LC_NEXT_SAMPLE,
+    LC_SHADOW_SP,
     LC_SIZE,
     ST_MCACHE_INUSE,
     ST_MCACHE_SYS,
@@ -73,9 +76,20 @@ def allocmcache(rt):
 
 @jit
 def freemcache(rt, c):
-    """Release everything cached in c, fold its stats, and free the row (stats of the seed's freemcache)."""
+    """A thread is gone: release everything cached in c, fold its stats, and free the row.
+
+    As the seed's freemcache (which leaves MCacheInuse alone), and also folds the cache's
+    BySize counts, which the seed folds only in cachestats: its Ms never exit, goheap's
+    threads do (see Departures). The thread's shadow stack is cleared with it.
+    """
     mcache_release_all(rt, c)
     purgecachedstats(rt, c)
+    for i in range(NUM_SIZE_CLASSES):
+        rt.by_size[i, BY_SIZE_NMALLOC] += rt.cache_by_size[c, i, 0]
+        rt.by_size[i, BY_SIZE_NFREE] += rt.cache_by_size[c, i, 1]
+    rt.cache_by_size[c, :, :] = 0
+    rt.shadow[c, : rt.cache_local[c, LC_SHADOW_SP]] = 0
+    rt.cache_local[c, LC_SHADOW_SP] = 0
     rt.cache_local[c, LC_INUSE] = 0
     fixalloc_free(rt, FA_CACHE, rt.cache_local[:, LC_FREE_NEXT], c)
 
