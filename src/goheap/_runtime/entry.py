@@ -1,11 +1,14 @@
 """Entry points for the Python shell: each takes a heap handle (see ``handle.py``) and a cache row.
 
-See :mod:`goheap._runtime.malloc` for the overview. These are thin: they rebuild the
-Runtime from the handle and call the compiled runtime, so a call from Python costs one
-dispatch of a few integers.
+See :mod:`goheap._runtime.malloc` for the overview. These are thin: they turn the handle
+into a RuntimeRef and call the compiled runtime, so a call from Python costs one dispatch
+of a few integers. The shell calls the hottest ones (``HOT``) through their machine code
+directly, skipping even the dispatch (``_jit.entry_point``).
 """
 
 from __future__ import annotations
+
+from numba import types
 
 from . import api
 from ._jit import jit
@@ -22,6 +25,12 @@ from .mheap import nanotime as mheap_nanotime
 @jit
 def mallocgc(handle, c, size, flag, dogc, zeroed):
     return api.mallocgc(runtime_at(handle), c, size, flag, dogc, zeroed)
+
+
+@jit
+def alloc(handle, c, size, flag, zeroed):
+    """mallocgc with dogc: what Heap.alloc calls."""
+    return api.mallocgc(runtime_at(handle), c, size, flag, True, zeroed)
 
 
 @jit
@@ -61,7 +70,10 @@ def new_cache(handle):
 
 @jit
 def release_cache(handle, c):
-    freemcache(runtime_at(handle), c)
+    """A thread is done with cache c: apply its pending settype calls, then freemcache."""
+    rt = runtime_at(handle)
+    settype_flush(rt, c)
+    freemcache(rt, c)
 
 
 @jit
@@ -109,3 +121,11 @@ def fintab_delete(handle, p):
 @jit
 def nanotime(handle):
     return mheap_nanotime(runtime_at(handle))
+
+
+# The entry points Heap calls on every operation, with the types it calls them with.
+HOT = {
+    "alloc": (alloc, (types.int64, types.int64, types.int64, types.int64, types.boolean)),
+    "free": (free, (types.int64, types.int64, types.int64)),
+    "lookup": (lookup, (types.int64, types.int64, types.int64)),
+}
