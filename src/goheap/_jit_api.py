@@ -7,7 +7,7 @@ Each function turns the ``Runtime`` it is given into a borrowed ``RuntimeRef`` f
 from __future__ import annotations
 
 from ._runtime import api
-from ._runtime._jit import jit
+from ._runtime._jit import jit_entry
 from ._runtime.constants import FLAG_NO_GC, FLAG_NO_POINTERS, FLAG_NO_PROFILING, TYPEINFO_ARRAY
 from ._runtime.layout import H_BASE, H_PROF_STACK, LC_SHADOW_SP, TYPE_TAG_BITS, runtime_ref
 from ._runtime.malloc import mlookup
@@ -15,21 +15,21 @@ from ._runtime.malloc import mlookup
 __all__ = ["FLAG_NO_GC", "FLAG_NO_POINTERS", "FLAG_NO_PROFILING"]
 
 
-@jit
+@jit_entry
 def alloc(rt, c, size):
     """new/mal: a zeroed block of size bytes that may hold pointers; may collect first."""
     rt = runtime_ref(rt)
     return api.mallocgc(rt, c, size, 0, True, True)
 
 
-@jit
+@jit_entry
 def alloc_noscan(rt, c, size):
     """A zeroed block the collector never scans ([]byte, []float64, strings)."""
     rt = runtime_ref(rt)
     return api.mallocgc(rt, c, size, FLAG_NO_POINTERS, True, True)
 
 
-@jit
+@jit_entry
 def alloc_typed(rt, c, size, type_id, array):
     """new(T) / make([]T, n): a block scanned precisely as type ``type_id`` (one element, or an array)."""
     rt = runtime_ref(rt)
@@ -40,20 +40,20 @@ def alloc_typed(rt, c, size, type_id, array):
     return v
 
 
-@jit
+@jit_entry
 def free(rt, c, v):
     rt = runtime_ref(rt)
     return api.free(rt, c, v)
 
 
-@jit
+@jit_entry
 def gc(rt, c):
     """runtime.GC()."""
     rt = runtime_ref(rt)
     return api.gc(rt, c, True)
 
 
-@jit
+@jit_entry
 def lookup(rt, c, v):
     """(base, size) of the block holding v, or (0, 0)."""
     rt = runtime_ref(rt)
@@ -61,44 +61,44 @@ def lookup(rt, c, v):
     return base, size
 
 
-@jit
+@jit_entry
 def load(rt, addr):
     rt = runtime_ref(rt)
     return rt.mem[(addr - rt.h[H_BASE]) >> 3]
 
 
-@jit
+@jit_entry
 def store(rt, addr, value):
     rt = runtime_ref(rt)
     rt.mem[(addr - rt.h[H_BASE]) >> 3] = value
 
 
-@jit
+@jit_entry
 def load_byte(rt, addr):
     rt = runtime_ref(rt)
     return rt.mem8[addr - rt.h[H_BASE]]
 
 
-@jit
+@jit_entry
 def store_byte(rt, addr, value):
     rt = runtime_ref(rt)
     rt.mem8[addr - rt.h[H_BASE]] = value
 
 
-@jit
+@jit_entry
 def push_root(rt, c, v):
     """Push v on this thread's shadow stack; returns its slot."""
     rt = runtime_ref(rt)
     return api.push_root(rt, c, v)
 
 
-@jit
+@jit_entry
 def pop_root(rt, c):
     rt = runtime_ref(rt)
     return api.pop_root(rt, c)
 
 
-@jit
+@jit_entry
 def set_root(rt, c, slot, v):
     """Set shadow-stack slot ``slot`` (growing the stack to cover it)."""
     rt = runtime_ref(rt)
@@ -107,13 +107,13 @@ def set_root(rt, c, slot, v):
     rt.shadow[c, slot] = v
 
 
-@jit
+@jit_entry
 def shadow_depth(rt, c):
     rt = runtime_ref(rt)
     return rt.cache_local[c, LC_SHADOW_SP]
 
 
-@jit
+@jit_entry
 def set_shadow_depth(rt, c, depth):
     """Pop (or clear) the shadow stack down to ``depth`` slots."""
     rt = runtime_ref(rt)
@@ -122,7 +122,7 @@ def set_shadow_depth(rt, c, depth):
     rt.cache_local[c, LC_SHADOW_SP] = depth
 
 
-@jit
+@jit_entry
 def set_profile_bucket(rt, bucket):
     """Charge sampled allocations from now on to profile bucket ``bucket`` (a function id)."""
     rt = runtime_ref(rt)

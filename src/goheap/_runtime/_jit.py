@@ -12,13 +12,15 @@ therefore keeps its cache in a directory named after a hash of all its compiled 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import numba
 
-__all__ = ["entry_point", "jit", "source_hash"]
+__all__ = ["entry_point", "jit", "jit_entry", "source_hash"]
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -44,6 +46,27 @@ if not os.environ.get("NUMBA_CACHE_DIR"):
 def jit(fn):
     """Compile ``fn`` in nopython mode, cached on disk, holding the GIL (one runtime call is atomic)."""
     return numba.njit(cache=True, nogil=False)(fn)
+
+
+_INTERPRETED_LOCK = threading.RLock()
+
+
+def jit_entry(fn):
+    """:func:`jit`, for the functions Python calls into (the shell's entry points, goheap.nb).
+
+    Compiled, a call holds the GIL from start to end, so every runtime operation is atomic
+    with respect to other threads (Departure 1 in malloc.py). Interpreted, Python may switch
+    threads between any two bytecodes, so these calls take a process-wide lock instead.
+    """
+    if not numba.config.DISABLE_JIT:
+        return jit(fn)
+
+    @functools.wraps(fn)
+    def locked(*args):
+        with _INTERPRETED_LOCK:
+            return fn(*args)
+
+    return locked
 
 
 def entry_point(dispatcher, signature):
