@@ -192,3 +192,23 @@ def test_span_on_the_wrong_central_list(heap) -> None:
         a.spans[head, L.SP_PREV] = head
         a.spans[s, L.SP_NEXT] = a.spans[s, L.SP_PREV] = 0
     _broken(heap, rf"span \d+ of class {C48} is on neither central list", corrupt)
+
+
+def test_bits_in_a_free_span(heap) -> None:
+    def corrupt(a, v):
+        sp = v.free_spans()[0]
+        i, shift = _bit_index(a, sp.start + 3 * PAGE_SIZE + 64)
+        a.mem[i] |= np.int64(BIT_ALLOCATED) << shift
+    _broken(heap, r"bitmap: free span \d+ at 0x[0-9a-f]+ has bits set", corrupt)
+
+
+def test_bits_inside_a_large_object(heap) -> None:
+    def corrupt(a, v):
+        i, shift = _bit_index(a, heap.keep[6] + 8)  # the second word: same bitmap word, shift 1
+        a.mem[i] |= np.int64(BIT_ALLOCATED) << shift
+    _broken(heap, rf"bitmap: large object {heap.keep[6]:#x} has bits beyond its first word", corrupt)
+
+    def further(a, v):
+        i, shift = _bit_index(a, heap.keep[6] + 5 * PAGE_SIZE)
+        a.mem[i] |= np.int64(BIT_MARKED) << shift
+    _broken(heap, rf"bitmap: large object {heap.keep[6]:#x}", further)
