@@ -322,7 +322,7 @@ def free(rt, c, v):
         unmarkspan(rt, v, 1 << PAGE_SHIFT)
         mheap_free(rt, c, s, True)
     else:
-        size = rt.class_to_size[sizeclass]
+        size = rt.spans[s, SP_ELEMSIZE]  # class_to_size[sizeclass], from the span row already at hand
         if size > 8:
             store(rt, v + 8, 1)  # needs zeroing
         markfreed(rt, v)

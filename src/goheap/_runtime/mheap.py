@@ -108,9 +108,15 @@ def store(rt, addr, value):
 
 @jit
 def memclr(rt, addr, nbytes):
-    """Zero [addr, addr+nbytes); both multiples of 8."""
+    """Zero [addr, addr+nbytes); both multiples of 8.
+
+    A plain loop: LLVM vectorizes it, and for the small objects of mallocgc it avoids the
+    call into memset that a slice assignment makes (3x slower for a 16-byte object).
+    """
+    mem = rt.mem
     i = (addr - rt.h[H_BASE]) >> 3
-    rt.mem[i : i + (nbytes >> 3)] = 0
+    for k in range(i, i + (nbytes >> 3)):
+        mem[k] = 0
 
 
 @jit
