@@ -4,8 +4,9 @@ See :mod:`goheap._runtime.malloc` for the overview.
 
 Compiled code cannot hold Python objects, so every structure of the seed (the MHeap
 record, the MSpans, the MCentrals, the MCaches, MStats) is a numpy array here, and the
-whole heap is one :class:`Runtime` named tuple of arrays that every compiled function
-takes as its first argument, as Go's functions take ``MHeap *h``. A field of a C struct
+whole heap is one :class:`Runtime` of arrays that every compiled function takes as its
+first argument, as Go's functions take ``MHeap *h`` (inside the runtime, as a borrowed
+``RuntimeRef``: see the end of this file). A field of a C struct
 becomes a named column (``spans[s, SP_NPAGES]`` is ``s->npages``); a pointer to an MSpan
 becomes a span id, a row of ``spans``; 0 is nil.
 

@@ -70,10 +70,11 @@ heaps coexist in one process.
 Layout of the code
 ==================
 ``layout.py`` names every slot of the state arrays; compiled functions take the whole
-state (a ``Runtime`` tuple of arrays) as their first argument, as Go's take ``MHeap *h``,
-and a thread's cache row ``c`` as their second where the seed uses ``m->mcache``. Layers
-call downward only: malloc -> gc -> mcache -> mcentral -> mheap -> fixalloc, bitmap ->
-sysmem. ``heap.py`` is the Python shell over it all.
+state as their first argument, as Go's take ``MHeap *h`` (a ``RuntimeRef``: a borrowed
+pointer to the heap's ``Runtime`` of arrays, free of reference counting), and a thread's
+cache row ``c`` as their second where the seed uses ``m->mcache``. Layers call downward
+only: entry -> api -> gc -> malloc -> mcache -> mcentral -> mheap -> fixalloc, bitmap ->
+sysmem (a test enforces it). ``heap.py`` is the Python shell over it all.
 
 Departures
 ==========
@@ -99,6 +100,21 @@ Where goheap differs from the seed on purpose. Anything else that differs is a b
 6. *Finalizers run in Python* after the collection, on the thread that triggered it,
    instead of on a finalizer goroutine; the seed's rule (a forced GC after each batch) is
    kept.
+7. *Misuse is an error, not a throw.* Where the seed throws and the process dies (free of
+   a block that is not allocated, out of memory, a refused SysMap), goheap returns an
+   error code that the shell raises as a :class:`goheap.HeapError`, with nothing changed.
+   free() also checks what the seed trusts its runtime callers to get right: interior
+   pointers, the tail waste of a span, double frees (through the needs-zeroing marks a
+   free leaves behind). The common case costs one bitmap read (see :func:`free`).
+8. *Threads end.* The seed's Ms never exit; goheap's threads do, and a thread's MCache is
+   given back when it ends (freemcache), its BySize counts folded in first (the seed
+   folds them only in cachestats) so that no count is lost.
+9. *Explicit free drops a finalizer.* runtime.free is internal in the seed and never sees
+   a block with a finalizer; goheap's free is public, and removes one, so that the next
+   block allocated at that address does not inherit it.
+10. *SysMap maps the bitmap first.* MHeap_SysAlloc maps the bitmap covering the new arena
+    pages before the pages themselves (the seed maps them after), so that a refusal of
+    either leaves arena_used and Sys equal to what is mapped. No result differs otherwise.
 '''
 
 from __future__ import annotations
