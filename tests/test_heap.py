@@ -12,7 +12,8 @@ import pytest
 from heaptools import View, assert_unchanged, small_heap, snapshot
 
 import goheap
-from goheap._runtime.constants import PAGE_SIZE
+from goheap._runtime import entry
+from goheap._runtime.constants import MSPAN_FREE, PAGE_SIZE
 
 MB = 1 << 20
 
@@ -113,17 +114,18 @@ def test_double_free(heap) -> None:
 
 @pytest.mark.nojit
 def test_double_free_after_the_span_went_back_to_the_heap(heap) -> None:
-    ps = [heap.alloc(3000) for _ in range(4)]  # class 38: 4 objects in 3 pages
+    v = View(heap)
+    ps = [heap.alloc(3000) for _ in range(4)]  # class 38: 4 objects in 3 pages, one span
+    span = v.span_of(ps[0])
+    assert span.start == ps[0] and {v.span_of(p).id for p in ps} == {span.id}
+    other = int(entry.new_cache(heap._handle))  # freed into another cache, which then ends:
     for p in ps:
-        heap.free(p)
-    heap.read_mem_stats()
-    View(heap)  # the cache still holds them; force them out by filling the list past 256
-    qs = [heap.alloc(3000) for _ in range(4)]
-    assert qs == ps[::-1]
-    for q in qs:
-        heap.free(q)
+        assert int(entry.free(heap._handle, other, p)) == 0
+    entry.release_cache(heap._handle, other)  # the objects go back, and the span to the heap
+    assert v.span(span.id).state == MSPAN_FREE and v.word(span.start) == 1
     for p in ps:
-        _refused(heap, goheap.DoubleFree, f"{p:#x}", heap.free, p)
+        _refused(heap, goheap.DoubleFree, f"address {p:#x} is already free", heap.free, p)
+    assert heap.lookup(heap.alloc(3000))[1] == 3072
 
 
 @pytest.mark.nojit
@@ -215,10 +217,9 @@ def test_every_call_after_close_raises_heap_closed() -> None:
     h.close()
     h.close()  # closing twice is fine
     assert h.closed and repr(h) == "<goheap.Heap closed>"
-    for name, call in calls.items():
+    for call in calls.values():
         with pytest.raises(goheap.HeapClosed, match="closed"):
             call()
-        assert name
 
 
 @pytest.mark.nojit

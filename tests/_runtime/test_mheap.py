@@ -149,8 +149,8 @@ def test_dirty_span_is_cleared_only_when_zeroed_is_asked(heap, pages) -> None:
     mem, base = heap._arrays.mem, pages.view.h(L.H_BASE)
     mem[(start - base) >> 3 : (start - base + 3 * PAGE_SIZE) >> 3] = 0x5A5A
     pages.free(s)
-    t = pages.alloc(3, zeroed=False)
-    assert pages.start(t) == start and pages.view.word(start + 8) == 0x5A5A  # not dirty-marked (word 0 != 0 though)
+    t = pages.alloc(3, zeroed=False)  # word 0 is non-zero: dirty, but no clearing was asked for
+    assert pages.start(t) == start and pages.view.word(start + 8) == 0x5A5A
     pages.free(t)
     assert pages.start(pages.alloc(3, zeroed=True)) == start
     assert not mem[(start - base) >> 3 : (start - base + 3 * PAGE_SIZE) >> 3].any()
