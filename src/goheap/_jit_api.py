@@ -87,7 +87,7 @@ def store_byte(rt, addr, value):
 
 @jit_entry
 def push_root(rt, c, v):
-    """Push v on this thread's shadow stack; returns its slot."""
+    """Push v on this thread's shadow stack; returns its slot, or -1 when the stack is full."""
     rt = runtime_ref(rt)
     return api.push_root(rt, c, v)
 
@@ -100,11 +100,14 @@ def pop_root(rt, c):
 
 @jit_entry
 def set_root(rt, c, slot, v):
-    """Set shadow-stack slot ``slot`` (growing the stack to cover it)."""
+    """Set shadow-stack slot ``slot`` (growing the stack to cover it); the slot, or -1 if out of range."""
     rt = runtime_ref(rt)
+    if slot < 0 or slot >= rt.shadow.shape[1]:
+        return -1
     if slot >= rt.cache_local[c, LC_SHADOW_SP]:
         rt.cache_local[c, LC_SHADOW_SP] = slot + 1
     rt.shadow[c, slot] = v
+    return slot
 
 
 @jit_entry
@@ -115,8 +118,10 @@ def shadow_depth(rt, c):
 
 @jit_entry
 def set_shadow_depth(rt, c, depth):
-    """Pop (or clear) the shadow stack down to ``depth`` slots."""
+    """Pop (or clear) the shadow stack down to ``depth`` slots (0 <= depth <= the current depth)."""
     rt = runtime_ref(rt)
+    if depth < 0 or depth > rt.cache_local[c, LC_SHADOW_SP]:
+        return
     for k in range(depth, rt.cache_local[c, LC_SHADOW_SP]):
         rt.shadow[c, k] = 0
     rt.cache_local[c, LC_SHADOW_SP] = depth
