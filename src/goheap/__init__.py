@@ -51,6 +51,6 @@ __all__ = [
 
 __version__ = "0.1.0"
 
-for _name in ("GCStats", "MemStats", "SizeClassStats", "SizeClasses", "TypeInfo", "HeapConfig", "Limits"):
+for _name in ("GCStats", "MemStats", "SizeClassStats", "SizeClasses", "TypeInfo", "HeapConfig", "Limits", "init_sizes", "readgogc"):
     globals()[_name].__module__ = "goheap"
 del _name

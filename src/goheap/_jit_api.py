@@ -1,31 +1,38 @@
-"""Implementation of :mod:`goheap.nb` (kept apart so that ``nb`` reads as the API list)."""
+"""Implementation of :mod:`goheap.nb` (kept apart so that ``nb`` reads as the API list).
+
+Each function turns the ``Runtime`` it is given into a borrowed ``RuntimeRef`` first (see
+``_runtime/layout.py``), so that nothing below it pays for reference counting.
+"""
 
 from __future__ import annotations
 
 from ._runtime import api
-from ._runtime._jit import jit
+from ._runtime._jit import jit_entry
 from ._runtime.constants import FLAG_NO_GC, FLAG_NO_POINTERS, FLAG_NO_PROFILING, TYPEINFO_ARRAY
-from ._runtime.layout import H_BASE, H_PROF_STACK, LC_SHADOW_SP, TYPE_TAG_BITS
+from ._runtime.layout import H_BASE, H_PROF_STACK, LC_SHADOW_SP, TYPE_TAG_BITS, runtime_ref
 from ._runtime.malloc import mlookup
 
 __all__ = ["FLAG_NO_GC", "FLAG_NO_POINTERS", "FLAG_NO_PROFILING"]
 
 
-@jit
+@jit_entry
 def alloc(rt, c, size):
     """new/mal: a zeroed block of size bytes that may hold pointers; may collect first."""
+    rt = runtime_ref(rt)
     return api.mallocgc(rt, c, size, 0, True, True)
 
 
-@jit
+@jit_entry
 def alloc_noscan(rt, c, size):
     """A zeroed block the collector never scans ([]byte, []float64, strings)."""
+    rt = runtime_ref(rt)
     return api.mallocgc(rt, c, size, FLAG_NO_POINTERS, True, True)
 
 
-@jit
+@jit_entry
 def alloc_typed(rt, c, size, type_id, array):
     """new(T) / make([]T, n): a block scanned precisely as type ``type_id`` (one element, or an array)."""
+    rt = runtime_ref(rt)
     v = api.mallocgc(rt, c, size, 0, True, True)
     if v > 0:
         tag = TYPEINFO_ARRAY if array else 0
@@ -33,79 +40,94 @@ def alloc_typed(rt, c, size, type_id, array):
     return v
 
 
-@jit
+@jit_entry
 def free(rt, c, v):
+    rt = runtime_ref(rt)
     return api.free(rt, c, v)
 
 
-@jit
+@jit_entry
 def gc(rt, c):
     """runtime.GC()."""
+    rt = runtime_ref(rt)
     return api.gc(rt, c, True)
 
 
-@jit
+@jit_entry
 def lookup(rt, c, v):
     """(base, size) of the block holding v, or (0, 0)."""
+    rt = runtime_ref(rt)
     base, size, _ = mlookup(rt, c, v)
     return base, size
 
 
-@jit
+@jit_entry
 def load(rt, addr):
+    rt = runtime_ref(rt)
     return rt.mem[(addr - rt.h[H_BASE]) >> 3]
 
 
-@jit
+@jit_entry
 def store(rt, addr, value):
+    rt = runtime_ref(rt)
     rt.mem[(addr - rt.h[H_BASE]) >> 3] = value
 
 
-@jit
+@jit_entry
 def load_byte(rt, addr):
+    rt = runtime_ref(rt)
     return rt.mem8[addr - rt.h[H_BASE]]
 
 
-@jit
+@jit_entry
 def store_byte(rt, addr, value):
+    rt = runtime_ref(rt)
     rt.mem8[addr - rt.h[H_BASE]] = value
 
 
-@jit
+@jit_entry
 def push_root(rt, c, v):
-    """Push v on this thread's shadow stack; returns its slot."""
+    """Push v on this thread's shadow stack; returns its slot, or -1 when the stack is full."""
+    rt = runtime_ref(rt)
     return api.push_root(rt, c, v)
 
 
-@jit
+@jit_entry
 def pop_root(rt, c):
+    rt = runtime_ref(rt)
     return api.pop_root(rt, c)
 
 
-@jit
+@jit_entry
 def set_root(rt, c, slot, v):
-    """Set shadow-stack slot ``slot`` (growing the stack to cover it)."""
-    if slot >= rt.shadow.shape[1]:
-        raise MemoryError("goheap: thread stack overflow (raise Limits.shadow_depth)")
+    """Set shadow-stack slot ``slot`` (growing the stack to cover it); the slot, or -1 if out of range."""
+    rt = runtime_ref(rt)
+    if slot < 0 or slot >= rt.shadow.shape[1]:
+        return -1
     if slot >= rt.cache_local[c, LC_SHADOW_SP]:
         rt.cache_local[c, LC_SHADOW_SP] = slot + 1
     rt.shadow[c, slot] = v
+    return slot
 
 
-@jit
+@jit_entry
 def shadow_depth(rt, c):
+    rt = runtime_ref(rt)
     return rt.cache_local[c, LC_SHADOW_SP]
 
 
-@jit
+@jit_entry
 def set_shadow_depth(rt, c, depth):
-    """Pop (or clear) the shadow stack down to ``depth`` slots."""
+    """Pop (or clear) the shadow stack down to ``depth`` slots (0 <= depth <= the current depth)."""
+    rt = runtime_ref(rt)
+    if depth < 0 or depth > rt.cache_local[c, LC_SHADOW_SP]:
+        return
     for k in range(depth, rt.cache_local[c, LC_SHADOW_SP]):
         rt.shadow[c, k] = 0
     rt.cache_local[c, LC_SHADOW_SP] = depth
 
 
-@jit
+@jit_entry
 def stack_reserve(rt, c, nwords):
     """Open a frame of nwords on thread c's stack; returns the index of its first word.
 
@@ -113,6 +135,7 @@ def stack_reserve(rt, c, nwords):
     until the mutator writes them they are stale, and the collector, which scans every word
     below the top conservatively, sees them, as the seed sees dead slots of goroutine frames.
     """
+    rt = runtime_ref(rt)
     base = rt.cache_local[c, LC_SHADOW_SP]
     if base + nwords > rt.shadow.shape[1]:
         raise MemoryError("goheap: thread stack overflow (raise Limits.shadow_depth)")
@@ -120,25 +143,29 @@ def stack_reserve(rt, c, nwords):
     return base
 
 
-@jit
+@jit_entry
 def stack_release(rt, c, base):
     """Close every frame from ``base`` up (a return): the top moves down, the words stay as they were."""
+    rt = runtime_ref(rt)
     rt.cache_local[c, LC_SHADOW_SP] = base
 
 
-@jit
+@jit_entry
 def stack_load(rt, c, i):
     """Word i of thread c's stack."""
+    rt = runtime_ref(rt)
     return rt.shadow[c, i]
 
 
-@jit
+@jit_entry
 def stack_store(rt, c, i, v):
     """Write word i of thread c's stack (a frame slot, an outgoing argument or a result)."""
+    rt = runtime_ref(rt)
     rt.shadow[c, i] = v
 
 
-@jit
+@jit_entry
 def set_profile_bucket(rt, bucket):
     """Charge sampled allocations from now on to profile bucket ``bucket`` (a function id)."""
+    rt = runtime_ref(rt)
     rt.h[H_PROF_STACK] = bucket

@@ -15,6 +15,7 @@ import os
 import sys
 import threading
 import traceback
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -25,6 +26,7 @@ from . import errors
 from ._runtime import entry
 from ._runtime import layout as L
 from ._runtime.check import check_heap
+from ._runtime._jit import entry_point
 from ._runtime.constants import (
     FLAG_NO_GC,
     FLAG_NO_POINTERS,
@@ -32,8 +34,10 @@ from ._runtime.constants import (
     FORCE_GC_PERIOD_NS,
     GC_STACK_SEGMENT_BYTES,
     MAX_MEM,
+    MAX_SMALL_SIZE,
     MEM_PROFILE_RATE,
     PAGE_SHIFT,
+    PAGE_SIZE,
     PARFOR_BYTES,
     SCAVENGE_LIMIT_NS,
     SCAVENGER_TICK_NS,
@@ -132,16 +136,20 @@ class RootSet:
         return k
 
     def set(self, handle: int, p: int) -> None:
+        self._heap._check_open()
         self._heap._arrays.rootslots[self._slot(handle)] = p
 
     def get(self, handle: int) -> int:
+        self._heap._check_open()
         return int(self._heap._arrays.rootslots[self._slot(handle)])
 
     def remove(self, handle: int) -> None:
+        self._heap._check_open()
         self._heap._arrays.rootslots[self._slot(handle)] = 0
         self._free.append(handle)
 
     def clear(self) -> None:
+        self._heap._check_open()
         h = self._heap
         n = int(h._arrays.h[L.H_NROOTSLOTS])
         h._arrays.rootslots[:n] = 0
@@ -149,6 +157,7 @@ class RootSet:
         self._free.clear()
 
     def __len__(self) -> int:
+        self._heap._check_open()
         n = int(self._heap._arrays.h[L.H_NROOTSLOTS])
         return int(np.count_nonzero(self._heap._arrays.rootslots[:n]))
 
@@ -167,6 +176,38 @@ _ERRORS = {
     L.E_BAD_SIZE: (errors.InvalidSize, "size {arg} is negative or larger than the arena"),
     L.E_OUT_OF_MEMORY: (errors.OutOfMemory, "out of memory: cannot allocate a {arg}-byte block"),
 }
+
+
+def _checked_size(size) -> int:
+    """A size given as something other than a plain int: numpy integers pass, nothing else."""
+    if isinstance(size, (int, np.integer)) and not isinstance(size, (bool, np.bool_)):
+        return int(size)
+    raise errors.InvalidSize(f"size must be an int, not {size!r}")
+
+
+def _checked_address(addr) -> int:
+    if isinstance(addr, (int, np.integer)) and not isinstance(addr, (bool, np.bool_)):
+        return int(addr)
+    raise errors.AddressError(f"address must be an int, not {addr!r}")
+
+
+def _show_address(addr) -> str:
+    return f"{addr:#x}" if isinstance(addr, int) else repr(addr)
+
+
+class _ThreadCache:
+    """Owned by one thread's slot of ``Heap._local``: gives the thread's MCache back when the thread ends."""
+
+    __slots__ = ("c", "heap")
+
+    def __init__(self, heap: Heap, c: int):
+        self.heap = weakref.ref(heap)
+        self.c = c
+
+    def __del__(self):
+        heap = self.heap()
+        if heap is not None:
+            heap._release_cache(self.c)
 
 
 class Heap:
@@ -189,11 +230,23 @@ class Heap:
         gcpercent = config.gcpercent if config.gcpercent is not None else readgogc(os.environ.get("GOGC"))
         gctrace = config.gctrace if config.gctrace is not None else _atoi(os.environ.get("GOGCTRACE"))
         self._sysmem = SysMem(config.os)
-        arrays = build_runtime(self._sysmem, config.arena_size, config.limits)
-        L.check_arrays(arrays)
+        try:
+            arrays = build_runtime(self._sysmem, config.arena_size, config.limits)
+            L.check_arrays(arrays)
+        except BaseException:
+            self._sysmem.release_all()
+            raise
         self._arrays = arrays
         self._rt = L.as_runtime(arrays)
         self._handle = handle_of(self._rt)
+        self._alloc_fast = entry_point(*entry.HOT["alloc"])
+        self._free_fast = entry_point(*entry.HOT["free"])
+        self._lookup_fast = entry_point(*entry.HOT["lookup"])
+        self._mstats_words = memoryview(arrays.mstats)
+        self._cache_words = memoryview(arrays.cache_local.reshape(-1))
+        self._numgc_seen = 0
+        self._max_size = config.arena_size
+        self._profile_rate = config.memprofilerate
         h = arrays.h
         h[L.H_GCPERCENT] = -1 if gcpercent < 0 else gcpercent
         h[L.H_GCTRACE] = gctrace
@@ -204,6 +257,8 @@ class Heap:
         if config.go_process:
             h[L.H_GC_STACK_BYTES] = GC_STACK_SEGMENT_BYTES
             h[L.H_GC_PARFOR_BYTES] = PARFOR_BYTES
+        map_limit = getattr(self._sysmem.backend, "map_limit", None)
+        h[L.H_SYSMAP_LIMIT] = -1 if map_limit is None else map_limit
         self._local = threading.local()
         self._caches: list[int] = []
         self._lock = threading.Lock()
@@ -229,22 +284,39 @@ class Heap:
             raise errors.HeapClosed("the heap is closed")
 
     def _cache(self) -> int:
-        c = getattr(self._local, "cache", None)
-        if c is None:
-            self._check_open()
-            c = int(entry.new_cache(self._handle))
-            if c < 0:
-                raise errors.OutOfMemory(f"more than {self.config.limits.max_threads} threads use this heap")
-            self._local.cache = c
-            self._caches.append(c)
+        """This thread's MCache row, allocated on first use and released when the thread ends."""
+        try:
+            return self._local.cache
+        except AttributeError:
+            pass
+        self._check_open()
+        c = int(entry.new_cache(self._handle))
+        if c < 0:
+            raise errors.OutOfMemory(f"more than {self.config.limits.max_threads} threads use this heap")
+        self._local.cache = c
+        self._local.owner = _ThreadCache(self, c)
+        self._caches.append(c)
         return c
 
-    def _raise(self, code: int) -> None:
+    def _release_cache(self, c: int) -> None:
+        if self._closed:
+            return
+        entry.release_cache(self._handle, c)
+        self._caches.remove(c)
+
+    def _raise(self, code: int, arg: int | None = None) -> None:
+        """Raise the HeapError for a compiled entry point's error code (detail in h[H_ERR_ARG])."""
         exc, msg = _ERRORS.get(code, (errors.HeapCorrupted, "runtime error {code}"))
-        raise exc(msg.format(arg=int(self._arrays.h[L.H_ERR_ARG]), code=code))
+        if arg is None:
+            arg = int(self._arrays.h[L.H_ERR_ARG])
+        raise exc(msg.format(arg=arg, code=code))
 
     def _after(self) -> None:
         """Print new gctrace lines and run queued finalizers (after any call that may collect)."""
+        numgc = self._mstats_words[L.ST_NUMGC]
+        if numgc == self._numgc_seen:
+            return
+        self._numgc_seen = numgc
         gs = self._arrays.gcstats
         if gs[L.GS_NTRACE] != self._traced:
             self._print_traces()
@@ -265,6 +337,7 @@ class Heap:
 
     def gctrace_rows(self) -> np.ndarray:
         """The gctrace rows still held (one per collection, newest last; see layout.TR_*)."""
+        self._check_open()
         log = self._arrays.gctrace_log
         n = int(self._arrays.gcstats[L.GS_NTRACE])
         if n <= log.shape[0]:
@@ -287,47 +360,60 @@ class Heap:
         """mallocgc: a block of at least ``size`` bytes; may collect first. Returns its address.
 
         noscan: it holds no pointers (never scanned). type: scan it precisely as this type.
+        zeroed=False: its contents are undefined (for blocks the caller overwrites whole).
+        noprofile: never sampled by the memory profiler.
         nogc: the collector never frees nor scans it (free it explicitly).
         """
-        self._check_open()
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-            raise errors.InvalidSize(f"size must be an int, not {size!r}")
-        size = int(size)
-        if size < 0 or size > self.config.arena_size:
-            raise errors.InvalidSize(f"size {size} is negative or larger than the {self.config.arena_size}-byte arena")
-        flag = (FLAG_NO_POINTERS if noscan else 0) | (FLAG_NO_PROFILING if noprofile else 0) | (FLAG_NO_GC if nogc else 0)
-        c = self._cache()
-        if not noprofile:
-            self._charge_stack(c, size)
+        if self._closed:
+            raise errors.HeapClosed("the heap is closed")
+        if size.__class__ is not int:
+            size = _checked_size(size)
+        if size < 0 or size > self._max_size:
+            raise errors.InvalidSize(f"size {size} is negative or larger than the {self._max_size}-byte arena")
+        try:
+            c = self._local.cache
+        except AttributeError:
+            c = self._cache()
+        flag = 0
+        if noscan:
+            flag = FLAG_NO_POINTERS
+        if noprofile:
+            flag |= FLAG_NO_PROFILING
+        elif self._profile_rate > 0 and (
+            size >= self._profile_rate
+            # mallocgc samples when next_sample <= the rounded size: at most 2*size+8 when small
+            or self._cache_words[c * L.LC_NSLOTS + L.LC_NEXT_SAMPLE] <= (2 * size + 8 if size <= MAX_SMALL_SIZE else size + PAGE_SIZE)
+        ):
+            self._charge_stack()  # this allocation may be sampled: find its call stack
+        if nogc:
+            flag |= FLAG_NO_GC
         if type is not None:
             if noscan:
                 raise errors.HeapError("a typed block cannot be noscan")
             tag = TYPEINFO_ARRAY if size > type.size else TYPEINFO_SINGLE_OBJECT
             v = int(entry.malloc_typed(self._handle, c, size, flag, type.word(tag)))
         else:
-            v = int(entry.mallocgc(self._handle, c, size, flag, True, zeroed))
+            v = self._alloc_fast(self._handle, c, size, flag, zeroed)
         if v < 0:
-            self._raise(v)
-        self._after()
+            self._raise(v, size)
+        if self._mstats_words[L.ST_NUMGC] != self._numgc_seen:
+            self._after()
         return v
 
     def alloc_array(self, type: TypeInfo, n: int) -> int:
         """makeslice: n elements of ``type``, scanned precisely."""
+        self._check_open()
         if n < 0:
             raise errors.InvalidSize(f"array length {n} is negative")
         return self.alloc(type.size * n, type=type)
 
-    def _charge_stack(self, c: int, size: int) -> None:
-        """Set the profile bucket for this allocation if it may be sampled (cheap otherwise)."""
-        rate = int(self._arrays.h[L.H_MEMPROFILE_RATE])
-        if rate <= 0:
-            return
-        if size < rate and self._arrays.cache_local[c, L.LC_NEXT_SAMPLE] > 2 * size + (1 << PAGE_SHIFT):
-            return
+    def _charge_stack(self) -> None:
+        """Charge the allocation about to be made to the profile bucket of the caller's stack."""
         self._arrays.h[L.H_PROF_STACK] = self.stack_id(traceback.extract_stack()[:-3])
 
     def stack_id(self, frames) -> int:
         """The profile bucket id of a call stack (innermost last, as traceback gives it)."""
+        self._check_open()
         key = tuple((f.name, f.filename, f.lineno) for f in reversed(frames[-32:]))
         k = self._stacks.get(key)
         if k is None:
@@ -339,19 +425,46 @@ class Heap:
         return k
 
     def free(self, p: int) -> None:
-        """runtime.free: give back the block starting at p (0 is ignored)."""
-        self._check_open()
-        code = int(entry.free(self._handle, self._cache(), int(p)))
-        if code < 0:
+        """runtime.free: give back the block starting at p (0 is ignored).
+
+        A finalizer set on the block is dropped with it (the seed frees only blocks that
+        cannot have one).
+        """
+        if self._closed:
+            raise errors.HeapClosed("the heap is closed")
+        try:
+            c = self._local.cache
+        except AttributeError:
+            c = self._cache()
+        if p.__class__ is not int:
+            p = _checked_address(p)
+        try:
+            code = self._free_fast(self._handle, c, p)
+        except OverflowError:
+            raise errors.AddressError(f"address {_show_address(p)} is outside the heap") from None
+        if code:
             self._raise(code)
+        if self._finalizers and p in self._finalizers:
+            del self._finalizers[p]
+            entry.fintab_delete(self._handle, p)
 
     def lookup(self, addr: int) -> tuple[int, int]:
         """mlookup: (base, size) of the block holding addr; interior pointers allowed."""
-        self._check_open()
-        base, size, _ = entry.lookup(self._handle, self._cache(), int(addr))
+        if self._closed:
+            raise errors.HeapClosed("the heap is closed")
+        try:
+            c = self._local.cache
+        except AttributeError:
+            c = self._cache()
+        if addr.__class__ is not int:
+            addr = _checked_address(addr)
+        try:
+            base, size, _ = self._lookup_fast(self._handle, c, addr)
+        except OverflowError:
+            raise errors.AddressError(f"address {_show_address(addr)} is outside the heap") from None
         if base == 0:
-            raise errors.AddressError(f"address {int(addr):#x} is not in an allocated block of this heap")
-        return int(base), int(size)
+            raise errors.AddressError(f"address {addr:#x} is not in an allocated block of this heap")
+        return base, size
 
     # ------------------------------------------------------------ words and views
 
@@ -364,11 +477,13 @@ class Heap:
 
     def store_ptr(self, p: int, i: int, q: int) -> None:
         """Store q in word i of the block at p."""
-        self._arrays.mem[self._word_index(p, i)] = q
+        k = self._word_index(p, i)
+        self._arrays.mem[k] = q
 
     def load_ptr(self, p: int, i: int) -> int:
         """Word i of the block at p."""
-        return int(self._arrays.mem[self._word_index(p, i)])
+        k = self._word_index(p, i)
+        return int(self._arrays.mem[k])
 
     store_word = store_ptr
     load_word = load_ptr
@@ -402,6 +517,7 @@ class Heap:
 
     def type_of(self, p: int) -> TypeInfo | None:
         """The type recorded for the block at p, if any (flushing pending settype calls)."""
+        self._check_open()
         entry.flush_types(self._handle, self._cache())
         w = int(entry.type_of(self._handle, int(p)))
         return self._types[w >> L.TYPE_TAG_BITS] if w else None
@@ -474,10 +590,12 @@ class Heap:
     # ------------------------------------------------------------ time and the scavenger
 
     def now(self) -> int:
+        self._check_open()
         return int(entry.nanotime(self._handle))
 
     def advance_clock(self, ns: int) -> None:
         """Move the virtual clock forward, running every scavenger tick that falls due."""
+        self._check_open()
         if not self.config.virtual_clock:
             raise errors.HeapError("advance_clock needs a heap built with virtual_clock=True")
         h = self._arrays.h
@@ -540,22 +658,27 @@ class Heap:
 
     def cache(self) -> int:
         """This thread's cache row, for :mod:`goheap.nb` mutators."""
+        self._check_open()
         return self._cache()
 
     def after_compiled(self) -> None:
         """Call after a compiled mutator returns: prints gctrace lines and runs finalizers."""
+        self._check_open()
         self._after()
 
     @property
     def arena_start(self) -> int:
+        self._check_open()
         return int(self._arrays.h[L.H_ARENA_START])
 
     @property
     def arena_used(self) -> int:
+        self._check_open()
         return int(self._arrays.h[L.H_ARENA_USED])
 
     @property
     def arena_end(self) -> int:
+        self._check_open()
         return int(self._arrays.h[L.H_ARENA_END])
 
     @property
@@ -567,6 +690,7 @@ class Heap:
         if self._closed:
             return
         self._closed = True
+        self._caches = []
         forget_handle(self._handle)
         self._rt = None
         self._arrays = None

@@ -15,13 +15,15 @@ the reports are not, so editing them keeps the cache.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import numba
 
-__all__ = ["jit", "source_hash"]
+__all__ = ["entry_point", "jit", "jit_entry", "jit_inline", "source_hash"]
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -53,3 +55,46 @@ if not os.environ.get("NUMBA_CACHE_DIR"):
 def jit(fn):
     """Compile ``fn`` in nopython mode, cached on disk, holding the GIL (one runtime call is atomic)."""
     return numba.njit(cache=True, nogil=False)(fn)
+
+
+def jit_inline(fn):
+    """:func:`jit`, and inlined into each caller by numba itself.
+
+    For the per-thread cache's alloc and free, the middle of mallocgc's and free's common
+    path: LLVM will not inline them (their rare branches make them too big), and the calls
+    cost about 15% of a small alloc+free.
+    """
+    return numba.njit(cache=True, nogil=False, inline="always")(fn)
+
+
+_INTERPRETED_LOCK = threading.RLock()
+
+
+def jit_entry(fn):
+    """:func:`jit`, for the functions Python calls into (the shell's entry points, goheap.nb).
+
+    Compiled, a call holds the GIL from start to end, so every runtime operation is atomic
+    with respect to other threads (Departure 1 in malloc.py). Interpreted, Python may switch
+    threads between any two bytecodes, so these calls take a process-wide lock instead.
+    """
+    if not numba.config.DISABLE_JIT:
+        return jit(fn)
+
+    @functools.wraps(fn)
+    def locked(*args):
+        with _INTERPRETED_LOCK:
+            return fn(*args)
+
+    return locked
+
+
+def entry_point(dispatcher, signature):
+    """The machine code of ``dispatcher`` for one signature, as a Python callable.
+
+    Calling it skips the dispatcher's type resolution (about half the cost of a call from
+    Python); the arguments must already have the signature's types. Interpreted, the
+    function itself.
+    """
+    if numba.config.DISABLE_JIT:
+        return dispatcher
+    return dispatcher.compile(signature)

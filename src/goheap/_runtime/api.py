@@ -23,10 +23,12 @@ def mallocgc(rt, c, size, flag, dogc, zeroed):
     """
     v = malloc_nogc(rt, c, size, flag, zeroed)
     if v > 0 and dogc and rt.mstats[ST_HEAP_ALLOC] >= rt.mstats[ST_NEXT_GC]:
-        # the new block must survive the collection it triggers: the seed's caller still holds it
-        push_root(rt, c, v)
-        gc(rt, c, False)
-        pop_root(rt, c)
+        # the new block must survive the collection it triggers: the seed's caller still holds
+        # it. With the thread's shadow stack full there is no slot to hold it in, and the
+        # collection waits for the next allocation.
+        if push_root(rt, c, v) >= 0:
+            gc(rt, c, False)
+            pop_root(rt, c)
     return v
 
 
@@ -50,10 +52,13 @@ def store(rt, addr, value):
 
 @jit
 def push_root(rt, c, v):
-    """Push v on thread c's shadow stack (a conservatively scanned root, like a stack slot)."""
+    """Push v on thread c's shadow stack (a conservatively scanned root, like a stack slot).
+
+    Returns its slot, or -1 when the stack is full (nothing is pushed).
+    """
     sp = rt.cache_local[c, LC_SHADOW_SP]
     if sp >= rt.shadow.shape[1]:
-        raise MemoryError("goheap: thread stack overflow (raise Limits.shadow_depth)")
+        return -1
     rt.shadow[c, sp] = v
     rt.cache_local[c, LC_SHADOW_SP] = sp + 1
     return sp
@@ -61,8 +66,10 @@ def push_root(rt, c, v):
 
 @jit
 def pop_root(rt, c):
-    """Pop the top of thread c's shadow stack and return it."""
+    """Pop the top of thread c's shadow stack and return it (0 if the stack is empty)."""
     sp = rt.cache_local[c, LC_SHADOW_SP] - 1
+    if sp < 0:
+        return 0
     rt.cache_local[c, LC_SHADOW_SP] = sp
     v = rt.shadow[c, sp]
     rt.shadow[c, sp] = 0

@@ -37,6 +37,11 @@ class _Reader:
     def word(self, addr: int) -> int:
         return int(self.a.mem[(addr - self.base) >> 3])
 
+    def bitmap_words(self, addr: int, nbytes: int) -> np.ndarray:
+        """The bitmap words describing [addr, addr+nbytes), page-aligned; the first word last."""
+        top = ((self.arena_start - self.base) >> 3) - (((addr - self.arena_start) >> 3) >> 4) - 1
+        return self.a.mem[top - (nbytes >> 7) + 1 : top + 1]
+
     def bits(self, addr: int) -> int:
         off = (addr - self.arena_start) >> 3
         w = int(self.a.mem[((self.arena_start - self.base) >> 3) - (off >> 4) - 1]) & ((1 << 64) - 1)
@@ -235,6 +240,18 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
             live_bytes += npages * PAGE_SIZE
             if int(spans[s, L.SP_ELEMSIZE]) != npages * PAGE_SIZE:
                 _fail(f"large span {s}: elemsize {int(spans[s, L.SP_ELEMSIZE])}, want {npages * PAGE_SIZE}")
+
+    # ---- the bitmap: no bits in free spans; a large object's only at its first word
+    # (free() trusts an allocated bit to mean "the start of an allocated block")
+    first_word_bits = np.int64(0x0001_0001_0001_0001)
+    for start, npages, s, state in live:
+        large = state == MSPAN_IN_USE and int(spans[s, L.SP_SIZECLASS]) == 0
+        if state == MSPAN_FREE or large:
+            words = r.bitmap_words(start << PAGE_SHIFT, npages << PAGE_SHIFT)
+            if state == MSPAN_FREE and words.any():
+                _fail(f"bitmap: free span {s} at {start << PAGE_SHIFT:#x} has bits set")
+            if large and (words[:-1].any() or words[-1] & ~first_word_bits):
+                _fail(f"bitmap: large object {start << PAGE_SHIFT:#x} has bits beyond its first word")
 
     # ---- the lagging stats, with every cache's deltas added back
     lag_alloc = int(a.cache_local[:, L.LC_LOCAL_CACHEALLOC].sum())

@@ -1,14 +1,17 @@
 """Entry points for the Python shell: each takes a heap handle (see ``handle.py``) and a cache row.
 
-See :mod:`goheap._runtime.malloc` for the overview. These are thin: they rebuild the
-Runtime from the handle and call the compiled runtime, so a call from Python costs one
-dispatch of a few integers.
+See :mod:`goheap._runtime.malloc` for the overview. These are thin: they turn the handle
+into a RuntimeRef and call the compiled runtime, so a call from Python costs one dispatch
+of a few integers. The shell calls the hottest ones (``HOT``) through their machine code
+directly, skipping even the dispatch (``_jit.entry_point``).
 """
 
 from __future__ import annotations
 
+from numba import types
+
 from . import api
-from ._jit import jit
+from ._jit import jit_entry
 from .gc.collect import cachestats
 from .handle import runtime_at
 from .malloc import free_check, gettype, mlookup, settype_flush
@@ -19,12 +22,18 @@ from .mheap import mheap_scavenge
 from .mheap import nanotime as mheap_nanotime
 
 
-@jit
+@jit_entry
 def mallocgc(handle, c, size, flag, dogc, zeroed):
     return api.mallocgc(runtime_at(handle), c, size, flag, dogc, zeroed)
 
 
-@jit
+@jit_entry
+def alloc(handle, c, size, flag, zeroed):
+    """mallocgc with dogc: what Heap.alloc calls."""
+    return api.mallocgc(runtime_at(handle), c, size, flag, True, zeroed)
+
+
+@jit_entry
 def malloc_typed(handle, c, size, flag, typ):
     """mallocgc then settype (new/makeslice of a type with pointers)."""
     rt = runtime_at(handle)
@@ -34,63 +43,66 @@ def malloc_typed(handle, c, size, flag, typ):
     return v
 
 
-@jit
+@jit_entry
 def free(handle, c, v):
     return api.free(runtime_at(handle), c, v)
 
 
-@jit
+@jit_entry
 def check_free(handle, v):
     return free_check(runtime_at(handle), v)
 
 
-@jit
+@jit_entry
 def lookup(handle, c, v):
     return mlookup(runtime_at(handle), c, v)
 
 
-@jit
+@jit_entry
 def gc(handle, c, force):
     return api.gc(runtime_at(handle), c, force)
 
 
-@jit
+@jit_entry
 def new_cache(handle):
     return allocmcache(runtime_at(handle))
 
 
-@jit
+@jit_entry
 def release_cache(handle, c):
-    freemcache(runtime_at(handle), c)
+    """A thread is done with cache c: apply its pending settype calls, then freemcache."""
+    rt = runtime_at(handle)
+    settype_flush(rt, c)
+    freemcache(rt, c)
 
 
-@jit
+@jit_entry
 def read_stats(handle):
     """cachestats with the world stopped, as ReadMemStats does."""
     cachestats(runtime_at(handle))
 
 
-@jit
+@jit_entry
 def scavenge(handle, now, limit):
     return mheap_scavenge(runtime_at(handle), now, limit)
 
 
-@jit
+@jit_entry
 def flush_types(handle, c):
     settype_flush(runtime_at(handle), c)
 
 
-@jit
+@jit_entry
 def type_of(handle, v):
     return gettype(runtime_at(handle), v)
 
 
-@jit
+@jit_entry
 def settype(handle, c, v, typ):
     api.settype(runtime_at(handle), c, v, typ)
 
 
-@jit
+@jit_entry
 def fintab_add(handle, p):
     """addfinalizer: record p in the finalizer table and set its special bit."""
     rt = runtime_at(handle)
@@ -100,12 +112,20 @@ def fintab_add(handle, p):
     return True
 
 
-@jit
+@jit_entry
 def fintab_delete(handle, p):
     """SetFinalizer(p, nil): forget p's finalizer; the special bit is left alone, as in the seed."""
     return finalizers.fintab_lookup(runtime_at(handle), p, True)
 
 
-@jit
+@jit_entry
 def nanotime(handle):
     return mheap_nanotime(runtime_at(handle))
+
+
+# The entry points Heap calls on every operation, with the types it calls them with.
+HOT = {
+    "alloc": (alloc, (types.int64, types.int64, types.int64, types.int64, types.boolean)),
+    "free": (free, (types.int64, types.int64, types.int64)),
+    "lookup": (lookup, (types.int64, types.int64, types.int64)),
+}

@@ -3,22 +3,23 @@
 See :mod:`goheap._runtime.malloc` for the overview. Handing a ``Runtime`` StructRef from
 Python to a compiled function costs more than an allocation (the dispatcher inspects the
 proxy object); handing over an integer costs a third of that. The shell therefore passes
-the address of the StructRef's memory record (its ``meminfo``) and :func:`runtime_at`
-turns it back into the Runtime inside compiled code, taking a reference as it does.
+the address of the Runtime's fields and :func:`runtime_at` turns it back into a
+``RuntimeRef`` (see ``layout.py``) inside compiled code, with no reference counting at all.
 
-The ``Heap`` keeps the Runtime proxy, and so the record, alive for as long as any call
+The ``Heap`` keeps the Runtime proxy, and so the fields, alive for as long as any call
 may use the handle. Interpreted (NUMBA_DISABLE_JIT) the handle is a key into a registry.
 """
 
 from __future__ import annotations
 
 import numba
+from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._jit import jit
-from .layout import RUNTIME_TYPE
+from .layout import RUNTIME_REF_TYPE, runtime_ref
 
 _registry: dict[int, object] = {}
 
@@ -38,27 +39,22 @@ if numba.config.DISABLE_JIT:
 else:
 
     @intrinsic
-    def _meminfo_address(typingctx, rt):
+    def _address_of(typingctx, ref):
         def codegen(context, builder, signature, args):
-            proxy = cgutils.create_struct_proxy(signature.args[0])(context, builder, value=args[0])
-            return builder.ptrtoint(proxy.meminfo, cgutils.intp_t)
+            return builder.ptrtoint(args[0], cgutils.intp_t)
 
-        return types.int64(rt), codegen
+        return types.int64(ref), codegen
 
     @intrinsic
-    def _runtime_from_meminfo(typingctx, addr):
+    def _ref_from_address(typingctx, addr):
         def codegen(context, builder, signature, args):
-            proxy = cgutils.create_struct_proxy(RUNTIME_TYPE)(context, builder)
-            proxy.meminfo = builder.inttoptr(args[0], cgutils.voidptr_t)
-            value = proxy._getvalue()
-            context.nrt.incref(builder, RUNTIME_TYPE, value)
-            return value
+            return builder.inttoptr(args[0], ir.IntType(8).as_pointer())
 
-        return RUNTIME_TYPE(types.int64), codegen
+        return RUNTIME_REF_TYPE(types.int64), codegen
 
     @jit
     def _handle_of(rt):
-        return _meminfo_address(rt)
+        return _address_of(runtime_ref(rt))
 
     def handle_of(rt) -> int:
         """The integer handle of a Runtime proxy; the caller keeps ``rt`` alive."""
@@ -69,5 +65,5 @@ else:
 
     @jit
     def runtime_at(handle):
-        """The Runtime whose memory record is at ``handle``."""
-        return _runtime_from_meminfo(handle)
+        """The RuntimeRef whose fields are at ``handle``."""
+        return _ref_from_address(handle)

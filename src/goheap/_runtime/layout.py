@@ -4,8 +4,9 @@ See :mod:`goheap._runtime.malloc` for the overview.
 
 Compiled code cannot hold Python objects, so every structure of the seed (the MHeap
 record, the MSpans, the MCentrals, the MCaches, MStats) is a numpy array here, and the
-whole heap is one :class:`Runtime` named tuple of arrays that every compiled function
-takes as its first argument, as Go's functions take ``MHeap *h``. A field of a C struct
+whole heap is one :class:`Runtime` of arrays that every compiled function takes as its
+first argument, as Go's functions take ``MHeap *h`` (inside the runtime, as a borrowed
+``RuntimeRef``: see the end of this file). A field of a C struct
 becomes a named column (``spans[s, SP_NPAGES]`` is ``s->npages``); a pointer to an MSpan
 becomes a span id, a row of ``spans``; 0 is nil.
 
@@ -20,7 +21,10 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
-from numba.core import types
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.core.extending import infer_getattr, intrinsic, lower_getattr_generic, models, register_model
+from numba.core.typing.templates import AttributeTemplate
 from numba.experimental import structref
 
 from .constants import MAX_MHEAP_LIST, NUM_SIZE_CLASSES, PAUSE_HISTORY
@@ -50,6 +54,8 @@ H_NTYPES = 20  # rows of typedesc in use (row 0 is "no type")
 H_NTYPEPTRS = 21
 H_NGOROUTINES = 23  # goroutine stacks the seed would scan: one root each, for its roots-array accounting
 H_NROOTSLOTS = 24  # high-water mark of rootslots in use
+H_SYS_MAPPED = 25  # bytes SysMap'd from compiled code (arena and bitmap)
+H_SYSMAP_LIMIT = 26  # -1, or the bytes compiled SysMap may map before it refuses (FailingOS.map_limit)
 H_NSLOTS = 32
 
 # ---------------------------------------------------------------- mstats: MStats (int64)
@@ -320,7 +326,78 @@ def check_arrays(arrays: RuntimeArrays) -> None:
 
 
 def as_runtime(arrays: RuntimeArrays):
-    """What compiled functions take as ``rt``."""
+    """The Runtime over ``arrays``: what ``Heap.runtime`` hands to compiled mutators."""
     if numba.config.DISABLE_JIT:
         return arrays
     return Runtime(*arrays)
+
+
+# ---------------------------------------------------------------- inside the runtime: a borrowed pointer
+#
+# Every use of a StructRef in compiled code (passing it on, reading a field) updates a
+# reference count atomically, and so does every use of an array read from it; measured, that
+# was half the cost of a small allocation. Inside the runtime ``rt`` is therefore a
+# RuntimeRef: the bare address of a Runtime's fields, whose arrays come out carrying no
+# reference count. It is valid only while the Runtime it was taken from is alive; the Heap
+# keeps that one alive until close(). Entry points make one from what they are given:
+# ``runtime_ref(rt)`` from a Runtime, ``handle.runtime_at(handle)`` from an integer handle.
+# Interpreted, the named tuple of arrays serves as both.
+
+
+class RuntimeRefType(types.Type):
+    def __init__(self):
+        super().__init__(name="RuntimeRef")
+
+
+RUNTIME_REF_TYPE = RuntimeRefType()
+
+
+@register_model(RuntimeRefType)
+class _RuntimeRefModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, ir.IntType(8).as_pointer())
+
+
+@infer_getattr
+class _RuntimeRefAttributes(AttributeTemplate):
+    key = RUNTIME_REF_TYPE
+
+    def generic_resolve(self, typ, attr):
+        return RUNTIME_TYPE.field_dict.get(attr)
+
+
+def runtime_fields(context, builder, address):
+    """The Runtime's field struct at ``address`` (an i8*), for reading fields in generated code."""
+    payload = RUNTIME_TYPE.get_data_type()
+    struct_ptr_type = context.data_model_manager[payload].get_value_type().as_pointer()
+    return cgutils.create_struct_proxy(payload)(context, builder, ref=builder.bitcast(address, struct_ptr_type))
+
+
+@lower_getattr_generic(RuntimeRefType)
+def _runtime_ref_getattr(context, builder, typ, value, attr):
+    fieldtype = RUNTIME_TYPE.field_dict[attr]
+    array = context.make_array(fieldtype)(context, builder, value=getattr(runtime_fields(context, builder, value), attr))
+    array.meminfo = cgutils.get_null_value(array.meminfo.type)  # borrowed: no reference counting
+    return array._getvalue()
+
+
+if numba.config.DISABLE_JIT:
+
+    def runtime_ref(rt):
+        return rt
+
+else:
+
+    @intrinsic
+    def runtime_ref(typingctx, rt):
+        """The RuntimeRef of a Runtime (or of a RuntimeRef: itself)."""
+        if isinstance(rt, RuntimeRefType):
+            return RUNTIME_REF_TYPE(rt), lambda context, builder, sig, args: args[0]
+        if not isinstance(rt, RuntimeType):
+            return None
+
+        def codegen(context, builder, sig, args):
+            meminfo = cgutils.create_struct_proxy(sig.args[0])(context, builder, value=args[0]).meminfo
+            return builder.bitcast(context.nrt.meminfo_data(builder, meminfo), ir.IntType(8).as_pointer())
+
+        return RUNTIME_REF_TYPE(rt), codegen

@@ -70,10 +70,11 @@ heaps coexist in one process.
 Layout of the code
 ==================
 ``layout.py`` names every slot of the state arrays; compiled functions take the whole
-state (a ``Runtime`` tuple of arrays) as their first argument, as Go's take ``MHeap *h``,
-and a thread's cache row ``c`` as their second where the seed uses ``m->mcache``. Layers
-call downward only: malloc -> gc -> mcache -> mcentral -> mheap -> fixalloc, bitmap ->
-sysmem. ``heap.py`` is the Python shell over it all.
+state as their first argument, as Go's take ``MHeap *h`` (a ``RuntimeRef``: a borrowed
+pointer to the heap's ``Runtime`` of arrays, free of reference counting), and a thread's
+cache row ``c`` as their second where the seed uses ``m->mcache``. Layers call downward
+only: entry -> api -> gc -> malloc -> mcache -> mcentral -> mheap -> fixalloc, bitmap ->
+sysmem (a test enforces it). ``heap.py`` is the Python shell over it all.
 
 Departures
 ==========
@@ -99,29 +100,47 @@ Where goheap differs from the seed on purpose. Anything else that differs is a b
 6. *Finalizers run in Python* after the collection, on the thread that triggered it,
    instead of on a finalizer goroutine; the seed's rule (a forced GC after each batch) is
    kept.
-7. *The rest of a Go process is a model.* A Go program shares its heap with the runtime's
-   and libraries' own blocks (the symbol table, stack segments, G and M records, package
-   variables). goheap cannot run that C and Go code, so the workloads replay those blocks
-   as a fixed list measured from the seed runs (``goheap.workloads.goprocess``): their
-   classes and counts are exact; which phase each falls in is fitted to the seed runs'
-   first two collections; some sizes depend on the environment (GOGC set or not). The
-   collector's own blocks (one stack segment per collection, two ParFor descriptors at
-   the first) are the runtime's and are allocated by it, with ``HeapConfig(go_process=True)``.
-8. *Goroutine stacks are emulated, not compiled.* The ports keep their roots in frames
-   on goheap's per-thread stack, shaped like the frames 6g generated (chosen among the
-   plausible shapes as those that reproduce the seed runs), with dead slots left in place
-   as on a real stack. The frames of the runtime's C functions that sit below the
-   program's frames during a collection (runtime.new, mallocgc, runtime.gc) are not
-   emulated; their stale slots can keep a subtree alive in the seed that goheap frees, or
-   the reverse: the cause of most collections whose live objects differ by more than 1%.
+7. *Misuse is an error, not a throw.* Where the seed throws and the process dies (free of
+   a block that is not allocated, out of memory, a refused SysMap), goheap returns an
+   error code that the shell raises as a :class:`goheap.HeapError`, with nothing changed.
+   free() also checks what the seed trusts its runtime callers to get right: interior
+   pointers, the tail waste of a span, double frees (through the needs-zeroing marks a
+   free leaves behind). The common case costs one bitmap read (see :func:`free`).
+8. *Threads end.* The seed's Ms never exit; goheap's threads do, and a thread's MCache is
+   given back when it ends (freemcache), its BySize counts folded in first (the seed
+   folds them only in cachestats) so that no count is lost.
+9. *Explicit free drops a finalizer.* runtime.free is internal in the seed and never sees
+   a block with a finalizer; goheap's free is public, and removes one, so that the next
+   block allocated at that address does not inherit it.
+10. *SysMap maps the bitmap first.* MHeap_SysAlloc maps the bitmap covering the new arena
+    pages before the pages themselves (the seed maps them after), so that a refusal of
+    either leaves arena_used and Sys equal to what is mapped. No result differs otherwise.
+11. *The rest of a Go process is a model.* A Go program shares its heap with the runtime's
+    and libraries' own blocks (the symbol table, stack segments, G and M records, package
+    variables). goheap cannot run that C and Go code, so the workloads replay those blocks
+    as a fixed list measured from the seed runs (``goheap.workloads.goprocess``): their
+    classes and counts are exact; which phase each falls in is fitted to the seed runs'
+    first two collections; some sizes depend on the environment (GOGC set or not). The
+    collector's own blocks (one stack segment per collection, two ParFor descriptors at
+    the first) are the runtime's and are allocated by it, with ``HeapConfig(go_process=True)``.
+12. *Goroutine stacks are emulated, not compiled.* The ports keep their roots in frames
+    on goheap's per-thread stack, shaped like the frames 6g generated (chosen among the
+    plausible shapes as those that reproduce the seed runs), with dead slots left in place
+    as on a real stack. The frames of the runtime's C functions that sit below the
+    program's frames during a collection (runtime.new, mallocgc, runtime.gc) are not
+    emulated; their stale slots can keep a subtree alive in the seed that goheap frees, or
+    the reverse: the cause of most collections whose live objects differ by more than 1%.
 '''
 
 from __future__ import annotations
+
+import numpy as np
 
 from ._jit import jit
 from .bitmap import get_bits, is_allocated, markallocated, markfreed, markspan, setblockspecial, unmarkspan
 from .constants import (
     BIT_ALLOCATED,
+    BIT_SPECIAL,
     FLAG_NO_GC,
     FLAG_NO_POINTERS,
     FLAG_NO_PROFILING,
@@ -132,6 +151,7 @@ from .constants import (
     MTYPES_EMPTY,
     MTYPES_SINGLE,
     MTYPES_WORDS,
+    PAGE_MASK,
     PAGE_SHIFT,
 )
 from .layout import (
@@ -170,7 +190,8 @@ from .mcache import fastrand1, mcache_alloc, mcache_free
 from .mheap import load, mheap_alloc, mheap_free, mheap_lookup, mheap_lookup_maybe, store
 from .mprof import mprof_free, mprof_malloc
 
-_BIT_ALLOCATED = BIT_ALLOCATED
+_BIT_ALLOCATED = np.int64(BIT_ALLOCATED)
+_BIT_SPECIAL = np.int64(BIT_SPECIAL)
 
 
 # ================================================================ size classes
@@ -260,6 +281,13 @@ def free_check(rt, v):
         return E_NOT_IN_HEAP
     s = mheap_lookup_maybe(rt, v)
     if s == 0:
+        # In a free span. If v bears a needs-zeroing mark (word 0 of a freed span's first
+        # page, word 1 of a freed small object), a block that started there was freed.
+        if (v & 7) == 0:
+            if (v & PAGE_MASK) == 0 and load(rt, v) == 1:
+                return E_DOUBLE_FREE
+            if v + 8 < rt.h[H_ARENA_USED] and load(rt, v + 8) == 1:
+                return E_DOUBLE_FREE
         return E_NOT_ALLOCATED
     start = rt.spans[s, SP_START] << PAGE_SHIFT
     if rt.spans[s, SP_SIZECLASS] == 0:
@@ -299,14 +327,24 @@ def _on_a_free_list(rt, s, v):
 
 @jit
 def free(rt, c, v):
-    """runtime.free: give back the block at v (0 is ignored). Returns 0 or a negative E_* code."""
+    """runtime.free: give back the block at v (0 is ignored). Returns 0 or a negative E_* code.
+
+    The common case needs no check beyond the bitmap: only the first word of an allocated
+    block has its allocated bit set. Anything else (including FlagNoGC blocks) takes the
+    full check of :func:`free_check`.
+    """
     if v == 0:
         return 0
-    err = free_check(rt, v)
-    if err != 0:
-        return err
+    h = rt.h
+    bits = 0
+    if (v & 7) == 0 and h[H_ARENA_START] <= v < h[H_ARENA_USED]:
+        bits = get_bits(rt, v)
+    if (bits & _BIT_ALLOCATED) == 0:
+        err = free_check(rt, v)
+        if err != 0:
+            return err
     s = mheap_lookup(rt, v)
-    prof = (get_bits(rt, v) & (1 << 48)) != 0
+    prof = (bits & _BIT_SPECIAL) != 0
     sizeclass = rt.spans[s, SP_SIZECLASS]
     if sizeclass == 0:
         size = rt.spans[s, SP_NPAGES] << PAGE_SHIFT
@@ -315,7 +353,7 @@ def free(rt, c, v):
         unmarkspan(rt, v, 1 << PAGE_SHIFT)
         mheap_free(rt, c, s, True)
     else:
-        size = rt.class_to_size[sizeclass]
+        size = rt.spans[s, SP_ELEMSIZE]  # class_to_size[sizeclass], from the span row already at hand
         if size > 8:
             store(rt, v + 8, 1)  # needs zeroing
         markfreed(rt, v)
@@ -398,7 +436,7 @@ def settype_flush(rt, c):
         ntypes = (spans[s, SP_NPAGES] << PAGE_SHIFT) // size
         compression = spans[s, SP_TYPES_COMPRESSION]
         if compression == MTYPES_EMPTY:
-            data = malloc_nogc(rt, c, MTYPES_BYTES_SLOTS * 8 + ntypes, FLAG_NO_PROFILING | FLAG_NO_POINTERS, True)
+            data = malloc_nogc(rt, c, MTYPES_BYTES_SLOTS * 8 + ntypes, FLAG_NO_POINTERS, True)
             if data < 0:
                 continue  # out of memory: the object stays untyped, scanned conservatively
             spans[s, SP_TYPES_COMPRESSION] = MTYPES_BYTES
@@ -421,7 +459,7 @@ def settype_flush(rt, c):
             if j < MTYPES_BYTES_SLOTS:
                 _store_byte(rt, data + MTYPES_BYTES_SLOTS * 8 + ofs, j)
             else:
-                words = malloc_nogc(rt, c, ntypes * 8, FLAG_NO_PROFILING | FLAG_NO_POINTERS, True)
+                words = malloc_nogc(rt, c, ntypes * 8, FLAG_NO_POINTERS, True)
                 if words < 0:
                     continue
                 for i in range(ntypes):

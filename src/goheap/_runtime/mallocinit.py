@@ -132,7 +132,8 @@ def build_runtime(sysmem: SysMem, arena_size: int, limits: Limits) -> L.RuntimeA
 
 
 @jit
-def _init_lists(rt):
+def _init_lists(runtime):
+    rt = L.runtime_ref(runtime)
     mheap_init(rt)
     for c in range(NUM_SIZE_CLASSES):
         mspanlist_init(rt, L.NONEMPTY_HEAD0 + c)

@@ -12,10 +12,12 @@ Invariant: size == sum over classes of nlist * class size.
 
 from __future__ import annotations
 
-from ._jit import jit
+from ._jit import jit, jit_inline
 from .constants import MAX_MCACHE_LIST_LEN, MAX_MCACHE_SIZE, NUM_SIZE_CLASSES
 from .fixalloc import FIX_EXHAUSTED, fixalloc_alloc, fixalloc_free
 from .layout import (
+    BY_SIZE_NFREE,
+    BY_SIZE_NMALLOC,
     FA_CACHE,
     FA_INUSE,
     FA_SYS,
@@ -29,6 +31,7 @@ from .layout import (
     LC_LOCAL_CACHEALLOC,
     LC_LOCAL_OBJECTS,
     LC_NEXT_SAMPLE,
+    LC_SHADOW_SP,
     LC_SIZE,
     ST_MCACHE_INUSE,
     ST_MCACHE_SYS,
@@ -73,26 +76,34 @@ def allocmcache(rt):
 
 @jit
 def freemcache(rt, c):
-    """Release everything cached in c, fold its stats, and free the row (stats of the seed's freemcache)."""
+    """A thread is gone: release everything cached in c, fold its stats, and free the row.
+
+    As the seed's freemcache (which leaves MCacheInuse alone), and also folds the cache's
+    BySize counts, which the seed folds only in cachestats: its Ms never exit, goheap's
+    threads do (see Departures). The thread's shadow stack is cleared with it.
+    """
     mcache_release_all(rt, c)
     purgecachedstats(rt, c)
+    for i in range(NUM_SIZE_CLASSES):
+        rt.by_size[i, BY_SIZE_NMALLOC] += rt.cache_by_size[c, i, 0]
+        rt.by_size[i, BY_SIZE_NFREE] += rt.cache_by_size[c, i, 1]
+    rt.cache_by_size[c, :, :] = 0
+    rt.shadow[c, : rt.cache_local[c, LC_SHADOW_SP]] = 0
+    rt.cache_local[c, LC_SHADOW_SP] = 0
     rt.cache_local[c, LC_INUSE] = 0
     fixalloc_free(rt, FA_CACHE, rt.cache_local[:, LC_FREE_NEXT], c)
 
 
-@jit
+@jit_inline
 def mcache_alloc(rt, c, sizeclass, size, zeroed):
     """Pop an object of ``sizeclass`` from cache c, refilling from the central list; 0 when out of memory."""
     lst = rt.cache_list[c, sizeclass]
     lc = rt.cache_local[c]
     v = lst[L_LIST]
     if v == 0:
-        n, first = mcentral_alloc_list(rt, c, sizeclass, rt.class_to_transfercount[sizeclass])
-        if n == 0:
+        v = mcache_refill(rt, c, sizeclass, size)
+        if v == 0:
             return 0
-        v = first
-        lst[L_NLIST] = n
-        lc[LC_SIZE] += n * size
     lst[L_LIST] = load(rt, v)
     lst[L_NLIST] -= 1
     if lst[L_NLIST] < lst[L_NLISTMIN]:
@@ -107,6 +118,22 @@ def mcache_alloc(rt, c, sizeclass, size, zeroed):
 
 
 @jit
+def mcache_refill(rt, c, sizeclass, size):
+    """The list of ``sizeclass`` is empty: install a transfer batch from the MCentral; its head, or 0.
+
+    (Inline in the seed's MCache_Alloc; apart here so that the common case stays small
+    enough for LLVM to inline into mallocgc.)
+    """
+    n, first = mcentral_alloc_list(rt, c, sizeclass, rt.class_to_transfercount[sizeclass])
+    if n == 0:
+        return 0
+    rt.cache_list[c, sizeclass, L_LIST] = first
+    rt.cache_list[c, sizeclass, L_NLIST] = n
+    rt.cache_local[c, LC_SIZE] += n * size
+    return first
+
+
+@jit_inline
 def mcache_free(rt, c, v, sizeclass, size):
     """Push v on cache c's list; release a batch past 256 entries, scavenge past 2 MB."""
     lst = rt.cache_list[c, sizeclass]
@@ -120,13 +147,19 @@ def mcache_free(rt, c, v, sizeclass, size):
     if lst[L_NLIST] >= MAX_MCACHE_LIST_LEN:
         mcache_release_n(rt, c, sizeclass, rt.class_to_transfercount[sizeclass])
     if lc[LC_SIZE] >= MAX_MCACHE_SIZE:
-        for i in range(NUM_SIZE_CLASSES):
-            n = rt.cache_list[c, i, L_NLISTMIN]
-            if n > 0:
-                if n > 1:
-                    n //= 2
-                mcache_release_n(rt, c, i, n)
-            rt.cache_list[c, i, L_NLISTMIN] = rt.cache_list[c, i, L_NLIST]
+        mcache_scavenge(rt, c)
+
+
+@jit
+def mcache_scavenge(rt, c):
+    """The cache holds 2 MB: give back half of each list's low-water mark (at least one), reset the marks."""
+    for i in range(NUM_SIZE_CLASSES):
+        n = rt.cache_list[c, i, L_NLISTMIN]
+        if n > 0:
+            if n > 1:
+                n //= 2
+            mcache_release_n(rt, c, i, n)
+        rt.cache_list[c, i, L_NLISTMIN] = rt.cache_list[c, i, L_NLIST]
 
 
 @jit

@@ -29,8 +29,10 @@ import os
 import numpy as np
 
 from ..errors import OutOfMemory
+from ._jit import jit
+from .layout import H_SYS_MAPPED, H_SYSMAP_LIMIT, ST_SYS
 
-__all__ = ["FailingOS", "LinuxOS", "OSBackend", "SysMem", "array_at"]
+__all__ = ["FailingOS", "LinuxOS", "OSBackend", "SysMem", "array_at", "sys_map", "sys_unused"]
 
 PROT_NONE = 0
 PROT_READ = _mmap.PROT_READ
@@ -69,7 +71,14 @@ def array_at(addr: int, nbytes: int, dtype: np.dtype | type = np.int64) -> np.nd
 
 
 class OSBackend:
-    """What the runtime needs from the OS. :class:`LinuxOS` is the real one."""
+    """What the runtime needs from the OS. :class:`LinuxOS` is the real one.
+
+    The compiled runtime maps arena and bitmap pages itself (:func:`sys_map`), without
+    calling back into Python; it honours ``map_limit`` (bytes, or None for no limit) so that
+    a test backend can make SysMap refuse there too.
+    """
+
+    map_limit: int | None = None
 
     def reserve(self, hint: int, nbytes: int) -> int:
         """Nothing → Reserved. Claims nbytes at ``hint`` if it is free, else anywhere; 0 on failure."""
@@ -122,7 +131,12 @@ class LinuxOS(OSBackend):
 
 
 class FailingOS(LinuxOS):
-    """A test double: the real OS, but SysMap refuses past ``map_limit`` bytes and every call is logged."""
+    """A test double: the real OS, but SysMap refuses past ``map_limit`` bytes and every call is logged.
+
+    ``ignore_hint`` makes reserve behave as if the hint address were taken. Calls from
+    compiled code (the arena's SysMap and SysUnused) are not logged, but the heap built over
+    this backend stops mapping once ``map_limit`` bytes of arena and bitmap are mapped.
+    """
 
     def __init__(self, map_limit: int | None = None, ignore_hint: bool = False):
         self.map_limit = map_limit
@@ -239,6 +253,29 @@ else:
 
 _libc.clock_gettime.argtypes = [ctypes.c_int, ctypes.c_void_p]
 CLOCK_REALTIME = 0
+
+
+@jit
+def sys_map(rt, addr, nbytes):
+    """Reserved → Ready, charged to Sys (SysMap, from compiled code). False when the OS refuses.
+
+    The seed throws on a refused SysMap; goheap reports it, and the caller turns it into an
+    out-of-memory error. A backend's ``map_limit`` (h[H_SYSMAP_LIMIT]) refuses here too.
+    """
+    limit = rt.h[H_SYSMAP_LIMIT]
+    if limit >= 0 and rt.h[H_SYS_MAPPED] + nbytes > limit:
+        return False
+    if os_mprotect(addr, nbytes, PROT_READ | PROT_WRITE) != 0:
+        return False
+    rt.h[H_SYS_MAPPED] += nbytes
+    rt.mstats[ST_SYS] += nbytes
+    return True
+
+
+@jit
+def sys_unused(rt, addr, nbytes):
+    """Ready → Released (SysUnused, from compiled code): madvise DONTNEED; Sys is unchanged."""
+    os_madvise(addr, nbytes, MADV_DONTNEED)
 
 
 def metadata_array(sysmem: SysMem, shape, dtype) -> np.ndarray:
