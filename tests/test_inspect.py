@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 
@@ -171,7 +173,10 @@ def test_history_collections(observed):
     history, result = observed
     c = history.collections
     assert list(c["num_gc"]) == list(range(1, result.memstats.num_gc + 1))
-    assert np.array_equal(c["heap_before"], result.gctrace[:, L.TR_HEAP0])
+    # gctrace off: the runtime did not measure the heap at the start; the trigger stands in
+    assert not c["measured"].any() and (c["objects_before"] == -1).all()
+    assert (c["heap_before"] >= c["heap_after"]).all()
+    assert (c["heap_before"][1:] >= c["next_gc"][:-1]).all()
     assert (np.diff(c["total_alloc"]) >= 0).all() and (np.diff(c["time_s"]) >= 0).all()
     assert c["total_alloc"][-1] <= result.memstats.total_alloc
     assert c["next_gc"][-1] == result.memstats.next_gc
@@ -182,6 +187,17 @@ def test_history_collections(observed):
         assert k < len(s) and s["num_gc"][k] >= row["num_gc"]
         lo_total = s["total_alloc"][k - 1] if k else 0
         assert lo_total <= row["total_alloc"] <= s["total_alloc"][k]
+
+
+def test_history_collections_measured_with_gctrace():
+    history = History()
+    result = run_workload("binarytrees", ["8"], gcpercent=100, gctrace=1, trace_stream=io.StringIO(), virtual_clock=True, on_tick=history)
+    c = history.collections
+    assert c["measured"].all()
+    assert np.array_equal(c["heap_before"], result.gctrace[:, L.TR_HEAP0])
+    assert np.array_equal(c["objects_before"], result.gctrace[:, L.TR_OBJ0])
+    # the estimate used without gctrace is a lower bound of the measured value
+    assert (c["heap_before"][1:] >= c["next_gc"][:-1]).all()
 
 
 def test_history_peak_page_map(observed):

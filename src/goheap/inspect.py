@@ -407,10 +407,11 @@ COLLECTION_DTYPE = np.dtype(
         ("num_gc", np.int64),
         ("time_s", np.float64),  # interpolated between samples
         ("total_alloc", np.int64),  # interpolated between samples (by mallocs)
-        ("heap_before", np.int64),  # heap_alloc when it started
+        ("heap_before", np.int64),  # heap_alloc when it started (estimated unless ``measured``)
         ("heap_after", np.int64),  # and when it ended
         ("next_gc", np.int64),  # the trigger it set: heap_after * (1 + GOGC/100)
-        ("objects_before", np.int64),
+        ("measured", np.bool_),  # heap_before and objects_before measured by the runtime (gctrace on)
+        ("objects_before", np.int64),  # -1 unless measured
         ("objects_after", np.int64),
         ("mallocs", np.int64),
         ("frees", np.int64),
@@ -516,9 +517,7 @@ class History:
         if not len(tr):
             return out
         out["num_gc"] = tr[:, L.TR_NUMGC]
-        out["heap_before"] = tr[:, L.TR_HEAP0]
         out["heap_after"] = tr[:, L.TR_HEAP1]
-        out["objects_before"] = tr[:, L.TR_OBJ0]
         out["objects_after"] = tr[:, L.TR_OBJ1]
         out["mallocs"] = tr[:, L.TR_NMALLOC]
         out["frees"] = tr[:, L.TR_NFREE]
@@ -530,6 +529,17 @@ class History:
         gcpercent = self._gcpercent_at(out["num_gc"])
         heap1 = out["heap_after"]
         out["next_gc"] = heap1 + heap1 * gcpercent // 100  # as the collector sets it, in integers
+        # The seed measures heap_alloc and the objects at the start of a collection only when
+        # gctrace is on (it folds the caches' stats first). Otherwise an automatic collection
+        # started once the lagging heap_alloc crossed the previous one's trigger: that
+        # trigger is heap_before to within the caches' lag (a lower bound); a forced one or
+        # the first (whose trigger is 0) is shown without its drop.
+        measured = (tr[:, L.TR_HEAP0] != 0) | (tr[:, L.TR_OBJ0] != 0)
+        trigger = np.concatenate([[0], out["next_gc"][:-1]])
+        trigger = np.where(out["forced"], 0, trigger)
+        out["measured"] = measured
+        out["heap_before"] = np.where(measured, tr[:, L.TR_HEAP0], np.maximum(trigger, heap1))
+        out["objects_before"] = np.where(measured, tr[:, L.TR_OBJ0], -1)
         s = self.samples
         # the heap starts from nothing: an implicit first point at 0 mallocs, 0 bytes, time 0
         mallocs = np.concatenate([[0], s["mallocs"]]).astype(np.float64)
