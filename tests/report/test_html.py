@@ -155,3 +155,15 @@ def test_byte_units_and_page_grid():
     assert plots.format_bytes(1536) == "1.5 KiB" and plots.format_bytes(1000 << 20) == "1000 MiB"
     grid = plots.page_grid(np.array([1, 2, 3], np.uint8), 2, 3)
     assert grid.tolist() == [[1, 2], [3, 4], [4, 4]]  # 4: past the mapped arena
+
+
+def test_the_readme_picture_is_a_report_screenshot():
+    """docs/report.png is remade by docs/make_report_png.py (the CLI's --report, rendered as above)."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    root = Path(__file__).resolve().parents[2]
+    assert "docs/report.png" in (root / "README.md").read_text()
+    with Image.open(root / "docs" / "report.png") as img:
+        assert img.format == "PNG" and img.size == (1200, 1640)
