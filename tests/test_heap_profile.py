@@ -190,3 +190,25 @@ def test_go_tool_pprof_lists_the_workloads_functions(binarytrees_profile, tmp_pa
     assert {"main.bottomUp", "main.main", "runtime.main"} <= functions, out.stdout
     top = next(row for row in rows if len(row) == 6 and row[-1] != "cum")
     assert top[-1] == "main.bottomUp" and top[1].rstrip("%") in ("100", "99.99") or float(top[1].rstrip("%")) > 90
+
+
+def test_attribution_is_per_thread():
+    import threading
+
+    with _heap(1) as h:
+        b = h.profile_bucket(["main.f"])
+        seen = []
+
+        def other_thread():
+            h.alloc(64)  # not attributed: charged to this function's own stack
+            seen.append(True)
+
+        with h.attributing_allocations(b):
+            t = threading.Thread(target=other_thread)
+            t.start()
+            t.join()
+            h.alloc(32)
+        h.gc()
+        prof = _by_leaf(h)
+        assert seen and prof["main.f"].alloc_bytes == 32
+        assert prof[f"{__name__}.test_attribution_is_per_thread.<locals>.other_thread"].alloc_bytes == 64

@@ -235,7 +235,6 @@ class Heap:
         self._types: list[TypeInfo | None] = [None]
         self._stacks: dict[tuple, int] = {(): 0}
         self._stack_frames: list[tuple] = [()]
-        self._attributed_to: int | None = None
         self._traced = 0
         self._scvg_k = 0
         self._next_scavenge = config.start_time_ns + SCAVENGER_TICK_NS
@@ -354,7 +353,7 @@ class Heap:
             return
         if size < rate and self._arrays.cache_local[c, L.LC_NEXT_SAMPLE] > 2 * size + (1 << PAGE_SHIFT):
             return
-        bucket = self._attributed_to
+        bucket = getattr(self._local, "attributed_to", None)
         if bucket is None:
             bucket = self._intern_stack(_python_stack(sys._getframe(1)))
         self._arrays.h[L.H_PROF_STACK] = bucket
@@ -396,14 +395,15 @@ class Heap:
         """Charge the sampled allocations of Python code in this block to ``bucket``.
 
         For code that models another program's call stack (a workload's ``main.main``)
-        rather than its own Python stack. Nests; the previous attribution is restored on exit.
+        rather than its own Python stack. Nests; the previous attribution is restored on
+        exit. Per thread, as a call stack is.
         """
-        previous = self._attributed_to
-        self._attributed_to = int(bucket)
+        previous = getattr(self._local, "attributed_to", None)
+        self._local.attributed_to = int(bucket)
         try:
             yield bucket
         finally:
-            self._attributed_to = previous
+            self._local.attributed_to = previous
 
     def set_mem_profile_rate(self, rate: int) -> int:
         """runtime.MemProfileRate = rate; returns the old rate.
