@@ -65,6 +65,7 @@ def test_span_records_are_the_array_as_records(heap):
     assert isinstance(r.state, SpanState) and r.end == r.start + r.npages * PAGE
 
 
+@pytest.mark.nojit
 def test_size_class_table():
     t = gi.size_classes()
     assert len(t) == 60 and t.dtype == gi.SIZE_CLASS_DTYPE
@@ -126,6 +127,7 @@ def test_mem_stats_is_read_mem_stats_without_folding(heap):
     assert peek == heap.read_mem_stats()
 
 
+@pytest.mark.nojit
 def test_process_rss():
     assert gi.process_rss() > 1 << 20
 
@@ -209,6 +211,7 @@ def test_history_peak_page_map(observed):
     assert history.final.page_map.counts()[PageState.IN_USE] * PAGE == history.final.mem_stats.heap_inuse
 
 
+@pytest.mark.nojit
 def test_history_without_samples_is_empty():
     h = History()
     assert len(h.samples) == 0 and len(h.collections) == 0 and h.peak is None

@@ -71,6 +71,7 @@ def test_console_errors_are_caught(tmp_path):
     assert "boom" in errors and "nope is not defined" in errors and "missing.png" in errors
 
 
+@pytest.mark.nojit
 def test_find_chromium_honours_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("CHROMIUM", str(tmp_path / "no-such-browser"))
     assert browser.find_chromium() is None
@@ -131,6 +132,7 @@ def test_write_report_from_a_heap_and_a_history(tmp_path):
     assert len(history.collections) == history.final.mem_stats.num_gc
 
 
+@pytest.mark.nojit
 def test_a_history_must_be_finished():
     with pytest.raises(ValueError, match="finish"):
         build_report(History())
@@ -150,6 +152,7 @@ def test_heap_alloc_curve_saw_tooths_through_collections():
     assert len(drops) >= len(c) // 2  # each collection frees the garbage: the curve falls
 
 
+@pytest.mark.nojit
 def test_byte_units_and_page_grid():
     assert plots.byte_unit(100) == (1, "bytes") and plots.byte_unit(3 << 20) == (1 << 20, "MiB")
     assert plots.format_bytes(1536) == "1.5 KiB" and plots.format_bytes(1000 << 20) == "1000 MiB"
