@@ -27,6 +27,8 @@ from .errors import (
     OutOfMemory,
 )
 from .heap import Heap, HeapConfig, TypeInfo, readgogc
+from . import inspect
+from .inspect import HeapSnapshot, History, PageMapSnapshot, PageState, Span, SpanState
 
 __all__ = [
     "AddressError",
@@ -37,20 +39,30 @@ __all__ = [
     "HeapConfig",
     "HeapCorrupted",
     "HeapError",
+    "HeapSnapshot",
+    "History",
     "InvalidFree",
     "InvalidSize",
     "Limits",
     "MemStats",
     "OutOfMemory",
+    "PageMapSnapshot",
+    "PageState",
     "SizeClassStats",
     "SizeClasses",
+    "Span",
+    "SpanState",
     "TypeInfo",
     "init_sizes",
+    "inspect",
     "readgogc",
 ]
 
 __version__ = "0.1.0"
 
-for _name in ("GCStats", "MemStats", "SizeClassStats", "SizeClasses", "TypeInfo", "HeapConfig", "Limits", "init_sizes", "readgogc"):
+for _name in (
+    "GCStats", "MemStats", "SizeClassStats", "SizeClasses", "TypeInfo", "HeapConfig", "Limits",
+    "HeapSnapshot", "History", "PageMapSnapshot", "PageState", "Span", "SpanState", "init_sizes", "readgogc",
+):
     globals()[_name].__module__ = "goheap"
 del _name

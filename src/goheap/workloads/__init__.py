@@ -129,6 +129,7 @@ def run_workload(
     trace_stream: TextIO | None = None,
     progress: Callable[[float], None] | None = None,
     on_tick: Callable[[Heap], None] | None = None,
+    on_exit: Callable[[Heap], None] | None = None,
     virtual_clock: bool = False,
     gogc_in_environ: bool | None = None,
     **config,
@@ -137,7 +138,8 @@ def run_workload(
 
     gcpercent / gctrace: None reads GOGC / GOGCTRACE as the seed does. Trace lines go to
     ``trace_stream`` (stderr by default). ``progress(fraction)`` is called as the run
-    advances; ``on_tick(heap)`` after every compiled chunk (for sampling).
+    advances; ``on_tick(heap)`` after every compiled chunk (for sampling); ``on_exit(heap)``
+    once the program has finished, before the heap is closed (for a last look at it).
     ``gogc_in_environ`` sets whether the modelled Go process had GOGC in its environment
     (see :class:`~goheap.workloads.goprocess.GoProcess`). Extra keyword arguments go to
     :class:`goheap.HeapConfig`.
@@ -169,7 +171,10 @@ def run_workload(
         workload.run(heap, parsed, lines.append, tick, progress or (lambda fraction: None))
         proc.exit()
         elapsed = time.perf_counter() - t0
-        return RunResult(name, args, lines, heap.read_mem_stats(), heap.gctrace_rows(), elapsed)
+        result = RunResult(name, args, lines, heap.read_mem_stats(), heap.gctrace_rows(), elapsed)
+        if on_exit is not None:
+            on_exit(heap)
+        return result
 
 
 def _stderr() -> TextIO:

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from .. import nb
 from .._runtime._jit import jit
 from ..heap import Heap
@@ -72,18 +74,22 @@ def max_depth_of(n: int) -> int:
 
 
 @jit
-def bottom_up(rt, c, node_type, args):
-    """bottomUp(depth): depth is the caller's outgoing argument at stack word ``args``, the result goes after it."""
+def bottom_up(rt, c, node_type, args, buckets):
+    """bottomUp(depth): depth is the caller's outgoing argument at stack word ``args``, the result goes after it.
+
+    buckets: the profile buckets of its two allocation sites, ``&Node{l, r}`` and ``&Node{}``.
+    """
     b = nb.stack_reserve(rt, c, BOTTOM_UP_FRAME)
     nb.stack_store(rt, c, b, RETURN_PC)
     depth = nb.stack_load(rt, c, args)
     out = b + BOTTOM_UP_FRAME - 2
     if depth > 0:
         nb.stack_store(rt, c, out, depth - 1)
-        nb.stack_store(rt, c, b + 1, bottom_up(rt, c, node_type, out))
+        nb.stack_store(rt, c, b + 1, bottom_up(rt, c, node_type, out, buckets))
         nb.stack_store(rt, c, out, depth - 1)
-        nb.stack_store(rt, c, b + 2, bottom_up(rt, c, node_type, out))
+        nb.stack_store(rt, c, b + 2, bottom_up(rt, c, node_type, out, buckets))
     nb.stack_store(rt, c, out, RETURN_PC)  # the argument of runtime.new: &type.Node, not a heap address
+    nb.set_profile_bucket(rt, buckets[0] if depth > 0 else buckets[1])
     n = nb.alloc_typed(rt, c, NODE_SIZE, node_type, False)
     nb.stack_store(rt, c, out + 1, n)
     if depth > 0:
@@ -115,36 +121,36 @@ def check(rt, c, args):
 
 
 @jit
-def _tree_and_check(rt, c, node_type, main, depth):
+def _tree_and_check(rt, c, node_type, main, depth, buckets):
     out = main + MAIN_OUT
     nb.stack_store(rt, c, out, depth)
-    t = bottom_up(rt, c, node_type, out)
+    t = bottom_up(rt, c, node_type, out, buckets)
     nb.stack_store(rt, c, out, t)
     return check(rt, c, out)
 
 
 @jit
-def stretch(rt, c, node_type, main, depth):
+def stretch(rt, c, node_type, main, depth, buckets):
     """The stretch tree: built, checked, dropped."""
-    return _tree_and_check(rt, c, node_type, main, depth)
+    return _tree_and_check(rt, c, node_type, main, depth, buckets)
 
 
 @jit
-def long_lived(rt, c, node_type, main, depth):
+def long_lived(rt, c, node_type, main, depth, buckets):
     """longLived := bottomUp(maxDepth), kept in main's frame until the end."""
     out = main + MAIN_OUT
     nb.stack_store(rt, c, out, depth)
-    t = bottom_up(rt, c, node_type, out)
+    t = bottom_up(rt, c, node_type, out, buckets)
     nb.stack_store(rt, c, main + MAIN_LONG_LIVED, t)
     return t
 
 
 @jit
-def trees(rt, c, node_type, main, depth, count):
+def trees(rt, c, node_type, main, depth, count, buckets):
     """``count`` iterations of the inner loop: build a tree of ``depth``, check it; the checks summed."""
     total = 0
     for _ in range(count):
-        total += _tree_and_check(rt, c, node_type, main, depth)
+        total += _tree_and_check(rt, c, node_type, main, depth, buckets)
     return total
 
 
@@ -160,19 +166,20 @@ def run(heap: Heap, n: int, emit: Callable[[str], None], tick: Callable[[], None
     max_depth = max_depth_of(n)
     node = heap.register_type("main.Node", NODE_SIZE, (0, 8))
     rt, c = heap.runtime, heap.cache()
+    sites = profile_buckets(heap)
     main = nb.stack_reserve(rt, c, MAIN_FRAME)
     nb.stack_store(rt, c, main, RETURN_PC)
     total = _total_allocations(max_depth)
     done = 0
 
     stretch_depth = max_depth + 1
-    check_value = stretch(rt, c, node.id, main, stretch_depth)
+    check_value = stretch(rt, c, node.id, main, stretch_depth, sites[MAIN_LINE_STRETCH])
     tick()
     done += (1 << (stretch_depth + 1)) - 1
     progress(done / total)
     emit(f"stretch tree of depth {stretch_depth}\t check: {check_value}")
 
-    long_lived(rt, c, node.id, main, max_depth)
+    long_lived(rt, c, node.id, main, max_depth, sites[MAIN_LINE_LONG_LIVED])
     tick()
     done += (1 << (max_depth + 1)) - 1
     for d in range(MIN_DEPTH, max_depth + 1, 2):
@@ -183,7 +190,7 @@ def run(heap: Heap, n: int, emit: Callable[[str], None], tick: Callable[[], None
         i = 0
         while i < iterations:
             k = min(chunk, iterations - i)
-            check_sum += trees(rt, c, node.id, main, d, k)
+            check_sum += trees(rt, c, node.id, main, d, k, sites[MAIN_LINE_TREES])
             tick()
             i += k
             done += k * size
@@ -192,6 +199,29 @@ def run(heap: Heap, n: int, emit: Callable[[str], None], tick: Callable[[], None
 
     emit(f"long lived tree of depth {max_depth}\t check: {check_long_lived(rt, c, main)}")
     nb.stack_release(rt, c, main)
+
+
+# The memory profile charges each node to a Go call stack: bottomUp's allocation site and
+# the line of main that called it (the recursive bottomUp frames between are folded).
+GO_FILE = "binarytrees.go"
+BOTTOM_UP_LINES = (20, 18)  # return &Node{bottomUp(depth - 1), bottomUp(depth - 1)}; return &Node{}
+MAIN_LINE_STRETCH = 44  # stretch := bottomUp(stretchDepth)
+MAIN_LINE_LONG_LIVED = 49  # longLived := bottomUp(maxDepth)
+MAIN_LINE_TREES = 55  # t := bottomUp(d)
+
+
+def profile_buckets(heap: Heap) -> dict[int, np.ndarray]:
+    """For each line of main that calls bottomUp: the buckets of bottomUp's two allocation sites."""
+    return {
+        line: np.array(
+            [
+                heap.profile_bucket([("main.bottomUp", GO_FILE, site), ("main.main", GO_FILE, line), "runtime.main"])
+                for site in BOTTOM_UP_LINES
+            ],
+            np.int64,
+        )
+        for line in (MAIN_LINE_STRETCH, MAIN_LINE_LONG_LIVED, MAIN_LINE_TREES)
+    }
 
 
 def _total_allocations(max_depth: int) -> int:

@@ -32,6 +32,7 @@ LCG_SEED = 0x2545F4914F6CDD1D
 LCG_MUL = 6364136223846793005
 LCG_ADD = 1442695040888963407
 SLICE_HEADER = 24  # array pointer, len, cap
+GO_FILE = "churn.go"  # for the memory profile's call stacks
 RETURN_PC = 0x400C00
 
 MAIN_FRAME = 10
@@ -63,10 +64,14 @@ def _between(state, lo, hi):
 
 
 @jit
-def churn_loop(rt, c, main, counters, lcg, n):
-    """n iterations of the allocation loop; counters and the LCG state carry over between calls."""
+def churn_loop(rt, c, main, counters, lcg, n, bucket):
+    """n iterations of the allocation loop; counters and the LCG state carry over between calls.
+
+    bucket: the profile bucket of ``b := make([]byte, size)``.
+    """
     ring = nb.stack_load(rt, c, main + MAIN_RING)
     out = main + MAIN_OUT
+    nb.set_profile_bucket(rt, bucket)
     for _ in range(n):
         i = counters[ST_I]
         r = _next(lcg) % np.uint32(100)
@@ -122,7 +127,9 @@ def run(heap: Heap, args: tuple[()], emit: Callable[[str], None], tick: Callable
     rt, c = heap.runtime, heap.cache()
     main = nb.stack_reserve(rt, c, MAIN_FRAME)
     nb.stack_store(rt, c, main, RETURN_PC)
-    ring = heap.alloc_array(slice_type, N_SLOTS)  # make([][]byte, nSlots)
+    with heap.attributing_allocations(heap.profile_bucket([("main.main", GO_FILE, 30), "runtime.main"])):
+        ring = heap.alloc_array(slice_type, N_SLOTS)  # make([][]byte, nSlots)
+    make_bucket = heap.profile_bucket([("main.main", GO_FILE, 47), "runtime.main"])
     nb.stack_store(rt, c, main + MAIN_RING, ring)
     nb.stack_store(rt, c, main + MAIN_RING + 1, N_SLOTS)
     nb.stack_store(rt, c, main + MAIN_RING + 2, N_SLOTS)
@@ -133,7 +140,7 @@ def run(heap: Heap, args: tuple[()], emit: Callable[[str], None], tick: Callable
     done = 0
     while done < N_ALLOCS:
         k = min(chunk, N_ALLOCS - done)
-        churn_loop(rt, c, main, counters, lcg, k)
+        churn_loop(rt, c, main, counters, lcg, k, make_bucket)
         tick()
         done += k
         progress(done / N_ALLOCS)

@@ -63,17 +63,24 @@ def num_iters(i: int) -> int:
 
 
 @jit
-def _new_node(rt, c, node_type, out):
-    """new(Node) through the outgoing pair at stack word ``out``: argument &type.Node, result the node."""
+def _new_node(rt, c, node_type, out, bucket):
+    """new(Node) through the outgoing pair at stack word ``out``: argument &type.Node, result the node.
+
+    bucket: the profile bucket of the allocation site.
+    """
     nb.stack_store(rt, c, out, RETURN_PC)
+    nb.set_profile_bucket(rt, bucket)
     n = nb.alloc_typed(rt, c, NODE_SIZE, node_type, False)
     nb.stack_store(rt, c, out + 1, n)
     return n
 
 
 @jit
-def populate(rt, c, node_type, args):
-    """populate(depth, n) with (depth, n) the caller's outgoing pair at stack word ``args``."""
+def populate(rt, c, node_type, args, buckets):
+    """populate(depth, n) with (depth, n) the caller's outgoing pair at stack word ``args``.
+
+    buckets: the profile buckets of ``n.left = new(Node)`` and ``n.right = new(Node)``.
+    """
     b = nb.stack_reserve(rt, c, POPULATE_FRAME)
     nb.stack_store(rt, c, b, RETURN_PC)
     depth = nb.stack_load(rt, c, args)
@@ -82,30 +89,33 @@ def populate(rt, c, node_type, args):
         nb.stack_store(rt, c, args, depth)  # depth-- writes the argument slot
         n = nb.stack_load(rt, c, args + 1)
         out = b + 1
-        nb.store(rt, n, _new_node(rt, c, node_type, out))
-        nb.store(rt, n + 8, _new_node(rt, c, node_type, out))
+        nb.store(rt, n, _new_node(rt, c, node_type, out, buckets[0]))
+        nb.store(rt, n + 8, _new_node(rt, c, node_type, out, buckets[1]))
         nb.stack_store(rt, c, out, depth)
         nb.stack_store(rt, c, out + 1, nb.load(rt, n))
-        populate(rt, c, node_type, out)
+        populate(rt, c, node_type, out, buckets)
         nb.stack_store(rt, c, out, depth)
         nb.stack_store(rt, c, out + 1, nb.load(rt, n + 8))
-        populate(rt, c, node_type, out)
+        populate(rt, c, node_type, out, buckets)
     nb.stack_release(rt, c, b)
 
 
 @jit
-def make_tree(rt, c, node_type, args):
-    """makeTree(depth): depth is the caller's outgoing argument at stack word ``args``, the result after it."""
+def make_tree(rt, c, node_type, args, buckets):
+    """makeTree(depth): depth is the caller's outgoing argument at stack word ``args``, the result after it.
+
+    buckets: the profile buckets of ``&Node{left: ..., right: ...}`` and ``return new(Node)``.
+    """
     b = nb.stack_reserve(rt, c, MAKE_TREE_FRAME)
     nb.stack_store(rt, c, b, RETURN_PC)
     depth = nb.stack_load(rt, c, args)
     out = b + MAKE_TREE_FRAME - 2
     if depth > 0:
         nb.stack_store(rt, c, out, depth - 1)
-        nb.stack_store(rt, c, b + 1, make_tree(rt, c, node_type, out))
+        nb.stack_store(rt, c, b + 1, make_tree(rt, c, node_type, out, buckets))
         nb.stack_store(rt, c, out, depth - 1)
-        nb.stack_store(rt, c, b + 2, make_tree(rt, c, node_type, out))
-    n = _new_node(rt, c, node_type, out)
+        nb.stack_store(rt, c, b + 2, make_tree(rt, c, node_type, out, buckets))
+    n = _new_node(rt, c, node_type, out, buckets[0] if depth > 0 else buckets[1])
     if depth > 0:
         nb.store(rt, n, nb.stack_load(rt, c, b + 1))
         nb.store(rt, n + 8, nb.stack_load(rt, c, b + 2))
@@ -115,23 +125,26 @@ def make_tree(rt, c, node_type, args):
 
 
 @jit
-def top_down(rt, c, node_type, frame, depth, count):
-    """``count`` iterations of: temp := new(Node); populate(depth, temp); temp = nil."""
+def top_down(rt, c, node_type, frame, depth, count, buckets):
+    """``count`` iterations of: temp := new(Node); populate(depth, temp); temp = nil.
+
+    buckets: the profile buckets of ``temp := new(Node)`` and of populate's two sites.
+    """
     out = frame + TC_OUT
     for _ in range(count):
-        temp = _new_node(rt, c, node_type, out)
+        temp = _new_node(rt, c, node_type, out, buckets[0])
         nb.stack_store(rt, c, out, depth)
         nb.stack_store(rt, c, out + 1, temp)
-        populate(rt, c, node_type, out)
+        populate(rt, c, node_type, out, buckets[1:])
 
 
 @jit
-def bottom_up(rt, c, node_type, frame, depth, count):
-    """``count`` iterations of: temp := makeTree(depth); temp = nil."""
+def bottom_up(rt, c, node_type, frame, depth, count, buckets):
+    """``count`` iterations of: temp := makeTree(depth); temp = nil (buckets: makeTree's two sites)."""
     out = frame + TC_OUT
     for _ in range(count):
         nb.stack_store(rt, c, out, depth)
-        make_tree(rt, c, node_type, out)
+        make_tree(rt, c, node_type, out, buckets)
 
 
 @jit
@@ -150,6 +163,34 @@ def array_element(rt, array, i):
     return rt.mem.view(np.float64)[((array - rt.h[0]) >> 3) + i]
 
 
+# The memory profile charges each node to a Go call stack: the allocation site, then the
+# callers up to main (the recursive frames of makeTree and populate are folded).
+GO_FILE = "gcbench.go"
+MAKE_TREE = (("main.makeTree", GO_FILE, 53), ("main.makeTree", GO_FILE, 51))  # &Node{...}; new(Node)
+POPULATE = (("main.populate", GO_FILE, 42), ("main.populate", GO_FILE, 43))  # n.left, n.right = new(Node)
+
+
+def profile_buckets(heap: Heap) -> dict[str, np.ndarray]:
+    """The profile buckets of every allocation site, by the code that reaches it."""
+
+    def main(line):
+        return [("main.main", GO_FILE, line), "runtime.main"]
+
+    def time_construction(line):
+        return [("main.timeConstruction", GO_FILE, line), *main(106)]
+
+    def buckets(*stacks):
+        return np.array([heap.profile_bucket(s) for s in stacks], np.int64)
+
+    return {
+        "stretch": buckets(*([site, *main(87)] for site in MAKE_TREE)),  # temp := makeTree(kStretchTreeDepth)
+        "long_lived": buckets(main(95), *([site, *main(96)] for site in POPULATE)),  # new(Node); populate
+        "array": buckets(main(100)),  # make([]float64, kArraySize)
+        "top_down": buckets(time_construction(64), *([site, *time_construction(65)] for site in POPULATE)),
+        "bottom_up": buckets(*([site, *time_construction(72)] for site in MAKE_TREE)),
+    }
+
+
 def _printf(rt, c, out: int) -> None:
     """A fmt call: its arguments overwrite the outgoing pair (format string and args slice, no heap pointers)."""
     nb.stack_store(rt, c, out, RETURN_PC)
@@ -159,6 +200,7 @@ def _printf(rt, c, out: int) -> None:
 def run(heap: Heap, args: tuple[()], emit: Callable[[str], None], tick: Callable[[], None], progress: Callable[[float], None]) -> None:
     node = heap.register_type("main.Node", NODE_SIZE, (0, 8))
     rt, c = heap.runtime, heap.cache()
+    sites = profile_buckets(heap)
     main = nb.stack_reserve(rt, c, MAIN_FRAME)
     nb.stack_store(rt, c, main, RETURN_PC)
     out = main + MAIN_OUT
@@ -178,21 +220,22 @@ def run(heap: Heap, args: tuple[()], emit: Callable[[str], None], tick: Callable
     t_start = time.perf_counter()
 
     nb.stack_store(rt, c, out, K_STRETCH_TREE_DEPTH)
-    make_tree(rt, c, node.id, out)
+    make_tree(rt, c, node.id, out, sites["stretch"])
     advance(tree_size(K_STRETCH_TREE_DEPTH))
 
     _printf(rt, c, out)
     emit(f" Creating a long-lived binary tree of depth {K_LONG_LIVED_TREE_DEPTH}")
-    long_lived = _new_node(rt, c, node.id, out)
+    long_lived = _new_node(rt, c, node.id, out, sites["long_lived"][0])
     nb.stack_store(rt, c, main + MAIN_LONG_LIVED, long_lived)
     nb.stack_store(rt, c, out, K_LONG_LIVED_TREE_DEPTH)
     nb.stack_store(rt, c, out + 1, long_lived)
-    populate(rt, c, node.id, out)
+    populate(rt, c, node.id, out, sites["long_lived"][1:])
     advance(tree_size(K_LONG_LIVED_TREE_DEPTH))
 
     _printf(rt, c, out)
     emit(f" Creating a long-lived array of {K_ARRAY_SIZE} doubles")
-    array = heap.alloc(8 * K_ARRAY_SIZE, noscan=True)  # make([]float64, kArraySize)
+    with heap.attributing_allocations(sites["array"][0]):
+        array = heap.alloc(8 * K_ARRAY_SIZE, noscan=True)  # make([]float64, kArraySize)
     for k, word in enumerate((array, K_ARRAY_SIZE, K_ARRAY_SIZE)):
         nb.stack_store(rt, c, main + MAIN_ARRAY + k, word)
     fill_array(rt, array, K_ARRAY_SIZE // 2)
@@ -207,12 +250,12 @@ def run(heap: Heap, args: tuple[()], emit: Callable[[str], None], tick: Callable
         tc_out = frame + TC_OUT
         _printf(rt, c, tc_out)
         emit(f"Creating {iters} trees of depth {d}")
-        for construct, label in ((top_down, "Top down"), (bottom_up, "Bottom up")):
+        for construct, label, where in ((top_down, "Top down", "top_down"), (bottom_up, "Bottom up", "bottom_up")):
             t0 = time.perf_counter()
             i = 0
             while i < iters:
                 k = min(chunk, iters - i)
-                construct(rt, c, node.id, frame, d, k)
+                construct(rt, c, node.id, frame, d, k, sites[where])
                 i += k
                 advance(k * size)
             _printf(rt, c, tc_out)

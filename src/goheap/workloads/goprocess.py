@@ -126,6 +126,15 @@ RUNTIME_BLOCKS: tuple[RuntimeBlock, ...] = tuple(
 )
 
 
+#: The call stack the memory profile charges each phase's blocks to (the runtime's
+#: own frames are not modelled one by one: each phase is charged to the function it runs in).
+PROFILE_STACKS: dict[Phase, tuple[str, ...]] = {
+    Phase.BOOT: ("runtime.schedinit",),
+    Phase.INIT: ("main.init", "runtime.main"),
+    Phase.EXIT: ("main.dumpMemStats", "main.main", "runtime.main"),
+}
+
+
 class GoProcess:
     """A goheap heap inside a model of a 2013 Go process: build it, :meth:`start`, run, :meth:`exit`.
 
@@ -184,6 +193,11 @@ class GoProcess:
         self._allocate(Phase.EXIT)
 
     def _allocate(self, phase: Phase) -> None:
+        h = self.heap
+        with h.attributing_allocations(h.profile_bucket(PROFILE_STACKS[phase])):
+            self._allocate_blocks(phase)
+
+    def _allocate_blocks(self, phase: Phase) -> None:
         h = self.heap
         for block in self.blocks:
             if block.phase is not phase:
