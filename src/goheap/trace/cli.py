@@ -2,7 +2,7 @@
 
 ::
 
-    goheap trace import LOG [-o OUT]   # LOG: plain text or gzip; OUT default: LOG.trace.npz
+    goheap trace import LOG [-o OUT]   # LOG: plain text or gzip, - for stdin; OUT default: LOG.trace.npz
     goheap trace info TRACE
 
 The group is the click object :data:`trace_group`; the main ``goheap`` CLI adds it with
@@ -15,6 +15,7 @@ truncated log prints a warning on stderr and still writes the trace.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import time
 import warnings
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import click
 
-from goheap.trace.allocfreetrace import import_log
+from goheap.trace.allocfreetrace import ImportResult, import_log_to_file
 from goheap.trace.tracefile import Trace, TraceFormatError, TraceTruncatedWarning
 
 __all__ = ["default_output", "trace_group"]
@@ -60,35 +61,51 @@ def trace_group() -> None:
 
 
 @trace_group.command("import")
-@click.argument("log", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("log", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.option(
     "-o",
     "--output",
     "output",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Trace file to write (default: LOG without .log/.gz, plus .trace.npz).",
+    help="Trace file to write (default: LOG without .log/.gz, plus .trace.npz; "
+    "required when LOG is - for standard input).",
 )
 def import_command(log: Path, output: Path | None) -> None:
-    """Import the allocfreetrace log LOG (plain text or gzip) into a trace file."""
+    """Import the allocfreetrace log LOG (plain text or gzip; - for stdin) into a trace file.
+
+    The log is streamed: memory stays flat however large it is. Nothing is written if
+    the log is malformed; a log cut short mid-event is imported up to its last complete
+    event, with a warning.
+    """
+    stdin = str(log) == "-"
+    if stdin and output is None:
+        raise _fail("reading the log from standard input needs -o OUTPUT")
     out = output if output is not None else default_output(log)
-    try:
-        total = os.path.getsize(log)
-    except OSError as e:
-        raise _fail(f"cannot read {log}: {e.strerror or e}") from None
+    total: int | None = None
+    if not stdin:
+        try:
+            st = os.stat(log)
+        except OSError as e:
+            raise _fail(f"cannot read {log}: {e.strerror or e}") from None
+        total = st.st_size if stat.S_ISREG(st.st_mode) else None
+    directory = out.parent if str(out.parent) else Path(".")
+    if not directory.is_dir():
+        raise _fail(f"cannot write {out}: directory {directory} does not exist")
 
     start = time.perf_counter()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", TraceTruncatedWarning)
             if _stderr_is_tty():
-                trace = _import_with_progress(log, total)
+                result = _import_with_progress(log, out, total)
             else:
-                trace = import_log(log)
+                result = import_log_to_file(log, out)
     except TraceFormatError as e:
         raise _fail(str(e)) from None
     except OSError as e:
-        raise _fail(f"cannot read {log}: {e.strerror or e}") from None
+        name = e.filename if getattr(e, "filename", None) else log
+        raise _fail(f"cannot read or write {name}: {e.strerror or e}") from None
     elapsed = time.perf_counter() - start
     for w in caught:
         if issubclass(w.category, TraceTruncatedWarning):
@@ -96,26 +113,22 @@ def import_command(log: Path, output: Path | None) -> None:
         else:  # pragma: no cover - pass other warnings through
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
-    try:
-        trace.save(out)
-    except OSError as e:
-        raise _fail(f"cannot write {out}: {e.strerror or e}") from None
-
-    log_bytes = int(trace.meta.get("log_bytes", total))
+    log_bytes = int(result.meta.get("log_bytes", total or 0))
     speed = log_bytes / 1e6 / elapsed if elapsed > 0 else float("inf")
     click.echo(
-        f"{trace.summary()} Imported {log_bytes / 1e6:,.1f} MB of log in {elapsed:.2f} s "
+        f"{result.summary()} Imported {log_bytes / 1e6:,.1f} MB of log in {elapsed:.2f} s "
         f"({speed:,.0f} MB/s) into {out} ({os.path.getsize(out) / 1e6:,.2f} MB)."
     )
 
 
-def _import_with_progress(log: Path, total: int) -> Trace:
+def _import_with_progress(log: Path, out: Path, total: int | None) -> ImportResult:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
         DownloadColumn,
         Progress,
         TextColumn,
+        TimeElapsedColumn,
         TimeRemainingColumn,
         TransferSpeedColumn,
     )
@@ -126,12 +139,12 @@ def _import_with_progress(log: Path, total: int) -> Trace:
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
-        TimeRemainingColumn(),
+        TimeRemainingColumn() if total is not None else TimeElapsedColumn(),
         console=console,
         transient=True,
     ) as bar:
-        task = bar.add_task(log.name, total=total)
-        return import_log(log, progress=lambda n: bar.update(task, completed=n))
+        task = bar.add_task("<stdin>" if str(log) == "-" else log.name, total=total)
+        return import_log_to_file(log, out, progress=lambda n: bar.update(task, completed=n))
 
 
 @trace_group.command("info")
