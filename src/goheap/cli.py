@@ -7,7 +7,7 @@ import sys
 import click
 
 from ._runtime.sizeclasses import init_sizes
-from .trace.cli import trace_group
+from .trace.cli import replay_command, trace_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,6 +26,7 @@ def sizeclasses() -> None:
 
 
 main.add_command(trace_group)
+main.add_command(replay_command)
 
 
 if __name__ == "__main__":

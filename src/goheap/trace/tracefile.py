@@ -267,6 +267,10 @@ class Trace:
 
         with open(path, "rb") as f:
             data = f.read()
+        if data[:6] == b"\x93NUMPY":
+            raise bad("expected a .npz archive, got a single .npy array")
+        if data[:2] != b"PK":  # numpy would take anything else for a pickle
+            raise bad("cannot read it as a .npz archive (it is not a zip file)")
         try:
             npz = np.load(io.BytesIO(data), allow_pickle=False)
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
