@@ -498,3 +498,31 @@ def test_cli_replay_errors(tmp_path: Path) -> None:
 def test_main_lists_the_commands() -> None:
     result = CliRunner().invoke(main, ["--help"])
     assert "replay" in result.stdout and "trace" in result.stdout
+
+
+def test_cli_progress_on_a_terminal(small_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With stderr a terminal, import and replay show rich progress; results are the same."""
+    import goheap.trace.cli as cli
+
+    plain = CliRunner().invoke(main, ["replay", str(small_file)])
+    monkeypatch.setattr(cli, "_stderr_is_tty", lambda: True)
+    shown = CliRunner().invoke(main, ["replay", str(small_file)])
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout == plain.stdout
+    assert "M events/s" in shown.stderr  # the timing line, on terminals only
+    log = tmp_path / "p.log"
+    log.write_text("tracealloc(0x10, 0x8)\ngoroutine 1 [running]:\nmain.f()\n\t/x.go:1\n\n" * 5000)
+    result = CliRunner().invoke(main, ["trace", "import", str(log)])
+    assert result.exit_code == 0, result.output
+    assert len(Trace.load(tmp_path / "p.trace.npz")) == 5000
+
+
+def test_public_names() -> None:
+    import goheap.trace as trace
+
+    assert trace.__all__ == sorted(trace.__all__)
+    for name in ("replay", "ReplayPlan", "ReplayResult", "ReplayError", "TraceOverlapError", "GCPoint"):
+        assert name in trace.__all__
+        obj = getattr(trace, name)
+        if isinstance(obj, type):
+            assert obj.__module__ == "goheap.trace"

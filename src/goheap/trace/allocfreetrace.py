@@ -2,7 +2,7 @@
 
 The log format
 --------------
-With ``allocfreetrace=1`` the Go runtime (1.3 to 1.20) writes one event to standard
+With ``allocfreetrace=1`` the Go runtime (1.3 to 1.21) writes one event to standard
 error for every heap allocation, every block freed by the sweeper, and every garbage
 collection. Each event is written while the runtime holds its trace lock, so events never
 interleave with each other (other output of the program may still appear between them)::

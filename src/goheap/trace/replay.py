@@ -301,6 +301,8 @@ class ReplayPlan:
     (objects, bytes) just before each; ``peak_objects``/``peak_bytes`` its largest.
     """
 
+    __module__ = "goheap.trace"
+
     trace: Trace
     slot: np.ndarray
     nslots: int
@@ -531,6 +533,8 @@ def _shadow_depth(rt, c):
 class GCPoint:
     """One recorded collection (a ``tracegc`` event) and both heaps at that moment."""
 
+    __module__ = "goheap.trace"
+
     event: int
     trace_objects: int
     trace_bytes: int
@@ -544,6 +548,8 @@ class GoheapGC:
     """One of goheap's own collections: the event whose allocation triggered it
     (-1: before the first event), and the heap right after it."""
 
+    __module__ = "goheap.trace"
+
     event: int
     num_gc: int
     heap_alloc: int
@@ -554,6 +560,8 @@ class GoheapGC:
 @dataclass(frozen=True)
 class ReplayResult:
     """What a replay did: goheap's MemStats and the comparison with the recorded run."""
+
+    __module__ = "goheap.trace"
 
     source: str | None
     events: int
