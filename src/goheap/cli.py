@@ -17,7 +17,7 @@ import click
 
 from ._runtime.sizeclasses import init_sizes
 from .errors import HeapError
-from .trace.cli import trace_group
+from .trace.cli import replay_command, trace_group
 
 __all__ = ["main"]
 
@@ -371,6 +371,7 @@ def _print_comparison(cmp, ref_name: str, our_name: str) -> None:
 
 
 main.add_command(trace_group)
+main.add_command(replay_command)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import os
+import subprocess
+import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -19,6 +23,7 @@ from goheap.trace import (
     TraceFormatError,
     TraceTruncatedWarning,
     import_log,
+    import_log_to_file,
     parse_lines,
 )
 from goheap.trace.cli import default_output, trace_group
@@ -522,3 +527,148 @@ def test_cli_import_truncated(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert "warning: cut.log:" in result.stderr and "truncated" in result.stderr
     assert len(Trace.load(tmp_path / "cut.trace.npz")) == 6
+
+
+# ---------------------------------------------------------------------------------------
+# Streaming import into a file: pipes, stdin, nothing written on error, flat memory
+# ---------------------------------------------------------------------------------------
+
+
+def test_import_log_to_file_matches_import_log(tmp_path: Path) -> None:
+    text = "".join(alloc(0x1000 + 16 * i, 16, f"T{i % 5}", f"main.f{i % 3}") for i in range(50))
+    text += gc() + "".join(free(0x1000 + 16 * i, 16) for i in range(50))
+    for gz in (False, True):
+        p = write(tmp_path, text, f"x{gz}.log", gz=gz)
+        out = tmp_path / f"x{gz}.trace.npz"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            result = import_log_to_file(p, out, chunk_events=7)  # many spilled chunks
+        assert result.path == out
+        t = Trace.load(out)
+        assert t == quiet_import(p)
+        assert result.summary() == t.summary()
+        assert dict(result.meta) == dict(t.meta)
+        assert sorted(f.name for f in tmp_path.iterdir() if f.name.startswith(".")) == []
+
+
+def test_import_from_a_pipe(tmp_path: Path) -> None:
+    """Standard input and FIFOs are read forwards only (gzip found by peeking)."""
+    for gz in (False, True):
+        data = gzip.compress(BASIC.encode()) if gz else BASIC.encode()
+        fifo = tmp_path / f"pipe{gz}"
+        os.mkfifo(fifo)
+        writer = threading.Thread(target=fifo.write_bytes, args=(data,))
+        writer.start()
+        t = quiet_import(fifo)
+        writer.join()
+        assert t.meta["compressed"] is gz and t.meta["log_bytes"] == len(BASIC.encode())
+        assert np.array_equal(t.addr, quiet_import(write(tmp_path, BASIC)).addr)
+
+    code = (
+        "import sys; from goheap.trace.allocfreetrace import import_log_to_file; "
+        "print(import_log_to_file('-', sys.argv[1]).summary())"
+    )
+    out = tmp_path / "stdin.trace.npz"
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(out)], input=BASIC.encode(), capture_output=True, check=True
+    )
+    assert done.stdout.decode().startswith("<stdin>: 6 events: 3 allocs")
+    assert Trace.load(out).meta["source"] == "<stdin>"
+
+
+def test_cli_import_stdin(tmp_path: Path) -> None:
+    out = tmp_path / "s.trace.npz"
+    result = CliRunner().invoke(trace_group, ["import", "-", "-o", str(out)], input=BASIC)
+    assert result.exit_code == 0, result.output
+    assert len(Trace.load(out)) == 6
+    result = CliRunner().invoke(trace_group, ["import", "-"], input=BASIC)
+    assert result.exit_code == 2 and "needs -o OUTPUT" in result.stderr
+
+
+def test_cli_import_malformed_leaves_existing_output_alone(tmp_path: Path) -> None:
+    out = tmp_path / "keep.trace.npz"
+    out.write_bytes(b"previous contents")
+    bad = write(tmp_path, BASIC * 40 + "tracealloc(0x1, 2)\n", "bad.log")
+    result = CliRunner().invoke(trace_group, ["import", str(bad), "-o", str(out)])
+    assert result.exit_code == 2 and "malformed tracealloc line" in result.stderr
+    assert out.read_bytes() == b"previous contents"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.log", "keep.trace.npz"]
+
+
+def test_cli_import_messages(tmp_path: Path) -> None:
+    empty = write(tmp_path, "", "empty.log")
+    result = CliRunner().invoke(trace_group, ["import", str(empty)])
+    assert result.exit_code == 2
+    assert "empty.log: no allocfreetrace events found: the log is empty" in result.stderr
+    result = CliRunner().invoke(trace_group, ["import", str(empty), "-o", str(tmp_path / "no" / "x.npz")])
+    assert result.exit_code == 2 and "directory" in result.stderr and "does not exist" in result.stderr
+    assert "Traceback" not in result.output
+
+
+# A generator of synthetic logs, run as its own process so that its memory is not counted.
+# Argument 1: number of events; argument 2: frames per stack (1 is the densest log).
+GENERATOR = r"""
+import sys
+n, depth = int(sys.argv[1]), int(sys.argv[2])
+stack = "".join(
+    f"main.level{d}(0xc000123456?, 0x{d:x})\n\t/home/user/go/src/example.com/prog/level{d}.go:{d + 10}"
+    f" +0x{d + 1:x} fp=0xc0000aa560 sp=0xc0000aa4e8 pc=0x40bd11\n"
+    for d in range(depth)
+)
+events = []
+for i in range(500):
+    a = 0xC000010000 + 32 * i
+    events.append(f"tracealloc(0x{a:x}, 0x20, *main.Node)\ngoroutine 1 [running]:\n{stack}\n")
+    events.append(f"tracefree(0x{a:x}, 0x20)\ngoroutine 0 [idle]:\n{stack}\n")
+block = "".join(events).encode()
+out = sys.stdout.buffer
+for _ in range(n // 1000):
+    out.write(block)
+"""
+
+# Import from standard input, then report the peak RSS (kB) of this process.
+IMPORTER = r"""
+import resource, sys
+from goheap.trace.allocfreetrace import import_log_to_file
+chunk = int(sys.argv[2])
+result = import_log_to_file("-", sys.argv[1], **({"chunk_events": chunk} if chunk else {}))
+print(result.meta["events"], result.meta["log_bytes"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def import_generated(tmp_path: Path, n: int, depth: int, chunk_events: int = 0) -> tuple[int, int, int]:
+    """Import a generated log of n events through a pipe: (events, log bytes, peak RSS kB)."""
+    out = tmp_path / f"gen{n}.trace.npz"
+    gen = subprocess.Popen([sys.executable, "-c", GENERATOR, str(n), str(depth)], stdout=subprocess.PIPE)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", IMPORTER, str(out), str(chunk_events)],
+            stdin=gen.stdout,
+            capture_output=True,
+            check=True,
+        )
+    finally:
+        assert gen.stdout is not None
+        gen.stdout.close()
+        gen.wait()
+    events, log_bytes, peak = (int(x) for x in done.stdout.split())
+    assert events == n
+    out.unlink()
+    return events, log_bytes, peak
+
+
+def test_streaming_import_memory_is_flat(tmp_path: Path) -> None:
+    """8x the events, same peak RSS (holding the events would cost 8+ MB more)."""
+    _, small_bytes, small_peak = import_generated(tmp_path, 50_000, 1, chunk_events=8192)
+    _, big_bytes, big_peak = import_generated(tmp_path, 400_000, 1, chunk_events=8192)
+    assert big_bytes > 7 * small_bytes
+    assert big_peak - small_peak < 3 * 1024, (small_peak, big_peak)
+
+
+@pytest.mark.slow
+def test_streaming_import_of_gigabytes_is_flat(tmp_path: Path) -> None:
+    """A 2 GB log (realistic 1.4 KB events, default chunking) peaks no higher than 0.5 GB."""
+    _, small_bytes, small_peak = import_generated(tmp_path, 375_000, 10)
+    _, big_bytes, big_peak = import_generated(tmp_path, 1_500_000, 10)
+    assert big_bytes > 2 * 10**9
+    assert big_peak - small_peak < 4 * 1024, (small_peak, big_peak)

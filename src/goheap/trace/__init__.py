@@ -1,13 +1,34 @@
-"""Allocation traces: import Go ``GODEBUG=allocfreetrace=1`` logs into compact trace files.
+"""Allocation traces: import Go ``GODEBUG=allocfreetrace=1`` logs, and replay them on goheap.
 
 * :func:`import_log` parses a log (plain text or gzip) into a :class:`Trace`;
-  :func:`parse_lines` is its streaming core over any iterable of lines.
+  :func:`parse_lines` is its streaming core over any iterable of lines;
+  :func:`import_log_to_file` writes the trace file directly, in memory that does not grow
+  with the log (what ``goheap trace import`` runs). See :mod:`goheap.trace.allocfreetrace`.
 * :class:`Trace` holds the events as numpy columns and saves/loads the versioned ``.npz``
   trace file format documented in :mod:`goheap.trace.tracefile`.
-* The ``goheap trace`` command group lives in :mod:`goheap.trace.cli` (``trace_group``).
+* :func:`replay` replays a trace's allocations on a goheap heap and compares the two runs
+  (:class:`ReplayResult`); :class:`ReplayPlan` is its checked pre-pass. See
+  :mod:`goheap.trace.replay`.
+* The ``goheap trace`` command group and ``goheap replay`` live in :mod:`goheap.trace.cli`.
 """
 
-from goheap.trace.allocfreetrace import CHUNK_EVENTS, import_log, open_log, parse_lines
+from goheap.trace.allocfreetrace import (
+    CHUNK_EVENTS,
+    ImportResult,
+    import_log,
+    import_log_to_file,
+    open_log,
+    parse_lines,
+)
+from goheap.trace.replay import (
+    GCPoint,
+    GoheapGC,
+    ReplayError,
+    ReplayPlan,
+    ReplayResult,
+    TraceOverlapError,
+    replay,
+)
 from goheap.trace.tracefile import (
     FORMAT_VERSION,
     KIND_ALLOC,
@@ -22,14 +43,23 @@ from goheap.trace.tracefile import (
 __all__ = [
     "CHUNK_EVENTS",
     "FORMAT_VERSION",
+    "GCPoint",
+    "GoheapGC",
+    "ImportResult",
     "KIND_ALLOC",
     "KIND_FREE",
     "KIND_GC",
     "KIND_NAMES",
+    "ReplayError",
+    "ReplayPlan",
+    "ReplayResult",
     "Trace",
     "TraceFormatError",
+    "TraceOverlapError",
     "TraceTruncatedWarning",
     "import_log",
+    "import_log_to_file",
     "open_log",
     "parse_lines",
+    "replay",
 ]

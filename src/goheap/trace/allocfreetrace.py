@@ -2,7 +2,7 @@
 
 The log format
 --------------
-With ``allocfreetrace=1`` the Go runtime (1.3 to 1.20) writes one event to standard
+With ``allocfreetrace=1`` the Go runtime (1.3 to 1.21) writes one event to standard
 error for every heap allocation, every block freed by the sweeper, and every garbage
 collection. Each event is written while the runtime holds its trace lock, so events never
 interleave with each other (other output of the program may still appear between them)::
@@ -64,9 +64,15 @@ Speed and memory
 ----------------
 The parser reads line by line and only looks at a stack's function lines until the first
 non-runtime frame; the rest of the stack is skipped with one comparison per line. Events
-are buffered in compact typed arrays and moved to numpy chunks of :data:`CHUNK_EVENTS`
-events, so memory grows with the number of events (25 bytes each), never with the size of
-the log.
+are buffered in compact typed arrays of at most :data:`CHUNK_EVENTS` events. Memory never
+grows with the size of the log: :func:`import_log` keeps 25 bytes per event (the
+:class:`Trace` it returns), and :func:`import_log_to_file` (what ``goheap trace import``
+runs) not even that: it spills each full chunk to temporary column files beside the output
+and streams them into the trace file at the end, so its peak memory is one chunk plus the
+string tables, whatever the length of the log.
+
+The log can be a file, a pipe or ``"-"`` (standard input): gzip is recognised by peeking
+at the first bytes, never by seeking.
 """
 
 from __future__ import annotations
@@ -75,36 +81,47 @@ import gzip
 import io
 import os
 import re
+import sys
+import tempfile
 import warnings
 import zlib
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import IO, Any
 
 import numpy as np
 
 from goheap.trace.tracefile import (
     COLUMNS,
+    FORMAT_NAME,
+    FORMAT_VERSION,
     KIND_ALLOC,
     KIND_FREE,
     KIND_GC,
+    KIND_NAMES,
     Trace,
     TraceFormatError,
     TraceTruncatedWarning,
+    summary_text,
+    write_trace_file,
 )
 
 __all__ = [
     "CHUNK_EVENTS",
+    "ImportResult",
     "TraceFormatError",
     "TraceTruncatedWarning",
     "import_log",
+    "import_log_to_file",
     "open_log",
     "parse_lines",
 ]
 
 #: Events per numpy chunk while importing.
-CHUNK_EVENTS = 1 << 20
+CHUNK_EVENTS = 1 << 18
 #: The progress callback is called about every this many events (and once at the end).
 PROGRESS_EVERY = 4096
 
@@ -131,13 +148,29 @@ def _snippet(line: str, limit: int = 80) -> str:
 
 
 class _Columns:
-    """Chunked column storage: typed ``array.array`` buffers flushed to numpy chunks."""
+    """Chunked column storage: typed ``array.array`` buffers flushed to numpy chunks.
 
-    __slots__ = ("kind", "addr", "size", "type_id", "func_id", "chunks", "chunk_events")
+    With ``spill_dir`` each flushed chunk is appended to one file per column in that
+    directory instead of being kept, and only running totals stay in memory.
+    """
 
-    def __init__(self, chunk_events: int) -> None:
+    __slots__ = (
+        "kind", "addr", "size", "type_id", "func_id", "chunks", "chunk_events",
+        "spill_files", "n_events", "counts", "nbytes",
+    )
+
+    def __init__(self, chunk_events: int, spill_dir: str | None = None) -> None:
         self.chunk_events = chunk_events
         self.chunks: list[tuple[np.ndarray, ...]] = []
+        self.spill_files: dict[str, IO[bytes]] | None = None
+        if spill_dir is not None:
+            self.spill_files = {
+                name: open(os.path.join(spill_dir, f"{name}.bin"), "w+b")  # noqa: SIM115
+                for name, _ in COLUMNS
+            }
+        self.n_events = 0
+        self.counts = np.zeros(len(KIND_NAMES), np.int64)
+        self.nbytes = [0, 0]  # alloc, free (Python ints: sums can pass 2**64)
         self._new_buffers()
 
     def _new_buffers(self) -> None:
@@ -150,15 +183,24 @@ class _Columns:
     def flush(self) -> None:
         bufs = (self.kind, self.addr, self.size, self.type_id, self.func_id)
         if len(bufs[0]):
-            self.chunks.append(
-                tuple(
-                    np.frombuffer(b, dtype=b.typecode).astype(dt)
-                    for b, (_, dt) in zip(bufs, COLUMNS, strict=True)
-                )
+            chunk = tuple(
+                np.frombuffer(b, dtype=b.typecode).astype(dt)
+                for b, (_, dt) in zip(bufs, COLUMNS, strict=True)
             )
+            self.n_events += len(chunk[0])
+            if self.spill_files is None:
+                self.chunks.append(chunk)
+            else:
+                kind, size = chunk[0], chunk[2]
+                self.counts += np.bincount(kind, minlength=len(KIND_NAMES))
+                for k in (KIND_ALLOC, KIND_FREE):
+                    self.nbytes[k] += int(size[kind == k].sum(dtype=np.uint64))
+                for (name, _), a in zip(COLUMNS, chunk, strict=True):
+                    self.spill_files[name].write(memoryview(a))
         self._new_buffers()
 
     def finish(self) -> dict[str, np.ndarray]:
+        """All events as numpy columns (in-memory storage only)."""
         self.flush()
         out = {}
         for i, (name, dtype) in enumerate(COLUMNS):
@@ -168,6 +210,22 @@ class _Columns:
         for a in out.values():
             a.flags.writeable = False  # lets Trace take the arrays without copying
         return out
+
+    def spilled(self, block_bytes: int = 1 << 20) -> dict[str, tuple[int, Iterable[bytes]]]:
+        """Each spilled column as ``(rows, blocks)`` for :func:`write_trace_file`."""
+        self.flush()
+        assert self.spill_files is not None
+
+        def blocks(f: IO[bytes]) -> Iterable[bytes]:
+            f.seek(0)
+            while block := f.read(block_bytes):
+                yield block
+
+        return {name: (self.n_events, blocks(f)) for name, f in self.spill_files.items()}
+
+    def close(self) -> None:
+        for f in (self.spill_files or {}).values():
+            f.close()
 
 
 def parse_lines(
@@ -188,6 +246,21 @@ def parse_lines(
     ``lines`` (a gzip stream cut short) counts as truncation.
     """
     cols = _Columns(chunk_events)
+    types, funcs, meta = _parse_into(
+        cols, lines, source=source, progress=progress, stacklevel=_stacklevel + 1
+    )
+    return Trace(**cols.finish(), types=types, funcs=funcs, meta=meta)
+
+
+def _parse_into(
+    cols: _Columns,
+    lines: Iterable[str],
+    *,
+    source: str,
+    progress: Callable[[], Any] | None,
+    stacklevel: int,
+) -> tuple[tuple[str, ...], tuple[str, ...], dict[str, Any]]:
+    """Parse ``lines`` into ``cols``; return the type and function tables and the meta."""
     type_ids: dict[str, int] = {}
     func_ids: dict[str, int] = {}
     # Bound methods and constants as locals: this loop runs once per log line.
@@ -195,6 +268,7 @@ def parse_lines(
     t_append, f_append = cols.type_id.append, cols.func_id.append
     alloc_match, free_match, gc_match = _ALLOC_RE.match, _FREE_RE.match, _GC_RE.match
     prefixes = _EVENT_PREFIXES
+    chunk_size = cols.chunk_events
     n_events = 0
     n_in_chunk = 0
     lineno = 0
@@ -327,7 +401,7 @@ def parse_lines(
             # ---- bookkeeping per complete event ---------------------------------------
             n_events += 1
             n_in_chunk += 1
-            if n_in_chunk == chunk_events:
+            if n_in_chunk == chunk_size:
                 cols.flush()
                 k_append, a_append, s_append = cols.kind.append, cols.addr.append, cols.size.append
                 t_append, f_append = cols.type_id.append, cols.func_id.append
@@ -346,8 +420,9 @@ def parse_lines(
             if truncated_at is not None
             else ""
         )
+        where = "the log is empty" if lineno == 0 else f"in {lineno:,} lines"
         raise TraceFormatError(
-            f"{source}: no allocfreetrace events found in {lineno:,} lines "
+            f"{source}: no allocfreetrace events found: {where} "
             "(expected lines like 'tracealloc(0xADDR, 0xSIZE[, TYPE])'; was the program "
             f"run with GODEBUG=allocfreetrace=1 and its stderr captured?){cut}"
         )
@@ -356,62 +431,87 @@ def parse_lines(
             f"{source}:{truncated_at}: log truncated {truncated_why}; imported the "
             f"{n_events:,} complete events before it",
             TraceTruncatedWarning,
-            stacklevel=_stacklevel,
+            stacklevel=stacklevel,
         )
     if progress is not None:
         progress()
-    columns = cols.finish()
+    cols.flush()
     meta = {
         "source": source,
         "log_lines": lineno,
         "truncated": truncated_at is not None,
     }
-    return Trace(
-        **columns,
-        types=tuple(type_ids),
-        funcs=tuple(func_ids),
-        meta=meta,
-    )
+    return tuple(type_ids), tuple(func_ids), meta
+
+
+class _CountingReader(io.RawIOBase):
+    """A raw binary stream over ``f`` that counts the bytes read through it."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        super().__init__()
+        self._f = f
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = self._f.readinto(b)  # type: ignore[attr-defined]
+        self.count += n or 0
+        return n  # type: ignore[no-any-return]
 
 
 class _LogFile:
-    """An open log: text lines plus byte positions for progress and speed figures."""
+    """An open log (a path, or ``"-"`` for standard input): text lines plus byte counts.
+
+    The input is only ever read forwards, so pipes and FIFOs work; gzip is detected by
+    peeking at the first two bytes.
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.raw: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed in close()
+        if os.fspath(path) == "-":
+            self._file: IO[bytes] = sys.stdin.buffer
+            self._owned = False
+        else:
+            self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed in close()
+            self._owned = True
         try:
-            magic = self.raw.read(2)
-            self.raw.seek(0)
-            self.compressed = magic == _GZIP_MAGIC
-            self.binary: IO[bytes] = (
-                gzip.GzipFile(fileobj=self.raw, mode="rb") if self.compressed else self.raw
+            self._counter = _CountingReader(self._file)
+            self._buffered = io.BufferedReader(self._counter, 1 << 16)
+            self.compressed = self._buffered.peek(2)[:2] == _GZIP_MAGIC
+            self._gzip = (
+                gzip.GzipFile(fileobj=self._buffered, mode="rb") if self.compressed else None
             )
             self.text = io.TextIOWrapper(
-                self.binary, encoding="utf-8", errors="replace", newline=None
+                self._gzip or self._buffered, encoding="utf-8", errors="replace", newline=None
             )
         except BaseException:
-            self.raw.close()
+            self.close()
             raise
 
     def raw_pos(self) -> int:
         """Bytes of the file read so far (compressed bytes for a gzip file)."""
-        try:
-            return self.raw.tell()
-        except (OSError, ValueError):
-            return 0
+        return self._counter.count
 
     def log_pos(self) -> int:
-        """Bytes of (uncompressed) log read so far."""
-        try:
-            return self.binary.tell()
-        except (OSError, ValueError):
-            return 0
+        """Bytes of (uncompressed) log read so far; exact once the log has been read."""
+        if self._gzip is not None:
+            try:
+                return self._gzip.tell()
+            except (OSError, ValueError):
+                return 0
+        return self._counter.count - len(self._buffered.peek(0)) if not self._buffered.closed else 0
 
     def close(self) -> None:
         try:
-            self.text.close()
+            text = getattr(self, "text", None)
+            if text is not None:
+                text.detach()  # leave closing to us: stdin must stay open
+        except ValueError:
+            pass
         finally:
-            self.raw.close()
+            if self._owned:
+                self._file.close()
 
     def __enter__(self) -> _LogFile:
         return self
@@ -433,6 +533,10 @@ def open_log(path: str | os.PathLike[str]) -> IO[str]:
     return open(path, encoding="utf-8", errors="replace", newline=None)  # noqa: SIM115
 
 
+def _source_name(path: str | os.PathLike[str]) -> str:
+    return "<stdin>" if os.fspath(path) == "-" else Path(path).name
+
+
 def import_log(
     path: str | os.PathLike[str],
     *,
@@ -441,34 +545,27 @@ def import_log(
 ) -> Trace:
     """Import an allocfreetrace log (plain text or gzip) into a :class:`Trace`.
 
-    ``progress``, if given, is called with the number of bytes of the file read so far
-    (compressed bytes for a gzip file, so compare with ``os.path.getsize(path)``) every
-    few thousand events and once at the end. The trace's ``meta`` records the file's name
-    (``source``), the uncompressed size of the log (``log_bytes``) and its line count.
+    ``path`` is a file (or pipe), or ``"-"`` for standard input. ``progress``, if given,
+    is called with the number of bytes of the file read so far (compressed bytes for a
+    gzip file, so compare with ``os.path.getsize(path)``) every few thousand events and
+    once at the end. The trace's ``meta`` records the file's name (``source``), the
+    uncompressed size of the log (``log_bytes``) and its line count.
 
     Raises :class:`TraceFormatError` for a malformed or empty log and ``OSError`` if the
     file cannot be read; warns :class:`TraceTruncatedWarning` for a log cut short.
     """
-    path = Path(path)
     with _LogFile(path) as log:
-        tick = None
-        if progress is not None:
-            raw_pos = log.raw_pos
-
-            def tick() -> None:
-                progress(raw_pos())
-
+        tick = _ticker(log, progress)
         trace = parse_lines(
             log.text,
-            source=path.name,
+            source=_source_name(path),
             progress=tick,
             chunk_events=chunk_events,
             _stacklevel=3,
         )
-        log_bytes = log.log_pos()
-    meta = dict(trace.meta)
-    meta["log_bytes"] = log_bytes
-    meta["compressed"] = log.compressed
+        meta = dict(trace.meta)
+        meta["log_bytes"] = log.log_pos()
+        meta["compressed"] = log.compressed
     return Trace(
         kind=trace.kind,
         addr=trace.addr,
@@ -479,3 +576,75 @@ def import_log(
         funcs=trace.funcs,
         meta=meta,
     )
+
+
+def _ticker(log: _LogFile, progress: ProgressCallback | None) -> Callable[[], Any] | None:
+    if progress is None:
+        return None
+    raw_pos = log.raw_pos
+
+    def tick() -> None:
+        progress(raw_pos())
+
+    return tick
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What :func:`import_log_to_file` wrote: the file, its meta and its totals."""
+
+    path: Path
+    meta: Mapping[str, Any]
+    bytes_by_kind: Mapping[str, int]
+    n_types: int
+    n_funcs: int
+
+    def summary(self) -> str:
+        """The same text as :meth:`Trace.summary` of the trace written."""
+        return summary_text(self.meta, self.bytes_by_kind, self.n_types, self.n_funcs)
+
+
+def import_log_to_file(
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    progress: ProgressCallback | None = None,
+    chunk_events: int = CHUNK_EVENTS,
+) -> ImportResult:
+    """Import an allocfreetrace log straight into the trace file ``out``, in bounded memory.
+
+    The same import as :func:`import_log` followed by :meth:`Trace.save`, byte for byte
+    the same file, but the events are never all in memory: full chunks of
+    ``chunk_events`` events are spilled to a temporary directory beside ``out`` and
+    streamed into the trace file at the end. Peak memory is therefore one chunk (25
+    bytes an event) plus the type and function tables, however long the log.
+
+    Errors as :func:`import_log`; on any error (a malformed log included) nothing is
+    written: ``out`` is left as it was and the temporary files are removed.
+    """
+    out = Path(out)
+    directory = out.parent if str(out.parent) else Path(".")
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", suffix=".import", dir=directory) as spill:
+        cols = _Columns(chunk_events, spill_dir=spill)
+        try:
+            with _LogFile(path) as log:
+                types, funcs, meta = _parse_into(
+                    cols,
+                    log.text,
+                    source=_source_name(path),
+                    progress=_ticker(log, progress),
+                    stacklevel=3,
+                )
+                meta["log_bytes"] = log.log_pos()
+                meta["compressed"] = log.compressed
+            columns = cols.spilled()
+            meta["events"] = cols.n_events
+            meta["counts"] = {name: int(cols.counts[i]) for i, name in enumerate(KIND_NAMES)}
+            write_trace_file(out, columns, types, funcs, meta)
+        finally:
+            cols.close()
+    full_meta = dict(meta)
+    full_meta.setdefault("format", FORMAT_NAME)
+    full_meta.setdefault("version", FORMAT_VERSION)
+    nbytes = {"alloc": cols.nbytes[KIND_ALLOC], "free": cols.nbytes[KIND_FREE]}
+    return ImportResult(out, MappingProxyType(full_meta), nbytes, len(types), len(funcs))

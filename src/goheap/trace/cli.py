@@ -1,20 +1,26 @@
-"""The ``goheap trace`` command group: import allocfreetrace logs, describe trace files.
+"""The ``goheap trace`` command group and ``goheap replay``.
 
 ::
 
-    goheap trace import LOG [-o OUT]   # LOG: plain text or gzip; OUT default: LOG.trace.npz
+    goheap trace import LOG [-o OUT]   # LOG: plain text or gzip, - for stdin; OUT default: LOG.trace.npz
     goheap trace info TRACE
+    goheap replay TRACE [--gogc N|off] [--mode gc|free] [--gctrace] [--json] [--check]
 
-The group is the click object :data:`trace_group`; the main ``goheap`` CLI adds it with
-``main.add_command(trace_group)``. It also works on its own (``python -m
-goheap.trace.cli``) and under :class:`click.testing.CliRunner`. Errors (a malformed log, an
-unreadable file) print one line on stderr and exit with status 2, without a traceback; a
-truncated log prints a warning on stderr and still writes the trace.
+The group is the click object :data:`trace_group` and the replay command
+:data:`replay_command`; the main ``goheap`` CLI adds both with ``main.add_command``. They
+also work on their own (``python -m goheap.trace.cli``) and under
+:class:`click.testing.CliRunner`. Errors (a malformed log or trace file, an unreadable
+file, a trace that cannot be replayed) print one line on stderr and exit with status 2,
+without a traceback; a truncated log prints a warning on stderr and still writes the
+trace. Progress bars appear only when stderr is a terminal.
 """
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
+import stat
 import sys
 import time
 import warnings
@@ -22,10 +28,13 @@ from pathlib import Path
 
 import click
 
-from goheap.trace.allocfreetrace import import_log
+from goheap.errors import HeapError
+from goheap.heap import readgogc
+from goheap.trace.allocfreetrace import ImportResult, import_log_to_file
+from goheap.trace.replay import MODES, ReplayResult, replay
 from goheap.trace.tracefile import Trace, TraceFormatError, TraceTruncatedWarning
 
-__all__ = ["default_output", "trace_group"]
+__all__ = ["default_output", "replay_command", "trace_group"]
 
 
 def default_output(log: str | os.PathLike[str]) -> Path:
@@ -42,8 +51,8 @@ def default_output(log: str | os.PathLike[str]) -> Path:
     return log.with_name(name + ".trace.npz")
 
 
-def _fail(message: str) -> click.exceptions.Exit:
-    click.echo(f"goheap trace: error: {message}", err=True)
+def _fail(message: str, command: str = "goheap trace") -> click.exceptions.Exit:
+    click.echo(f"{command}: error: {message}", err=True)
     return click.exceptions.Exit(2)
 
 
@@ -60,35 +69,51 @@ def trace_group() -> None:
 
 
 @trace_group.command("import")
-@click.argument("log", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("log", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.option(
     "-o",
     "--output",
     "output",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Trace file to write (default: LOG without .log/.gz, plus .trace.npz).",
+    help="Trace file to write (default: LOG without .log/.gz, plus .trace.npz; "
+    "required when LOG is - for standard input).",
 )
 def import_command(log: Path, output: Path | None) -> None:
-    """Import the allocfreetrace log LOG (plain text or gzip) into a trace file."""
+    """Import the allocfreetrace log LOG (plain text or gzip; - for stdin) into a trace file.
+
+    The log is streamed: memory stays flat however large it is. Nothing is written if
+    the log is malformed; a log cut short mid-event is imported up to its last complete
+    event, with a warning.
+    """
+    stdin = str(log) == "-"
+    if stdin and output is None:
+        raise _fail("reading the log from standard input needs -o OUTPUT")
     out = output if output is not None else default_output(log)
-    try:
-        total = os.path.getsize(log)
-    except OSError as e:
-        raise _fail(f"cannot read {log}: {e.strerror or e}") from None
+    total: int | None = None
+    if not stdin:
+        try:
+            st = os.stat(log)
+        except OSError as e:
+            raise _fail(f"cannot read {log}: {e.strerror or e}") from None
+        total = st.st_size if stat.S_ISREG(st.st_mode) else None
+    directory = out.parent if str(out.parent) else Path(".")
+    if not directory.is_dir():
+        raise _fail(f"cannot write {out}: directory {directory} does not exist")
 
     start = time.perf_counter()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", TraceTruncatedWarning)
             if _stderr_is_tty():
-                trace = _import_with_progress(log, total)
+                result = _import_with_progress(log, out, total)
             else:
-                trace = import_log(log)
+                result = import_log_to_file(log, out)
     except TraceFormatError as e:
         raise _fail(str(e)) from None
     except OSError as e:
-        raise _fail(f"cannot read {log}: {e.strerror or e}") from None
+        name = e.filename if getattr(e, "filename", None) else log
+        raise _fail(f"cannot read or write {name}: {e.strerror or e}") from None
     elapsed = time.perf_counter() - start
     for w in caught:
         if issubclass(w.category, TraceTruncatedWarning):
@@ -96,26 +121,22 @@ def import_command(log: Path, output: Path | None) -> None:
         else:  # pragma: no cover - pass other warnings through
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
-    try:
-        trace.save(out)
-    except OSError as e:
-        raise _fail(f"cannot write {out}: {e.strerror or e}") from None
-
-    log_bytes = int(trace.meta.get("log_bytes", total))
+    log_bytes = int(result.meta.get("log_bytes", total or 0))
     speed = log_bytes / 1e6 / elapsed if elapsed > 0 else float("inf")
     click.echo(
-        f"{trace.summary()} Imported {log_bytes / 1e6:,.1f} MB of log in {elapsed:.2f} s "
+        f"{result.summary()} Imported {log_bytes / 1e6:,.1f} MB of log in {elapsed:.2f} s "
         f"({speed:,.0f} MB/s) into {out} ({os.path.getsize(out) / 1e6:,.2f} MB)."
     )
 
 
-def _import_with_progress(log: Path, total: int) -> Trace:
+def _import_with_progress(log: Path, out: Path, total: int | None) -> ImportResult:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
         DownloadColumn,
         Progress,
         TextColumn,
+        TimeElapsedColumn,
         TimeRemainingColumn,
         TransferSpeedColumn,
     )
@@ -126,12 +147,12 @@ def _import_with_progress(log: Path, total: int) -> Trace:
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
-        TimeRemainingColumn(),
+        TimeRemainingColumn() if total is not None else TimeElapsedColumn(),
         console=console,
         transient=True,
     ) as bar:
-        task = bar.add_task(log.name, total=total)
-        return import_log(log, progress=lambda n: bar.update(task, completed=n))
+        task = bar.add_task("<stdin>" if str(log) == "-" else log.name, total=total)
+        return import_log_to_file(log, out, progress=lambda n: bar.update(task, completed=n))
 
 
 @trace_group.command("info")
@@ -152,6 +173,114 @@ def info_command(trace: Path) -> None:
     if "log_lines" in meta:
         details.append(f"{meta['log_lines']:,} lines")
     click.echo("; ".join(details) + ".")
+
+
+# ---------------------------------------------------------------------------- replay
+
+
+def _parse_gogc(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    v = value.strip()
+    if v == "off" or v.lstrip("-").isdigit():
+        return -1 if v == "off" or v.startswith("-") else readgogc(v)
+    raise click.BadParameter(f"{value!r} is not a percentage or 'off'")
+
+
+def _looks_like_a_log(path: Path) -> bool:
+    """Whether ``path`` starts like an allocfreetrace log (plain or gzip) rather than a trace."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+        if head[:2] == b"\x1f\x8b":
+            with gzip.open(path, "rb") as g:
+                head = g.read(4096)
+    except (OSError, EOFError):
+        return False
+    return any(word in head for word in (b"tracealloc(", b"tracefree(", b"tracegc("))
+
+
+@click.command("replay")
+@click.argument("trace", type=click.Path(path_type=Path))
+@click.option(
+    "--gogc",
+    callback=_parse_gogc,
+    metavar="N|off",
+    help="goheap's GOGC for the replay (default: the GOGC environment variable, else 100).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="gc",
+    show_default=True,
+    help="gc: a traced free drops the object and goheap's collector frees it; "
+    "free: a traced free frees it explicitly.",
+)
+@click.option(
+    "--gctrace", is_flag=True, help="Print a gctrace line per collection on stderr (also: GOGCTRACE=1)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print everything as one JSON object.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Verify that no live object is ever freed, and every heap invariant at the end (slower).",
+)
+def replay_command(
+    trace: Path, gogc: int | None, mode: str, gctrace: bool, as_json: bool, check: bool
+) -> None:
+    """Replay the allocations of the trace file TRACE on a fresh goheap heap.
+
+    Prints goheap's MemStats (as `goheap run` does), then a comparison with the recorded
+    run: its collections against goheap's, the live objects and bytes of both at each
+    recorded collection, and both peaks. Make TRACE with `goheap trace import LOG`.
+    """
+    fail = "goheap replay"
+    try:
+        t = Trace.load(trace)
+    except TraceFormatError as e:
+        hint = ""
+        if _looks_like_a_log(trace):
+            hint = f"; it looks like an allocfreetrace log: import it first with 'goheap trace import {trace}'"
+        raise _fail(f"{e}{hint}", fail) from None
+    except IsADirectoryError:
+        raise _fail(f"cannot read {trace}: it is a directory", fail) from None
+    except OSError as e:
+        raise _fail(f"cannot read {trace}: {e.strerror or e}", fail) from None
+
+    kwargs = dict(mode=mode, gogc=gogc, gctrace=1 if gctrace else None, trace_stream=sys.stderr, check=check)
+    try:
+        if _stderr_is_tty():
+            result = _replay_with_progress(t, trace.name, kwargs)
+        else:
+            result = replay(t, **kwargs)
+    except HeapError as e:
+        raise _fail(str(e), fail) from None
+    if _stderr_is_tty():
+        rate = result.events / result.seconds / 1e6 if result.seconds > 0 else float("inf")
+        click.echo(
+            f"replayed {result.events:,} events in {result.seconds:.2f} s ({rate:,.1f} M events/s)",
+            err=True,
+        )
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+    else:
+        click.echo("\n".join(["# MemStats", *result.memstats.go_lines(), *result.comparison_lines()]))
+
+
+def _replay_with_progress(t: Trace, name: str, kwargs: dict) -> ReplayResult:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("replaying {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(name, total=len(t))
+        return replay(t, progress=lambda n: bar.update(task, completed=n), **kwargs)
 
 
 if __name__ == "__main__":  # pragma: no cover

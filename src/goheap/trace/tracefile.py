@@ -44,8 +44,13 @@ It holds exactly these members:
 
 :meth:`Trace.load` checks all of the above (members, dtypes, lengths, id ranges, counts)
 and raises :class:`TraceFormatError` naming the file and the problem. A file whose
-``version`` is newer than :data:`FORMAT_VERSION` is refused. :meth:`Trace.save` writes to a
-temporary file beside the target and renames it, so a failed save leaves nothing behind.
+``version`` is newer than :data:`FORMAT_VERSION` is refused.
+
+Writing: :meth:`Trace.save` and :func:`write_trace_file` (which takes each column as a
+stream of byte blocks, so a trace larger than memory can be written from files on disk)
+share one writer. It streams every member into the zip archive block by block and writes
+to a temporary file beside the target, renamed into place at the end, so a failed write
+leaves nothing behind (and an existing file at the target untouched).
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -79,6 +84,8 @@ __all__ = [
     "Trace",
     "TraceFormatError",
     "TraceTruncatedWarning",
+    "summary_text",
+    "write_trace_file",
 ]
 
 #: Event kinds, the values of the ``kind`` column.
@@ -216,19 +223,7 @@ class Trace:
 
     def summary(self) -> str:
         """A one-paragraph, human-readable description of the trace."""
-        c = self.counts()
-        b = self.bytes_by_kind()
-        src = self.meta.get("source")
-        head = f"{src}: " if src else ""
-        text = (
-            f"{head}{len(self):,} events: {c['alloc']:,} allocs ({_human(b['alloc'])}), "
-            f"{c['free']:,} frees ({_human(b['free'])}), {c['gc']:,} GC points; "
-            f"{len(self.types):,} distinct types, {len(self.funcs):,} distinct "
-            f"allocating functions."
-        )
-        if self.meta.get("truncated"):
-            text += " The log was truncated: its last, incomplete event was dropped."
-        return text
+        return summary_text(self.meta, self.bytes_by_kind(), len(self.types), len(self.funcs))
 
     # -- equality ---------------------------------------------------------------------
 
@@ -255,25 +250,8 @@ class Trace:
 
         The name is used as given (numpy's habit of appending ``.npz`` is not followed).
         """
-        path = Path(path)
-        strings = json.dumps({"types": list(self.types), "funcs": list(self.funcs)})
-        meta = json.dumps(dict(self.meta), sort_keys=True)
-        arrays = {name: getattr(self, name) for name, _ in COLUMNS}
-        arrays["strings"] = np.frombuffer(strings.encode("utf-8"), dtype=np.uint8)
-        arrays["meta"] = np.frombuffer(meta.encode("utf-8"), dtype=np.uint8)
-        directory = path.parent if str(path.parent) else Path(".")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        return path
+        columns = {name: (len(self), [memoryview(getattr(self, name))]) for name, _ in COLUMNS}
+        return write_trace_file(path, columns, self.types, self.funcs, self.meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Trace:
@@ -289,6 +267,10 @@ class Trace:
 
         with open(path, "rb") as f:
             data = f.read()
+        if data[:6] == b"\x93NUMPY":
+            raise bad("expected a .npz archive, got a single .npy array")
+        if data[:2] != b"PK":  # numpy would take anything else for a pickle
+            raise bad("cannot read it as a .npz archive (it is not a zip file)")
         try:
             npz = np.load(io.BytesIO(data), allow_pickle=False)
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
@@ -370,6 +352,100 @@ class Trace:
             funcs=tuple(funcs),
             meta=dict(meta or {}),
         )
+
+
+def summary_text(
+    meta: Mapping[str, Any], nbytes: Mapping[str, int], n_types: int, n_funcs: int
+) -> str:
+    """The text of :meth:`Trace.summary` from a trace's ``meta`` (``counts``, ``events``,
+    ``source``, ``truncated``), its :meth:`~Trace.bytes_by_kind` and the sizes of its
+    string tables: what a streaming import prints without holding the trace."""
+    c = meta["counts"]
+    src = meta.get("source")
+    head = f"{src}: " if src else ""
+    text = (
+        f"{head}{meta['events']:,} events: {c['alloc']:,} allocs ({_human(nbytes['alloc'])}), "
+        f"{c['free']:,} frees ({_human(nbytes['free'])}), {c['gc']:,} GC points; "
+        f"{n_types:,} distinct types, {n_funcs:,} distinct allocating functions."
+    )
+    if meta.get("truncated"):
+        text += " The log was truncated: its last, incomplete event was dropped."
+    return text
+
+
+def write_trace_file(
+    path: str | os.PathLike[str],
+    columns: Mapping[str, tuple[int, Iterable[bytes | memoryview]]],
+    types: Sequence[str],
+    funcs: Sequence[str],
+    meta: Mapping[str, Any],
+) -> Path:
+    """Write a trace file (format above) from streamed columns, atomically; return the path.
+
+    ``columns`` maps each column name of :data:`COLUMNS` to ``(n, blocks)``: its number of
+    rows and an iterable of byte blocks which, concatenated, are the ``n`` values in the
+    column's on-disk dtype. Only one block is held at a time, so the columns can come from
+    files on disk. ``meta`` must already hold ``events`` and ``counts`` (they are checked
+    against the rows written: a mismatch raises ``ValueError`` and writes nothing);
+    ``format`` and ``version`` are filled in.
+    """
+    path = Path(path)
+    meta = dict(meta)
+    meta.setdefault("format", FORMAT_NAME)
+    meta.setdefault("version", FORMAT_VERSION)
+    meta.setdefault("source", None)
+    if set(columns) != {name for name, _ in COLUMNS}:
+        raise ValueError(f"columns must be exactly {[n for n, _ in COLUMNS]}, got {sorted(columns)}")
+    counts = {int(n) for n, _ in columns.values()}
+    if len(counts) != 1 or counts != {meta.get("events")}:
+        raise ValueError(f"columns have {sorted(counts)} rows; meta['events'] is {meta.get('events')!r}")
+    strings = json.dumps({"types": list(types), "funcs": list(funcs)}).encode("utf-8")
+    meta_bytes = json.dumps(meta, sort_keys=True).encode("utf-8")
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 is for the temporary name only
+        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(
+            f, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True
+        ) as zf:
+            for name, dtype in COLUMNS:
+                n, blocks = columns[name]
+                _write_member(zf, name, dtype, int(n), blocks)
+            for name, data in (("strings", strings), ("meta", meta_bytes)):
+                _write_member(zf, name, np.dtype(np.uint8), len(data), [data])
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_member(
+    zf: zipfile.ZipFile, name: str, dtype: np.dtype, n: int, blocks: Iterable[bytes | memoryview]
+) -> None:
+    """One ``NAME.npy`` member: a version 1.0 .npy header for a 1-D array, then the blocks."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (n,)}
+    )
+    expected = n * dtype.itemsize
+    written = 0
+    with zf.open(f"{name}.npy", "w", force_zip64=True) as m:
+        m.write(header.getvalue())
+        for block in blocks:
+            m.write(block)
+            written += memoryview(block).nbytes
+    if written != expected:
+        raise ValueError(f"column {name!r}: got {written} bytes, expected {expected} ({n} rows)")
 
 
 def _json_member(a: np.ndarray) -> Any:
