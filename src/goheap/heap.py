@@ -445,6 +445,7 @@ class Heap:
 
     def stack_id(self, frames) -> int:
         """The profile bucket id of a call stack (innermost last, as traceback gives it)."""
+        self._check_open()
         return self._intern_stack(tuple((f.name, f.filename, f.lineno) for f in reversed(list(frames)[-MAX_PROFILE_DEPTH:])))
 
     def profile_bucket(self, stack) -> int:
