@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ import click
 
 from ._runtime.sizeclasses import init_sizes
 from .errors import HeapError
+from .report.outputs import RunOutputs, output_options
 from .trace.cli import replay_command, trace_group
 
 __all__ = ["main"]
@@ -133,12 +133,7 @@ Workloads (ports of the seed runs' programs):
 @click.option("--gctrace", is_flag=True, default=False, help="Print the seed's gctrace line per collection on stderr (also $GOGCTRACE=1).")
 @click.option("--json", "as_json", is_flag=True, help="Print everything as one JSON object instead.")
 @click.option("-o", "--output", "prefix", type=click.Path(dir_okay=False), help="Also write PREFIX.stdout and PREFIX.stderr.")
-@click.option("--memprofilerate", type=click.IntRange(min=0), default=None, metavar="N",
-              help="runtime.MemProfileRate: sample an allocation every N bytes on average (default 524288; 0 off, 1 all).")
-@click.option("--heap-profile", "heap_profile", type=click.Path(dir_okay=False), metavar="PATH",
-              help="Write the heap profile at exit to PATH (pprof's gzipped profile.proto: go tool pprof -top PATH).")
-@click.option("--report", "report", type=click.Path(dir_okay=False), metavar="FILE.html",
-              help="Write an HTML report of the run (heap over time, GC pauses, size classes, span map, MemStats).")
+@output_options
 def run(
     workload: str,
     args: tuple[str, ...],
@@ -154,22 +149,15 @@ def run(
 
     The gctrace lines go to stderr (with --gctrace or GOGCTRACE=1).
     """
-    from .inspect import History
     from .workloads import WorkloadError, run_workload
 
     for arg in args:
         if arg.startswith("--"):
             raise _fail("run", f"unknown option {arg!r} (options go before the workload's arguments? see --help)")
-    for path in (report, heap_profile):
-        if path and not _writable(path):
-            raise _fail("run", f"cannot write {path}: no such directory, or not writable")
-    history = History() if report else None
-
-    def on_exit(heap) -> None:
-        if history is not None:
-            history.finish(heap)
-        if heap_profile:
-            heap.write_heap_profile(heap_profile)
+    try:
+        outputs = RunOutputs(report, heap_profile)
+    except ValueError as exc:
+        raise _fail("run", str(exc)) from None
 
     config = {} if memprofilerate is None else {"memprofilerate": memprofilerate}
     progress = _Progress(f"{workload} {' '.join(args)}".strip(), enabled=_stderr_is_tty() and not as_json)
@@ -181,8 +169,8 @@ def run(
             gctrace=1 if gctrace else None,
             trace_stream=_Stderr(),
             progress=progress,
-            on_tick=history,
-            on_exit=on_exit,
+            on_tick=outputs.on_tick,
+            on_exit=outputs.on_exit,
             **config,
         )
     except WorkloadError as exc:
@@ -194,14 +182,10 @@ def run(
     finally:
         progress.close()
 
-    if history is not None:
-        from .report.html import write_report
-
+    if report:
         command = " ".join(["goheap run", workload, *args] + ([f"--gogc {'off' if gogc < 0 else gogc}"] if gogc is not None else []))
         try:
-            write_report(
-                report,
-                history,
+            outputs.write_report(
                 title=f"{workload} {' '.join(args)}".strip(),
                 subtitle=f"{command}: the Go program run on goheap's model of the February 2013 Go runtime",
                 run_info={"workload": workload, "arguments": " ".join(args) or "(none)",
@@ -217,15 +201,6 @@ def run(
         click.echo(json.dumps(_run_json(result), indent=1))
     else:
         click.echo("\n".join(result.stdout_lines()))
-
-
-def _writable(path: str) -> bool:
-    """Whether a file can be created (or replaced) at path, checked before a long run rather than after."""
-    target = Path(path)
-    if target.exists():
-        return target.is_file() and os.access(target, os.W_OK)
-    parent = target.parent
-    return parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)
 
 
 def _run_json(result) -> dict:

@@ -461,6 +461,24 @@ def test_cli_replay_json(small_file: Path) -> None:
     assert [p["goheap_objects"] for p in d["comparison"]["gc_points"]] == [100, 200]
 
 
+def test_cli_replay_report_and_heap_profile(small_file: Path, tmp_path: Path) -> None:
+    from goheap.report.pprof import read_profile
+
+    report, profile = tmp_path / "r.html", tmp_path / "p.pb.gz"
+    args = ["replay", str(small_file), "--report", str(report), "--heap-profile", str(profile), "--memprofilerate", "1"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    html = report.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "small.trace.npz" in html and "<svg" in html
+    p = read_profile(profile)
+    functions = {p.string_table[f.name] for f in p.function}
+    # allocations are charged to the function the trace names for them; this trace names
+    # none, so to the runtime (the shared traces are charged to main.bottomUp etc.)
+    assert "runtime" in functions and p.sample
+    bad = CliRunner().invoke(main, ["replay", str(small_file), "--report", str(tmp_path / "no" / "r.html")])
+    assert bad.exit_code == 2 and "cannot write" in bad.stderr
+
+
 def test_cli_replay_gctrace_and_environment(small_file: Path) -> None:
     result = CliRunner().invoke(main, ["replay", str(small_file), "--gctrace"])
     assert result.exit_code == 0

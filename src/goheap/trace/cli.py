@@ -30,6 +30,7 @@ import click
 
 from goheap.errors import HeapError
 from goheap.heap import readgogc
+from goheap.report.outputs import RunOutputs, output_options
 from goheap.trace.allocfreetrace import ImportResult, import_log_to_file
 from goheap.trace.replay import MODES, ReplayResult, replay
 from goheap.trace.tracefile import Trace, TraceFormatError, TraceTruncatedWarning
@@ -225,8 +226,17 @@ def _looks_like_a_log(path: Path) -> bool:
     is_flag=True,
     help="Verify that no live object is ever freed, and every heap invariant at the end (slower).",
 )
+@output_options
 def replay_command(
-    trace: Path, gogc: int | None, mode: str, gctrace: bool, as_json: bool, check: bool
+    trace: Path,
+    gogc: int | None,
+    mode: str,
+    gctrace: bool,
+    as_json: bool,
+    check: bool,
+    memprofilerate: int | None,
+    heap_profile: str | None,
+    report: str | None,
 ) -> None:
     """Replay the allocations of the trace file TRACE on a fresh goheap heap.
 
@@ -247,7 +257,20 @@ def replay_command(
     except OSError as e:
         raise _fail(f"cannot read {trace}: {e.strerror or e}", fail) from None
 
-    kwargs = dict(mode=mode, gogc=gogc, gctrace=1 if gctrace else None, trace_stream=sys.stderr, check=check)
+    try:
+        outputs = RunOutputs(report, heap_profile)
+    except ValueError as e:
+        raise _fail(str(e), fail) from None
+    kwargs = dict(
+        mode=mode,
+        gogc=gogc,
+        gctrace=1 if gctrace else None,
+        trace_stream=sys.stderr,
+        check=check,
+        memprofilerate=memprofilerate,
+        on_tick=outputs.on_tick,
+        on_exit=outputs.on_exit,
+    )
     try:
         if _stderr_is_tty():
             result = _replay_with_progress(t, trace.name, kwargs)
@@ -255,6 +278,17 @@ def replay_command(
             result = replay(t, **kwargs)
     except HeapError as e:
         raise _fail(str(e), fail) from None
+    except OSError as e:
+        raise _fail(f"cannot write {e.filename}: {e.strerror}", fail) from None
+    if report:
+        try:
+            outputs.write_report(
+                title=f"replay of {trace.name}",
+                subtitle=f"goheap replay {trace} --mode {mode}: the recorded allocations on goheap's model of the February 2013 Go runtime",
+                run_info={"trace": str(trace), "mode": mode, "events": f"{result.events:,}", "elapsed": f"{result.seconds:.2f} s"},
+            )
+        except OSError as e:
+            raise _fail(f"cannot write {e.filename}: {e.strerror}", fail) from None
     if _stderr_is_tty():
         rate = result.events / result.seconds / 1e6 if result.seconds > 0 else float("inf")
         click.echo(

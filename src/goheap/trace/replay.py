@@ -426,13 +426,14 @@ def _heap_now(rt):
 
 @jit
 def _replay_chunk(
-    rt, c, kind, size, type_id, slot, i0, i1, free_mode, check, base, addrs, st, gcpoint, gcrec, prologue
+    rt, c, kind, size, type_id, func_id, buckets, slot, i0, i1, free_mode, check, base, addrs, st, gcpoint, gcrec, prologue
 ):
     """Replay events i0..i1-1; stop early on an error (st[_S_ERR]). See the module docstring.
 
     ``base`` is the first shadow-stack slot of the replay; ``addrs[slot]`` the goheap
     address of each live object. With ``prologue`` (the objects allocated before the
-    trace began) goheap's collections are recorded at event -1.
+    trace began) goheap's collections are recorded at event -1. Each allocation is charged
+    to the memory-profile bucket ``buckets[func_id + 1]`` of the function that made it.
     Peaks are tracked from this cache's lagging stats (the replaying thread's cache is
     the only one that changes during a replay).
     """
@@ -449,6 +450,7 @@ def _replay_chunk(
     for i in range(i0, i1):
         k = kind[i]
         if k == KIND_ALLOC:
+            nb.set_profile_bucket(rt, buckets[func_id[i] + 1])
             if type_id[i] < 0:
                 v = nb.alloc_noscan(rt, c, size[i])
             else:
@@ -646,6 +648,9 @@ def replay(
     check: bool = False,
     progress: Callable[[int], Any] | None = None,
     chunk_events: int = CHUNK_EVENTS,
+    memprofilerate: int | None = None,
+    on_tick: Callable[[Heap], Any] | None = None,
+    on_exit: Callable[[Heap], Any] | None = None,
 ) -> ReplayResult:
     """Replay ``trace`` on goheap and compare (see the module docstring).
 
@@ -660,6 +665,11 @@ def replay(
     check: verify, at every free and at the end, that goheap never freed an object that is
     still live, and run :meth:`Heap.check` at the end (slower).
     progress: called with the number of events replayed after each chunk.
+    memprofilerate: runtime.MemProfileRate of a fresh heap (default: the seed's 512 KB);
+    sampled allocations are charged to the function the trace names for them.
+    on_tick(heap): called after each chunk (e.g. a :class:`goheap.History`);
+    on_exit(heap): called once the replay is done, with the heap still open (to write a
+    report or a heap profile).
 
     Raises :class:`TraceOverlapError` (nothing replayed) for an inconsistent trace, and
     the runtime's :class:`~goheap.HeapError` (naming the event) if goheap fails, e.g.
@@ -688,11 +698,15 @@ def replay(
                 trace_stream=trace_stream,
                 virtual_clock=True,
                 limits=limits,
+                **({} if memprofilerate is None else {"memprofilerate": memprofilerate}),
             )
         )
     assert heap is not None
     try:
-        return _run(heap, plan, mode, check, progress, chunk_events, fold=not own_heap)
+        result = _run(heap, plan, mode, check, progress, chunk_events, on_tick, fold=not own_heap)
+        if on_exit is not None:
+            on_exit(heap)
+        return result
     finally:
         if own_heap:
             heap.close()
@@ -705,6 +719,7 @@ def _run(
     check: bool,
     progress: Callable[[int], Any] | None,
     chunk_events: int,
+    on_tick: Callable[[Heap], Any] | None,
     *,
     fold: bool,
 ) -> ReplayResult:
@@ -737,6 +752,11 @@ def _run(
             gcs.append(GoheapGC(*(int(x) for x in row)))
         st[_S_NGCREC] = 0
 
+    # the profile bucket of each allocating function the trace names (index func_id + 1)
+    buckets = np.array(
+        [heap.profile_bucket([("runtime", "", 0)])] + [heap.profile_bucket([(f, "", 0)]) for f in trace.funcs],
+        np.int64,
+    )
     start = time.perf_counter()
     # objects the program allocated before tracing began, as a prologue of allocations
     n_pre = len(plan.pre_sizes)
@@ -744,10 +764,11 @@ def _run(
         pre_kind = np.full(n_pre, KIND_ALLOC, np.uint8)
         pre_type = np.full(n_pre, -1, np.int32)
         pre_slot = np.arange(n_pre, dtype=np.int64)
+        pre_func = np.full(n_pre, -1, np.int32)
         for i0 in range(0, n_pre, chunk_events):
             i1 = min(n_pre, i0 + chunk_events)
             _replay_chunk(
-                rt, c, pre_kind, plan.pre_sizes, pre_type, pre_slot, i0, i1,
+                rt, c, pre_kind, plan.pre_sizes, pre_type, pre_func, buckets, pre_slot, i0, i1,
                 free_mode, check, base, addrs, st, gcpoint, gcrec, True,
             )  # fmt: skip
             collect_gcs()
@@ -766,7 +787,7 @@ def _run(
     while i < n:
         i1 = min(n, i + chunk_events)
         _replay_chunk(
-            rt, c, kind, size, type_id, slot, i, i1,
+            rt, c, kind, size, type_id, trace.func_id, buckets, slot, i, i1,
             free_mode, check, base, addrs, st, gcpoint, gcrec, False,
         )  # fmt: skip
         collect_gcs()
@@ -777,6 +798,8 @@ def _run(
         i = int(st[_S_NEXT])
         if progress is not None:
             progress(i)
+        if on_tick is not None:
+            on_tick(heap)
     seconds = time.perf_counter() - start
     if check:
         j = int(_first_lost(rt, addrs))

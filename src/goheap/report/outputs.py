@@ -1,0 +1,75 @@
+"""The optional outputs of a run or a replay: an HTML report and a heap profile.
+
+``goheap run`` and ``goheap replay`` share them: :func:`output_options` adds the command
+line options (``--report``, ``--heap-profile``, ``--memprofilerate``), :class:`RunOutputs`
+samples the heap while it runs and writes the files when it is done.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from ..inspect import History
+
+__all__ = ["RunOutputs", "output_options"]
+
+
+def output_options(fn):
+    """Add --memprofilerate, --heap-profile and --report to a click command."""
+    fn = click.option(
+        "--report", "report", type=click.Path(dir_okay=False), metavar="FILE.html",
+        help="Write an HTML report of the run (heap over time, GC pauses, size classes, span map, MemStats).",
+    )(fn)  # fmt: skip
+    fn = click.option(
+        "--heap-profile", "heap_profile", type=click.Path(dir_okay=False), metavar="PATH",
+        help="Write the heap profile at exit to PATH (pprof's gzipped profile.proto: go tool pprof -top PATH).",
+    )(fn)  # fmt: skip
+    fn = click.option(
+        "--memprofilerate", type=click.IntRange(min=0), default=None, metavar="N",
+        help="runtime.MemProfileRate: sample an allocation every N bytes on average (default 524288; 0 off, 1 all).",
+    )(fn)  # fmt: skip
+    return fn
+
+
+def writable(path: str) -> bool:
+    """Whether a file can be created (or replaced) at path: checked before a long run rather than after."""
+    target = Path(path)
+    if target.exists():
+        return target.is_file() and os.access(target, os.W_OK)
+    parent = target.parent
+    return parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)
+
+
+class RunOutputs:
+    """Samples a heap for a report (``on_tick``), writes the profile at the end (``on_exit``), then the report.
+
+    Raises ValueError at once if a requested file cannot be written.
+    """
+
+    def __init__(self, report: str | None, heap_profile: str | None):
+        for path in (report, heap_profile):
+            if path and not writable(path):
+                raise ValueError(f"cannot write {path}: no such directory, or not writable")
+        self.report = report
+        self.heap_profile = heap_profile
+        self.history = History() if report else None
+
+    @property
+    def on_tick(self):
+        return self.history
+
+    def on_exit(self, heap) -> None:
+        if self.history is not None:
+            self.history.finish(heap)
+        if self.heap_profile:
+            heap.write_heap_profile(self.heap_profile)
+
+    def write_report(self, *, title: str, subtitle: str, run_info: dict[str, str]) -> None:
+        if self.history is None:
+            return
+        from .html import write_report
+
+        write_report(self.report, self.history, title=title, subtitle=subtitle, run_info=run_info)
