@@ -39,6 +39,7 @@ import numpy as np
 
 from .. import nb
 from .._runtime._jit import jit
+from .._runtime.layout import runtime_ref
 from ..heap import Heap
 
 __all__ = ["MIN_DEPTH", "NODE_SIZE", "parse_args", "run", "run_python"]
@@ -132,12 +133,14 @@ def _tree_and_check(rt, c, node_type, main, depth, buckets):
 @jit
 def stretch(rt, c, node_type, main, depth, buckets):
     """The stretch tree: built, checked, dropped."""
+    rt = runtime_ref(rt)  # no reference counting below this call
     return _tree_and_check(rt, c, node_type, main, depth, buckets)
 
 
 @jit
 def long_lived(rt, c, node_type, main, depth, buckets):
     """longLived := bottomUp(maxDepth), kept in main's frame until the end."""
+    rt = runtime_ref(rt)  # no reference counting below this call
     out = main + MAIN_OUT
     nb.stack_store(rt, c, out, depth)
     t = bottom_up(rt, c, node_type, out, buckets)
@@ -148,6 +151,7 @@ def long_lived(rt, c, node_type, main, depth, buckets):
 @jit
 def trees(rt, c, node_type, main, depth, count, buckets):
     """``count`` iterations of the inner loop: build a tree of ``depth``, check it; the checks summed."""
+    rt = runtime_ref(rt)  # no reference counting below this call
     total = 0
     for _ in range(count):
         total += _tree_and_check(rt, c, node_type, main, depth, buckets)
@@ -156,6 +160,7 @@ def trees(rt, c, node_type, main, depth, count, buckets):
 
 @jit
 def check_long_lived(rt, c, main):
+    rt = runtime_ref(rt)  # no reference counting below this call
     out = main + MAIN_OUT
     nb.stack_store(rt, c, out, nb.stack_load(rt, c, main + MAIN_LONG_LIVED))
     return check(rt, c, out)

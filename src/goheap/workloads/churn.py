@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import nb
 from .._runtime._jit import jit
+from .._runtime.layout import runtime_ref
 from ..heap import Heap
 
 __all__ = ["N_ALLOCS", "N_SLOTS", "parse_args", "run"]
@@ -69,6 +70,7 @@ def churn_loop(rt, c, main, counters, lcg, n, bucket):
 
     bucket: the profile bucket of ``b := make([]byte, size)``.
     """
+    rt = runtime_ref(rt)  # no reference counting below this call
     ring = nb.stack_load(rt, c, main + MAIN_RING)
     out = main + MAIN_OUT
     nb.set_profile_bucket(rt, bucket)
@@ -105,6 +107,7 @@ def churn_loop(rt, c, main, counters, lcg, n, bucket):
 @jit
 def ring_summary(rt, c, main):
     """(live, live bytes, checksum) of the ring, with the Go program's uint64 arithmetic."""
+    rt = runtime_ref(rt)  # no reference counting below this call
     ring = nb.stack_load(rt, c, main + MAIN_RING)
     live = 0
     live_bytes = np.uint64(0)

@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import nb
 from .._runtime._jit import jit
+from .._runtime.layout import runtime_ref
 from ..heap import Heap
 
 __all__ = ["parse_args", "run", "tree_size", "num_iters"]
@@ -81,6 +82,7 @@ def populate(rt, c, node_type, args, buckets):
 
     buckets: the profile buckets of ``n.left = new(Node)`` and ``n.right = new(Node)``.
     """
+    rt = runtime_ref(rt)  # no reference counting below this call
     b = nb.stack_reserve(rt, c, POPULATE_FRAME)
     nb.stack_store(rt, c, b, RETURN_PC)
     depth = nb.stack_load(rt, c, args)
@@ -106,6 +108,7 @@ def make_tree(rt, c, node_type, args, buckets):
 
     buckets: the profile buckets of ``&Node{left: ..., right: ...}`` and ``return new(Node)``.
     """
+    rt = runtime_ref(rt)  # no reference counting below this call
     b = nb.stack_reserve(rt, c, MAKE_TREE_FRAME)
     nb.stack_store(rt, c, b, RETURN_PC)
     depth = nb.stack_load(rt, c, args)
@@ -130,6 +133,7 @@ def top_down(rt, c, node_type, frame, depth, count, buckets):
 
     buckets: the profile buckets of ``temp := new(Node)`` and of populate's two sites.
     """
+    rt = runtime_ref(rt)  # no reference counting below this call
     out = frame + TC_OUT
     for _ in range(count):
         temp = _new_node(rt, c, node_type, out, buckets[0])
@@ -141,6 +145,7 @@ def top_down(rt, c, node_type, frame, depth, count, buckets):
 @jit
 def bottom_up(rt, c, node_type, frame, depth, count, buckets):
     """``count`` iterations of: temp := makeTree(depth); temp = nil (buckets: makeTree's two sites)."""
+    rt = runtime_ref(rt)  # no reference counting below this call
     out = frame + TC_OUT
     for _ in range(count):
         nb.stack_store(rt, c, out, depth)
@@ -150,6 +155,7 @@ def bottom_up(rt, c, node_type, frame, depth, count, buckets):
 @jit
 def fill_array(rt, array, n):
     """array[i] = 1.0 / float64(i) for i < n (i = 0 gives +Inf, as in Go)."""
+    rt = runtime_ref(rt)  # no reference counting below this call
     values = rt.mem.view(np.float64)
     base = (array - rt.h[0]) >> 3
     if n > 0:
@@ -160,6 +166,7 @@ def fill_array(rt, array, n):
 
 @jit
 def array_element(rt, array, i):
+    rt = runtime_ref(rt)  # no reference counting below this call
     return rt.mem.view(np.float64)[((array - rt.h[0]) >> 3) + i]
 
 
