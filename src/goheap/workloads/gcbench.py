@@ -82,7 +82,6 @@ def populate(rt, c, node_type, args, buckets):
 
     buckets: the profile buckets of ``n.left = new(Node)`` and ``n.right = new(Node)``.
     """
-    rt = runtime_ref(rt)  # no reference counting below this call
     b = nb.stack_reserve(rt, c, POPULATE_FRAME)
     nb.stack_store(rt, c, b, RETURN_PC)
     depth = nb.stack_load(rt, c, args)
@@ -108,7 +107,6 @@ def make_tree(rt, c, node_type, args, buckets):
 
     buckets: the profile buckets of ``&Node{left: ..., right: ...}`` and ``return new(Node)``.
     """
-    rt = runtime_ref(rt)  # no reference counting below this call
     b = nb.stack_reserve(rt, c, MAKE_TREE_FRAME)
     nb.stack_store(rt, c, b, RETURN_PC)
     depth = nb.stack_load(rt, c, args)
@@ -125,6 +123,25 @@ def make_tree(rt, c, node_type, args, buckets):
     nb.stack_store(rt, c, args + 1, n)
     nb.stack_release(rt, c, b)
     return n
+
+
+@jit
+def stretch_tree(rt, c, node_type, out, buckets):
+    """temp := makeTree(kStretchTreeDepth), from main (an entry point: makeTree itself only
+    ever runs on a RuntimeRef, so that its recursion has one compiled specialization)."""
+    rt = runtime_ref(rt)
+    return make_tree(rt, c, node_type, out, buckets)
+
+
+@jit
+def long_lived_tree(rt, c, node_type, out, buckets):
+    """longLived := new(Node); populate(kLongLivedTreeDepth, longLived), from main."""
+    rt = runtime_ref(rt)
+    long_lived = _new_node(rt, c, node_type, out, buckets[0])
+    nb.stack_store(rt, c, out, K_LONG_LIVED_TREE_DEPTH)
+    nb.stack_store(rt, c, out + 1, long_lived)
+    populate(rt, c, node_type, out, buckets[1:])
+    return long_lived
 
 
 @jit
@@ -227,16 +244,13 @@ def run(heap: Heap, args: tuple[()], emit: Callable[[str], None], tick: Callable
     t_start = time.perf_counter()
 
     nb.stack_store(rt, c, out, K_STRETCH_TREE_DEPTH)
-    make_tree(rt, c, node.id, out, sites["stretch"])
+    stretch_tree(rt, c, node.id, out, sites["stretch"])
     advance(tree_size(K_STRETCH_TREE_DEPTH))
 
     _printf(rt, c, out)
     emit(f" Creating a long-lived binary tree of depth {K_LONG_LIVED_TREE_DEPTH}")
-    long_lived = _new_node(rt, c, node.id, out, sites["long_lived"][0])
+    long_lived = long_lived_tree(rt, c, node.id, out, sites["long_lived"])
     nb.stack_store(rt, c, main + MAIN_LONG_LIVED, long_lived)
-    nb.stack_store(rt, c, out, K_LONG_LIVED_TREE_DEPTH)
-    nb.stack_store(rt, c, out + 1, long_lived)
-    populate(rt, c, node.id, out, sites["long_lived"][1:])
     advance(tree_size(K_LONG_LIVED_TREE_DEPTH))
 
     _printf(rt, c, out)
