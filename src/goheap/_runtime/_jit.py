@@ -18,7 +18,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import shutil
 import threading
+import time
 from pathlib import Path
 
 import numba
@@ -43,13 +45,35 @@ def source_hash() -> str:
     return digest.hexdigest()[:16]
 
 
+STALE_CACHE_S = 7 * 24 * 3600  # caches of other sources not written for this long are removed
+
+
 def _cache_dir() -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "goheap", f"numba-{numba.__version__}-{source_hash()}")
 
 
+def _prune_stale_caches(current: str) -> None:
+    """Remove goheap's caches of other sources (earlier versions) not written for a week.
+
+    Each version of the compiled sources has its own cache directory; without this they
+    would pile up with every upgrade. Recently used ones are kept, since several checkouts
+    of different versions may run side by side. Errors are ignored: this is housekeeping.
+    """
+    parent = Path(current).parent
+    now = time.time()
+    for entry in parent.glob("numba-*"):
+        try:
+            if str(entry) != current and now - entry.stat().st_mtime > STALE_CACHE_S:
+                shutil.rmtree(entry, ignore_errors=True)
+        except OSError:
+            pass
+
+
 if not os.environ.get("NUMBA_CACHE_DIR"):
     numba.config.CACHE_DIR = _cache_dir()
+    if not os.path.isdir(numba.config.CACHE_DIR):
+        _prune_stale_caches(numba.config.CACHE_DIR)
 
 
 def jit(fn):
