@@ -18,7 +18,10 @@ from ._runtime.sizeclasses import SizeClasses, init_sizes
 from ._runtime.stats import GCStats, MemStats, SizeClassStats
 from .errors import (
     AddressError,
+    ConfigError,
     DoubleFree,
+    FinalizerError,
+    FinalizerWarning,
     HeapClosed,
     HeapCorrupted,
     HeapError,
@@ -30,7 +33,10 @@ from .heap import Heap, HeapConfig, TypeInfo, readgogc
 
 __all__ = [
     "AddressError",
+    "ConfigError",
     "DoubleFree",
+    "FinalizerError",
+    "FinalizerWarning",
     "GCStats",
     "Heap",
     "HeapClosed",

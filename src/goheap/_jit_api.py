@@ -5,7 +5,7 @@ from __future__ import annotations
 from ._runtime import api
 from ._runtime._jit import jit
 from ._runtime.constants import FLAG_NO_GC, FLAG_NO_POINTERS, FLAG_NO_PROFILING, TYPEINFO_ARRAY
-from ._runtime.layout import H_BASE, H_PROF_STACK, LC_SHADOW_SP, TYPE_TAG_BITS
+from ._runtime.layout import E_OUT_OF_MEMORY, H_BASE, H_PROF_STACK, LC_SHADOW_SP, TYPE_TAG_BITS
 from ._runtime.malloc import mlookup
 
 __all__ = ["FLAG_NO_GC", "FLAG_NO_POINTERS", "FLAG_NO_PROFILING"]
@@ -84,10 +84,13 @@ def pop_root(rt, c):
 
 @jit
 def set_root(rt, c, slot, v):
-    """Set shadow-stack slot ``slot`` (growing the stack to cover it)."""
+    """Set shadow-stack slot ``slot`` (growing the stack to cover it); E_OUT_OF_MEMORY past its end, else 0."""
+    if slot < 0 or slot >= rt.shadow.shape[1]:
+        return E_OUT_OF_MEMORY
     if slot >= rt.cache_local[c, LC_SHADOW_SP]:
         rt.cache_local[c, LC_SHADOW_SP] = slot + 1
     rt.shadow[c, slot] = v
+    return 0
 
 
 @jit
@@ -97,7 +100,8 @@ def shadow_depth(rt, c):
 
 @jit
 def set_shadow_depth(rt, c, depth):
-    """Pop (or clear) the shadow stack down to ``depth`` slots."""
+    """Pop (or clear) the shadow stack down to ``depth`` slots, or grow it to ``depth`` (clamped to its capacity)."""
+    depth = min(max(depth, 0), rt.shadow.shape[1])
     for k in range(depth, rt.cache_local[c, LC_SHADOW_SP]):
         rt.shadow[c, k] = 0
     rt.cache_local[c, LC_SHADOW_SP] = depth

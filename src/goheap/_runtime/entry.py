@@ -10,10 +10,11 @@ from __future__ import annotations
 from . import api
 from ._jit import jit
 from .gc.collect import cachestats
+from .bitmap import get_bits
 from .handle import runtime_at
+from .layout import H_ARENA_START, H_ARENA_USED
 from .malloc import free_check, gettype, mlookup, settype_flush
 from .mcache import allocmcache, freemcache
-from .bitmap import setblockspecial
 from .gc import finalizers
 from .mheap import mheap_scavenge
 from .mheap import nanotime as mheap_nanotime
@@ -37,6 +38,15 @@ def malloc_typed(handle, c, size, flag, typ):
 @jit
 def free(handle, c, v):
     return api.free(runtime_at(handle), c, v)
+
+
+@jit
+def block_bits(handle, v):
+    """The four bitmap bits of the word at v (as BIT_* values), 0 outside the used arena."""
+    rt = runtime_at(handle)
+    if v < rt.h[H_ARENA_START] or v >= rt.h[H_ARENA_USED]:
+        return 0
+    return get_bits(rt, v)
 
 
 @jit
@@ -91,19 +101,20 @@ def settype(handle, c, v, typ):
 
 
 @jit
-def fintab_add(handle, p):
-    """addfinalizer: record p in the finalizer table and set its special bit."""
-    rt = runtime_at(handle)
-    if not finalizers.fintab_add(rt, p):
-        return False
-    setblockspecial(rt, p, True)
-    return True
+def add_finalizer(handle, c, p):
+    """addfinalizer: 1, 0 if p already has a finalizer, or E_OUT_OF_MEMORY (nothing changed)."""
+    return finalizers.addfinalizer(runtime_at(handle), c, p)
 
 
 @jit
-def fintab_delete(handle, p):
+def remove_finalizer(handle, p):
     """SetFinalizer(p, nil): forget p's finalizer; the special bit is left alone, as in the seed."""
-    return finalizers.fintab_lookup(runtime_at(handle), p, True)
+    return finalizers.getfinalizer(runtime_at(handle), p, True)
+
+
+@jit
+def has_finalizer(handle, p):
+    return finalizers.getfinalizer(runtime_at(handle), p, False)
 
 
 @jit
