@@ -396,13 +396,27 @@ class Heap:
         exc, msg = _ERRORS.get(code, (errors.HeapCorrupted, "runtime error {code}"))
         raise exc(msg.format(arg=int(self._arrays.h[L.H_ERR_ARG]), code=code))
 
-    def _after(self) -> None:
-        """Print new gctrace lines and run queued finalizers (after any call that may collect)."""
+    def _after(self, keep: int = 0) -> None:
+        """Print new gctrace lines and run queued finalizers (after any call that may collect).
+
+        ``keep`` is a block the caller is about to hand out: it stays on this thread's shadow
+        stack while the finalizers and their collections run, as a fresh pointer stays on
+        the allocating goroutine's stack in the seed.
+        """
         gs = self._arrays.gcstats
         if gs[L.GS_NTRACE] != self._traced:
             self._print_traces()
         if gs[L.GS_NFINQ] and not self._in_finalizers:
-            self._run_finalizers()
+            if keep:
+                c = self._cache()
+                if int(entry.push_root(self._handle, c, keep)) < 0:
+                    raise errors.OutOfMemory("the shadow stack is full")
+                try:
+                    self._run_finalizers()
+                finally:
+                    entry.pop_root(self._handle, c)
+            else:
+                self._run_finalizers()
 
     _in_finalizers = False
 
@@ -463,7 +477,7 @@ class Heap:
             v = int(entry.mallocgc(self._handle, c, size, flag, True, zeroed))
         if v < 0:
             self._raise(v)
-        self._after()
+        self._after(keep=v)
         return v
 
     def alloc_array(self, type: TypeInfo, n: int) -> int:

@@ -229,3 +229,17 @@ def test_newest_finblock_runs_first_and_finblocks_are_recycled(heap):
     assert int(heap._arrays.gcstats[L.GS_NFINBLOCKS]) == 2
     heap.after_compiled()
     heap.check()
+
+
+def test_a_new_block_survives_the_finalizers_run_by_its_allocation(heap):
+    p = heap.alloc(64)
+    r = heap.roots.add(p)
+    calls = []
+    heap.set_finalizer(p, calls.append)
+    heap.set_gc_percent(0)
+    heap.gc()  # next_gc = heap_alloc: the next allocation collects
+    heap.roots.remove(r)
+    q = heap.alloc(64)  # collects, finds p unreachable; p's finalizer and collection run before alloc returns
+    assert calls == [p] and not is_live(heap, p)
+    assert is_live(heap, q)  # held on the shadow stack meanwhile, as on the allocating goroutine's stack
+    heap.check()

@@ -120,3 +120,13 @@ def has_finalizer(handle, p):
 @jit
 def nanotime(handle):
     return mheap_nanotime(runtime_at(handle))
+
+
+@jit
+def push_root(handle, c, v):
+    return api.push_root(runtime_at(handle), c, v)
+
+
+@jit
+def pop_root(handle, c):
+    return api.pop_root(runtime_at(handle), c)
