@@ -94,6 +94,14 @@ def set_root(rt, c, slot, v):
 
 
 @jit
+def get_root(rt, c, slot):
+    """Shadow-stack slot ``slot`` (0 past the stack's top)."""
+    if slot < 0 or slot >= rt.cache_local[c, LC_SHADOW_SP]:
+        return 0
+    return rt.shadow[c, slot]
+
+
+@jit
 def shadow_depth(rt, c):
     return rt.cache_local[c, LC_SHADOW_SP]
 

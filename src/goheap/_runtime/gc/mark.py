@@ -32,6 +32,7 @@ from ..constants import (
     BIT_MARKED,
     BIT_NO_POINTERS,
     MSPAN_IN_USE,
+    MTYPES_EMPTY,
     PAGE_SHIFT,
     TYPEINFO_ARRAY,
     TYPEINFO_MAP,
@@ -81,6 +82,7 @@ from ..layout import (
     SP_SIZECLASS,
     SP_START,
     SP_STATE,
+    SP_TYPES_COMPRESSION,
     SP_TYPES_DATA,
     ST_SYS,
     TD_NPTRS,
@@ -179,23 +181,31 @@ def bufferlist_put(rt):
 
 
 # ================================================================ flushptrbuf
+#
+# The hot path takes the arrays it needs as arguments: fetching an array from the Runtime
+# StructRef costs a reference count update, too much to pay per object.
 
 
 @jit
 def flushptrbuf(rt, p, wbuf, nobj, nptr):
     """Mark the nptr staged targets of proc p and queue the new ones with pointers; the new (wbuf, nobj)."""
-    pb = rt.ptrbuf[p]
+    wbuf, nobj, marked = _flush(
+        rt, rt.mem, rt.workbuf, rt.ptrbuf[p], rt.spans, rt.spanmap, rt.h[H_ARENA_START], rt.h[H_BASE], p, wbuf, nobj, nptr
+    )
+    rt.gcstats[GS_MARKED] += marked
+    return wbuf, nobj
+
+
+@jit
+def _flush(rt, mem, wb, pb, spans, spanmap, arena_start, base, p, wbuf, nobj, nptr):
+    """flushptrbuf over arrays; (wbuf, nobj, blocks newly marked)."""
     if wbuf == 0 or nobj + nptr >= WORKBUF_NOBJ:
         # nearly full: put it on work.full and continue in an empty one
         if wbuf != 0:
-            rt.workbuf[wbuf, WB_NOBJ] = nobj
+            wb[wbuf, WB_NOBJ] = nobj
         wbuf = getempty(rt, wbuf)
         nobj = 0
-    mem = rt.mem
-    spans = rt.spans
-    spanmap = rt.spanmap
-    arena_start = rt.h[H_ARENA_START]
-    bitbase = (arena_start - rt.h[H_BASE]) >> 3
+    bitbase = (arena_start - base) >> 3
     page0 = arena_start >> PAGE_SHIFT
 
     # phase 1: find each target's block start; keep the allocated, unmarked ones
@@ -227,14 +237,14 @@ def flushptrbuf(rt, p, wbuf, nobj, nptr):
                 start = spans[s, SP_START]
                 if page < start or page - start >= spans[s, SP_NPAGES] or spans[s, SP_STATE] != MSPAN_IN_USE:
                     continue
-                base = start << PAGE_SHIFT
+                sbase = start << PAGE_SHIFT
                 if spans[s, SP_SIZECLASS] == 0:
-                    obj = base
+                    obj = sbase
                 else:
                     if obj >= spans[s, SP_LIMIT]:
                         continue
                     size = spans[s, SP_ELEMSIZE]
-                    obj = base + (obj - base) // size * size
+                    obj = sbase + (obj - sbase) // size * size
                 off = (obj - arena_start) >> 3
                 bitp = bitbase - (off >> 4) - 1
                 shift = off & 15
@@ -247,7 +257,6 @@ def flushptrbuf(rt, p, wbuf, nobj, nptr):
         nbit += 1
 
     # phase 2 (the seed holds one global lock here): mark; queue the blocks with pointers
-    wb = rt.workbuf
     marked = 0
     for k in range(nbit):
         bitp = pb[k, PT_BT_BITP]
@@ -267,13 +276,12 @@ def flushptrbuf(rt, p, wbuf, nobj, nptr):
         wb[wbuf, i + 1] = spans[s, SP_ELEMSIZE]
         wb[wbuf, i + 2] = 0
         nobj += 1
-    rt.gcstats[GS_MARKED] += marked
 
     # if another proc wants work, give it some
-    if rt.gcstats[GS_NWAIT] > 0 and nobj > HANDOFF_THRESHOLD and rt.gcstats[GS_WORKBUF_FULL] == 0:
+    if nobj > HANDOFF_THRESHOLD and rt.gcstats[GS_NWAIT] > 0 and rt.gcstats[GS_WORKBUF_FULL] == 0:
         wb[wbuf, WB_NOBJ] = nobj
         wbuf, nobj = handoff(rt, p, wbuf, nobj)
-    return wbuf, nobj
+    return wbuf, nobj, marked
 
 
 # ================================================================ scanning one block
@@ -287,25 +295,6 @@ def _stage(rt, p, w, wbuf, nobj, nptr):
     if nptr == PTRBUF_LEN:
         wbuf, nobj = flushptrbuf(rt, p, wbuf, nobj, nptr)
         nptr = 0
-    return wbuf, nobj, nptr
-
-
-@jit
-def scan_words(rt, p, b, n, wbuf, nobj, nptr):
-    """Conservative: every word of heap memory [b, b+n) that points into the arena is a candidate."""
-    mem = rt.mem
-    lo = rt.h[H_ARENA_START]
-    hi = rt.h[H_ARENA_USED]
-    i = (b - rt.h[H_BASE]) >> 3
-    pb = rt.ptrbuf[p]
-    for k in range(i, i + (n >> 3)):
-        w = mem[k]
-        if w >= lo and w < hi:
-            pb[nptr, PT_P] = w
-            nptr += 1
-            if nptr == PTRBUF_LEN:
-                wbuf, nobj = flushptrbuf(rt, p, wbuf, nobj, nptr)
-                nptr = 0
     return wbuf, nobj, nptr
 
 
@@ -335,15 +324,45 @@ def scan_typed(rt, p, b, n, typ, loop, wbuf, nobj, nptr):
 
 
 @jit
-def scan_block(rt, p, b, n, wbuf, nobj, nptr):
-    """Scan the heap block [b, b+n): precisely if its span records a type, else conservatively."""
-    rt.gcstats[GS_SCANNED_BYTES] += n
+def _scan_typed_or_map(rt, p, b, n, wbuf, nobj, nptr):
+    """A block in a span with type records: precisely if its own record has a type, else conservatively."""
     t = gettype(rt, b)
     if t != 0:
         tag = t & 7
         if tag != TYPEINFO_MAP:
             return scan_typed(rt, p, b, n, t >> TYPE_TAG_BITS, tag == TYPEINFO_ARRAY, wbuf, nobj, nptr)
-    return scan_words(rt, p, b, n, wbuf, nobj, nptr)
+    return _scan_words(rt, rt.mem, rt.workbuf, rt.ptrbuf[p], rt.spans, rt.spanmap, rt.h[H_ARENA_START],
+                       rt.h[H_ARENA_USED], rt.h[H_BASE], p, b, n, wbuf, nobj, nptr)
+
+
+@jit
+def _scan_words(rt, mem, wb, pb, spans, spanmap, lo, hi, base, p, b, n, wbuf, nobj, nptr):
+    """Conservative: every word of heap memory [b, b+n) that points into the arena is a candidate."""
+    i = (b - base) >> 3
+    marked = 0
+    for k in range(i, i + (n >> 3)):
+        w = mem[k]
+        if w >= lo and w < hi:
+            pb[nptr, PT_P] = w
+            nptr += 1
+            if nptr == PTRBUF_LEN:
+                wbuf, nobj, m = _flush(rt, mem, wb, pb, spans, spanmap, lo, base, p, wbuf, nobj, nptr)
+                marked += m
+                nptr = 0
+    if marked:
+        rt.gcstats[GS_MARKED] += marked
+    return wbuf, nobj, nptr
+
+
+@jit
+def scan_block(rt, p, b, n, wbuf, nobj, nptr):
+    """Scan the heap block [b, b+n): precisely if its span records a type for it, else conservatively."""
+    rt.gcstats[GS_SCANNED_BYTES] += n
+    s = rt.spanmap[(b - rt.h[H_ARENA_START]) >> PAGE_SHIFT]
+    if rt.spans[s, SP_TYPES_COMPRESSION] != MTYPES_EMPTY:
+        return _scan_typed_or_map(rt, p, b, n, wbuf, nobj, nptr)
+    return _scan_words(rt, rt.mem, rt.workbuf, rt.ptrbuf[p], rt.spans, rt.spanmap, rt.h[H_ARENA_START],
+                       rt.h[H_ARENA_USED], rt.h[H_BASE], p, b, n, wbuf, nobj, nptr)
 
 
 @jit
@@ -414,23 +433,53 @@ def pop_obj(rt, wbuf, nobj):
 @jit
 def scanblock(rt, p, wbuf, nobj, nptr, keepworking):
     """The seed's scanblock loop with one proc: scan until the buffer (keepworking: all work) is done."""
+    mem = rt.mem
+    wb = rt.workbuf
+    pb = rt.ptrbuf[p]
+    spans = rt.spans
+    spanmap = rt.spanmap
+    lo = rt.h[H_ARENA_START]
+    hi = rt.h[H_ARENA_USED]
+    base = rt.h[H_BASE]
+    page0 = lo >> PAGE_SHIFT
+    scanned = 0
+    marked = 0
     while True:
         if nobj == 0:
-            wbuf, nobj = flushptrbuf(rt, p, wbuf, nobj, nptr)
+            wbuf, nobj, m = _flush(rt, mem, wb, pb, spans, spanmap, lo, base, p, wbuf, nobj, nptr)
+            marked += m
             nptr = 0
             if nobj == 0:
                 if not keepworking:
                     putempty(rt, wbuf)
-                    return
+                    break
                 # getfull with one proc: never waits
                 putempty(rt, wbuf)
                 wbuf = _lfstack_pop(rt, GS_WORKBUF_FULL)
                 if wbuf == 0:
-                    return
-                nobj = rt.workbuf[wbuf, WB_NOBJ]
+                    break
+                nobj = wb[wbuf, WB_NOBJ]
         nobj -= 1
-        b, n = pop_obj(rt, wbuf, nobj)
-        wbuf, nobj, nptr = scan_block(rt, p, b, n, wbuf, nobj, nptr)
+        i = WB_OBJ + 3 * nobj
+        b = wb[wbuf, i]
+        n = wb[wbuf, i + 1]
+        scanned += n
+        if spans[spanmap[(b >> PAGE_SHIFT) - page0], SP_TYPES_COMPRESSION] != MTYPES_EMPTY:
+            wbuf, nobj, nptr = _scan_typed_or_map(rt, p, b, n, wbuf, nobj, nptr)
+            continue
+        # conservative, inline: every word that points into the arena is a candidate
+        k0 = (b - base) >> 3
+        for k in range(k0, k0 + (n >> 3)):
+            w = mem[k]
+            if w >= lo and w < hi:
+                pb[nptr, PT_P] = w
+                nptr += 1
+                if nptr == PTRBUF_LEN:
+                    wbuf, nobj, m = _flush(rt, mem, wb, pb, spans, spanmap, lo, base, p, wbuf, nobj, nptr)
+                    marked += m
+                    nptr = 0
+    rt.gcstats[GS_SCANNED_BYTES] += scanned
+    rt.gcstats[GS_MARKED] += marked
 
 
 @jit
