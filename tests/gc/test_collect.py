@@ -83,6 +83,7 @@ def test_pacing(percent):
         h.check()
 
 
+@pytest.mark.nojit
 def test_set_gc_percent():
     with goheap.Heap(arena_size=16 << 20, gctrace=0, gcpercent=100) as h:
         h.roots.add(h.alloc(1000))

@@ -12,6 +12,7 @@ from goheap._runtime import layout as L
 from gcutil import SPECIAL, bits_of, is_live
 
 
+@pytest.mark.nojit
 def test_runs_after_the_collection_that_found_it_unreachable(heap):
     p = heap.alloc(64)
     r = heap.roots.add(p)
@@ -73,6 +74,7 @@ def test_misuse(heap):
     heap.check()
 
 
+@pytest.mark.nojit
 def test_resurrection_keeps_the_object(heap):
     holder = heap.alloc(16)
     heap.roots.add(holder)

@@ -6,6 +6,7 @@ import io
 import re
 
 import numpy as np
+import pytest
 
 import goheap
 from goheap._runtime import layout as L
@@ -17,6 +18,7 @@ LINE = re.compile(
 )
 
 
+@pytest.mark.nojit
 def test_one_line_per_collection_with_the_seeds_fields():
     out = io.StringIO()
     with goheap.Heap(arena_size=64 << 20, gcpercent=-1, gctrace=1, trace_stream=out, memprofilerate=0) as h:

@@ -175,6 +175,7 @@ def test_nproc_1_counters_stay_zero():
     assert text.rstrip().endswith("0(0) handoff, 0(0) steal, 0/0/0 yields")
 
 
+@pytest.mark.nojit
 def test_several_procs_mark_the_same_and_are_deterministic():
     live1, stats1, _, _ = _run(1)
     live4, stats4, rows4, text4 = _run(4)

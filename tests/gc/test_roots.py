@@ -14,6 +14,7 @@ from goheap._runtime import layout as L
 from gcutil import is_live
 
 
+@pytest.mark.nojit
 def test_handle_keeps_alive_and_remove_lets_die(heap):
     p = heap.alloc(64)
     r = heap.roots.add(p)
@@ -123,6 +124,7 @@ def test_numpy_region_conservative(heap):
     heap.check()
 
 
+@pytest.mark.nojit
 def test_precise_region_scans_only_flagged_words(heap):
     arr = np.zeros(4, np.int64)
     p, q = heap.alloc(32), heap.alloc(32)
@@ -211,6 +213,7 @@ def _two_collections(rt, c):
     nb.gc(rt, c)
 
 
+@pytest.mark.nojit
 def test_queued_finalizer_keeps_its_object(heap):
     p = heap.alloc(64)
     q = heap.alloc(64)

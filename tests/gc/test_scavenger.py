@@ -33,6 +33,7 @@ def virtual_heap(out: io.StringIO, **kw) -> goheap.Heap:
                        virtual_clock=True, start_time_ns=START, **kw)
 
 
+@pytest.mark.nojit
 def test_idle_spans_are_released_after_five_minutes():
     out = io.StringIO()
     with virtual_heap(out) as h:

@@ -31,6 +31,7 @@ def quiet():
         yield h
 
 
+@pytest.mark.nojit
 def test_stats_after_sweep(quiet):
     h = quiet
     small = [h.alloc(48) for _ in range(100)]
