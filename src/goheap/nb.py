@@ -19,7 +19,10 @@ compiled code, collections included. Errors come back as negative return values 
         return head
 
 Roots: each thread's shadow stack (``push_root``/``pop_root``, or slots set with
-``set_root``) is scanned conservatively at every collection, like a goroutine stack.
+``set_root`` and read with ``get_root``) is scanned conservatively at every collection,
+like a goroutine stack. Collections that run inside compiled code queue the finalizers
+they find due; call ``heap.after_compiled()`` when the mutator returns to run them (and to
+print gctrace lines).
 """
 
 from __future__ import annotations

@@ -245,4 +245,9 @@ def test_span_type_arrays_are_roots(heap):
     heap.gc()
     assert is_live(heap, data)  # reachable only through span.types.data
     assert [heap.type_of(p) for p in objs] == [t if i % 2 else u for i in range(6)]
+    heap.roots.clear()
+    heap.gc()  # the objects die, their span goes back to the heap and forgets its type array ...
+    assert int(heap._arrays.spans[s, L.SP_TYPES_COMPRESSION]) == 0
+    heap.gc()  # ... which is then garbage
+    assert not is_live(heap, data)
     heap.check()
