@@ -11,7 +11,7 @@ import goheap
 
 def bitmap_word_addr(h: goheap.Heap, addr: int) -> int:
     """Address of the bitmap word describing heap word ``addr``: (off // 16 + 1) words below arena_start."""
-    off = (addr - h.arena_start) // 8
+    off = (int(addr) - h.arena_start) // 8
     return h.arena_start - 8 * (off // 16 + 1)
 
 
@@ -22,7 +22,7 @@ def bits_of(h: goheap.Heap, addr: int) -> int:
     down from just below arena_start; within it the word's bits are at off % 16 of each
     16-bit plane: 1 allocated, 1 << 16 no-pointers/boundary, 1 << 32 marked, 1 << 48 special.
     """
-    off = (addr - h.arena_start) // 8
+    off = (int(addr) - h.arena_start) // 8
     word = ctypes.c_uint64.from_address(bitmap_word_addr(h, addr)).value
     return (word >> (off % 16)) & 0x0001_0001_0001_0001
 
