@@ -354,6 +354,7 @@ class Heap:
         self._local = threading.local()
         self._caches: list[int] = []
         self._lock = threading.RLock()  # the scavenger thread's rounds against close()
+        self._finq_lock = threading.Lock()  # held by the thread running finalizers
         self._finalizers: dict[int, Callable[[int], object]] = {}
         self._types: list[TypeInfo | None] = [None]
         self._stacks: dict[tuple, int] = {(): 0}
@@ -406,7 +407,9 @@ class Heap:
         gs = self._arrays.gcstats
         if gs[L.GS_NTRACE] != self._traced:
             self._print_traces()
-        if gs[L.GS_NFINQ] and not self._in_finalizers:
+        if gs[L.GS_NFINQ] and self._finq_lock.acquire(blocking=False):
+            # a thread already running finalizers (this one, re-entered, or another) drains the queue
+            self._finq_lock.release()
             if keep:
                 c = self._cache()
                 if int(entry.push_root(self._handle, c, keep)) < 0:
@@ -417,8 +420,6 @@ class Heap:
                     entry.pop_root(self._handle, c)
             else:
                 self._run_finalizers()
-
-    _in_finalizers = False
 
     def _print_traces(self) -> None:
         gs = self._arrays.gcstats
@@ -510,10 +511,24 @@ class Heap:
     def free(self, p: int) -> None:
         """runtime.free: give back the block starting at p (0 is ignored). Its finalizer is forgotten."""
         self._check_open()
-        code = int(entry.free(self._handle, self._cache(), int(p)))
+        p = int(p)
+        code = int(entry.free(self._handle, self._cache(), p))
         if code < 0:
             self._raise(code)
-        self._finalizers.pop(int(p), None)
+        if self._finalizers.pop(p, None) is not None:
+            self._unqueue(p)
+
+    def _unqueue(self, p: int) -> None:
+        """Drop p from the queue of ready finalizers, if it waits there."""
+        a = self._arrays
+        n = int(a.gcstats[L.GS_NFINQ])
+        queue = a.finq[:n]
+        hit = np.flatnonzero(queue == p)
+        if hit.size:
+            k = int(hit[0])
+            queue[k : n - 1] = queue[k + 1 : n].copy()
+            a.finq[n - 1] = 0
+            a.gcstats[L.GS_NFINQ] = n - 1
 
     def lookup(self, addr: int) -> tuple[int, int]:
         """mlookup: (base, size) of the block holding addr; interior pointers allowed."""
@@ -629,7 +644,8 @@ class Heap:
         """
         a = self._arrays
         failures: list[tuple[int, object, BaseException]] = []
-        self._in_finalizers = True
+        if not self._finq_lock.acquire(blocking=False):
+            return
         try:
             while a.gcstats[L.GS_NFINQ]:
                 n = int(a.gcstats[L.GS_NFINQ])
@@ -653,7 +669,7 @@ class Heap:
                 if a.gcstats[L.GS_NTRACE] != self._traced:
                     self._print_traces()
         finally:
-            self._in_finalizers = False
+            self._finq_lock.release()
         for p, fn, exc in failures:
             tb = "".join(traceback.format_exception(exc))
             warnings.warn(errors.FinalizerWarning(f"finalizer {fn!r} of the block at {p:#x} raised:\n{tb}"), stacklevel=3)

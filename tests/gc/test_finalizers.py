@@ -245,3 +245,32 @@ def test_a_new_block_survives_the_finalizers_run_by_its_allocation(heap):
     assert calls == [p] and not is_live(heap, p)
     assert is_live(heap, q)  # held on the shadow stack meanwhile, as on the allocating goroutine's stack
     heap.check()
+
+
+def test_finalizer_limit():
+    with goheap.Heap(arena_size=16 << 20, gctrace=0, limits=goheap.Limits(finalizers=3)) as h:
+        objs = [h.alloc(16) for _ in range(4)]
+        for p in objs:
+            h.roots.add(p)
+        for p in objs[:3]:
+            h.set_finalizer(p, print)
+        with pytest.raises(goheap.OutOfMemory):
+            h.set_finalizer(objs[3], print)
+        h.set_finalizer(objs[0], None)
+        h.set_finalizer(objs[3], print)
+        h.check()
+
+
+def test_free_of_a_queued_object_drops_its_finalizer(heap):
+    p, q = heap.alloc(64), heap.alloc(64)
+    calls = []
+    heap.set_finalizer(p, calls.append)
+    heap.set_finalizer(q, calls.append)
+    _collect(heap.runtime, heap.cache())  # both queued, not run
+    assert int(heap._arrays.gcstats[L.GS_NFINQ]) == 2
+    heap.free(p)
+    assert int(heap._arrays.gcstats[L.GS_NFINQ]) == 1
+    heap.check()
+    heap.after_compiled()
+    assert calls == [q]
+    heap.check()

@@ -50,6 +50,7 @@ H_NTYPES = 20  # rows of typedesc in use (row 0 is "no type")
 H_NTYPEPTRS = 21
 H_NGOROUTINES = 23  # goroutine stacks the seed would scan: one root each, for its roots-array accounting
 H_NROOTSLOTS = 24  # high-water mark of rootslots in use
+H_MAX_FINALIZERS = 25  # Limits.finalizers: addfinalizer refuses more (each is a root of every collection)
 H_NSLOTS = 32
 
 # ---------------------------------------------------------------- mstats: MStats (int64)

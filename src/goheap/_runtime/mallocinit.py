@@ -142,6 +142,7 @@ def build_runtime(sysmem: SysMem, arena_size: int, limits: Limits) -> L.RuntimeA
     h[L.H_NTYPES] = 1  # row 0: "no type"
     h[L.H_NPROC] = 1
     h[L.H_NGOROUTINES] = 1
+    h[L.H_MAX_FINALIZERS] = limits.finalizers
     rt.mstats[L.ST_SYS] = mheap_record_bytes(arena_size)
     rt.by_size[:, L.BY_SIZE_SIZE] = classes.class_to_size
     fa = rt.fixalloc

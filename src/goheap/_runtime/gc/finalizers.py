@@ -36,6 +36,7 @@ from ..layout import (
     GS_NFINBLOCKS,
     GS_NFINQ,
     H_BASE,
+    H_MAX_FINALIZERS,
     ST_SYS,
 )
 from ..malloc import free, malloc_nogc
@@ -138,10 +139,15 @@ def resizefintab(rt, c, t):
 
 @jit
 def addfinalizer(rt, c, p):
-    """Give the block at p a finalizer: 1, or 0 if it has one already, or E_OUT_OF_MEMORY."""
+    """Give the block at p a finalizer: 1, or 0 if it has one already, or E_OUT_OF_MEMORY.
+
+    E_OUT_OF_MEMORY also when ``Limits.finalizers`` blocks have finalizers already.
+    """
     t = fintab_shard(p)
     if lookfintab(rt, t, p, False):
         return 0
+    if rt.gcstats[GS_NFIN] >= rt.h[H_MAX_FINALIZERS]:
+        return E_OUT_OF_MEMORY  # goheap's limit, not the seed's
     tab = rt.fintab[t]
     if tab[FT_NKEY] >= tab[FT_MAX] // 2 + tab[FT_MAX] // 4:
         if not resizefintab(rt, c, t):

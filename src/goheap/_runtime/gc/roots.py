@@ -85,6 +85,8 @@ else:
 
 @jit
 def _addroot(rt, n, kind, a, b):
+    if n >= rt.gcroots.shape[0]:
+        raise MemoryError("goheap: more roots than the gcroots table holds")
     r = rt.gcroots[n]
     r[GR_KIND] = kind
     r[GR_A] = a
