@@ -124,10 +124,10 @@ def gc(rt, c, force):
         return False
     segment = _stack_segment_alloc(rt, c)
     ran = _gc(rt, c, force)
-    if ran and not force and rt.h[H_GCTRACE] > 1:
-        _gc(rt, c, True)
     if segment > 0:
-        free(rt, c, segment)
+        free(rt, c, segment)  # reflect·call's segment is gone before the second collection
+    if not force and rt.h[H_GCTRACE] > 1:
+        ran = _gc(rt, c, True) or ran
     return ran
 
 
