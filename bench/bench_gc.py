@@ -19,7 +19,7 @@ heap is rebuilt for each.
 
 Usage::
 
-    .venv/bin/python bench/bench_gc.py [--live MB] [--repeat N] [--chains N]
+    .venv/bin/python bench/bench_gc.py [--live MB] [--repeat N] [--chains N] [--nproc N]
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ def build(rt, c, live_bytes, chains, sizes):
     return i
 
 
-def measure(live_mb: int, chains: int):
-    with goheap.Heap(arena_size=4 << 30, gcpercent=-1, gctrace=0, memprofilerate=0) as h:
+def measure(live_mb: int, chains: int, nproc: int):
+    with goheap.Heap(arena_size=4 << 30, gcpercent=-1, gctrace=0, memprofilerate=0, nproc=nproc) as h:
         rt, c = h.runtime, h.cache()
         t = time.perf_counter()
         nobj = build(rt, c, live_mb << 20, chains, SIZES)
@@ -81,6 +81,7 @@ def measure(live_mb: int, chains: int):
         words.sum()
         numpy_s = time.perf_counter() - t
         return dict(
+            counters=[int(x) for x in row[L.TR_NHANDOFF : L.TR_NSLEEP + 1]],
             nobj=nobj, live=live, inuse=before.heap_inuse, swept_objects=before.heap_objects,
             build_s=t_build, mark_s=mark_s, sweep_s=sweep_s, numpy_s=numpy_s,
         )
@@ -91,9 +92,10 @@ def main() -> None:
     ap.add_argument("--live", type=int, default=256, help="MB of live heap (default 256)")
     ap.add_argument("--chains", type=int, default=64)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--nproc", type=int, default=1, help="collector procs (>1: the interleaved simulation, still one core)")
     args = ap.parse_args()
-    print(f"goheap {goheap.__version__}, numba {numba.__version__}, numpy {np.__version__}; nproc 1")
-    runs = [measure(args.live, args.chains) for _ in range(args.repeat)]
+    print(f"goheap {goheap.__version__}, numba {numba.__version__}, numpy {np.__version__}; nproc {args.nproc}")
+    runs = [measure(args.live, args.chains, args.nproc) for _ in range(args.repeat)]
     best = {k: min(r[k] for r in runs) for k in ("build_s", "mark_s", "sweep_s", "numpy_s")}
     r = runs[0]
     mb = 1 << 20
@@ -106,6 +108,9 @@ def main() -> None:
           f"{r['swept_objects'] / best['sweep_s'] / 1e6:.1f} M objects/s)")
     print(f"numpy sum:   {r['live'] / mb / best['numpy_s']:8.0f} MB/s over the same bytes ({best['numpy_s'] * 1e3:.1f} ms)")
     print(f"mark / numpy sum time: {best['mark_s'] / best['numpy_s']:.1f}x")
+    if args.nproc > 1:
+        h, hc, st, sc, py, oy, sl = r["counters"]
+        print(f"gctrace counters: {h}({hc}) handoff, {st}({sc}) steal, {py}/{oy}/{sl} yields")
 
 
 if __name__ == "__main__":

@@ -169,7 +169,7 @@ def gcprocs(rt):
 
 
 @jit
-def _fold_gcstats(rt, nproc, tr):
+def _fold_gcstats(rt, tr):
     """cachestats(&stats): every proc's handoff and getfull yield counts (zeroed), plus the sweepfor's."""
     for p in range(MAX_GCPROC):
         g = rt.gcproc[p]
@@ -236,7 +236,7 @@ def _gc(rt, c, force):
     row = rt.gcstats[GS_NTRACE] % rt.gctrace_log.shape[0]
     tr = rt.gctrace_log[row]
     tr[:] = 0
-    _fold_gcstats(rt, nproc, tr)
+    _fold_gcstats(rt, tr)
     rt.mstats[ST_NEXT_GC] = rt.mstats[ST_HEAP_ALLOC] + rt.mstats[ST_HEAP_ALLOC] * rt.h[H_GCPERCENT] // 100
 
     heap1 = rt.mstats[ST_HEAP_ALLOC]

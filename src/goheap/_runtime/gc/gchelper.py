@@ -8,7 +8,7 @@ a discrete-event simulation: each proc has a virtual clock, the proc with the ea
 clock (lowest number on ties) takes the next step, and the step advances its clock by the
 cost below. A step is one parfor iteration or steal try, the start of a root (its whole
 scan), one Obj popped and scanned, one iteration of getfull's wait loop, or one span
-swept. Everything the procs share (the Workbuf stacks, nwait, the parfor ranges, the
+swept (a proc that stays first runs several such steps in one go). Everything the procs share (the Workbuf stacks, nwait, the parfor ranges, the
 mark bits, the heap) is updated by each step in that order, so the handoff, steal and
 yield counts are exactly those the seed's code produces for this interleaving, and the
 marking and sweep results are those of a real run in which the steps happened in this
@@ -20,6 +20,8 @@ that runs are reproducible; it is not measured.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from .._jit import jit
 from ..constants import MSPAN_IN_USE, PAGE_SHIFT
@@ -50,14 +52,14 @@ from ..layout import (
 )
 from ..mheap import nanotime
 from .mark import (
-    SCAN_CONTINUE,
     SCAN_RETURNED,
     SCAN_WAIT,
     _lfstack_pop,
     bufferlist_get,
     bufferlist_put,
+    drain,
     markroot_begin,
-    scan_step,
+    refill,
 )
 from .parfor import (
     BACKOFF_NONE,
@@ -143,8 +145,20 @@ def _sweep_cost(rt, s):
 
 
 @jit
-def _step(rt, c, p):
-    """Run proc p for one step; its cost."""
+def _next_due(rt, p, nproc):
+    """(clock, proc) of the proc after p due to step next: the earliest clock, lowest number on ties."""
+    best_clock = np.iinfo(np.int64).max
+    best = nproc
+    for q in range(nproc):
+        if q != p and rt.gcproc[q, GP_STATE] != P_DONE and rt.gcproc[q, GP_CLOCK] < best_clock:
+            best_clock = rt.gcproc[q, GP_CLOCK]
+            best = q
+    return best_clock, best
+
+
+@jit
+def _step(rt, c, p, nproc):
+    """Run proc p for one step (several Objs of a scan, while it stays first); its cost."""
     g = rt.gcproc[p]
     state = g[GP_STATE]
     if state == P_MARKFOR:
@@ -164,14 +178,25 @@ def _step(rt, c, p):
             return COST_PARFOR_ITER
         return _backoff_cost(v)
     if state == P_MARKROOT or state == P_DRAIN:
-        status, n = scan_step(rt, p, g[GP_KEEPWORKING] != 0)
+        if g[GP_NOBJ] > 0:
+            # pop and scan Objs, one step each, for as long as this proc stays first
+            limit_clock, limit_p = _next_due(rt, p, nproc)
+            clock = g[GP_CLOCK]
+            wbuf, nobj, nptr, clock2 = drain(
+                rt, p, g[GP_WBUF], g[GP_NOBJ], g[GP_NPTR], clock, limit_clock, limit_p, COST_OBJECT, COST_WORD
+            )
+            g[GP_WBUF] = wbuf
+            g[GP_NOBJ] = nobj
+            g[GP_NPTR] = nptr
+            return clock2 - clock
+        status = refill(rt, p, g[GP_KEEPWORKING] != 0)
         if status == SCAN_RETURNED:
             bufferlist_put(rt)
             g[GP_STATE] = P_MARKFOR
         elif status == SCAN_WAIT:
             g[GP_TRY] = 0
             g[GP_STATE] = P_GETFULL
-        return COST_OBJECT + COST_WORD * (n >> 3)
+        return COST_OBJECT
     if state == P_GETFULL:
         ended, cost = _getfull_step(rt, p)
         if ended:
@@ -223,7 +248,7 @@ def gc_procs(rt, c, nproc):
         if p < 0:
             break
         was_marking = rt.gcproc[p, GP_STATE] < P_SWEEPFOR
-        rt.gcproc[p, GP_CLOCK] += _step(rt, c, p)
+        rt.gcproc[p, GP_CLOCK] += _step(rt, c, p, nproc)
         if p == 0 and was_marking and rt.gcproc[0, GP_STATE] == P_SWEEPFOR:
             t2 = nanotime(rt)
     return t2

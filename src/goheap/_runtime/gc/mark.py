@@ -14,10 +14,10 @@ The seed's structures, as arrays:
   meanwhile and queue the ones with pointers as Objs. Then, if another proc is waiting,
   more than 4 Objs are queued and ``work.full`` is empty, hand off half of them.
 
-A proc's scan state (its Workbuf, how many Objs it holds, staged targets) lives in its
-``gcproc`` row between steps of the interleaved collector (``gchelper.py``); the serial
-collector (nproc = 1) runs :func:`scanblock` over the same functions with the state in
-locals. Every queued Obj has ti = 0: goheap's types are pointer maps found through the
+:func:`drain` is the hot loop (pop an Obj, scan it) for both collectors: the serial one
+(nproc = 1, :func:`scanblock`) and the interleaved one (``gchelper.py``), where a proc's
+scan state (its Workbuf, how many Objs it holds, staged targets) lives in its ``gcproc``
+row between steps. Every queued Obj has ti = 0: goheap's types are pointer maps found through the
 span type records (``gettype``), never programs passed along with a pointer.
 """
 
@@ -331,13 +331,24 @@ def _scan_typed_or_map(rt, p, b, n, wbuf, nobj, nptr):
         tag = t & 7
         if tag != TYPEINFO_MAP:
             return scan_typed(rt, p, b, n, t >> TYPE_TAG_BITS, tag == TYPEINFO_ARRAY, wbuf, nobj, nptr)
-    return _scan_words(rt, rt.mem, rt.workbuf, rt.ptrbuf[p], rt.spans, rt.spanmap, rt.h[H_ARENA_START],
-                       rt.h[H_ARENA_USED], rt.h[H_BASE], p, b, n, wbuf, nobj, nptr)
+    return _scan_words_counted(rt, p, b, n, wbuf, nobj, nptr)
+
+
+@jit
+def _scan_words_counted(rt, p, b, n, wbuf, nobj, nptr):
+    wbuf, nobj, nptr, marked = _scan_words(rt, rt.mem, rt.workbuf, rt.ptrbuf[p], rt.spans, rt.spanmap,
+                                           rt.h[H_ARENA_START], rt.h[H_ARENA_USED], rt.h[H_BASE], p, b, n,
+                                           wbuf, nobj, nptr)
+    rt.gcstats[GS_MARKED] += marked
+    return wbuf, nobj, nptr
 
 
 @jit
 def _scan_words(rt, mem, wb, pb, spans, spanmap, lo, hi, base, p, b, n, wbuf, nobj, nptr):
-    """Conservative: every word of heap memory [b, b+n) that points into the arena is a candidate."""
+    """Conservative: every word of heap memory [b, b+n) that points into the arena is a candidate.
+
+    Returns the scan state and the blocks newly marked by the flushes it made.
+    """
     i = (b - base) >> 3
     marked = 0
     for k in range(i, i + (n >> 3)):
@@ -349,9 +360,7 @@ def _scan_words(rt, mem, wb, pb, spans, spanmap, lo, hi, base, p, b, n, wbuf, no
                 wbuf, nobj, m = _flush(rt, mem, wb, pb, spans, spanmap, lo, base, p, wbuf, nobj, nptr)
                 marked += m
                 nptr = 0
-    if marked:
-        rt.gcstats[GS_MARKED] += marked
-    return wbuf, nobj, nptr
+    return wbuf, nobj, nptr, marked
 
 
 @jit
@@ -361,8 +370,7 @@ def scan_block(rt, p, b, n, wbuf, nobj, nptr):
     s = rt.spanmap[(b - rt.h[H_ARENA_START]) >> PAGE_SHIFT]
     if rt.spans[s, SP_TYPES_COMPRESSION] != MTYPES_EMPTY:
         return _scan_typed_or_map(rt, p, b, n, wbuf, nobj, nptr)
-    return _scan_words(rt, rt.mem, rt.workbuf, rt.ptrbuf[p], rt.spans, rt.spanmap, rt.h[H_ARENA_START],
-                       rt.h[H_ARENA_USED], rt.h[H_BASE], p, b, n, wbuf, nobj, nptr)
+    return _scan_words_counted(rt, p, b, n, wbuf, nobj, nptr)
 
 
 @jit
@@ -420,19 +428,18 @@ def scan_root(rt, p, i, wbuf, nobj, nptr):
     return wbuf, nobj, nptr, nbytes
 
 
-@jit
-def pop_obj(rt, wbuf, nobj):
-    """The top Obj (p, n) of the buffer; the caller decrements nobj first."""
-    i = WB_OBJ + 3 * nobj
-    return rt.workbuf[wbuf, i], rt.workbuf[wbuf, i + 1]
-
-
 # ================================================================ the serial collector (nproc = 1)
 
 
 @jit
-def scanblock(rt, p, wbuf, nobj, nptr, keepworking):
-    """The seed's scanblock loop with one proc: scan until the buffer (keepworking: all work) is done."""
+def drain(rt, p, wbuf, nobj, nptr, clock, limit_clock, limit_p, cost_object, cost_word):
+    """Pop and scan proc p's Objs while it has some and stays first in the interleaving.
+
+    The loop of scanblock between two refills. Proc p goes on while (clock, p) is below
+    (limit_clock, limit_p), the next proc due (see gchelper.py); each Obj adds cost_object
+    plus cost_word per word to its clock. The serial collector passes costs of 0 and a
+    limit of 1. Returns (wbuf, nobj, nptr, clock).
+    """
     mem = rt.mem
     wb = rt.workbuf
     pb = rt.ptrbuf[p]
@@ -444,30 +451,18 @@ def scanblock(rt, p, wbuf, nobj, nptr, keepworking):
     page0 = lo >> PAGE_SHIFT
     scanned = 0
     marked = 0
-    while True:
-        if nobj == 0:
-            wbuf, nobj, m = _flush(rt, mem, wb, pb, spans, spanmap, lo, base, p, wbuf, nobj, nptr)
-            marked += m
-            nptr = 0
-            if nobj == 0:
-                if not keepworking:
-                    putempty(rt, wbuf)
-                    break
-                # getfull with one proc: never waits
-                putempty(rt, wbuf)
-                wbuf = _lfstack_pop(rt, GS_WORKBUF_FULL)
-                if wbuf == 0:
-                    break
-                nobj = wb[wbuf, WB_NOBJ]
+    while nobj > 0 and (clock < limit_clock or (clock == limit_clock and p < limit_p)):
         nobj -= 1
         i = WB_OBJ + 3 * nobj
         b = wb[wbuf, i]
         n = wb[wbuf, i + 1]
         scanned += n
+        clock += cost_object + cost_word * (n >> 3)
         if spans[spanmap[(b >> PAGE_SHIFT) - page0], SP_TYPES_COMPRESSION] != MTYPES_EMPTY:
             wbuf, nobj, nptr = _scan_typed_or_map(rt, p, b, n, wbuf, nobj, nptr)
             continue
-        # conservative, inline: every word that points into the arena is a candidate
+        # _scan_words, inlined by hand: a call costs reference counts on its array arguments,
+        # which halves the marking speed
         k0 = (b - base) >> 3
         for k in range(k0, k0 + (n >> 3)):
             w = mem[k]
@@ -480,6 +475,26 @@ def scanblock(rt, p, wbuf, nobj, nptr, keepworking):
                     nptr = 0
     rt.gcstats[GS_SCANNED_BYTES] += scanned
     rt.gcstats[GS_MARKED] += marked
+    return wbuf, nobj, nptr, clock
+
+
+@jit
+def scanblock(rt, p, wbuf, nobj, nptr, keepworking):
+    """The seed's scanblock loop with one proc: scan until the buffer (keepworking: all work) is done."""
+    while True:
+        if nobj == 0:
+            wbuf, nobj = flushptrbuf(rt, p, wbuf, nobj, nptr)
+            nptr = 0
+            if nobj == 0:
+                putempty(rt, wbuf)
+                if not keepworking:
+                    return
+                # getfull with one proc: never waits
+                wbuf = _lfstack_pop(rt, GS_WORKBUF_FULL)
+                if wbuf == 0:
+                    return
+                nobj = rt.workbuf[wbuf, WB_NOBJ]
+        wbuf, nobj, nptr, _ = drain(rt, p, wbuf, nobj, nptr, 0, 1, 0, 0, 0)
 
 
 @jit
@@ -504,43 +519,37 @@ def mark_serial(rt, nroot):
 
 # ================================================================ one step of a proc's scan (nproc > 1)
 
-SCAN_CONTINUE = 0
+SCAN_CONTINUE = 0  # the buffer has Objs again
 SCAN_RETURNED = 1  # keepworking false and the buffer is empty: back to the parfor
 SCAN_WAIT = 2  # nothing on work.full: this proc now waits in getfull (nwait was incremented)
 
 
 @jit
-def scan_step(rt, p, keepworking):
-    """One iteration of proc p's scanblock loop; (SCAN_*, bytes scanned)."""
+def refill(rt, p, keepworking):
+    """Proc p's buffer is empty: flush its staged targets, and if that queued nothing, end its
+    scan (keepworking false) or take a buffer from work.full, else start waiting in getfull.
+
+    One step of the interleaving; returns SCAN_CONTINUE, SCAN_RETURNED or SCAN_WAIT.
+    """
     g = rt.gcproc[p]
-    wbuf = g[GP_WBUF]
-    nobj = g[GP_NOBJ]
-    nptr = g[GP_NPTR]
+    wbuf, nobj = flushptrbuf(rt, p, g[GP_WBUF], g[GP_NOBJ], g[GP_NPTR])
+    g[GP_NPTR] = 0
     status = SCAN_CONTINUE
-    n = 0
     if nobj == 0:
-        wbuf, nobj = flushptrbuf(rt, p, wbuf, nobj, nptr)
-        nptr = 0
-        if nobj == 0:
-            putempty(rt, wbuf)
-            wbuf = 0
-            if not keepworking:
-                status = SCAN_RETURNED
+        putempty(rt, wbuf)
+        wbuf = 0
+        if not keepworking:
+            status = SCAN_RETURNED
+        else:
+            wbuf = _lfstack_pop(rt, GS_WORKBUF_FULL)
+            if wbuf != 0:
+                nobj = rt.workbuf[wbuf, WB_NOBJ]
             else:
-                wbuf = _lfstack_pop(rt, GS_WORKBUF_FULL)
-                if wbuf != 0:
-                    nobj = rt.workbuf[wbuf, WB_NOBJ]
-                else:
-                    rt.gcstats[GS_NWAIT] += 1
-                    status = SCAN_WAIT
-    else:
-        nobj -= 1
-        b, n = pop_obj(rt, wbuf, nobj)
-        wbuf, nobj, nptr = scan_block(rt, p, b, n, wbuf, nobj, nptr)
+                rt.gcstats[GS_NWAIT] += 1
+                status = SCAN_WAIT
     g[GP_WBUF] = wbuf
     g[GP_NOBJ] = nobj
-    g[GP_NPTR] = nptr
-    return status, n
+    return status
 
 
 @jit

@@ -31,7 +31,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from .._jit import jit
-from ..constants import MSPAN_IN_USE, MTYPES_BYTES, MTYPES_WORDS, PAGE_SHIFT
+from ..constants import MSPAN_IN_USE, MTYPES_BYTES, MTYPES_WORDS
 from ..layout import (
     FINBLOCK_CAP,
     FINTAB_SHARDS,
