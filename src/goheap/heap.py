@@ -33,6 +33,7 @@ from ._runtime.constants import (
     FLAG_NO_PROFILING,
     FORCE_GC_PERIOD_NS,
     GC_STACK_SEGMENT_BYTES,
+    MAX_GCPROC,
     MAX_MEM,
     MEM_PROFILE_RATE,
     PAGE_SHIFT,
@@ -44,8 +45,6 @@ from ._runtime.constants import (
 from ._runtime.gctrace import format_gctrace, format_scvg
 from ._runtime.handle import forget_handle, handle_of
 from ._runtime.mallocinit import Limits, build_runtime
-from ._runtime.constants import MAX_GCPROC
-from ._runtime.layout import FINBLOCK_CAP
 from ._runtime.stats import GCStats, MemStats
 from ._runtime.sysmem import OSBackend, SysMem
 
@@ -407,9 +406,8 @@ class Heap:
         gs = self._arrays.gcstats
         if gs[L.GS_NTRACE] != self._traced:
             self._print_traces()
-        if gs[L.GS_NFINQ] and self._finq_lock.acquire(blocking=False):
-            # a thread already running finalizers (this one, re-entered, or another) drains the queue
-            self._finq_lock.release()
+        # a thread already running finalizers (this one, re-entered, or another) drains the queue
+        if gs[L.GS_NFINQ] and not self._finq_lock.locked():
             if keep:
                 c = self._cache()
                 if int(entry.push_root(self._handle, c, keep)) < 0:
@@ -652,8 +650,8 @@ class Heap:
                 queue = [int(x) for x in a.finq[:n]]
                 a.finq[:n] = 0
                 a.gcstats[L.GS_NFINQ] = 0
-                batch = [p for k in range(((n - 1) // FINBLOCK_CAP) * FINBLOCK_CAP, -1, -FINBLOCK_CAP)
-                         for p in queue[k : k + FINBLOCK_CAP]]
+                cap = L.FINBLOCK_CAP
+                batch = [p for k in range((n - 1) // cap * cap, -1, -cap) for p in queue[k : k + cap]]
                 for i, p in enumerate(batch):
                     fn = self._finalizers.pop(p, None)
                     if fn is None:

@@ -428,7 +428,7 @@ def scan_root(rt, p, i, wbuf, nobj, nptr):
     return wbuf, nobj, nptr, nbytes
 
 
-# ================================================================ the serial collector (nproc = 1)
+# ================================================================ draining a buffer; the serial collector (nproc = 1)
 
 
 @jit
