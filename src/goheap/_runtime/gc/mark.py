@@ -95,7 +95,8 @@ from ..layout import (
     WORKBUF_NOBJ,
 )
 from ..malloc import gettype
-from .roots import finblock_range, load_raw
+from .rawmem import load_raw, prefetch
+from .roots import finblock_range
 
 _ALLOC = np.int64(BIT_ALLOCATED)
 _ALLOC_OR_BOUNDARY = np.int64(BIT_ALLOCATED | BIT_BLOCK_BOUNDARY)
@@ -271,6 +272,7 @@ def _flush(rt, mem, wb, pb, spans, spanmap, arena_start, base, p, wbuf, nobj, np
             continue
         obj = pb[k, PT_BT_P]
         s = spanmap[(obj >> PAGE_SHIFT) - page0]
+        prefetch(obj)
         i = WB_OBJ + 3 * nobj
         wb[wbuf, i] = obj
         wb[wbuf, i + 1] = spans[s, SP_ELEMSIZE]

@@ -18,17 +18,10 @@ RK_FINBLOCK     each FinBlock of queued finalizer arguments  the same
 
 A registered region is memory the user owns (a numpy array, a nogc block): scanned
 conservatively (every word) or precisely (only the words its pointer bitmap names). It may
-live outside the heap's reservation, so it is read through raw loads.
+live outside the heap's reservation, so the mark phase reads it with ``rawmem.load_raw``.
 """
 
 from __future__ import annotations
-
-import ctypes
-
-import numba
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
 
 from .._jit import jit
 from ..constants import MSPAN_IN_USE, MTYPES_BYTES, MTYPES_WORDS
@@ -63,25 +56,6 @@ from ..layout import (
     H_NROOTSLOTS,
 )
 from ..mheap import mheap_lookup
-
-if numba.config.DISABLE_JIT:
-
-    def load_raw(addr):
-        """The int64 word at any readable address (interpreted: through ctypes)."""
-        return ctypes.c_int64.from_address(int(addr)).value
-
-else:
-
-    @intrinsic
-    def load_raw(typingctx, addr):
-        """The int64 word at any readable address. The caller guarantees it is mapped."""
-
-        def codegen(context, builder, signature, args):
-            ptr = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
-            return builder.load(ptr)
-
-        return types.int64(types.int64), codegen
-
 
 @jit
 def _addroot(rt, n, kind, a, b):
