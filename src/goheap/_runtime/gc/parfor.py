@@ -57,7 +57,7 @@ BACKOFF_STOLE = 4  # no back-off: the try stole work
 
 
 @jit
-def _thr(d, tid):
+def _thr(tid):
     return PF_NSLOTS + tid * PFT_NSLOTS
 
 
@@ -70,7 +70,7 @@ def parforsetup(rt, d, nthr, cnt, wait):
     pf[PF_CNT] = cnt
     pf[PF_WAIT] = 1 if wait else 0
     for i in range(nthr):
-        t = _thr(d, i)
+        t = _thr(i)
         pf[t + PFT_BEGIN] = cnt * i // nthr
         pf[t + PFT_END] = cnt * (i + 1) // nthr
 
@@ -116,7 +116,7 @@ def parfor_step(rt, d, tid, p):
     """One step of thread tid (run by proc p) in parfor d: (PF_BODY, i), (PF_TRIED, BACKOFF_*) or (PF_EXIT, 0)."""
     pf = rt.parfor[d]
     nthr = pf[PF_NTHR]
-    t = _thr(d, tid)
+    t = _thr(tid)
     if pf[t + PFT_STEALING] == 0:
         # local work: bump the low index (even past the end, as the seed's xadd does)
         begin = pf[t + PFT_BEGIN]
@@ -143,7 +143,7 @@ def parfor_step(rt, d, tid, p):
     victim = proc_fastrand1(rt, p) % (nthr - 1)
     if victim >= tid:
         victim += 1
-    v = _thr(d, victim)
+    v = _thr(victim)
     begin = pf[v + PFT_BEGIN]
     end = pf[v + PFT_END]
     if begin + 1 < end:
