@@ -18,7 +18,10 @@ from ._runtime.sizeclasses import SizeClasses, init_sizes
 from ._runtime.stats import GCStats, MemStats, SizeClassStats
 from .errors import (
     AddressError,
+    ConfigError,
     DoubleFree,
+    FinalizerError,
+    FinalizerWarning,
     HeapClosed,
     HeapCorrupted,
     HeapError,
@@ -32,7 +35,10 @@ from .inspect import HeapSnapshot, History, PageMapSnapshot, PageState, Span, Sp
 
 __all__ = [
     "AddressError",
+    "ConfigError",
     "DoubleFree",
+    "FinalizerError",
+    "FinalizerWarning",
     "GCStats",
     "Heap",
     "HeapClosed",

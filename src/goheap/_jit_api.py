@@ -9,7 +9,7 @@ from __future__ import annotations
 from ._runtime import api
 from ._runtime._jit import jit_entry
 from ._runtime.constants import FLAG_NO_GC, FLAG_NO_POINTERS, FLAG_NO_PROFILING, TYPEINFO_ARRAY
-from ._runtime.layout import H_BASE, H_PROF_STACK, LC_SHADOW_SP, TYPE_TAG_BITS, runtime_ref
+from ._runtime.layout import E_OUT_OF_MEMORY, H_BASE, H_PROF_STACK, LC_SHADOW_SP, TYPE_TAG_BITS, runtime_ref
 from ._runtime.malloc import mlookup
 
 __all__ = ["FLAG_NO_GC", "FLAG_NO_POINTERS", "FLAG_NO_PROFILING"]
@@ -100,14 +100,23 @@ def pop_root(rt, c):
 
 @jit_entry
 def set_root(rt, c, slot, v):
-    """Set shadow-stack slot ``slot`` (growing the stack to cover it); the slot, or -1 if out of range."""
+    """Set shadow-stack slot ``slot`` (growing the stack to cover it); E_OUT_OF_MEMORY past its end, else 0."""
     rt = runtime_ref(rt)
     if slot < 0 or slot >= rt.shadow.shape[1]:
-        return -1
+        return E_OUT_OF_MEMORY
     if slot >= rt.cache_local[c, LC_SHADOW_SP]:
         rt.cache_local[c, LC_SHADOW_SP] = slot + 1
     rt.shadow[c, slot] = v
-    return slot
+    return 0
+
+
+@jit_entry
+def get_root(rt, c, slot):
+    """Shadow-stack slot ``slot`` (0 past the stack's top)."""
+    rt = runtime_ref(rt)
+    if slot < 0 or slot >= rt.cache_local[c, LC_SHADOW_SP]:
+        return 0
+    return rt.shadow[c, slot]
 
 
 @jit_entry

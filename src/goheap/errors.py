@@ -9,7 +9,10 @@ from __future__ import annotations
 
 __all__ = [
     "AddressError",
+    "ConfigError",
     "DoubleFree",
+    "FinalizerError",
+    "FinalizerWarning",
     "HeapClosed",
     "HeapCorrupted",
     "HeapError",
@@ -63,5 +66,23 @@ class HeapClosed(HeapError):
 
 class HeapCorrupted(HeapError):
     """``Heap.check()`` found a broken invariant; the message names it."""
+
+    __module__ = "goheap"
+
+
+class ConfigError(HeapError, ValueError):
+    """A HeapConfig value goheap cannot honour (a negative proc count, a virtual clock with a real-time thread)."""
+
+    __module__ = "goheap"
+
+
+class FinalizerError(HeapError):
+    """set_finalizer misuse: a second finalizer for the same block, or a finalizer that is not callable."""
+
+    __module__ = "goheap"
+
+
+class FinalizerWarning(RuntimeWarning):
+    """A finalizer raised. The heap is intact; the exception is reported once its batch has run."""
 
     __module__ = "goheap"

@@ -16,6 +16,8 @@ import os
 import sys
 import threading
 import time
+import traceback
+import warnings
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,11 +31,13 @@ from ._runtime import layout as L
 from ._runtime.check import check_heap
 from ._runtime._jit import entry_point
 from ._runtime.constants import (
+    BIT_ALLOCATED,
     FLAG_NO_GC,
     FLAG_NO_POINTERS,
     FLAG_NO_PROFILING,
     FORCE_GC_PERIOD_NS,
     GC_STACK_SEGMENT_BYTES,
+    MAX_GCPROC,
     MAX_MEM,
     MAX_SMALL_SIZE,
     MEM_PROFILE_RATE,
@@ -41,7 +45,6 @@ from ._runtime.constants import (
     PAGE_SIZE,
     PARFOR_BYTES,
     SCAVENGE_LIMIT_NS,
-    SCAVENGER_TICK_NS,
     TYPEINFO_ARRAY,
     TYPEINFO_SINGLE_OBJECT,
 )
@@ -85,16 +88,17 @@ def readgogc(value: str | None) -> int:
         return 100
     if value == "off":
         return -1
-    digits = ""
-    for ch in value:
-        if not ch.isdigit():
-            break
-        digits += ch
-    return int(digits) if digits else 0
+    return _atoi(value)
 
 
 def _atoi(value: str | None) -> int:
-    return readgogc(value) if value not in (None, "", "off") else 0
+    """The runtime's atoi: leading decimal digits only (no sign), accumulated in an int32 that wraps."""
+    n = 0
+    for ch in value or "":
+        if not "0" <= ch <= "9":
+            break
+        n = (n * 10 + ord(ch) - ord("0")) & 0xFFFFFFFF
+    return n - (1 << 32) if n >= 1 << 31 else n
 
 
 @dataclass(frozen=True)
@@ -102,8 +106,14 @@ class HeapConfig:
     """How to build a heap. Every default is the seed's.
 
     gcpercent / gctrace: None reads GOGC / GOGCTRACE from the environment, as the seed does.
+    nproc: collector procs (work.nproc), at most 8 (MaxGcproc) as the seed's gcprocs allows;
+    with more than one, the procs' mark and sweep are interleaved deterministically (see
+    ``goheap._runtime.gc.gchelper``) and gctrace shows their handoffs, steals and yields.
     virtual_clock: the runtime's clock is ``start_time_ns`` and moves only with
     :meth:`Heap.advance_clock` (deterministic pauses, scavenger and LastGC).
+    force_gc_period_ns / scavenge_limit_ns: the scavenger's policy (2 and 5 minutes); it
+    wakes every min(both)/2. scavenger_thread: run it on a daemon thread in real time
+    (off by default; a collection can then happen between any two heap calls).
     go_process: the runtime allocates its own blocks as a Go process's does: each
     collection runs on a heap-allocated stack segment, and the first one allocates its
     ParFor descriptors (see :mod:`goheap.workloads.goprocess` for the rest of a process).
@@ -117,6 +127,9 @@ class HeapConfig:
     nproc: int = 1
     virtual_clock: bool = False
     start_time_ns: int = 0
+    force_gc_period_ns: int = FORCE_GC_PERIOD_NS
+    scavenge_limit_ns: int = SCAVENGE_LIMIT_NS
+    scavenger_thread: bool = False
     enable_gc: bool = True
     go_process: bool = False
     os: OSBackend | None = None
@@ -137,12 +150,33 @@ class TypeInfo:
         return (self.id << L.TYPE_TAG_BITS) | tag
 
 
+def _check_config(config: HeapConfig) -> None:
+    if isinstance(config.nproc, bool) or not isinstance(config.nproc, int) or config.nproc < 1:
+        raise errors.ConfigError(f"nproc must be a positive int, not {config.nproc!r}")
+    if config.gcpercent is not None and (isinstance(config.gcpercent, bool) or not isinstance(config.gcpercent, int)):
+        raise errors.ConfigError(f"gcpercent must be an int or None, not {config.gcpercent!r}")
+    if min(config.force_gc_period_ns, config.scavenge_limit_ns) < 2:
+        raise errors.ConfigError("force_gc_period_ns and scavenge_limit_ns must be at least 2 ns (the tick is half the smaller)")
+    if config.scavenger_thread and config.virtual_clock:
+        raise errors.ConfigError("scavenger_thread runs in real time; it cannot drive a virtual clock")
+
+
 class RootSet:
-    """Explicit roots: each handle holds one pointer (the object it points into stays alive)."""
+    """The heap's roots that Python manages: pointer handles and global regions.
+
+    A *handle* holds one word, scanned conservatively: the block it points into (interior
+    pointers too) stays alive. A *region* is memory you own, scanned at every collection
+    like the seed's data and bss: conservatively (any word that points into a block keeps
+    it alive) or, with a pointer bitmap, only in the words the bitmap names.
+    """
 
     def __init__(self, heap: Heap):
         self._heap = heap
         self._free: list[int] = []
+        self._regions: dict[int, object] = {}  # row -> the object whose memory it is (kept alive)
+        self._rootptrs_used = 0
+
+    # ------------------------------------------------------------ handles
 
     def add(self, p: int) -> int:
         """Keep the block holding p alive; returns a handle for :meth:`remove` and :meth:`set`."""
@@ -156,25 +190,28 @@ class RootSet:
             if k >= slots.shape[0]:
                 raise errors.OutOfMemory(f"all {slots.shape[0]} root handles are in use")
             h._arrays.h[L.H_NROOTSLOTS] = k + 1
-        slots[k] = p
+        slots[k] = int(p)
         return k
 
     def set(self, handle: int, p: int) -> None:
+        """Make the handle hold p instead."""
         self._heap._check_open()
-        self._heap._arrays.rootslots[self._slot(handle)] = p
+        self._heap._arrays.rootslots[self._slot(handle)] = int(p)
 
     def get(self, handle: int) -> int:
         self._heap._check_open()
         return int(self._heap._arrays.rootslots[self._slot(handle)])
 
     def remove(self, handle: int) -> None:
+        """Drop the handle: what it pointed to may be collected."""
         self._heap._check_open()
         self._heap._arrays.rootslots[self._slot(handle)] = 0
         self._free.append(handle)
 
     def clear(self) -> None:
-        self._heap._check_open()
+        """Drop every handle (regions stay)."""
         h = self._heap
+        h._check_open()
         n = int(h._arrays.h[L.H_NROOTSLOTS])
         h._arrays.rootslots[:n] = 0
         h._arrays.h[L.H_NROOTSLOTS] = 0
@@ -186,9 +223,117 @@ class RootSet:
         return int(np.count_nonzero(self._heap._arrays.rootslots[:n]))
 
     def _slot(self, handle: int) -> int:
+        self._heap._check_open()
         if not isinstance(handle, int) or not 0 <= handle < int(self._heap._arrays.h[L.H_NROOTSLOTS]) or handle in self._free:
             raise errors.HeapError(f"no root handle {handle!r}")
         return handle
+
+    # ------------------------------------------------------------ regions
+
+    def add_region(self, region, nbytes: int | None = None, *, pointer_bitmap=None) -> int:
+        """Scan memory you own as a root at every collection; returns a handle for :meth:`remove_region`.
+
+        region: a C-contiguous numpy array or other buffer (kept referenced until removed;
+        do not resize it), or an int address inside this heap's arena (a nogc block, say)
+        with ``nbytes``. The memory must be 8-byte aligned; its words are read as int64.
+        pointer_bitmap: one flag per word (a sequence or array of bools); only words whose
+        flag is set are scanned. Without it, every word is (conservative).
+        """
+        h = self._heap
+        h._check_open()
+        addr, size, owner = self._region_memory(region, nbytes)
+        nwords = size // 8
+        a = h._arrays
+        rows = a.roots
+        row = next((r for r in range(int(a.gcstats[L.GS_NROOTS])) if rows[r, L.RG_KIND] == L.ROOT_NONE), None)
+        if row is None:
+            row = int(a.gcstats[L.GS_NROOTS])
+            if row >= rows.shape[0]:
+                raise errors.OutOfMemory(f"all {rows.shape[0]} root regions are in use")
+        ptr_start = nptrs = 0
+        kind = L.ROOT_CONSERVATIVE
+        if pointer_bitmap is not None:
+            flags = np.asarray(pointer_bitmap, dtype=bool).ravel()
+            if flags.shape[0] != nwords:
+                raise errors.InvalidSize(f"pointer_bitmap has {flags.shape[0]} flags for a region of {nwords} words")
+            words = np.flatnonzero(flags)
+            ptr_start = self._alloc_rootptrs(words.shape[0])
+            nptrs = words.shape[0]
+            a.rootptrs[ptr_start : ptr_start + nptrs] = words
+            kind = L.ROOT_PRECISE
+        rows[row, L.RG_ADDR] = addr
+        rows[row, L.RG_NBYTES] = nwords * 8
+        rows[row, L.RG_PTR_START] = ptr_start
+        rows[row, L.RG_NPTRS] = nptrs
+        rows[row, L.RG_KIND] = kind
+        a.gcstats[L.GS_NROOTS] = max(int(a.gcstats[L.GS_NROOTS]), row + 1)
+        self._regions[row] = owner
+        return row
+
+    def remove_region(self, handle: int) -> None:
+        """Stop scanning the region; what only it kept alive may be collected."""
+        h = self._heap
+        h._check_open()
+        if handle not in self._regions:
+            raise errors.HeapError(f"no root region {handle!r}")
+        a = h._arrays
+        a.roots[handle] = 0  # kind ROOT_NONE
+        del self._regions[handle]
+        n = int(a.gcstats[L.GS_NROOTS])
+        while n > 0 and a.roots[n - 1, L.RG_KIND] == L.ROOT_NONE:
+            n -= 1
+        a.gcstats[L.GS_NROOTS] = n
+
+    def regions(self) -> list[tuple[int, int, int]]:
+        """(handle, address, nbytes) of every registered region."""
+        a = self._heap._arrays
+        return [(r, int(a.roots[r, L.RG_ADDR]), int(a.roots[r, L.RG_NBYTES])) for r in sorted(self._regions)]
+
+    def _region_memory(self, region, nbytes):
+        h = self._heap
+        if isinstance(region, (int, np.integer)) and not isinstance(region, bool):
+            addr = int(region)
+            if nbytes is None or nbytes < 0:
+                raise errors.InvalidSize("add_region(address, nbytes) needs the region's size")
+            if addr < h.arena_start or addr + nbytes > h.arena_used:
+                raise errors.AddressError(
+                    f"region [{addr:#x}, {addr + nbytes:#x}) is not inside this heap's arena; pass a buffer instead"
+                )
+            owner = None
+        else:
+            arr = region if isinstance(region, np.ndarray) else np.frombuffer(region, dtype=np.uint8)
+            if not arr.flags.c_contiguous:
+                raise errors.AddressError("a root region must be C-contiguous memory")
+            addr = int(arr.__array_interface__["data"][0])
+            size = int(arr.nbytes)
+            if nbytes is not None:
+                if not 0 <= nbytes <= size:
+                    raise errors.InvalidSize(f"nbytes {nbytes} is outside the buffer's {size} bytes")
+                size = nbytes
+            nbytes = size
+            owner = region
+        if addr % 8:
+            raise errors.AddressError(f"root region at {addr:#x} is not 8-byte aligned")
+        return addr, nbytes, owner
+
+    def _alloc_rootptrs(self, n: int) -> int:
+        a = self._heap._arrays
+        cap = a.rootptrs.shape[0]
+        if self._rootptrs_used + n > cap:
+            # compact: move every live precise region's offsets to the front
+            used = 0
+            precise = [r for r in self._regions if a.roots[r, L.RG_KIND] == L.ROOT_PRECISE]
+            for r in sorted(precise, key=lambda r: int(a.roots[r, L.RG_PTR_START])):
+                start, k = int(a.roots[r, L.RG_PTR_START]), int(a.roots[r, L.RG_NPTRS])
+                a.rootptrs[used : used + k] = a.rootptrs[start : start + k].copy()
+                a.roots[r, L.RG_PTR_START] = used
+                used += k
+            self._rootptrs_used = used
+            if used + n > cap:
+                raise errors.OutOfMemory(f"root regions' pointer bitmaps need more than {cap} pointer words")
+        start = self._rootptrs_used
+        self._rootptrs_used += n
+        return start
 
 
 _ERRORS = {
@@ -251,6 +396,7 @@ class Heap:
             config = HeapConfig(**{**config.__dict__, **overrides})
         self.config = config
         self._closed = True
+        _check_config(config)
         gcpercent = config.gcpercent if config.gcpercent is not None else readgogc(os.environ.get("GOGC"))
         gctrace = config.gctrace if config.gctrace is not None else _atoi(os.environ.get("GOGCTRACE"))
         self._sysmem = SysMem(config.os)
@@ -275,7 +421,7 @@ class Heap:
         h[L.H_GCPERCENT] = -1 if gcpercent < 0 else gcpercent
         h[L.H_GCTRACE] = gctrace
         h[L.H_MEMPROFILE_RATE] = config.memprofilerate
-        h[L.H_NPROC] = config.nproc
+        h[L.H_NPROC] = min(config.nproc, MAX_GCPROC)
         h[L.H_CLOCK_VIRTUAL] = 1 if config.virtual_clock else 0
         h[L.H_NOW] = config.start_time_ns
         if config.go_process:
@@ -285,14 +431,18 @@ class Heap:
         h[L.H_SYSMAP_LIMIT] = -1 if map_limit is None else map_limit
         self._local = threading.local()
         self._caches: list[int] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # the scavenger thread's rounds against close()
+        self._finq_lock = threading.Lock()  # held by the thread running finalizers
         self._finalizers: dict[int, Callable[[int], object]] = {}
         self._types: list[TypeInfo | None] = [None]
         self._stacks: dict[tuple, int] = {(): 0}
         self._stack_frames: list[tuple] = [()]
         self._traced = 0
         self._scvg_k = 0
-        self._next_scavenge = config.start_time_ns + SCAVENGER_TICK_NS
+        self._scvg_tick_ns = min(config.force_gc_period_ns, config.scavenge_limit_ns) // 2
+        self._next_scavenge = config.start_time_ns + self._scvg_tick_ns
+        self._scvg_thread: threading.Thread | None = None
+        self._scvg_stop = threading.Event()
         self.trace_stream = config.trace_stream
         self.roots = RootSet(self)
         self._closed = False
@@ -300,6 +450,9 @@ class Heap:
         c = self._cache()
         entry.free(self._handle, c, entry.mallocgc(self._handle, c, 1, 0, False, True))
         arrays.mstats[L.ST_ENABLEGC] = 1 if config.enable_gc else 0
+        if config.scavenger_thread:
+            self._scvg_thread = threading.Thread(target=self._scavenger_loop, name="goheap-scavenger", daemon=True)
+            self._scvg_thread.start()
 
     # ------------------------------------------------------------ plumbing
 
@@ -335,19 +488,33 @@ class Heap:
             arg = int(self._arrays.h[L.H_ERR_ARG])
         raise exc(msg.format(arg=arg, code=code))
 
-    def _after(self) -> None:
-        """Print new gctrace lines and run queued finalizers (after any call that may collect)."""
+    def _after(self, keep: int = 0) -> None:
+        """Print new gctrace lines and run queued finalizers (after any call that may collect).
+
+        ``keep`` is a block the caller is about to hand out: it stays on this thread's shadow
+        stack while the finalizers and their collections run, as a fresh pointer stays on
+        the allocating goroutine's stack in the seed.
+        """
         numgc = self._mstats_words[L.ST_NUMGC]
-        if numgc == self._numgc_seen:
+        gs = self._arrays.gcstats
+        if numgc == self._numgc_seen and not gs[L.GS_NFINQ]:
             return
         self._numgc_seen = numgc
         gs = self._arrays.gcstats
         if gs[L.GS_NTRACE] != self._traced:
             self._print_traces()
-        if gs[L.GS_NFINQ] and not self._in_finalizers:
-            self._run_finalizers()
-
-    _in_finalizers = False
+        # a thread already running finalizers (this one, re-entered, or another) drains the queue
+        if gs[L.GS_NFINQ] and not self._finq_lock.locked():
+            if keep:
+                c = self._cache()
+                if int(entry.push_root(self._handle, c, keep)) < 0:
+                    raise errors.OutOfMemory("the shadow stack is full")
+                try:
+                    self._run_finalizers()
+                finally:
+                    entry.pop_root(self._handle, c)
+            else:
+                self._run_finalizers()
 
     def _print_traces(self) -> None:
         gs = self._arrays.gcstats
@@ -414,6 +581,8 @@ class Heap:
         if type is not None:
             if noscan:
                 raise errors.HeapError("a typed block cannot be noscan")
+            if size < type.size:
+                raise errors.InvalidSize(f"size {size} is smaller than type {type.name} ({type.size} bytes)")
             tag = TYPEINFO_ARRAY if size > type.size else TYPEINFO_SINGLE_OBJECT
             v = int(entry.malloc_typed(self._handle, c, size, flag, type.word(tag)))
         else:
@@ -421,7 +590,7 @@ class Heap:
         if v < 0:
             self._raise(v, size)
         if self._mstats_words[L.ST_NUMGC] != self._numgc_seen:
-            self._after()
+            self._after(keep=v)
         return v
 
     def alloc_array(self, type: TypeInfo, n: int) -> int:
@@ -592,9 +761,20 @@ class Heap:
             raise errors.AddressError(f"address {_show_address(p)} is outside the heap") from None
         if code:
             self._raise(code)
-        if self._finalizers and p in self._finalizers:
-            del self._finalizers[p]
-            entry.fintab_delete(self._handle, p)
+        if self._finalizers and self._finalizers.pop(p, None) is not None:
+            self._unqueue(p)  # the compiled free dropped it from the table
+
+    def _unqueue(self, p: int) -> None:
+        """Drop p from the queue of ready finalizers, if it waits there."""
+        a = self._arrays
+        n = int(a.gcstats[L.GS_NFINQ])
+        queue = a.finq[:n]
+        hit = np.flatnonzero(queue == p)
+        if hit.size:
+            k = int(hit[0])
+            queue[k : n - 1] = queue[k + 1 : n].copy()
+            a.finq[n - 1] = 0
+            a.gcstats[L.GS_NFINQ] = n - 1
 
     def lookup(self, addr: int) -> tuple[int, int]:
         """mlookup: (base, size) of the block holding addr; interior pointers allowed."""
@@ -696,44 +876,87 @@ class Heap:
         return old
 
     def set_finalizer(self, p: int, fn: Callable[[int], object] | None) -> None:
-        """runtime.SetFinalizer: run fn(p) once p is found unreachable; None removes it."""
+        """runtime.SetFinalizer: call fn(p) once the block at p is found unreachable; None removes it.
+
+        p must be the start of an allocated block the collector manages (not nogc). fn runs
+        after the collection that found p unreachable, outside it (allocating and collecting
+        are allowed); p survives that collection and is freed by a later one unless fn made
+        it reachable again. A finalizer runs once: set it again to re-arm it. Raises
+        FinalizerError if p already has one; an exception raised by fn is reported as a
+        FinalizerWarning once its batch has run.
+        """
         self._check_open()
-        base, _ = self.lookup(p)
-        if base != p:
-            raise errors.AddressError(f"set_finalizer: {p:#x} is not the start of an allocated block")
+        if fn is not None and not callable(fn):
+            raise errors.FinalizerError(f"set_finalizer: {fn!r} is not callable")
+        p = int(p)
+        if int(entry.check_free(self._handle, p)) != 0 or not int(entry.block_bits(self._handle, p)) & BIT_ALLOCATED:
+            raise errors.AddressError(f"set_finalizer: {p:#x} is not the start of an allocated, collected block")
         if fn is None:
+            entry.remove_finalizer(self._handle, p)
             self._finalizers.pop(p, None)
-            entry.fintab_delete(self._handle, p)
             return
-        if p in self._finalizers:
-            raise errors.HeapError(f"set_finalizer: the block at {p:#x} already has a finalizer")
-        if not entry.fintab_add(self._handle, p):
-            raise errors.OutOfMemory("the finalizer table is full")
+        code = int(entry.add_finalizer(self._handle, self._cache(), p))
+        if code == 0:
+            raise errors.FinalizerError(f"set_finalizer: the block at {p:#x} already has a finalizer")
+        if code < 0:
+            self._raise(code)
         self._finalizers[p] = fn
 
     def _run_finalizers(self) -> None:
-        """runfinq: run every queued finalizer, then force a collection, as the seed's goroutine does."""
-        self._in_finalizers = True
+        """runfinq: run the queued finalizers, newest FinBlock first; after each batch force a collection.
+
+        The queue is taken whole before any finalizer runs, so one that allocates or collects
+        starts a new batch. Exceptions are collected and reported as FinalizerWarnings once
+        the batch and its collection are done; an exception that is not an Exception (a
+        KeyboardInterrupt) puts the batch's unrun finalizers back in the queue and propagates.
+        """
+        a = self._arrays
+        failures: list[tuple[int, object, BaseException]] = []
+        if not self._finq_lock.acquire(blocking=False):
+            return
         try:
-            while self._arrays.gcstats[L.GS_NFINQ]:
-                n = int(self._arrays.gcstats[L.GS_NFINQ])
-                batch = [int(x) for x in self._arrays.finq[:n]]
-                self._arrays.gcstats[L.GS_NFINQ] = 0
-                for p in batch:
+            while a.gcstats[L.GS_NFINQ]:
+                n = int(a.gcstats[L.GS_NFINQ])
+                queue = [int(x) for x in a.finq[:n]]
+                a.finq[:n] = 0
+                a.gcstats[L.GS_NFINQ] = 0
+                cap = L.FINBLOCK_CAP
+                batch = [p for k in range((n - 1) // cap * cap, -1, -cap) for p in queue[k : k + cap]]
+                for i, p in enumerate(batch):
                     fn = self._finalizers.pop(p, None)
-                    if fn is not None:
+                    if fn is None:
+                        continue
+                    try:
                         fn(p)
-                self._arrays.finq[:n] = 0
+                    except Exception as exc:  # noqa: BLE001 - reported after the batch
+                        failures.append((p, fn, exc))
+                    except BaseException:
+                        self._requeue(batch[i + 1 :])
+                        raise
                 entry.gc(self._handle, self._cache(), True)
-                if self._arrays.gcstats[L.GS_NTRACE] != self._traced:
+                if a.gcstats[L.GS_NTRACE] != self._traced:
                     self._print_traces()
         finally:
-            self._in_finalizers = False
+            self._finq_lock.release()
+        for p, fn, exc in failures:
+            tb = "".join(traceback.format_exception(exc))
+            warnings.warn(errors.FinalizerWarning(f"finalizer {fn!r} of the block at {p:#x} raised:\n{tb}"), stacklevel=3)
+
+    def _requeue(self, ps: list[int]) -> None:
+        a = self._arrays
+        for p in ps:
+            if p in self._finalizers:
+                n = int(a.gcstats[L.GS_NFINQ])
+                a.finq[n] = p
+                a.gcstats[L.GS_NFINQ] = n + 1
 
     def free_os_memory(self) -> int:
-        """debug.FreeOSMemory: collect, then release every free span to the OS; bytes newly released."""
-        self.gc()
-        return int(entry.scavenge(self._handle, INT64_MAX, 0))
+        """debug.FreeOSMemory: collect, then release every free span to the OS; the bytes newly released."""
+        self._check_open()
+        entry.gc(self._handle, self._cache(), True)
+        released = int(entry.scavenge(self._handle, INT64_MAX, 0))
+        self._after()
+        return released
 
     # ------------------------------------------------------------ time and the scavenger
 
@@ -742,20 +965,27 @@ class Heap:
         return int(entry.nanotime(self._handle))
 
     def advance_clock(self, ns: int) -> None:
-        """Move the virtual clock forward, running every scavenger tick that falls due."""
-        self._check_open()
+        """Move the virtual clock forward, running every scavenger round that falls due."""
         if not self.config.virtual_clock:
             raise errors.HeapError("advance_clock needs a heap built with virtual_clock=True")
+        self._check_open()
+        if ns < 0:
+            raise errors.HeapError(f"the clock cannot go back ({ns} ns)")
         h = self._arrays.h
         target = int(h[L.H_NOW]) + int(ns)
         while self._next_scavenge <= target:
             h[L.H_NOW] = self._next_scavenge
             self.scavenger_tick()
-            self._next_scavenge += SCAVENGER_TICK_NS
+            self._next_scavenge += self._scvg_tick_ns
         h[L.H_NOW] = target
 
     def scavenger_tick(self) -> int:
-        """One round of the scavenger goroutine: force a GC if none ran for 2 minutes, release idle spans."""
+        """One round of the scavenger goroutine; the bytes it released.
+
+        Forces a collection if none ran for force_gc_period_ns, then returns the free spans
+        idle for more than scavenge_limit_ns to the OS (madvise DONTNEED). With gctrace on,
+        prints the seed's ``scvg<k>:`` lines.
+        """
         self._check_open()
         k = self._scvg_k
         self._scvg_k += 1
@@ -763,15 +993,25 @@ class Heap:
         st = self._arrays.mstats
         trace = self._arrays.h[L.H_GCTRACE] > 0
         stream = self.trace_stream or sys.stderr
-        if now - int(st[L.ST_LAST_GC]) > FORCE_GC_PERIOD_NS:
-            self.gc()
+        if now - int(st[L.ST_LAST_GC]) > self.config.force_gc_period_ns:
+            entry.gc(self._handle, self._cache(), True)
+            self._print_traces()
             if trace:
                 stream.write(f"scvg{k}: GC forced\n")
             now = self.now()
-        released = int(entry.scavenge(self._handle, now, SCAVENGE_LIMIT_NS))
+        released = int(entry.scavenge(self._handle, now, self.config.scavenge_limit_ns))
         if trace:
             stream.write("".join(format_scvg(k, released, st)))
+        self._after()
         return released
+
+    def _scavenger_loop(self) -> None:
+        """The scavenger goroutine on a real-time thread (HeapConfig.scavenger_thread)."""
+        while not self._scvg_stop.wait(self._scvg_tick_ns / 1e9):
+            with self._lock:
+                if self._closed:
+                    return
+                self.scavenger_tick()
 
     # ------------------------------------------------------------ statistics
 
@@ -782,14 +1022,13 @@ class Heap:
         a = self._arrays
         return MemStats.from_arrays(a.mstats, a.pause_ns, a.by_size)
 
-    def read_gc_stats(self) -> GCStats:
-        """debug.ReadGCStats: last GC, count, total pause, pauses most recent first."""
+    def read_gc_stats(self, quantiles: int = 0) -> GCStats:
+        """debug.ReadGCStats: last GC, count, total pause, pauses most recent first, and ``quantiles`` pause quantiles."""
         self._check_open()
         st = self._arrays.mstats
-        n = int(st[L.ST_NUMGC])
-        ring = self._arrays.pause_ns
-        pauses = tuple(int(ring[(n - 1 - i) % len(ring)]) for i in range(min(n, len(ring))))
-        return GCStats(int(st[L.ST_LAST_GC]), n, int(st[L.ST_PAUSE_TOTAL_NS]), pauses)
+        return GCStats.from_ring(
+            int(st[L.ST_LAST_GC]), int(st[L.ST_NUMGC]), int(st[L.ST_PAUSE_TOTAL_NS]), self._arrays.pause_ns, quantiles
+        )
 
     def check(self) -> None:
         """Verify every invariant of the heap; raises HeapCorrupted naming the first one broken."""
@@ -837,8 +1076,12 @@ class Heap:
         """Unmap the arena and all metadata. Any later call raises HeapClosed."""
         if self._closed:
             return
-        self._closed = True
-        self._caches = []
+        self._scvg_stop.set()
+        with self._lock:
+            self._closed = True
+            self._caches = []
+        if self._scvg_thread is not None and self._scvg_thread is not threading.current_thread():
+            self._scvg_thread.join()
         forget_handle(self._handle)
         self._rt = None
         self._arrays = None

@@ -20,10 +20,13 @@ compiled code, collections included. Errors come back as negative return values 
 
 Roots: each thread has one stack of words, scanned conservatively from its bottom to its
 top at every collection, as the seed scans a goroutine stack. Use it either as a shadow
-stack of roots (``push_root``/``pop_root``, or slots set with ``set_root``; popped slots
-are cleared), or as an emulated call stack (``stack_reserve`` a frame, ``stack_store`` its
-slots, ``stack_release`` it on return; nothing is cleared, so dead slots of earlier frames
-stay visible to the collector until overwritten, exactly like Go's stacks of 2013).
+stack of roots (``push_root``/``pop_root``, or slots set with ``set_root`` and read with
+``get_root``; popped slots are cleared), or as an emulated call stack (``stack_reserve`` a
+frame, ``stack_store`` its slots, ``stack_release`` it on return; nothing is cleared, so
+dead slots of earlier frames stay visible to the collector until overwritten, exactly like
+Go's stacks of 2013). Collections that run inside compiled code queue the finalizers they
+find due; call ``heap.after_compiled()`` when the mutator returns to run them (and to
+print gctrace lines).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from ._jit_api import (
     alloc_typed,
     free,
     gc,
+    get_root,
     load,
     lookup,
     pop_root,
@@ -63,6 +67,7 @@ __all__ = [
     "alloc_typed",
     "free",
     "gc",
+    "get_root",
     "load",
     "load_byte",
     "lookup",

@@ -8,9 +8,12 @@ Every function takes the heap's ``Runtime`` tuple and the calling thread's cache
 from __future__ import annotations
 
 from ._jit import jit
+from .bitmap import blockspecial
 from .gc.collect import gc
-from .layout import H_BASE, LC_SHADOW_SP, ST_HEAP_ALLOC, ST_NEXT_GC
-from .malloc import free, malloc_nogc, mlookup, settype
+from .gc.finalizers import getfinalizer
+from .layout import E_OUT_OF_MEMORY, H_ARENA_START, H_ARENA_USED, H_BASE, LC_SHADOW_SP, ST_HEAP_ALLOC, ST_NEXT_GC
+from .malloc import free as malloc_free
+from .malloc import malloc_nogc, mlookup, settype
 
 __all__ = ["free", "gc", "load", "malloc", "mallocgc", "mlookup", "pop_root", "push_root", "settype", "store"]
 
@@ -30,6 +33,19 @@ def mallocgc(rt, c, size, flag, dogc, zeroed):
             gc(rt, c, False)
             pop_root(rt, c)
     return v
+
+
+@jit
+def free(rt, c, v):
+    """runtime.free; a freed block also loses its finalizer (the seed's free is runtime-only and never meets one).
+
+    Returns 0 or a negative E_* code (nothing changed).
+    """
+    special = v >= rt.h[H_ARENA_START] and v < rt.h[H_ARENA_USED] and blockspecial(rt, v)
+    err = malloc_free(rt, c, v)
+    if err == 0 and special:
+        getfinalizer(rt, v, True)
+    return err
 
 
 @jit
@@ -54,11 +70,11 @@ def store(rt, addr, value):
 def push_root(rt, c, v):
     """Push v on thread c's shadow stack (a conservatively scanned root, like a stack slot).
 
-    Returns its slot, or -1 when the stack is full (nothing is pushed).
+    Returns its slot, or E_OUT_OF_MEMORY (nothing pushed) when the stack is full.
     """
     sp = rt.cache_local[c, LC_SHADOW_SP]
     if sp >= rt.shadow.shape[1]:
-        return -1
+        return E_OUT_OF_MEMORY
     rt.shadow[c, sp] = v
     rt.cache_local[c, LC_SHADOW_SP] = sp + 1
     return sp

@@ -14,6 +14,7 @@ from . import layout as L
 from .constants import (
     BIT_ALLOCATED,
     BIT_MARKED,
+    BIT_SPECIAL,
     MAX_MHEAP_LIST,
     MSPAN_DEAD,
     MSPAN_FREE,
@@ -33,6 +34,7 @@ class _Reader:
         self.a = a
         self.base = int(a.h[L.H_BASE])
         self.arena_start = int(a.h[L.H_ARENA_START])
+        self.arena_used = int(a.h[L.H_ARENA_USED])
 
     def word(self, addr: int) -> int:
         return int(self.a.mem[(addr - self.base) >> 3])
@@ -263,11 +265,42 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
     if int(a.fixalloc[L.FA_SPAN, L.FA_INUSE]) != len(live) * int(a.fixalloc[L.FA_SPAN, L.FA_SIZE]):
         _fail(f"spanalloc: inuse {int(a.fixalloc[L.FA_SPAN, L.FA_INUSE])} does not match {len(live)} live spans")
 
-    # ---- finalizers: every table entry is the start of an allocated block
-    if finalizers:
-        tab = a.fintab
-        keys = {int(k) for k in tab[tab > 0]}
-        queued = {int(k) for k in a.finq[: int(a.gcstats[L.GS_NFINQ])]}
-        for p in finalizers:
-            if p not in keys and p not in queued:
-                _fail(f"finalizer of {p:#x} is neither in the table nor queued")
+    # ---- the collector's leftovers: no mark bit on a large block either, no queued work
+    for start, npages, s, state in live:
+        if state == MSPAN_IN_USE and int(spans[s, L.SP_SIZECLASS]) == 0 and r.bits(start << PAGE_SHIFT) & BIT_MARKED:
+            _fail(f"large span {s}: a mark bit survived the sweep")
+    if int(a.gcstats[L.GS_WORKBUF_FULL]) != 0 and not int(h[L.H_IN_GC]):
+        _fail("work.full still holds a Workbuf after the collection")
+
+    _check_finalizers(r, a, finalizers)
+
+
+def _check_finalizers(r: _Reader, a: L.RuntimeArrays, finalizers: dict | None) -> None:
+    """Each shard's counts match its key array; every key and queued object is an allocated special block."""
+    nlive = 0
+    for t in range(L.FINTAB_SHARDS):
+        key, mx = int(a.fintab[t, L.FT_KEY]), int(a.fintab[t, L.FT_MAX])
+        if mx == 0:
+            continue
+        keys = [r.word(key + 8 * i) for i in range(mx)]
+        dead = sum(1 for k in keys if k == -1)
+        live = [k for k in keys if k not in (0, -1)]
+        if len(live) + dead != int(a.fintab[t, L.FT_NKEY]) or dead != int(a.fintab[t, L.FT_NDEAD]):
+            _fail(f"finalizer shard {t}: nkey {int(a.fintab[t, L.FT_NKEY])}, ndead {int(a.fintab[t, L.FT_NDEAD])}, "
+                  f"its keys hold {len(live)} live and {dead} deleted")
+        if len(live) + dead > mx // 2 + mx // 4:
+            _fail(f"finalizer shard {t}: {len(live) + dead} of {mx} slots used, more than 3/4")
+        for k in live:
+            if (k >> 3) % L.FINTAB_SHARDS != t:
+                _fail(f"finalizer shard {t}: key {k:#x} belongs to shard {(k >> 3) % L.FINTAB_SHARDS}")
+            if not r.arena_start <= k < r.arena_used or r.bits(k) & (BIT_ALLOCATED | BIT_SPECIAL) != BIT_ALLOCATED | BIT_SPECIAL:
+                _fail(f"finalizer of {k:#x}: not the start of an allocated block with its special bit")
+            if finalizers is not None and k not in finalizers:
+                _fail(f"finalizer of {k:#x}: in the table but no function is registered")
+        nlive += len(live)
+    if nlive != int(a.gcstats[L.GS_NFIN]):
+        _fail(f"finalizer table: {nlive} live keys, the count says {int(a.gcstats[L.GS_NFIN])}")
+    for k in range(int(a.gcstats[L.GS_NFINQ])):
+        p = int(a.finq[k])
+        if not r.arena_start <= p < r.arena_used or r.bits(p) & (BIT_ALLOCATED | BIT_SPECIAL) != BIT_ALLOCATED | BIT_SPECIAL:
+            _fail(f"queued finalizer of {p:#x}: not an allocated block with its special bit")

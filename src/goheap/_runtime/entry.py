@@ -13,10 +13,11 @@ from numba import types
 from . import api
 from ._jit import jit_entry
 from .gc.collect import cachestats
+from .bitmap import get_bits
 from .handle import runtime_at
+from .layout import H_ARENA_START, H_ARENA_USED
 from .malloc import free_check, gettype, mlookup, settype_flush
 from .mcache import allocmcache, freemcache
-from .bitmap import setblockspecial
 from .gc import finalizers
 from .mheap import mheap_scavenge
 from .mheap import nanotime as mheap_nanotime
@@ -46,6 +47,15 @@ def malloc_typed(handle, c, size, flag, typ):
 @jit_entry
 def free(handle, c, v):
     return api.free(runtime_at(handle), c, v)
+
+
+@jit_entry
+def block_bits(handle, v):
+    """The four bitmap bits of the word at v (as BIT_* values), 0 outside the used arena."""
+    rt = runtime_at(handle)
+    if v < rt.h[H_ARENA_START] or v >= rt.h[H_ARENA_USED]:
+        return 0
+    return get_bits(rt, v)
 
 
 @jit_entry
@@ -103,19 +113,20 @@ def settype(handle, c, v, typ):
 
 
 @jit_entry
-def fintab_add(handle, p):
-    """addfinalizer: record p in the finalizer table and set its special bit."""
-    rt = runtime_at(handle)
-    if not finalizers.fintab_add(rt, p):
-        return False
-    setblockspecial(rt, p, True)
-    return True
+def add_finalizer(handle, c, p):
+    """addfinalizer: 1, 0 if p already has a finalizer, or E_OUT_OF_MEMORY (nothing changed)."""
+    return finalizers.addfinalizer(runtime_at(handle), c, p)
 
 
 @jit_entry
-def fintab_delete(handle, p):
+def remove_finalizer(handle, p):
     """SetFinalizer(p, nil): forget p's finalizer; the special bit is left alone, as in the seed."""
-    return finalizers.fintab_lookup(runtime_at(handle), p, True)
+    return finalizers.getfinalizer(runtime_at(handle), p, True)
+
+
+@jit_entry
+def has_finalizer(handle, p):
+    return finalizers.getfinalizer(runtime_at(handle), p, False)
 
 
 @jit_entry
@@ -129,3 +140,11 @@ HOT = {
     "free": (free, (types.int64, types.int64, types.int64)),
     "lookup": (lookup, (types.int64, types.int64, types.int64)),
 }
+@jit_entry
+def push_root(handle, c, v):
+    return api.push_root(runtime_at(handle), c, v)
+
+
+@jit_entry
+def pop_root(handle, c):
+    return api.pop_root(runtime_at(handle), c)

@@ -56,6 +56,7 @@ H_NGOROUTINES = 23  # goroutine stacks the seed would scan: one root each, for i
 H_NROOTSLOTS = 24  # high-water mark of rootslots in use
 H_SYS_MAPPED = 25  # bytes SysMap'd from compiled code (arena and bitmap)
 H_SYSMAP_LIMIT = 26  # -1, or the bytes compiled SysMap may map before it refuses (FailingOS.map_limit)
+H_MAX_FINALIZERS = 27  # Limits.finalizers: addfinalizer refuses more (each is a root of every collection)
 H_NSLOTS = 32
 
 # ---------------------------------------------------------------- mstats: MStats (int64)
@@ -194,10 +195,15 @@ class RuntimeArrays(NamedTuple):
     size_to_class128: np.ndarray  # int64[249]
     scratch: np.ndarray  # int64[8]: a timespec and other scratch words
     gcstats: np.ndarray  # int64[GS_NSLOTS]: collector bookkeeping (see gc/)
-    markstack: np.ndarray  # int64[n, 3]: the mark work list (block, nbytes, type info)
-    roots: np.ndarray  # int64[n, 3]: registered global regions (address, nbytes, kind)
-    finq: np.ndarray  # int64[n]: objects whose finalizers are ready to run
-    fintab: np.ndarray  # int64[n]: open-addressed set of objects with finalizers (0 empty, -1 deleted)
+    workbuf: np.ndarray  # int64[nbufs, WB_NSLOTS]: the mark phase's Workbufs (row 0 is nil)
+    gcroots: np.ndarray  # int64[n, GR_NSLOTS]: this collection's roots (the seed's work.roots)
+    gcproc: np.ndarray  # int64[MAX_GCPROC, GP_NSLOTS]: each collector proc's scan and wait state
+    ptrbuf: np.ndarray  # int64[MAX_GCPROC, 64, PT_NSLOTS]: each proc's PtrTarget/BitTarget staging
+    parfor: np.ndarray  # int64[2, PF_NSLOTS + MAX_GCPROC * PFT_NSLOTS]: markfor and sweepfor
+    roots: np.ndarray  # int64[n, RG_NSLOTS]: registered global regions
+    rootptrs: np.ndarray  # int64[n]: pointer word offsets of the regions scanned precisely
+    finq: np.ndarray  # int64[n]: objects whose finalizers are ready to run (FinBlock contents)
+    fintab: np.ndarray  # int64[17, FT_NSLOTS]: the finalizer table's shards (arrays in the heap)
     gctrace_log: np.ndarray  # int64[n, TR_NSLOTS]: one row per collection, for the Python shell to print
     prof: np.ndarray  # int64[n, PB_NSLOTS]: memory-profile buckets
     profaddr: np.ndarray  # int32[arena words]: bucket + 1 of each sampled block, by heap word
@@ -209,14 +215,14 @@ class RuntimeArrays(NamedTuple):
 
 
 # ---------------------------------------------------------------- gcstats slots
-GS_NROOTS = 0  # live rows of `roots`
-GS_NFINQ = 1
-GS_NFIN = 2  # objects in fintab
-GS_FINTAB_DEAD = 3
-GS_WORKBUF_PEAK = 4  # peak mark-stack depth, for the seed's Workbuf Sys accounting
-GS_WORKBUF_CARVED = 5
+GS_NROOTS = 0  # live rows of `roots` (registered regions)
+GS_NFINQ = 1  # finalizers queued (entries of finq)
+GS_NFIN = 2  # objects in the finalizer table
+GS_NFINBLOCKS = 3  # FinBlocks ever allocated (allfin)
+GS_WORKBUF_FULL = 4  # head of work.full (a workbuf row, 0 = empty)
+GS_WORKBUF_CARVED = 5  # Workbufs carved from 1 MB chunks so far (the rows in use)
 GS_ROOTS_CAP = 6
-GS_BUFFERLIST = 7
+GS_BUFFERLIST = 7  # BufferLists SysAlloc'd so far
 GS_T0 = 8
 GS_T1 = 9
 GS_T2 = 10
@@ -233,14 +239,19 @@ GS_NSTEALCNT = 20
 GS_NPROCYIELD = 21
 GS_NOSYIELD = 22
 GS_NSLEEP = 23
-GS_TRACE_PENDING = 24  # gctrace lines not yet printed (Python prints them)
+GS_WORKBUF_EMPTY = 24  # head of work.empty (a workbuf row, 0 = empty)
 GS_MARKED = 25  # objects marked in the last cycle
 GS_SCANNED_BYTES = 26
 GS_FREED = 27
 GS_PROF_NBUCKET = 28
 GS_NTRACE = 29  # rows written to gctrace_log (it wraps)
 GS_NTYPEDSPANS = 30
-GS_NSLOTS = 32
+GS_NGCROOTS = 31  # rows of gcroots built by the last addroots
+GS_NWAIT = 32  # work.nwait: procs waiting in getfull
+GS_NPROC = 33  # work.nproc of the running collection
+GS_BUFFERLIST_FREE = 34  # BufferLists on the free list
+GS_ERROR = 35  # an internal limit was hit during the last collection (an E_* code), 0 if none
+GS_NSLOTS = 40
 
 # ---------------------------------------------------------------- gctrace_log columns
 TR_NUMGC = 0
@@ -265,8 +276,95 @@ TR_FORCED = 18
 TR_PAUSE_NS = 19
 TR_NSLOTS = 20
 
-ROOT_CONSERVATIVE = 0  # scan every word of the region
-ROOT_OBJECT = 1  # a single pointer: keeps the block it points into alive
+# ---------------------------------------------------------------- roots: registered global regions
+RG_ADDR = 0
+RG_NBYTES = 1
+RG_KIND = 2  # ROOT_CONSERVATIVE or ROOT_PRECISE; ROOT_NONE for a removed region
+RG_PTR_START = 3  # ROOT_PRECISE: first of its pointer word offsets in rootptrs
+RG_NPTRS = 4
+RG_NSLOTS = 5
+ROOT_NONE = 0
+ROOT_CONSERVATIVE = 1  # scan every word of the region
+ROOT_PRECISE = 2  # scan only the words its pointer bitmap names
+
+# ---------------------------------------------------------------- gcroots: one collection's roots, in the seed's order
+GR_KIND = 0
+GR_A = 1
+GR_B = 2
+GR_NSLOTS = 3
+RK_HANDLES = 1  # the explicit root handles (rootslots[0:a]): the seed's data segment
+RK_REGION = 2  # registered region row a: the seed's bss
+RK_SPANTYPES = 3  # the word &span.types.data of span a
+RK_SHADOW = 4  # the shadow stack of cache a: a goroutine stack
+RK_BLOCK = 5  # the contents of the heap block [a, a+b) (an object with a finalizer)
+RK_FINBLOCK = 6  # FinBlock a: the arguments of queued finalizers
+
+# ---------------------------------------------------------------- workbuf: Workbuf rows (mgc0.c)
+WORKBUF_NOBJ = 339  # Obj entries in one 8 KB Workbuf
+WB_NEXT = 0  # lock-free stack link (a row, 0 = end)
+WB_NOBJ = 1
+WB_OBJ = 2  # Obj i is (p, n, ti) at WB_OBJ + 3*i
+WB_NSLOTS = WB_OBJ + 3 * WORKBUF_NOBJ
+
+# ---------------------------------------------------------------- gcproc: one collector proc (an M in gchelper)
+GP_STATE = 0
+GP_CLOCK = 1  # virtual ns of the simulated interleaving (nproc > 1)
+GP_FASTRAND = 2  # this M's fastrand state
+GP_WBUF = 3  # current Workbuf row, 0 = nil
+GP_NOBJ = 4  # Objs in it
+GP_NPTR = 5  # PtrTargets staged
+GP_KEEPWORKING = 6
+GP_TRY = 7  # iteration of getfull's wait loop
+GP_TID = 8  # thread index in the running parfor
+GP_NHANDOFF = 9  # m->gcstats, folded in by cachestats
+GP_NHANDOFFCNT = 10
+GP_NPROCYIELD = 11
+GP_NOSYIELD = 12
+GP_NSLEEP = 13
+GP_NSLOTS = 16
+
+PTRBUF_LEN = 64  # IntermediateBufferCapacity
+PT_P = 0  # PtrTarget.p
+PT_BT_P = 1  # BitTarget.p
+PT_BT_BITP = 2  # BitTarget.bitp (index of the bitmap word in mem)
+PT_BT_SHIFT = 3
+PT_NSLOTS = 4
+
+# ---------------------------------------------------------------- parfor: ParFor descriptors (parfor.c)
+PARFOR_MARK = 0
+PARFOR_SWEEP = 1
+PF_NTHR = 0
+PF_CNT = 1
+PF_WAIT = 2
+PF_THRSEQ = 3
+PF_DONE = 4
+PF_NSTEAL = 5
+PF_NSTEALCNT = 6
+PF_NPROCYIELD = 7
+PF_NOSYIELD = 8
+PF_NSLEEP = 9
+PF_NSLOTS = 10
+PFT_BEGIN = 0  # the packed pos of the seed, as two fields
+PFT_END = 1
+PFT_STEALING = 2  # out of local work, in the steal loop
+PFT_TRY = 3
+PFT_IDLE = 4
+PFT_NSTEAL = 5
+PFT_NSTEALCNT = 6
+PFT_NPROCYIELD = 7
+PFT_NOSYIELD = 8
+PFT_NSLEEP = 9
+PFT_NSLOTS = 10
+
+# ---------------------------------------------------------------- fintab: finalizer table shards (mfinal.c)
+FINTAB_SHARDS = 17  # TABSZ
+FT_KEY = 0  # heap address of the key array (max words, FlagNoPointers)
+FT_VAL = 1  # heap address of the value array (max Fin records of 16 bytes)
+FT_NKEY = 2
+FT_NDEAD = 3
+FT_MAX = 4
+FT_NSLOTS = 5
+FINBLOCK_CAP = (4096 - 48) // 24 + 1  # 169 Finalizer records in one page-sized FinBlock
 
 # ---------------------------------------------------------------- prof: memory-profile buckets
 PB_ALLOCS = 0
@@ -305,7 +403,8 @@ structref.define_proxy(Runtime, RuntimeType, list(RuntimeArrays._fields))
 _FIELD_KINDS = {"mem8": (np.uint8, 1), "spanmap": (np.int32, 1), "profaddr": (np.int32, 1)}
 _FIELD_NDIM = {
     "by_size": 2, "spans": 2, "fixalloc": 2, "cache_list": 3, "cache_local": 2, "cache_by_size": 3,
-    "markstack": 2, "roots": 2, "gctrace_log": 2, "prof": 2, "settype_buf": 2, "typedesc": 2, "shadow": 2,
+    "workbuf": 2, "gcroots": 2, "gcproc": 2, "ptrbuf": 3, "parfor": 2, "roots": 2, "fintab": 2,
+    "gctrace_log": 2, "prof": 2, "settype_buf": 2, "typedesc": 2, "shadow": 2,
 }
 
 

@@ -83,23 +83,43 @@ Where goheap differs from the seed on purpose. Anything else that differs is a b
 1. *One M, the GIL as the lock.* Compiled runtime calls hold the GIL, so every operation is
    atomic with respect to other Python threads; the per-thread caches, batches and stat
    lags are kept exactly, but the locks themselves are not modelled.
-2. *Serial collector.* The mark and sweep run on one thread. With nproc > 1 configured, the
-   trace reports nproc, but the handoff/steal/yield counters stay 0, as the seed's do on
-   one proc. (Parallel marking changes no mark result.)
+2. *Collector procs are interleaved, not parallel.* With nproc > 1 the procs' mark and
+   sweep run on one thread as a discrete-event simulation (``gc/gchelper.py``): each
+   proc runs the seed's own algorithms (parfor ranges cnt*i/nthr and its steal and
+   back-off protocol, the Workbuf full/empty stacks, flushptrbuf's handoff when another
+   proc waits, more than 4 Objs are queued and work.full is empty, getfull's wait loop),
+   and the proc whose virtual clock is earliest takes the next step; a step's cost comes
+   from a fixed cost model, not from measured time. So the handoff/steal/yield counts in
+   gctrace are exactly what the seed's code produces for that interleaving, and runs are
+   reproducible. Not modelled: a real race (each step is atomic, so CASes never fail);
+   the helpers' own M caches (all sweeping is charged to the collecting thread's cache,
+   which gives the same totals); the helpers' fastrand seeds include no cputicks()
+   (0x49F6428A + proc; proc 0 uses the allocating thread's state, as the collecting M
+   does). With nproc = 1 the parfors are plain loops and getfull never waits, so every
+   counter stays 0, as in the seed. As in the seed, the mark parfor's own steals and
+   yields are not reported.
 3. *Metadata records are array rows.* MSpan and MCache records are rows of arrays sized
    from the arena, handed out by the FixAllocs in the seed's order; the span map stores
    32-bit row numbers. MemStats still charge what the seed's structures cost (the 256 MB
-   MHeap record, 128 KB FixAlloc chunks, the allspans array), so MemStats.Sys matches.
+   MHeap record, 128 KB FixAlloc chunks, the allspans array, 1 MB Workbuf chunks,
+   BufferLists, FinBlocks, the roots array), so MemStats.Sys matches. The Workbuf pool is
+   sized from the arena so that it cannot run out.
 4. *Types are pointer maps.* A registered type is a size and a list of pointer-word
    offsets, not a compiler-generated GC program; strings, interfaces and maps have no
    special instructions. Objects of such types are scanned precisely; untyped ones
-   conservatively, as in the seed.
+   conservatively, as in the seed. Every queued Obj has type info 0: the type is always
+   found through the span's type record, as the seed does for ti = 0.
 5. *Roots are explicit.* Python holds addresses as plain ints, which no collector can see;
-   roots are the handles, shadow stacks and global regions registered with the heap, and
-   they are scanned conservatively, as the seed scans goroutine stacks.
-6. *Finalizers run in Python* after the collection, on the thread that triggered it,
-   instead of on a finalizer goroutine; the seed's rule (a forced GC after each batch) is
-   kept.
+   roots are the handles (``heap.roots``, in the place of the seed's data segment), the
+   registered regions (its bss: user memory scanned conservatively, or precisely with a
+   pointer bitmap), and each thread's shadow stack (a goroutine stack, conservative). The
+   seed's roots-array Sys accounting counts the roots a Go process would have (data, bss,
+   typed spans, ``H_NGOROUTINES`` stacks, finalizer objects, FinBlocks).
+6. *Finalizers run in Python* after the collection, on the thread that triggered it
+   (collections inside compiled mutators queue them until ``Heap.after_compiled()``),
+   instead of on a finalizer goroutine; the seed's rule (a forced GC after each batch,
+   newest FinBlock first) is kept. An exception from a finalizer is reported as a
+   FinalizerWarning after its batch (the seed's runtime would crash); the heap is intact.
 7. *Misuse is an error, not a throw.* Where the seed throws and the process dies (free of
    a block that is not allocated, out of memory, a refused SysMap), goheap returns an
    error code that the shell raises as a :class:`goheap.HeapError`, with nothing changed.
@@ -109,21 +129,32 @@ Where goheap differs from the seed on purpose. Anything else that differs is a b
 8. *Threads end.* The seed's Ms never exit; goheap's threads do, and a thread's MCache is
    given back when it ends (freemcache), its BySize counts folded in first (the seed
    folds them only in cachestats) so that no count is lost.
-9. *Explicit free drops a finalizer.* runtime.free is internal in the seed and never sees
-   a block with a finalizer; goheap's free is public, and removes one, so that the next
-   block allocated at that address does not inherit it.
+9. *free() is public.* ``Heap.free`` and ``nb.free`` are the seed's runtime·free, which
+   Go code never calls and which never sees a block with a finalizer; goheap's removes a
+   block's finalizer, so that the next block allocated at that address does not inherit it.
 10. *SysMap maps the bitmap first.* MHeap_SysAlloc maps the bitmap covering the new arena
     pages before the pages themselves (the seed maps them after), so that a refusal of
     either leaves arena_used and Sys equal to what is mapped. No result differs otherwise.
-11. *The rest of a Go process is a model.* A Go program shares its heap with the runtime's
+11. *The finalizer table's arrays are FlagNoGC.* Its key and value arrays are heap blocks
+    of the seed's sizes, allocated and freed when the seed does, but FlagNoGC instead of
+    being kept alive through the runtime's bss; the value arrays stay zero (the functions
+    are Python objects). The number of finalizers is bounded by ``Limits.finalizers``
+    and the ready queue by ``Limits.finalizer_queue``: an unreachable object that finds
+    the queue full keeps its finalizer and is retried at the next collection. Which
+    FinBlock holds which queued entry is not tracked: FinBlock root k is entries
+    [169k, 169k + 169).
+12. *GOGC is read when a Heap is built* (HeapConfig.gcpercent wins over it), not at the
+    first collection; the value is parsed exactly as readgogc does.
+13. *The rest of a Go process is a model.* A Go program shares its heap with the runtime's
     and libraries' own blocks (the symbol table, stack segments, G and M records, package
     variables). goheap cannot run that C and Go code, so the workloads replay those blocks
     as a fixed list measured from the seed runs (``goheap.workloads.goprocess``): their
     classes and counts are exact; which phase each falls in is fitted to the seed runs'
     first two collections; some sizes depend on the environment (GOGC set or not). The
-    collector's own blocks (one stack segment per collection, two ParFor descriptors at
-    the first) are the runtime's and are allocated by it, with ``HeapConfig(go_process=True)``.
-12. *Goroutine stacks are emulated, not compiled.* The ports keep their roots in frames
+    runtime's own blocks are allocated by the runtime itself: the finalizer table's arrays
+    (for the three os.File finalizers), and, with ``HeapConfig(go_process=True)``, the
+    collector's stack segment (one per collection) and ParFor descriptors (at the first).
+14. *Goroutine stacks are emulated, not compiled.* The ports keep their roots in frames
     on goheap's per-thread stack, shaped like the frames 6g generated (chosen among the
     plausible shapes as those that reproduce the seed runs), with dead slots left in place
     as on a real stack. The frames of the runtime's C functions that sit below the

@@ -19,6 +19,7 @@ from .constants import (
     ARENA_HINT_BITMAP,
     BITMAP_DIVISOR,
     HEAP_ALLOC_CHUNK,
+    MAX_GCPROC,
     MAX_MEM,
     NUM_SIZE_CLASSES,
     PAGE_SHIFT,
@@ -48,12 +49,29 @@ class Limits:
     shadow_depth: int = 1 << 16
     root_slots: int = 1 << 20
     global_regions: int = 1 << 10
+    region_pointer_words: int = 1 << 20
     finalizers: int = 1 << 20
     finalizer_queue: int = 1 << 16
     types: int = 1 << 16
     type_pointer_words: int = 1 << 22
     profile_buckets: int = 1 << 16
     gctrace_rows: int = 1 << 16
+
+
+def workbuf_rows(arena_size: int) -> int:
+    """Workbufs enough for any mark: every queued Obj is a distinct marked block of >= 8 bytes.
+
+    Full buffers hold more than 339 - 64 objects (flushptrbuf moves on before a batch of 64
+    could overflow one); handoff leaves at most one partly filled buffer on the full list,
+    and each proc holds one more. Lazily paged: only the buffers a mark uses cost memory.
+    """
+    return arena_size // (8 * (L.WORKBUF_NOBJ - L.PTRBUF_LEN)) + 2 * MAX_GCPROC + 8
+
+
+def gcroot_rows(npages: int, limits: Limits) -> int:
+    """Roots of one collection: handles, regions, typed spans, stacks, finalizers, FinBlocks."""
+    finblocks = limits.finalizer_queue // L.FINBLOCK_CAP + 1
+    return 1 + limits.global_regions + npages + limits.max_threads + limits.finalizers + finblocks
 
 
 def check_arena_size(arena_size: int) -> None:
@@ -97,10 +115,15 @@ def build_runtime(sysmem: SysMem, arena_size: int, limits: Limits) -> L.RuntimeA
         size_to_class128=classes.size_to_class128.copy(),
         scratch=np.zeros(8, np.int64),
         gcstats=np.zeros(L.GS_NSLOTS, np.int64),
-        markstack=meta((max(arena_size // 8, 1024), 3)),
-        roots=np.zeros((limits.global_regions, 3), np.int64),
+        workbuf=meta((workbuf_rows(arena_size), L.WB_NSLOTS)),
+        gcroots=meta((gcroot_rows(npages, limits), L.GR_NSLOTS)),
+        gcproc=np.zeros((MAX_GCPROC, L.GP_NSLOTS), np.int64),
+        ptrbuf=np.zeros((MAX_GCPROC, L.PTRBUF_LEN, L.PT_NSLOTS), np.int64),
+        parfor=np.zeros((2, L.PF_NSLOTS + MAX_GCPROC * L.PFT_NSLOTS), np.int64),
+        roots=np.zeros((limits.global_regions, L.RG_NSLOTS), np.int64),
+        rootptrs=meta(limits.region_pointer_words),
         finq=meta(limits.finalizer_queue),
-        fintab=meta(limits.finalizers),
+        fintab=np.zeros((L.FINTAB_SHARDS, L.FT_NSLOTS), np.int64),
         gctrace_log=meta((limits.gctrace_rows, L.TR_NSLOTS)),
         prof=meta((limits.profile_buckets, L.PB_NSLOTS)),
         profaddr=meta(arena_size // 8, np.int32),
@@ -119,6 +142,7 @@ def build_runtime(sysmem: SysMem, arena_size: int, limits: Limits) -> L.RuntimeA
     h[L.H_NTYPES] = 1  # row 0: "no type"
     h[L.H_NPROC] = 1
     h[L.H_NGOROUTINES] = 1
+    h[L.H_MAX_FINALIZERS] = limits.finalizers
     rt.mstats[L.ST_SYS] = mheap_record_bytes(arena_size)
     rt.by_size[:, L.BY_SIZE_SIZE] = classes.class_to_size
     fa = rt.fixalloc

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 
 from . import layout as L
 
-__all__ = ["GCStats", "MemStats", "SizeClassStats"]
+__all__ = ["GCStats", "MemStats", "SizeClassStats", "pause_quantiles"]
 
 
 @dataclass(frozen=True)
@@ -128,19 +128,35 @@ class MemStats:
 
 @dataclass(frozen=True)
 class GCStats:
-    """runtime/debug.GCStats: the last GC time, the count, total pause, and pauses most recent first."""
+    """runtime/debug.GCStats: the last GC time, the count, total pause, pauses most recent first.
+
+    ``pause_quantiles`` holds as many quantiles (minimum to maximum) as were asked of
+    ``Heap.read_gc_stats``, computed as debug.ReadGCStats computes them.
+    """
 
     last_gc: int
     num_gc: int
     pause_total_ns: int
     pause: tuple[int, ...]
+    pause_quantiles: tuple[int, ...] = ()
 
-    def pause_quantiles(self, n: int) -> tuple[int, ...]:
-        """n quantiles of the pauses (min, ..., max), as debug.ReadGCStats computes them."""
-        if n < 2 or not self.pause:
-            return ()
-        s = sorted(self.pause)
-        nq = n - 1
-        q = [s[len(s) * i // nq] for i in range(nq)]
-        q.append(s[-1])
-        return tuple(q)
+    @classmethod
+    def from_ring(cls, last_gc: int, num_gc: int, pause_total_ns: int, ring, nquantiles: int = 0) -> GCStats:
+        """readGCStats: the min(NumGC, 256) most recent pauses of the ring (GC k in slot k % 256)."""
+        n = min(num_gc, len(ring))
+        pause = tuple(int(ring[(num_gc - 1 - i) % len(ring)]) for i in range(n))
+        return cls(last_gc, num_gc, pause_total_ns, pause, pause_quantiles(pause, nquantiles))
+
+
+def pause_quantiles(pause: tuple[int, ...], nquantiles: int) -> tuple[int, ...]:
+    """debug.ReadGCStats' quantiles: q[i] = sorted[len*i/(n-1)] for i < n-1, the last the maximum.
+
+    All zero when there are no pauses yet.
+    """
+    if nquantiles <= 0:
+        return ()
+    if not pause:
+        return (0,) * nquantiles
+    s = sorted(pause)
+    nq = nquantiles - 1
+    return tuple(s[len(s) * i // nq] for i in range(nq)) + (s[-1],)

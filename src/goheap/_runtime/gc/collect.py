@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from .._jit import jit
-from ..constants import NUM_SIZE_CLASSES, PAUSE_HISTORY
+from ..constants import FLAG_NO_GC, FLAG_NO_PROFILING, MAX_GCPROC, NUM_SIZE_CLASSES, PAUSE_HISTORY
 from ..layout import (
     FIRST_SPAN,
-    GS_BUFFERLIST,
+    GP_NHANDOFF,
+    GP_NHANDOFFCNT,
+    GP_NOSYIELD,
+    GP_NPROCYIELD,
+    GP_NSLEEP,
     GS_FREED,
     GS_MARKED,
     GS_NFIN,
-    GS_NROOTS,
+    GS_NFINBLOCKS,
+    GS_NPROC,
     GS_NTRACE,
     GS_NTYPEDSPANS,
+    GS_NWAIT,
     GS_ROOTS_CAP,
     GS_SCANNED_BYTES,
-    GS_WORKBUF_CARVED,
-    GS_WORKBUF_PEAK,
     H_GC_PARFOR_BYTES,
     H_GC_PARFOR_DONE,
     H_GC_STACK_BYTES,
@@ -27,6 +31,13 @@ from ..layout import (
     H_NPROC,
     H_NSPAN,
     LC_INUSE,
+    PARFOR_MARK,
+    PARFOR_SWEEP,
+    PF_NOSYIELD,
+    PF_NPROCYIELD,
+    PF_NSLEEP,
+    PF_NSTEAL,
+    PF_NSTEALCNT,
     ST_ENABLEGC,
     ST_HEAP_ALLOC,
     ST_LAST_GC,
@@ -41,31 +52,34 @@ from ..layout import (
     TR_HEAP1,
     TR_MARK_NS,
     TR_NFREE,
+    TR_NHANDOFF,
+    TR_NHANDOFFCNT,
     TR_NMALLOC,
+    TR_NOSYIELD,
     TR_NPROC,
+    TR_NPROCYIELD,
+    TR_NSLEEP,
+    TR_NSTEAL,
+    TR_NSTEALCNT,
     TR_NUMGC,
     TR_OBJ0,
     TR_OBJ1,
     TR_OTHER_NS,
     TR_PAUSE_NS,
     TR_SWEEP_NS,
-    SP_STATE,
-    SP_TYPES_COMPRESSION,
 )
-from ..constants import MSPAN_IN_USE, MTYPES_BYTES, MTYPES_WORDS
-from ..constants import FLAG_NO_GC, FLAG_NO_PROFILING
 from ..malloc import free, malloc_nogc, settype_flush
 from ..mcache import mcache_release_all
 from ..mheap import nanotime, purgecachedstats
 from ..mprof import mprof_gc
-from .mark import markroots
+from .gchelper import gc_procs
+from .mark import mark_serial
+from .parfor import parforsetup
+from .roots import addroots
 from .sweep import sweepspan
 
-WORKBUF_OBJS = 339  # Obj entries in one 8 KB Workbuf
-WORKBUFS_PER_CHUNK = (1 << 20) // 8192  # Workbufs are carved from 1 MB SysAlloc chunks
 ROOT_BYTES = 24  # sizeof(Obj)
 ROOTS_FIRST_CAP = 4096 // ROOT_BYTES  # 170
-BUFFERLIST_BYTES = 64 * 16 + 64 * 32 + 64 * 24 + 8  # PtrTarget, BitTarget and Obj staging, next
 
 
 @jit
@@ -82,38 +96,22 @@ def cachestats(rt):
 
 
 @jit
-def _account_gc_structures(rt):
-    """Sys of the seed's GC bookkeeping: the roots array, one BufferList, the Workbuf chunks."""
-    if rt.gcstats[GS_BUFFERLIST] == 0:
-        rt.gcstats[GS_BUFFERLIST] = 1
-        rt.mstats[ST_SYS] += BUFFERLIST_BYTES
-    # roots: data, bss, one per typed span, one per goroutine stack, one per finalizer
-    ntyped = 0
-    for s in range(FIRST_SPAN, FIRST_SPAN + rt.h[H_NSPAN]):
-        if rt.spans[s, SP_STATE] == MSPAN_IN_USE:
-            comp = rt.spans[s, SP_TYPES_COMPRESSION]
-            if comp == MTYPES_WORDS or comp == MTYPES_BYTES:
-                ntyped += 1
-    rt.gcstats[GS_NTYPEDSPANS] = ntyped
-    nroots = 2 + ntyped + rt.h[H_NGOROUTINES] + rt.gcstats[GS_NFIN]
+def _account_roots(rt):
+    """Sys of the seed's work.roots array, sized for the seed's roots of this collection.
+
+    Those are data, bss, one per typed span, one per goroutine stack, one per object with a
+    finalizer and one per FinBlock. The array starts at 170 Objs and doubles (the old copy
+    is SysFree'd, so each doubling adds the old capacity).
+    """
+    nroots = 2 + rt.gcstats[GS_NTYPEDSPANS] + rt.h[H_NGOROUTINES] + rt.gcstats[GS_NFIN] + rt.gcstats[GS_NFINBLOCKS]
     cap = rt.gcstats[GS_ROOTS_CAP]
     if cap == 0:
         cap = ROOTS_FIRST_CAP
         rt.mstats[ST_SYS] += cap * ROOT_BYTES
     while nroots > cap:
-        rt.mstats[ST_SYS] += cap * ROOT_BYTES  # new = 2*cap, old freed: net +cap
+        rt.mstats[ST_SYS] += cap * ROOT_BYTES
         cap *= 2
     rt.gcstats[GS_ROOTS_CAP] = cap
-
-
-@jit
-def _account_workbufs(rt):
-    bufs = rt.gcstats[GS_WORKBUF_PEAK] // WORKBUF_OBJS + 1
-    chunks = (bufs + WORKBUFS_PER_CHUNK - 1) // WORKBUFS_PER_CHUNK
-    carved = rt.gcstats[GS_WORKBUF_CARVED]
-    if chunks > carved:
-        rt.mstats[ST_SYS] += (chunks - carved) << 20
-        rt.gcstats[GS_WORKBUF_CARVED] = chunks
 
 
 @jit
@@ -126,10 +124,10 @@ def gc(rt, c, force):
         return False
     segment = _stack_segment_alloc(rt, c)
     ran = _gc(rt, c, force)
-    if ran and not force and rt.h[H_GCTRACE] > 1:
-        _gc(rt, c, True)
     if segment > 0:
-        free(rt, c, segment)
+        free(rt, c, segment)  # reflect·call's segment is gone before the second collection
+    if not force and rt.h[H_GCTRACE] > 1:
+        ran = _gc(rt, c, True) or ran
     return ran
 
 
@@ -160,6 +158,40 @@ def _parfor_alloc(rt, c):
 
 
 @jit
+def gcprocs(rt):
+    """work.nproc: the configured collector procs, at most MaxGcproc."""
+    n = rt.h[H_NPROC]
+    if n < 1:
+        return 1
+    if n > MAX_GCPROC:
+        return MAX_GCPROC
+    return n
+
+
+@jit
+def _fold_gcstats(rt, tr):
+    """cachestats(&stats): every proc's handoff and getfull yield counts (zeroed), plus the sweepfor's."""
+    for p in range(MAX_GCPROC):
+        g = rt.gcproc[p]
+        tr[TR_NHANDOFF] += g[GP_NHANDOFF]
+        tr[TR_NHANDOFFCNT] += g[GP_NHANDOFFCNT]
+        tr[TR_NPROCYIELD] += g[GP_NPROCYIELD]
+        tr[TR_NOSYIELD] += g[GP_NOSYIELD]
+        tr[TR_NSLEEP] += g[GP_NSLEEP]
+        g[GP_NHANDOFF] = 0
+        g[GP_NHANDOFFCNT] = 0
+        g[GP_NPROCYIELD] = 0
+        g[GP_NOSYIELD] = 0
+        g[GP_NSLEEP] = 0
+    sf = rt.parfor[PARFOR_SWEEP]
+    tr[TR_NSTEAL] = sf[PF_NSTEAL]
+    tr[TR_NSTEALCNT] = sf[PF_NSTEALCNT]
+    tr[TR_NPROCYIELD] += sf[PF_NPROCYIELD]
+    tr[TR_NOSYIELD] += sf[PF_NOSYIELD]
+    tr[TR_NSLEEP] += sf[PF_NSLEEP]
+
+
+@jit
 def _gc(rt, c, force):
     if not force and rt.mstats[ST_HEAP_ALLOC] < rt.mstats[ST_NEXT_GC]:
         return False
@@ -175,25 +207,36 @@ def _gc(rt, c, force):
         heap0 = rt.mstats[ST_HEAP_ALLOC]
         obj0 = rt.mstats[ST_NMALLOC] - rt.mstats[ST_NFREE]
     _parfor_alloc(rt, c)
-    _account_gc_structures(rt)
     rt.gcstats[GS_MARKED] = 0
     rt.gcstats[GS_FREED] = 0
     rt.gcstats[GS_SCANNED_BYTES] = 0
-    rt.gcstats[GS_WORKBUF_PEAK] = 0
+    rt.gcstats[GS_NWAIT] = 0
+    nproc = gcprocs(rt)
+    rt.gcstats[GS_NPROC] = nproc
+    nroot = addroots(rt, c)
+    _account_roots(rt)
+    nspan = rt.h[H_NSPAN]  # spans created during the sweep are not visited
+    parforsetup(rt, PARFOR_MARK, nproc, nroot, False)
+    parforsetup(rt, PARFOR_SWEEP, nproc, nspan, True)
 
     t1 = nanotime(rt)
-    markroots(rt, rt.fintab[rt.fintab > 0])
-    _account_workbufs(rt)
-    t2 = nanotime(rt)
-    nspan = rt.h[H_NSPAN]  # spans created during the sweep are not visited
-    for s in range(FIRST_SPAN, FIRST_SPAN + nspan):
-        sweepspan(rt, c, s)
+    if nproc == 1:
+        mark_serial(rt, nroot)
+        t2 = nanotime(rt)
+        for s in range(FIRST_SPAN, FIRST_SPAN + nspan):
+            sweepspan(rt, c, s)
+    else:
+        t2 = gc_procs(rt, c, nproc)
     t3 = nanotime(rt)
 
     for k in range(rt.cache_local.shape[0]):
         if rt.cache_local[k, LC_INUSE] != 0:
             mcache_release_all(rt, k)
     cachestats(rt)
+    row = rt.gcstats[GS_NTRACE] % rt.gctrace_log.shape[0]
+    tr = rt.gctrace_log[row]
+    tr[:] = 0
+    _fold_gcstats(rt, tr)
     rt.mstats[ST_NEXT_GC] = rt.mstats[ST_HEAP_ALLOC] + rt.mstats[ST_HEAP_ALLOC] * rt.h[H_GCPERCENT] // 100
 
     heap1 = rt.mstats[ST_HEAP_ALLOC]
@@ -205,11 +248,8 @@ def _gc(rt, c, force):
     rt.mstats[ST_PAUSE_TOTAL_NS] += t4 - t0
     rt.mstats[ST_NUMGC] = numgc + 1
 
-    row = rt.gcstats[GS_NTRACE] % rt.gctrace_log.shape[0]
-    tr = rt.gctrace_log[row]
-    tr[:] = 0
     tr[TR_NUMGC] = numgc + 1
-    tr[TR_NPROC] = rt.h[H_NPROC]
+    tr[TR_NPROC] = nproc
     tr[TR_MARK_NS] = t2 - t1
     tr[TR_SWEEP_NS] = t3 - t2
     tr[TR_OTHER_NS] = (t1 - t0) + (t4 - t3)
@@ -226,4 +266,3 @@ def _gc(rt, c, force):
     mprof_gc(rt)
     rt.h[H_IN_GC] = 0
     return True
-

@@ -1,10 +1,24 @@
-"""Mark: the roots and scanblock of mgc0.c. See :mod:`goheap._runtime.gc` for the phases.
+"""Mark: scanblock, flushptrbuf, the Workbufs and markroot of mgc0.c. See :mod:`goheap._runtime.gc`.
 
-The seed stages candidate pointers in fixed buffers and flushes them in two phases
-(find the block start without a lock, then mark under one); with one marking thread the
-two phases collapse into :func:`mark_candidate`, which does the same steps in the same
-order for each pointer. The work list is a LIFO stack of (block, nbytes, type info) like
-the seed's Workbufs; its peak depth drives the seed's Workbuf Sys accounting.
+The seed's structures, as arrays:
+
+* *Workbufs* (``workbuf`` rows, 339 Objs of (p, n, ti) each) on two lock-free stacks,
+  ``work.full`` and ``work.empty`` (heads in gcstats). A buffer is carved from a 1 MB
+  chunk only when ``empty`` is empty; each chunk is charged to Sys, as SysAlloc does.
+* *Staging buffers* (``ptrbuf``, one per collector proc): scanning a block stages every
+  word that falls inside [arena_start, arena_used) as a PtrTarget; 64 of them, or an
+  empty work buffer, trigger :func:`flushptrbuf`.
+* :func:`flushptrbuf` in two phases, as the seed: (1) find each target's block start
+  (bitmap at the word, a backward scan within its bitmap word, else the span map) and
+  keep the allocated, unmarked ones as BitTargets; (2) mark each BitTarget not marked
+  meanwhile and queue the ones with pointers as Objs. Then, if another proc is waiting,
+  more than 4 Objs are queued and ``work.full`` is empty, hand off half of them.
+
+:func:`drain` is the hot loop (pop an Obj, scan it) for both collectors: the serial one
+(nproc = 1, :func:`scanblock`) and the interleaved one (``gchelper.py``), where a proc's
+scan state (its Workbuf, how many Objs it holds, staged targets) lives in its ``gcproc``
+row between steps. Every queued Obj has ti = 0: goheap's types are pointer maps found through the
+span type records (``gettype``), never programs passed along with a pointer.
 """
 
 from __future__ import annotations
@@ -18,27 +32,50 @@ from ..constants import (
     BIT_MARKED,
     BIT_NO_POINTERS,
     MSPAN_IN_USE,
-    MTYPES_BYTES,
-    MTYPES_WORDS,
+    MTYPES_EMPTY,
     PAGE_SHIFT,
     TYPEINFO_ARRAY,
     TYPEINFO_MAP,
 )
 from ..layout import (
+    GP_NHANDOFF,
+    GP_NHANDOFFCNT,
+    GP_NOBJ,
+    GP_NPTR,
+    GP_WBUF,
+    GR_A,
+    GR_B,
+    GR_KIND,
+    GS_BUFFERLIST,
+    GS_BUFFERLIST_FREE,
     GS_MARKED,
     GS_NFINQ,
-    GS_NROOTS,
+    GS_NWAIT,
     GS_SCANNED_BYTES,
-    GS_WORKBUF_PEAK,
+    GS_WORKBUF_CARVED,
+    GS_WORKBUF_EMPTY,
+    GS_WORKBUF_FULL,
     H_ARENA_START,
     H_ARENA_USED,
     H_BASE,
-    H_NROOTSLOTS,
-    H_NSPAN,
-    LC_INUSE,
     LC_SHADOW_SP,
-    ROOT_OBJECT,
-    FIRST_SPAN,
+    PT_BT_BITP,
+    PT_BT_P,
+    PT_BT_SHIFT,
+    PT_P,
+    PTRBUF_LEN,
+    RG_ADDR,
+    RG_KIND,
+    RG_NBYTES,
+    RG_NPTRS,
+    RG_PTR_START,
+    RK_BLOCK,
+    RK_FINBLOCK,
+    RK_HANDLES,
+    RK_REGION,
+    RK_SHADOW,
+    RK_SPANTYPES,
+    ROOT_PRECISE,
     SP_ELEMSIZE,
     SP_LIMIT,
     SP_NPAGES,
@@ -47,192 +84,484 @@ from ..layout import (
     SP_STATE,
     SP_TYPES_COMPRESSION,
     SP_TYPES_DATA,
+    ST_SYS,
     TD_NPTRS,
     TD_PTR_START,
     TD_SIZE,
     TYPE_TAG_BITS,
+    WB_NEXT,
+    WB_NOBJ,
+    WB_OBJ,
+    WORKBUF_NOBJ,
 )
 from ..malloc import gettype
-from ..mheap import load
+from .rawmem import load_raw, prefetch
+from .roots import finblock_range
 
 _ALLOC = np.int64(BIT_ALLOCATED)
 _ALLOC_OR_BOUNDARY = np.int64(BIT_ALLOCATED | BIT_BLOCK_BOUNDARY)
 _ALLOC_OR_MARKED = np.int64(BIT_ALLOCATED | BIT_MARKED)
 _MARKED = np.int64(BIT_MARKED)
 _NOPTR = np.int64(BIT_NO_POINTERS)
-_PRECISE = 1  # flag bit of a type-info word passed with a block: scan with its type
+
+HANDOFF_THRESHOLD = 4  # handoffThreshold: hand work off only if more than this many Objs are queued
+WORKBUF_BYTES = 8192
+WORKBUF_CHUNK = 1 << 20  # getempty carves Workbufs from 1 MB SysAlloc chunks
+BUFFERLIST_BYTES = PTRBUF_LEN * (16 + 32 + 24) + 8  # PtrTargets, BitTargets, Objs and a link
+
+
+# ================================================================ Workbufs (getempty, putempty, getfull, handoff)
 
 
 @jit
-def mark_candidate(rt, obj, ti, sp):
-    """One candidate pointer (flushptrbuf): find its block, mark it, queue it if it has pointers.
+def _lfstack_push(rt, head, b):
+    rt.workbuf[b, WB_NEXT] = rt.gcstats[head]
+    rt.gcstats[head] = b
 
-    ``sp`` is the work-list depth; returns the new depth.
-    """
-    arena_start = rt.h[H_ARENA_START]
-    if obj < arena_start or obj >= rt.h[H_ARENA_USED]:
-        return sp
-    if obj & 7:
-        obj &= ~7
-        ti = 0
-    off = (obj - arena_start) >> 3
-    bitp = ((arena_start - rt.h[H_BASE]) >> 3) - (off >> 4) - 1
-    shift = off & 15
-    xbits = rt.mem[bitp]
-    bits = xbits >> shift
-    if (bits & _ALLOC_OR_BOUNDARY) == 0:
-        ti = 0
-        found = False
-        # pointing just past a block start? look back within this bitmap word
-        j = shift - 1
-        while j >= 0:
-            if ((xbits >> j) & _ALLOC_OR_BOUNDARY) != 0:
+
+@jit
+def _lfstack_pop(rt, head):
+    b = rt.gcstats[head]
+    if b != 0:
+        rt.gcstats[head] = rt.workbuf[b, WB_NEXT]
+        rt.workbuf[b, WB_NEXT] = 0
+    return b
+
+
+@jit
+def getempty(rt, b):
+    """Push b (if any) on work.full; return an empty buffer, carving one if work.empty has none."""
+    if b != 0:
+        _lfstack_push(rt, GS_WORKBUF_FULL, b)
+    b = _lfstack_pop(rt, GS_WORKBUF_EMPTY)
+    if b == 0:
+        carved = rt.gcstats[GS_WORKBUF_CARVED]
+        if carved + 1 >= rt.workbuf.shape[0]:
+            raise MemoryError("goheap: the collector's Workbuf pool is exhausted")
+        if carved % (WORKBUF_CHUNK // WORKBUF_BYTES) == 0:
+            rt.mstats[ST_SYS] += WORKBUF_CHUNK
+        b = carved + 1  # row 0 is nil
+        rt.gcstats[GS_WORKBUF_CARVED] = b
+    rt.workbuf[b, WB_NOBJ] = 0
+    return b
+
+
+@jit
+def putempty(rt, b):
+    _lfstack_push(rt, GS_WORKBUF_EMPTY, b)
+
+
+@jit
+def handoff(rt, p, b, nobj):
+    """Move the upper half of b's Objs to a new buffer, put b on work.full; the new buffer and its count."""
+    b1 = getempty(rt, 0)
+    n = nobj // 2
+    nobj -= n
+    wb = rt.workbuf
+    wb[b1, WB_OBJ : WB_OBJ + 3 * n] = wb[b, WB_OBJ + 3 * nobj : WB_OBJ + 3 * (nobj + n)]
+    rt.gcproc[p, GP_NHANDOFF] += 1
+    rt.gcproc[p, GP_NHANDOFFCNT] += n
+    wb[b, WB_NOBJ] = nobj
+    _lfstack_push(rt, GS_WORKBUF_FULL, b)
+    return b1, n
+
+
+@jit
+def bufferlist_get(rt):
+    """A scanblock invocation borrows a BufferList, SysAlloc'ing one when none is free."""
+    if rt.gcstats[GS_BUFFERLIST_FREE] == 0:
+        rt.gcstats[GS_BUFFERLIST] += 1
+        rt.mstats[ST_SYS] += BUFFERLIST_BYTES
+    else:
+        rt.gcstats[GS_BUFFERLIST_FREE] -= 1
+
+
+@jit
+def bufferlist_put(rt):
+    rt.gcstats[GS_BUFFERLIST_FREE] += 1
+
+
+# ================================================================ flushptrbuf
+#
+# The hot path takes the arrays it needs as arguments: fetching an array from the Runtime
+# StructRef costs a reference count update, too much to pay per object.
+
+
+@jit
+def flushptrbuf(rt, p, wbuf, nobj, nptr):
+    """Mark the nptr staged targets of proc p and queue the new ones with pointers; the new (wbuf, nobj)."""
+    wbuf, nobj, marked = _flush(
+        rt, rt.mem, rt.workbuf, rt.ptrbuf[p], rt.spans, rt.spanmap, rt.h[H_ARENA_START], rt.h[H_BASE], p, wbuf, nobj, nptr
+    )
+    rt.gcstats[GS_MARKED] += marked
+    return wbuf, nobj
+
+
+@jit
+def _flush(rt, mem, wb, pb, spans, spanmap, arena_start, base, p, wbuf, nobj, nptr):
+    """flushptrbuf over arrays; (wbuf, nobj, blocks newly marked)."""
+    if wbuf == 0 or nobj + nptr >= WORKBUF_NOBJ:
+        # nearly full: put it on work.full and continue in an empty one
+        if wbuf != 0:
+            wb[wbuf, WB_NOBJ] = nobj
+        wbuf = getempty(rt, wbuf)
+        nobj = 0
+    bitbase = (arena_start - base) >> 3
+    page0 = arena_start >> PAGE_SHIFT
+
+    # phase 1: find each target's block start; keep the allocated, unmarked ones
+    nbit = 0
+    for k in range(nptr):
+        obj = pb[k, PT_P] & ~7
+        off = (obj - arena_start) >> 3
+        bitp = bitbase - (off >> 4) - 1
+        shift = off & 15
+        xbits = mem[bitp]
+        bits = xbits >> shift
+        if (bits & _ALLOC_OR_BOUNDARY) == 0:
+            # pointing just past a block start? look back within this bitmap word
+            j = shift - 1
+            while j >= 0:
+                if ((xbits >> j) & _ALLOC_OR_BOUNDARY) != 0:
+                    break
+                j -= 1
+            if j >= 0:
                 obj -= (shift - j) * 8
                 shift = j
                 bits = xbits >> shift
-                found = True
-                break
-            j -= 1
-        if not found:
-            # ask the span map (an inlined MHeap_LookupMaybe)
-            page = obj >> PAGE_SHIFT
-            s = rt.spanmap[page - (arena_start >> PAGE_SHIFT)]
-            if s == 0:
-                return sp
-            sps = rt.spans[s]
-            if page < sps[SP_START] or page - sps[SP_START] >= sps[SP_NPAGES] or sps[SP_STATE] != MSPAN_IN_USE:
-                return sp
-            p = sps[SP_START] << PAGE_SHIFT
-            if sps[SP_SIZECLASS] == 0:
-                obj = p
             else:
-                if obj >= sps[SP_LIMIT]:
-                    return sp
-                size = sps[SP_ELEMSIZE]
-                obj = p + (obj - p) // size * size
-            off = (obj - arena_start) >> 3
-            bitp = ((arena_start - rt.h[H_BASE]) >> 3) - (off >> 4) - 1
-            shift = off & 15
-            bits = rt.mem[bitp] >> shift
-    # only allocated, unmarked blocks
-    if (bits & _ALLOC_OR_MARKED) != _ALLOC:
-        return sp
-    rt.mem[bitp] |= _MARKED << shift
-    rt.gcstats[GS_MARKED] += 1
-    if (bits & _NOPTR) != 0:
-        return sp
-    s = rt.spanmap[(obj - arena_start) >> PAGE_SHIFT]
-    rt.markstack[sp, 0] = obj
-    rt.markstack[sp, 1] = rt.spans[s, SP_ELEMSIZE]
-    rt.markstack[sp, 2] = ti
-    sp += 1
-    if sp > rt.gcstats[GS_WORKBUF_PEAK]:
-        rt.gcstats[GS_WORKBUF_PEAK] = sp
-    return sp
+                # ask the span map (an inlined MHeap_LookupMaybe)
+                page = obj >> PAGE_SHIFT
+                s = spanmap[page - page0]
+                if s == 0:
+                    continue
+                start = spans[s, SP_START]
+                if page < start or page - start >= spans[s, SP_NPAGES] or spans[s, SP_STATE] != MSPAN_IN_USE:
+                    continue
+                sbase = start << PAGE_SHIFT
+                if spans[s, SP_SIZECLASS] == 0:
+                    obj = sbase
+                else:
+                    if obj >= spans[s, SP_LIMIT]:
+                        continue
+                    size = spans[s, SP_ELEMSIZE]
+                    obj = sbase + (obj - sbase) // size * size
+                off = (obj - arena_start) >> 3
+                bitp = bitbase - (off >> 4) - 1
+                shift = off & 15
+                bits = mem[bitp] >> shift
+        if (bits & _ALLOC_OR_MARKED) != _ALLOC:
+            continue
+        pb[nbit, PT_BT_P] = obj
+        pb[nbit, PT_BT_BITP] = bitp
+        pb[nbit, PT_BT_SHIFT] = shift
+        nbit += 1
+
+    # phase 2 (the seed holds one global lock here): mark; queue the blocks with pointers
+    marked = 0
+    for k in range(nbit):
+        bitp = pb[k, PT_BT_BITP]
+        shift = pb[k, PT_BT_SHIFT]
+        xbits = mem[bitp]
+        bits = xbits >> shift
+        if (bits & _MARKED) != 0:
+            continue
+        mem[bitp] = xbits | (_MARKED << shift)
+        marked += 1
+        if (bits & _NOPTR) != 0:
+            continue
+        obj = pb[k, PT_BT_P]
+        s = spanmap[(obj >> PAGE_SHIFT) - page0]
+        prefetch(obj)
+        i = WB_OBJ + 3 * nobj
+        wb[wbuf, i] = obj
+        wb[wbuf, i + 1] = spans[s, SP_ELEMSIZE]
+        wb[wbuf, i + 2] = 0
+        nobj += 1
+
+    # if another proc wants work, give it some
+    if nobj > HANDOFF_THRESHOLD and rt.gcstats[GS_NWAIT] > 0 and rt.gcstats[GS_WORKBUF_FULL] == 0:
+        wb[wbuf, WB_NOBJ] = nobj
+        wbuf, nobj = handoff(rt, p, wbuf, nobj)
+    return wbuf, nobj, marked
+
+
+# ================================================================ scanning one block
 
 
 @jit
-def scan_conservative(rt, b, n, sp):
-    """Every word of [b, b+n) that points into the arena is a candidate."""
-    base = rt.h[H_BASE]
-    lo = rt.h[H_ARENA_START]
-    hi = rt.h[H_ARENA_USED]
-    i = (b - base) >> 3
-    for k in range(n >> 3):
-        w = rt.mem[i + k]
-        if w >= lo and w < hi:
-            sp = mark_candidate(rt, w, 0, sp)
-    return sp
+def _stage(rt, p, w, wbuf, nobj, nptr):
+    """Stage candidate w (already known to lie in the arena), flushing a full staging buffer."""
+    rt.ptrbuf[p, nptr, PT_P] = w
+    nptr += 1
+    if nptr == PTRBUF_LEN:
+        wbuf, nobj = flushptrbuf(rt, p, wbuf, nobj, nptr)
+        nptr = 0
+    return wbuf, nobj, nptr
 
 
 @jit
-def scan_typed(rt, b, n, typ, loop, sp):
-    """Scan only the pointer words of type ``typ`` (a typedesc row), once or over every element."""
+def scan_typed(rt, p, b, n, typ, loop, wbuf, nobj, nptr):
+    """Precise: only the pointer words of type ``typ`` (a typedesc row), once or for every element."""
     elemsize = rt.typedesc[typ, TD_SIZE]
     start = rt.typedesc[typ, TD_PTR_START]
     nptrs = rt.typedesc[typ, TD_NPTRS]
     if elemsize == 0 or nptrs == 0:
-        return sp
+        return wbuf, nobj, nptr
+    mem = rt.mem
     lo = rt.h[H_ARENA_START]
     hi = rt.h[H_ARENA_USED]
-    e = b
-    end = b + n
-    while e + elemsize <= end:
+    i = (b - rt.h[H_BASE]) >> 3
+    step = elemsize >> 3
+    nelem = 1
+    if loop:
+        nelem = n // elemsize
+    for e in range(nelem):
         for k in range(nptrs):
-            w = load(rt, e + 8 * rt.typeptrs[start + k])
+            w = mem[i + rt.typeptrs[start + k]]
             if w >= lo and w < hi:
-                sp = mark_candidate(rt, w, 0, sp)
-        if not loop:
-            break
-        e += elemsize
-    return sp
+                wbuf, nobj, nptr = _stage(rt, p, w, wbuf, nobj, nptr)
+        i += step
+    return wbuf, nobj, nptr
 
 
 @jit
-def scanblock(rt, b, n, ti, sp):
-    """Scan one block: with its type if it has one (ti, else the span's type record), else conservatively."""
-    rt.gcstats[GS_SCANNED_BYTES] += n
-    if ti != 0:
-        return scan_typed(rt, b, n, ti >> TYPE_TAG_BITS, (ti & 7) == TYPEINFO_ARRAY, sp)
+def _scan_typed_or_map(rt, p, b, n, wbuf, nobj, nptr):
+    """A block in a span with type records: precisely if its own record has a type, else conservatively."""
     t = gettype(rt, b)
     if t != 0:
         tag = t & 7
         if tag != TYPEINFO_MAP:
-            return scan_typed(rt, b, n, t >> TYPE_TAG_BITS, tag == TYPEINFO_ARRAY, sp)
-    return scan_conservative(rt, b, n, sp)
+            return scan_typed(rt, p, b, n, t >> TYPE_TAG_BITS, tag == TYPEINFO_ARRAY, wbuf, nobj, nptr)
+    return _scan_words_counted(rt, p, b, n, wbuf, nobj, nptr)
 
 
 @jit
-def drain(rt, sp):
-    """Pop and scan blocks until the work list is empty."""
-    while sp > 0:
-        sp -= 1
-        sp = scanblock(rt, rt.markstack[sp, 0], rt.markstack[sp, 1], rt.markstack[sp, 2], sp)
-    return sp
+def _scan_words_counted(rt, p, b, n, wbuf, nobj, nptr):
+    wbuf, nobj, nptr, marked = _scan_words(rt, rt.mem, rt.workbuf, rt.ptrbuf[p], rt.spans, rt.spanmap,
+                                           rt.h[H_ARENA_START], rt.h[H_ARENA_USED], rt.h[H_BASE], p, b, n,
+                                           wbuf, nobj, nptr)
+    rt.gcstats[GS_MARKED] += marked
+    return wbuf, nobj, nptr
 
 
 @jit
-def markroots(rt, fintab_keys):
-    """Mark everything reachable from the roots (addroots + markroot + the final scanblock)."""
-    sp = 0
-    # registered global regions (the seed's data and bss)
-    for r in range(rt.gcstats[GS_NROOTS]):
-        addr = rt.roots[r, 0]
-        nbytes = rt.roots[r, 1]
-        if rt.roots[r, 2] == ROOT_OBJECT:
-            sp = mark_candidate(rt, addr, 0, sp)
+def _scan_words(rt, mem, wb, pb, spans, spanmap, lo, hi, base, p, b, n, wbuf, nobj, nptr):
+    """Conservative: every word of heap memory [b, b+n) that points into the arena is a candidate.
+
+    Returns the scan state and the blocks newly marked by the flushes it made.
+    """
+    i = (b - base) >> 3
+    marked = 0
+    for k in range(i, i + (n >> 3)):
+        w = mem[k]
+        if w >= lo and w < hi:
+            pb[nptr, PT_P] = w
+            nptr += 1
+            if nptr == PTRBUF_LEN:
+                wbuf, nobj, m = _flush(rt, mem, wb, pb, spans, spanmap, lo, base, p, wbuf, nobj, nptr)
+                marked += m
+                nptr = 0
+    return wbuf, nobj, nptr, marked
+
+
+@jit
+def scan_block(rt, p, b, n, wbuf, nobj, nptr):
+    """Scan the heap block [b, b+n): precisely if its span records a type for it, else conservatively."""
+    rt.gcstats[GS_SCANNED_BYTES] += n
+    s = rt.spanmap[(b - rt.h[H_ARENA_START]) >> PAGE_SHIFT]
+    if rt.spans[s, SP_TYPES_COMPRESSION] != MTYPES_EMPTY:
+        return _scan_typed_or_map(rt, p, b, n, wbuf, nobj, nptr)
+    return _scan_words_counted(rt, p, b, n, wbuf, nobj, nptr)
+
+
+@jit
+def scan_root(rt, p, i, wbuf, nobj, nptr):
+    """Scan root i of gcroots; returns the scan state and the bytes of root scanned."""
+    r = rt.gcroots[i]
+    kind = r[GR_KIND]
+    lo = rt.h[H_ARENA_START]
+    hi = rt.h[H_ARENA_USED]
+    nbytes = 0
+    if kind == RK_BLOCK:
+        nbytes = r[GR_B]
+        wbuf, nobj, nptr = scan_block(rt, p, r[GR_A], nbytes, wbuf, nobj, nptr)
+    elif kind == RK_HANDLES:
+        nbytes = 8 * r[GR_A]
+        for k in range(r[GR_A]):
+            w = rt.rootslots[k]
+            if w >= lo and w < hi:
+                wbuf, nobj, nptr = _stage(rt, p, w, wbuf, nobj, nptr)
+    elif kind == RK_REGION:
+        g = rt.roots[r[GR_A]]
+        addr = g[RG_ADDR]
+        nbytes = g[RG_NBYTES]
+        if g[RG_KIND] == ROOT_PRECISE:
+            start = g[RG_PTR_START]
+            for k in range(start, start + g[RG_NPTRS]):
+                w = load_raw(addr + 8 * rt.rootptrs[k])
+                if w >= lo and w < hi:
+                    wbuf, nobj, nptr = _stage(rt, p, w, wbuf, nobj, nptr)
         else:
-            i = (addr - rt.h[H_BASE]) >> 3 if addr >= rt.h[H_BASE] else -1
-            if i >= 0 and addr + nbytes <= rt.h[H_ARENA_USED]:
-                sp = scan_conservative(rt, addr, nbytes, sp)
-        sp = drain(rt, sp)
-    # span type arrays: the word &span.types.data of every Words/Bytes span
-    for s in range(FIRST_SPAN, FIRST_SPAN + rt.h[H_NSPAN]):
-        if rt.spans[s, SP_STATE] == MSPAN_IN_USE:
-            comp = rt.spans[s, SP_TYPES_COMPRESSION]
-            if comp == MTYPES_WORDS or comp == MTYPES_BYTES:
-                sp = mark_candidate(rt, rt.spans[s, SP_TYPES_DATA], 0, sp)
-                sp = drain(rt, sp)
-    # shadow stacks, one per thread (the seed's goroutine stacks)
-    for c in range(rt.shadow.shape[0]):
-        if rt.cache_local[c, LC_INUSE] != 0:
-            for k in range(rt.cache_local[c, LC_SHADOW_SP]):
-                sp = mark_candidate(rt, rt.shadow[c, k], 0, sp)
-            sp = drain(rt, sp)
-    # explicit root handles
-    for k in range(rt.h[H_NROOTSLOTS]):
-        w = rt.rootslots[k]
-        if w != 0:
-            sp = mark_candidate(rt, w, 0, sp)
-            sp = drain(rt, sp)
-    # objects with finalizers: their contents, not themselves
-    for k in range(fintab_keys.shape[0]):
-        p = fintab_keys[k]
-        s = rt.spanmap[(p - rt.h[H_ARENA_START]) >> PAGE_SHIFT]
-        sp = scanblock(rt, p, rt.spans[s, SP_ELEMSIZE], 0, sp)
-        sp = drain(rt, sp)
-    # queued finalizers keep their arguments alive
-    for k in range(rt.gcstats[GS_NFINQ]):
-        sp = mark_candidate(rt, rt.finq[k], 0, sp)
-        sp = drain(rt, sp)
-    return sp
+            for k in range(nbytes >> 3):
+                w = load_raw(addr + 8 * k)
+                if w >= lo and w < hi:
+                    wbuf, nobj, nptr = _stage(rt, p, w, wbuf, nobj, nptr)
+    elif kind == RK_SPANTYPES:
+        nbytes = 8
+        w = rt.spans[r[GR_A], SP_TYPES_DATA]
+        if w >= lo and w < hi:
+            wbuf, nobj, nptr = _stage(rt, p, w, wbuf, nobj, nptr)
+    elif kind == RK_SHADOW:
+        c = r[GR_A]
+        depth = rt.cache_local[c, LC_SHADOW_SP]
+        nbytes = 8 * depth
+        for k in range(depth):
+            w = rt.shadow[c, k]
+            if w >= lo and w < hi:
+                wbuf, nobj, nptr = _stage(rt, p, w, wbuf, nobj, nptr)
+    elif kind == RK_FINBLOCK:
+        a, z = finblock_range(rt, r[GR_A], rt.gcstats[GS_NFINQ])
+        nbytes = 24 * (z - a)
+        for k in range(a, z):
+            w = rt.finq[k]
+            if w >= lo and w < hi:
+                wbuf, nobj, nptr = _stage(rt, p, w, wbuf, nobj, nptr)
+    return wbuf, nobj, nptr, nbytes
+
+
+# ================================================================ draining a buffer; the serial collector (nproc = 1)
+
+
+@jit
+def drain(rt, p, wbuf, nobj, nptr, clock, limit_clock, limit_p, cost_object, cost_word):
+    """Pop and scan proc p's Objs while it has some and stays first in the interleaving.
+
+    The loop of scanblock between two refills. Proc p goes on while (clock, p) is below
+    (limit_clock, limit_p), the next proc due (see gchelper.py); each Obj adds cost_object
+    plus cost_word per word to its clock. The serial collector passes costs of 0 and a
+    limit of 1. Returns (wbuf, nobj, nptr, clock).
+    """
+    mem = rt.mem
+    wb = rt.workbuf
+    pb = rt.ptrbuf[p]
+    spans = rt.spans
+    spanmap = rt.spanmap
+    lo = rt.h[H_ARENA_START]
+    hi = rt.h[H_ARENA_USED]
+    base = rt.h[H_BASE]
+    page0 = lo >> PAGE_SHIFT
+    scanned = 0
+    marked = 0
+    while nobj > 0 and (clock < limit_clock or (clock == limit_clock and p < limit_p)):
+        nobj -= 1
+        i = WB_OBJ + 3 * nobj
+        b = wb[wbuf, i]
+        n = wb[wbuf, i + 1]
+        scanned += n
+        clock += cost_object + cost_word * (n >> 3)
+        if spans[spanmap[(b >> PAGE_SHIFT) - page0], SP_TYPES_COMPRESSION] != MTYPES_EMPTY:
+            wbuf, nobj, nptr = _scan_typed_or_map(rt, p, b, n, wbuf, nobj, nptr)
+            continue
+        # _scan_words, inlined by hand: a call costs reference counts on its array arguments,
+        # which halves the marking speed
+        k0 = (b - base) >> 3
+        for k in range(k0, k0 + (n >> 3)):
+            w = mem[k]
+            if w >= lo and w < hi:
+                pb[nptr, PT_P] = w
+                nptr += 1
+                if nptr == PTRBUF_LEN:
+                    wbuf, nobj, m = _flush(rt, mem, wb, pb, spans, spanmap, lo, base, p, wbuf, nobj, nptr)
+                    marked += m
+                    nptr = 0
+    rt.gcstats[GS_SCANNED_BYTES] += scanned
+    rt.gcstats[GS_MARKED] += marked
+    return wbuf, nobj, nptr, clock
+
+
+@jit
+def scanblock(rt, p, wbuf, nobj, nptr, keepworking):
+    """The seed's scanblock loop with one proc: scan until the buffer (keepworking: all work) is done."""
+    while True:
+        if nobj == 0:
+            wbuf, nobj = flushptrbuf(rt, p, wbuf, nobj, nptr)
+            nptr = 0
+            if nobj == 0:
+                putempty(rt, wbuf)
+                if not keepworking:
+                    return
+                # getfull with one proc: never waits
+                wbuf = _lfstack_pop(rt, GS_WORKBUF_FULL)
+                if wbuf == 0:
+                    return
+                nobj = rt.workbuf[wbuf, WB_NOBJ]
+        wbuf, nobj, nptr, _ = drain(rt, p, wbuf, nobj, nptr, 0, 1, 0, 0, 0)
+
+
+@jit
+def markroot(rt, p, i):
+    """Root i: enqueue it in a fresh buffer and scan until that buffer is empty (keepworking false)."""
+    bufferlist_get(rt)
+    wbuf = getempty(rt, 0)
+    wbuf, nobj, nptr, _ = scan_root(rt, p, i, wbuf, 0, 0)
+    scanblock(rt, p, wbuf, nobj, nptr, False)
+    bufferlist_put(rt)
+
+
+@jit
+def mark_serial(rt, nroot):
+    """parfordo(markfor) with one thread, then scanblock(nil, keepworking) to drain work.full."""
+    for i in range(nroot):
+        markroot(rt, 0, i)
+    bufferlist_get(rt)
+    scanblock(rt, 0, 0, 0, 0, True)
+    bufferlist_put(rt)
+
+
+# ================================================================ one step of a proc's scan (nproc > 1)
+
+SCAN_CONTINUE = 0  # the buffer has Objs again
+SCAN_RETURNED = 1  # keepworking false and the buffer is empty: back to the parfor
+SCAN_WAIT = 2  # nothing on work.full: this proc now waits in getfull (nwait was incremented)
+
+
+@jit
+def refill(rt, p, keepworking):
+    """Proc p's buffer is empty: flush its staged targets, and if that queued nothing, end its
+    scan (keepworking false) or take a buffer from work.full, else start waiting in getfull.
+
+    One step of the interleaving; returns SCAN_CONTINUE, SCAN_RETURNED or SCAN_WAIT.
+    """
+    g = rt.gcproc[p]
+    wbuf, nobj = flushptrbuf(rt, p, g[GP_WBUF], g[GP_NOBJ], g[GP_NPTR])
+    g[GP_NPTR] = 0
+    status = SCAN_CONTINUE
+    if nobj == 0:
+        putempty(rt, wbuf)
+        wbuf = 0
+        if not keepworking:
+            status = SCAN_RETURNED
+        else:
+            wbuf = _lfstack_pop(rt, GS_WORKBUF_FULL)
+            if wbuf != 0:
+                nobj = rt.workbuf[wbuf, WB_NOBJ]
+            else:
+                rt.gcstats[GS_NWAIT] += 1
+                status = SCAN_WAIT
+    g[GP_WBUF] = wbuf
+    g[GP_NOBJ] = nobj
+    return status
+
+
+@jit
+def markroot_begin(rt, p, i):
+    """Proc p starts root i (markroot): a fresh buffer, the root scanned into it; bytes scanned."""
+    bufferlist_get(rt)
+    wbuf = getempty(rt, 0)
+    wbuf, nobj, nptr, nbytes = scan_root(rt, p, i, wbuf, 0, 0)
+    g = rt.gcproc[p]
+    g[GP_WBUF] = wbuf
+    g[GP_NOBJ] = nobj
+    g[GP_NPTR] = nptr
+    return nbytes

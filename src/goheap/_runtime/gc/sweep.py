@@ -1,4 +1,4 @@
-"""Sweep: sweepspan and handlespecial of mgc0.c. See :mod:`goheap._runtime.gc` for the phases."""
+"""Sweep: sweepspan of mgc0.c (handlespecial is in ``finalizers.py``). See :mod:`goheap._runtime.gc`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,18 @@ import numpy as np
 
 from .._jit import jit
 from ..bitmap import unmarkspan
-from ..constants import BIT_ALLOCATED, BIT_BLOCK_BOUNDARY, BIT_MARKED, BIT_MASK, BIT_SPECIAL, MSPAN_IN_USE, MTYPES_BYTES, MTYPES_BYTES_SLOTS, MTYPES_WORDS, PAGE_SHIFT
+from ..constants import (
+    BIT_ALLOCATED,
+    BIT_BLOCK_BOUNDARY,
+    BIT_MARKED,
+    BIT_MASK,
+    BIT_SPECIAL,
+    MSPAN_IN_USE,
+    MTYPES_BYTES,
+    MTYPES_BYTES_SLOTS,
+    MTYPES_WORDS,
+    PAGE_SHIFT,
+)
 from ..layout import (
     GS_FREED,
     H_ARENA_START,
@@ -25,25 +36,13 @@ from ..layout import (
 )
 from ..mcentral import mcentral_free_span
 from ..mheap import mheap_free, store
-from ..mprof import mprof_free
-from .finalizers import fintab_lookup, finq_push
+from .finalizers import handlespecial
 
 _ALLOC = np.int64(BIT_ALLOCATED)
 _MARKED = np.int64(BIT_MARKED)
 _SPECIAL = np.int64(BIT_SPECIAL)
 _MASK = np.int64(BIT_MASK)
 _BOUNDARY = np.int64(BIT_BLOCK_BOUNDARY)
-
-
-@jit
-def handlespecial(rt, p, size):
-    """An unreachable special block: queue its finalizer and keep it (True), or settle its profile record."""
-    if fintab_lookup(rt, p, False):
-        if finq_push(rt, p):
-            fintab_lookup(rt, p, True)
-        return True
-    mprof_free(rt, p, size)
-    return False
 
 
 @jit
