@@ -78,21 +78,26 @@ def test_shadow_stack_keeps_alive_and_pop_lets_die(heap):
 
 def test_each_thread_has_its_own_shadow_stack(heap):
     out = {}
+    pushed, checked = threading.Event(), threading.Event()
 
     def worker():
         rt, c = heap.runtime, heap.cache()
         out["c"] = c
         out["v"] = _push_and_collect(rt, c, 100)
+        pushed.set()
+        checked.wait()  # alive until the main thread has looked: an ended thread's cache is given back
 
     t = threading.Thread(target=worker)
     t.start()
-    t.join()
+    pushed.wait()
     assert out["c"] != heap.cache()
     heap.gc()
     assert is_live(heap, out["v"])  # still on the other thread's stack
     nb.set_shadow_depth(heap.runtime, out["c"], 0)
     heap.gc()
     assert not is_live(heap, out["v"])
+    checked.set()
+    t.join()
     heap.check()
 
 

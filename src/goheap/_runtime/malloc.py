@@ -391,6 +391,7 @@ def free(rt, c, v):
         rt.cache_by_size[c, sizeclass, 1] += 1
         mcache_free(rt, c, v, sizeclass, size)
     lc = rt.cache_local[c]
+    lc[LC_LOCAL_NLOOKUP] += 1  # the seed's free finds the block with mlookup
     lc[LC_LOCAL_NFREE] += 1
     lc[LC_LOCAL_ALLOC] -= size
     if prof:

@@ -10,17 +10,18 @@ sets the pace (next_gc) of the second collection and so of all the later ones. A
 that left them out would collect several times as often as the real program early on.
 
 goheap cannot run the runtime's C code, so this module replays those blocks as a fixed
-list, :data:`RUNTIME_BLOCKS`: their sizes, kinds (scanned, no-pointer, stack segment),
+list, :data:`RUNTIME_BLOCKS`: their sizes, kinds (scanned, stack segment, temporary),
 lifetimes, and when they are allocated (phase). The list is *measured*, not derived: the
 classes and counts are those of ``BySize`` in the seed runs (../data/go-seed-runs) that no
-program allocation explains and that are identical in every run (80 blocks; 3 of them
-freed), and the split into phases follows the first two gctrace lines of those runs
-(11 blocks live at gc1, the pace of gc2). Where the 2013 source names a block (the
-symbol table that ``mcommoninit``'s call to ``runtime·callers`` builds, signal and g0
-stack segments from ``malg``, G and M records, the finalizer-table arrays for the three
-``os.File`` finalizers) the entry says so; the rest are marked unidentified. The
-per-collection stack segment and the ParFor descriptors belong to the collector itself
-and are allocated by the runtime (``HeapConfig(go_process=True)``).
+program allocation explains (80 blocks; 3 of them freed; a few depend on whether GOGC was
+in the environment), and the split into phases follows the first two gctrace lines of
+those runs (11 blocks live at gc1, the pace of gc2). Where the 2013 source names a block
+(the symbol table that ``mcommoninit``'s call to ``runtime·callers`` builds, signal and g0
+stack segments from ``malg``, G and M records, the three ``os.File`` objects with
+finalizers) the entry says so; the rest are marked unidentified. The runtime allocates
+its own blocks itself: the finalizer table's arrays (when the os.File finalizers are set),
+and, with ``HeapConfig(go_process=True)``, the collector's stack segment per collection
+and its two ParFor descriptors.
 
 This is listed among the Departures in the overview essay (``goheap._runtime.malloc``).
 """
@@ -51,7 +52,6 @@ class BlockKind(enum.Enum):
     """How a runtime block is allocated and kept."""
 
     OBJECT = "object"  # mal/new: scanned conservatively, kept alive by a global
-    NOSCAN = "noscan"  # FlagNoPointers, kept alive by a global
     STACK = "stack"  # a stack segment: FlagNoGC|FlagNoProfiling, unzeroed, never collected
     FREED = "freed"  # a temporary the runtime frees explicitly right away
     GARBAGE = "garbage"  # dropped at once: the next collection frees it
@@ -78,7 +78,7 @@ _B, _I, _E = Phase.BOOT, Phase.INIT, Phase.EXIT
 ENVIRON = -1
 GOGC_SET = -2
 ENVIRON_VARS = 3
-_OBJ, _NOSCAN, _STACK = BlockKind.OBJECT, BlockKind.NOSCAN, BlockKind.STACK
+_OBJ, _STACK = BlockKind.OBJECT, BlockKind.STACK
 
 #: The runtime's and libraries' own blocks, in allocation order (see the module docstring).
 RUNTIME_BLOCKS: tuple[RuntimeBlock, ...] = tuple(
@@ -114,10 +114,8 @@ RUNTIME_BLOCKS: tuple[RuntimeBlock, ...] = tuple(
         RuntimeBlock(160, _OBJ, _I, "package variables, unidentified"),
         RuntimeBlock(192, _OBJ, _I, "package variables, unidentified"),
         RuntimeBlock(208, _OBJ, _I, "package variables, unidentified"),
-        *_blocks(_I, _NOSCAN, 224, 3, "finalizer table: key arrays of three shards (27 slots)"),
         RuntimeBlock(240, BlockKind.GARBAGE, _I, "a temporary the next collection frees"),
         RuntimeBlock(288, _OBJ, _I, "package variables, unidentified"),
-        *_blocks(_I, _OBJ, 448, 3, "finalizer table: value arrays of three shards"),
         # dumpMemStats
         RuntimeBlock(4096, _OBJ, _E, "the runtime.MemStats the program reads"),
         *_blocks(_E, _OBJ, 1664, 2, "fmt buffers, unidentified"),
@@ -206,7 +204,7 @@ class GoProcess:
             if kind is BlockKind.STACK:
                 h.alloc(block.size, nogc=True, noprofile=True, zeroed=False)
                 continue
-            p = h.alloc(block.size, noscan=kind is BlockKind.NOSCAN)
+            p = h.alloc(block.size)
             if kind is BlockKind.FREED:
                 h.free(p)
             elif kind is not BlockKind.GARBAGE:
