@@ -587,6 +587,8 @@ class Heap:
             v = int(entry.malloc_typed(self._handle, c, size, flag, type.word(tag)))
         else:
             v = self._alloc_fast(self._handle, c, size, flag, zeroed)
+            if v.__class__ is not int:  # interpreted (NUMBA_DISABLE_JIT): a numpy integer
+                v = int(v)
         if v < 0:
             self._raise(v, size)
         if self._mstats_words[L.ST_NUMGC] != self._numgc_seen:
