@@ -428,7 +428,60 @@ def as_runtime(arrays: RuntimeArrays):
     """The Runtime over ``arrays``: what ``Heap.runtime`` hands to compiled mutators."""
     if numba.config.DISABLE_JIT:
         return arrays
-    return Runtime(*arrays)
+    return _new_runtime(*arrays)
+
+
+@numba.njit(cache=True)
+def _new_runtime(mem, mem8, h, mstats, by_size, pause_ns, spans, spanmap, fixalloc, central_nfree,
+    cache_list, cache_local, cache_by_size, class_to_size, class_to_allocnpages,
+    class_to_transfercount, size_to_class8, size_to_class128, scratch, gcstats, workbuf, gcroots,
+    gcproc, ptrbuf, parfor, roots, rootptrs, finq, fintab, gctrace_log, prof, profaddr, settype_buf,
+    typedesc, typeptrs, rootslots, shadow):
+    """``Runtime(*arrays)``, compiled once and cached: the proxy's own constructor is not
+    cacheable, and compiling it anew cost every process about half a second."""
+    rt = structref.new(RUNTIME_TYPE)
+    rt.mem = mem
+    rt.mem8 = mem8
+    rt.h = h
+    rt.mstats = mstats
+    rt.by_size = by_size
+    rt.pause_ns = pause_ns
+    rt.spans = spans
+    rt.spanmap = spanmap
+    rt.fixalloc = fixalloc
+    rt.central_nfree = central_nfree
+    rt.cache_list = cache_list
+    rt.cache_local = cache_local
+    rt.cache_by_size = cache_by_size
+    rt.class_to_size = class_to_size
+    rt.class_to_allocnpages = class_to_allocnpages
+    rt.class_to_transfercount = class_to_transfercount
+    rt.size_to_class8 = size_to_class8
+    rt.size_to_class128 = size_to_class128
+    rt.scratch = scratch
+    rt.gcstats = gcstats
+    rt.workbuf = workbuf
+    rt.gcroots = gcroots
+    rt.gcproc = gcproc
+    rt.ptrbuf = ptrbuf
+    rt.parfor = parfor
+    rt.roots = roots
+    rt.rootptrs = rootptrs
+    rt.finq = finq
+    rt.fintab = fintab
+    rt.gctrace_log = gctrace_log
+    rt.prof = prof
+    rt.profaddr = profaddr
+    rt.settype_buf = settype_buf
+    rt.typedesc = typedesc
+    rt.typeptrs = typeptrs
+    rt.rootslots = rootslots
+    rt.shadow = shadow
+    return rt
+
+
+if tuple(_new_runtime.py_func.__code__.co_varnames[: len(RuntimeArrays._fields)]) != RuntimeArrays._fields:
+    raise AssertionError("layout._new_runtime must take RuntimeArrays' fields, in order")
 
 
 # ---------------------------------------------------------------- inside the runtime: a borrowed pointer
