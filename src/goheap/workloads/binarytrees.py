@@ -6,15 +6,13 @@ registered type), trees are built in the order the 2013 compiler built them, and
 checksums and output lines are the program's.
 
 The roots are the Go program's stack, emulated frame by frame on the thread's goheap
-stack (:func:`goheap.nb.stack_reserve`). The collector scans it conservatively, like the
+stack (:mod:`goheap.workloads.gostack`). The collector scans it conservatively, like the
 seed scans a goroutine stack, dead slots included. Frame shapes follow the code 6g
 generated for these functions at the time:
 
-* ``bottomUp`` (5 words: return PC, two temporaries, outgoing argument and result). The
-  composite literal ``&Node{bottomUp(d-1), bottomUp(d-1)}`` calls both subtrees first,
-  spilling each result to a temporary, then calls ``runtime.new``: trees are allocated
-  in post-order, and while a frame is inside its first call its temporaries still hold
-  whatever an earlier frame left at that address;
+* ``bottomUp`` (5 words: :func:`~goheap.workloads.gostack.node_literal_tree`, shared with
+  GCBench's ``makeTree``): both subtrees are built before ``runtime.new``, so trees are
+  allocated in post-order;
 * ``(*Node).check`` (3 words: return PC, outgoing receiver and result; the running sum
   lives in the caller's result slot);
 * ``main``: ``longLived`` in a slot, and the outgoing argument/result pair every call
@@ -41,14 +39,13 @@ from .. import nb
 from .._runtime._jit import jit
 from .._runtime.layout import runtime_ref
 from ..heap import Heap
+from .gostack import RETURN_PC, node_literal_tree
 
 __all__ = ["MIN_DEPTH", "NODE_SIZE", "parse_args", "run", "run_python"]
 
 MIN_DEPTH = 4
 NODE_SIZE = 16  # struct { left, right *Node }
-RETURN_PC = 0x400C00  # what a frame's return-address word holds: a text address, never a heap pointer
 
-BOTTOM_UP_FRAME = 5  # return PC, left temporary, right temporary, outgoing argument, outgoing result
 CHECK_FRAME = 3  # return PC, outgoing receiver, outgoing result
 MAIN_FRAME = 8
 MAIN_LONG_LIVED = 1  # main's slot for longLived
@@ -75,33 +72,6 @@ def max_depth_of(n: int) -> int:
 
 
 @jit
-def bottom_up(rt, c, node_type, args, buckets):
-    """bottomUp(depth): depth is the caller's outgoing argument at stack word ``args``, the result goes after it.
-
-    buckets: the profile buckets of its two allocation sites, ``&Node{l, r}`` and ``&Node{}``.
-    """
-    b = nb.stack_reserve(rt, c, BOTTOM_UP_FRAME)
-    nb.stack_store(rt, c, b, RETURN_PC)
-    depth = nb.stack_load(rt, c, args)
-    out = b + BOTTOM_UP_FRAME - 2
-    if depth > 0:
-        nb.stack_store(rt, c, out, depth - 1)
-        nb.stack_store(rt, c, b + 1, bottom_up(rt, c, node_type, out, buckets))
-        nb.stack_store(rt, c, out, depth - 1)
-        nb.stack_store(rt, c, b + 2, bottom_up(rt, c, node_type, out, buckets))
-    nb.stack_store(rt, c, out, RETURN_PC)  # the argument of runtime.new: &type.Node, not a heap address
-    nb.set_profile_bucket(rt, buckets[0] if depth > 0 else buckets[1])
-    n = nb.alloc_typed(rt, c, NODE_SIZE, node_type, False)
-    nb.stack_store(rt, c, out + 1, n)
-    if depth > 0:
-        nb.store(rt, n, nb.stack_load(rt, c, b + 1))
-        nb.store(rt, n + 8, nb.stack_load(rt, c, b + 2))
-    nb.stack_store(rt, c, args + 1, n)
-    nb.stack_release(rt, c, b)
-    return n
-
-
-@jit
 def check(rt, c, args):
     """(*Node).check, the receiver being the caller's outgoing argument at stack word ``args``."""
     b = nb.stack_reserve(rt, c, CHECK_FRAME)
@@ -125,7 +95,7 @@ def check(rt, c, args):
 def _tree_and_check(rt, c, node_type, main, depth, buckets):
     out = main + MAIN_OUT
     nb.stack_store(rt, c, out, depth)
-    t = bottom_up(rt, c, node_type, out, buckets)
+    t = node_literal_tree(rt, c, node_type, NODE_SIZE, out, buckets)
     nb.stack_store(rt, c, out, t)
     return check(rt, c, out)
 
@@ -143,7 +113,7 @@ def long_lived(rt, c, node_type, main, depth, buckets):
     rt = runtime_ref(rt)  # no reference counting below this call
     out = main + MAIN_OUT
     nb.stack_store(rt, c, out, depth)
-    t = bottom_up(rt, c, node_type, out, buckets)
+    t = node_literal_tree(rt, c, node_type, NODE_SIZE, out, buckets)
     nb.stack_store(rt, c, main + MAIN_LONG_LIVED, t)
     return t
 

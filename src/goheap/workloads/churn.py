@@ -23,6 +23,7 @@ import numpy as np
 from .. import nb
 from .._runtime._jit import jit
 from .._runtime.layout import runtime_ref
+from .gostack import RETURN_PC
 from ..heap import Heap
 
 __all__ = ["N_ALLOCS", "N_SLOTS", "parse_args", "run"]
@@ -34,7 +35,6 @@ LCG_MUL = 6364136223846793005
 LCG_ADD = 1442695040888963407
 SLICE_HEADER = 24  # array pointer, len, cap
 GO_FILE = "churn.go"  # for the memory profile's call stacks
-RETURN_PC = 0x400C00
 
 MAIN_FRAME = 10
 MAIN_RING = 1  # ring's array pointer (len and cap follow)

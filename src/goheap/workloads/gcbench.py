@@ -8,8 +8,9 @@ then allocates, as 6g compiled it). The long-lived ``[]float64`` of 500000 eleme
 no-pointer large block, half filled with 1/i. The timing lines print goheap's own
 elapsed milliseconds.
 
-Roots: the Go stack, emulated frame by frame as in :mod:`goheap.workloads.binarytrees`:
-``makeTree`` has the same 5-word frame as binary-trees' ``bottomUp``; ``populate`` needs no
+Roots: the Go stack, emulated frame by frame (:mod:`goheap.workloads.gostack`):
+``makeTree`` is binary-trees' ``bottomUp`` with bigger nodes (the same function,
+:func:`~goheap.workloads.gostack.node_literal_tree`); ``populate`` needs no
 temporaries (3 words: return PC and the outgoing pair); ``timeConstruction`` and ``main``
 keep their variables in slots and pass every call through an outgoing area whose words
 stay as the last call left them. So ``temp = nil`` does not release the previous tree
@@ -27,6 +28,7 @@ from .. import nb
 from .._runtime._jit import jit
 from .._runtime.layout import runtime_ref
 from ..heap import Heap
+from .gostack import RETURN_PC, new_object, node_literal_tree
 
 __all__ = ["parse_args", "run", "tree_size", "num_iters"]
 
@@ -37,9 +39,7 @@ K_MIN_TREE_DEPTH = 4
 K_MAX_TREE_DEPTH = 16
 
 NODE_SIZE = 32
-RETURN_PC = 0x400C00
 
-MAKE_TREE_FRAME = 5  # return PC, left and right temporaries, outgoing argument and result
 POPULATE_FRAME = 3  # return PC, outgoing pair
 TC_FRAME = 8  # timeConstruction: return PC, iters, i, t0 (3 words), outgoing pair
 TC_OUT = 6
@@ -64,19 +64,6 @@ def num_iters(i: int) -> int:
 
 
 @jit
-def _new_node(rt, c, node_type, out, bucket):
-    """new(Node) through the outgoing pair at stack word ``out``: argument &type.Node, result the node.
-
-    bucket: the profile bucket of the allocation site.
-    """
-    nb.stack_store(rt, c, out, RETURN_PC)
-    nb.set_profile_bucket(rt, bucket)
-    n = nb.alloc_typed(rt, c, NODE_SIZE, node_type, False)
-    nb.stack_store(rt, c, out + 1, n)
-    return n
-
-
-@jit
 def populate(rt, c, node_type, args, buckets):
     """populate(depth, n) with (depth, n) the caller's outgoing pair at stack word ``args``.
 
@@ -90,8 +77,8 @@ def populate(rt, c, node_type, args, buckets):
         nb.stack_store(rt, c, args, depth)  # depth-- writes the argument slot
         n = nb.stack_load(rt, c, args + 1)
         out = b + 1
-        nb.store(rt, n, _new_node(rt, c, node_type, out, buckets[0]))
-        nb.store(rt, n + 8, _new_node(rt, c, node_type, out, buckets[1]))
+        nb.store(rt, n, new_object(rt, c, node_type, NODE_SIZE, out, buckets[0]))
+        nb.store(rt, n + 8, new_object(rt, c, node_type, NODE_SIZE, out, buckets[1]))
         nb.stack_store(rt, c, out, depth)
         nb.stack_store(rt, c, out + 1, nb.load(rt, n))
         populate(rt, c, node_type, out, buckets)
@@ -102,42 +89,18 @@ def populate(rt, c, node_type, args, buckets):
 
 
 @jit
-def make_tree(rt, c, node_type, args, buckets):
-    """makeTree(depth): depth is the caller's outgoing argument at stack word ``args``, the result after it.
-
-    buckets: the profile buckets of ``&Node{left: ..., right: ...}`` and ``return new(Node)``.
-    """
-    b = nb.stack_reserve(rt, c, MAKE_TREE_FRAME)
-    nb.stack_store(rt, c, b, RETURN_PC)
-    depth = nb.stack_load(rt, c, args)
-    out = b + MAKE_TREE_FRAME - 2
-    if depth > 0:
-        nb.stack_store(rt, c, out, depth - 1)
-        nb.stack_store(rt, c, b + 1, make_tree(rt, c, node_type, out, buckets))
-        nb.stack_store(rt, c, out, depth - 1)
-        nb.stack_store(rt, c, b + 2, make_tree(rt, c, node_type, out, buckets))
-    n = _new_node(rt, c, node_type, out, buckets[0] if depth > 0 else buckets[1])
-    if depth > 0:
-        nb.store(rt, n, nb.stack_load(rt, c, b + 1))
-        nb.store(rt, n + 8, nb.stack_load(rt, c, b + 2))
-    nb.stack_store(rt, c, args + 1, n)
-    nb.stack_release(rt, c, b)
-    return n
-
-
-@jit
 def stretch_tree(rt, c, node_type, out, buckets):
     """temp := makeTree(kStretchTreeDepth), from main (an entry point: makeTree itself only
     ever runs on a RuntimeRef, so that its recursion has one compiled specialization)."""
     rt = runtime_ref(rt)
-    return make_tree(rt, c, node_type, out, buckets)
+    return node_literal_tree(rt, c, node_type, NODE_SIZE, out, buckets)
 
 
 @jit
 def long_lived_tree(rt, c, node_type, out, buckets):
     """longLived := new(Node); populate(kLongLivedTreeDepth, longLived), from main."""
     rt = runtime_ref(rt)
-    long_lived = _new_node(rt, c, node_type, out, buckets[0])
+    long_lived = new_object(rt, c, node_type, NODE_SIZE, out, buckets[0])
     nb.stack_store(rt, c, out, K_LONG_LIVED_TREE_DEPTH)
     nb.stack_store(rt, c, out + 1, long_lived)
     populate(rt, c, node_type, out, buckets[1:])
@@ -153,7 +116,7 @@ def top_down(rt, c, node_type, frame, depth, count, buckets):
     rt = runtime_ref(rt)  # no reference counting below this call
     out = frame + TC_OUT
     for _ in range(count):
-        temp = _new_node(rt, c, node_type, out, buckets[0])
+        temp = new_object(rt, c, node_type, NODE_SIZE, out, buckets[0])
         nb.stack_store(rt, c, out, depth)
         nb.stack_store(rt, c, out + 1, temp)
         populate(rt, c, node_type, out, buckets[1:])
@@ -166,7 +129,7 @@ def bottom_up(rt, c, node_type, frame, depth, count, buckets):
     out = frame + TC_OUT
     for _ in range(count):
         nb.stack_store(rt, c, out, depth)
-        make_tree(rt, c, node_type, out, buckets)
+        node_literal_tree(rt, c, node_type, NODE_SIZE, out, buckets)
 
 
 @jit
