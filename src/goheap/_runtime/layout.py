@@ -480,7 +480,7 @@ def _new_runtime(mem, mem8, h, mstats, by_size, pause_ns, spans, spanmap, fixall
     return rt
 
 
-if tuple(_new_runtime.py_func.__code__.co_varnames[: len(RuntimeArrays._fields)]) != RuntimeArrays._fields:
+if tuple(getattr(_new_runtime, "py_func", _new_runtime).__code__.co_varnames[: len(RuntimeArrays._fields)]) != RuntimeArrays._fields:
     raise AssertionError("layout._new_runtime must take RuntimeArrays' fields, in order")
 
 
