@@ -16,6 +16,7 @@ __all__ = [
     "InvalidFree",
     "InvalidSize",
     "OutOfMemory",
+    "RaceError",
 ]
 
 
@@ -65,3 +66,21 @@ class HeapCorrupted(HeapError):
     """``Heap.check()`` found a broken invariant; the message names it."""
 
     __module__ = "goheap"
+
+
+class RaceError(HeapError):
+    """Race mode with halt_on_error (GORACE="halt_on_error=1") found a data race; the message is the report.
+
+    Raised before the racing access is done. From compiled code (``goheap.nb``) it is
+    raised with the heap's handle and the race's place in the report queue; the race
+    shell installs ``_resolve`` to turn those into the printed report.
+    """
+
+    __module__ = "goheap"
+    _resolve = None  # set by goheap.race: (handle, queue row) -> report text
+
+    def __init__(self, *args):
+        resolve = RaceError._resolve
+        if len(args) == 2 and all(type(a) is int for a in args) and resolve is not None:
+            args = (resolve(*args),)
+        super().__init__(*args)

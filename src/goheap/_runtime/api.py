@@ -8,9 +8,10 @@ Every function takes the heap's ``Runtime`` tuple and the calling thread's cache
 from __future__ import annotations
 
 from ._jit import jit
-from .gc.collect import gc
-from .layout import H_BASE, LC_SHADOW_SP, ST_HEAP_ALLOC, ST_NEXT_GC
+from .gc import collect
+from .layout import H_BASE, H_RACE, LC_SHADOW_SP, ST_HEAP_ALLOC, ST_NEXT_GC
 from .malloc import free, malloc_nogc, mlookup, settype
+from .race import racemalloc, race_stop_the_world
 
 __all__ = ["free", "gc", "load", "malloc", "mallocgc", "mlookup", "pop_root", "push_root", "settype", "store"]
 
@@ -29,7 +30,18 @@ def mallocgc(rt, c, size, flag, dogc, zeroed):
         if push_root(rt, c, v) >= 0:
             gc(rt, c, False)
             pop_root(rt, c)
+    if v > 0 and rt.h[H_RACE] != 0:
+        racemalloc(rt, v)  # race mode: the block starts with no access history (step 11)
     return v
+
+
+@jit
+def gc(rt, c, force):
+    """runtime.gc (see gc/collect.py); in race mode its stop-the-world is also a full barrier."""
+    ran = collect.gc(rt, c, force)
+    if ran and rt.h[H_RACE] != 0:
+        race_stop_the_world(rt)
+    return ran
 
 
 @jit

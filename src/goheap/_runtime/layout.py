@@ -56,6 +56,7 @@ H_NGOROUTINES = 23  # goroutine stacks the seed would scan: one root each, for i
 H_NROOTSLOTS = 24  # high-water mark of rootslots in use
 H_SYS_MAPPED = 25  # bytes SysMap'd from compiled code (arena and bitmap)
 H_SYSMAP_LIMIT = 26  # -1, or the bytes compiled SysMap may map before it refuses (FailingOS.map_limit)
+H_RACE = 31  # race mode: 1 when the heap was built with race=True (raceshadow.py, race.py)
 H_NSLOTS = 32
 
 # ---------------------------------------------------------------- mstats: MStats (int64)
@@ -206,6 +207,20 @@ class RuntimeArrays(NamedTuple):
     typeptrs: np.ndarray  # int64[n]: pointer word offsets of every type, concatenated
     rootslots: np.ndarray  # int64[n]: explicit root handles (a pointer each, 0 = empty)
     shadow: np.ndarray  # int64[ncaches, depth]: one shadow stack per thread, scanned conservatively
+    # race mode (raceshadow.py names their slots; one-element placeholders when it is off)
+    race_h: np.ndarray  # int64[RH_NSLOTS_]: the detector's scalars
+    race_shadow: np.ndarray  # uint32[2 * arena words]: W, R epochs of each heap word, mapped as the arena grows
+    race_meta: np.ndarray  # int32[arena words]: 1 + allocation record, at each block's first word
+    race_gshadow: np.ndarray  # uint32[2 * root slots]: the globals' (root handles') shadow
+    race_thr: np.ndarray  # int64[256, TS_NSLOTS]: thread slots
+    race_vc: np.ndarray  # int32[256, 256]: each slot's vector clock
+    race_sync: np.ndarray  # int32[n, 256]: vector clocks of sync objects (mutexes, channels, ...)
+    race_rs: np.ndarray  # uint32[n, RS_WIDTH]: read sets of read-shared words
+    race_hist: np.ndarray  # int64[256 * history length, HI_NSLOTS]: each slot's recent accesses
+    race_allocs: np.ndarray  # int64[n, AR_NSLOTS]: who allocated and freed each block (a ring)
+    race_reports: np.ndarray  # int64[n, RR_NSLOTS]: races found, for the shell to print
+    race_nodes: np.ndarray  # int64[n, SN_NSLOTS]: compiled call stacks (racefuncenter)
+    race_occ: np.ndarray  # int64[n, OC_NSLOTS]: which goroutine held a slot from which clock
 
 
 # ---------------------------------------------------------------- gcstats slots
@@ -301,11 +316,33 @@ class Runtime(structref.StructRefProxy):
 
 structref.define_proxy(Runtime, RuntimeType, list(RuntimeArrays._fields))
 
+
+@structref.register
+class RaceRuntimeType(RuntimeType):
+    """The Runtime of a heap in race mode: same fields, another type.
+
+    goheap.nb's loads and stores compile their race checks only for this type, so a
+    mutator compiled for an ordinary heap carries none (as a Go binary built without
+    -race has no raceread calls); one compiled for a race-mode heap checks every access.
+    """
+
+
+class RaceRuntime(structref.StructRefProxy):
+    """The compiled handle on a race-mode heap's arrays."""
+
+
+structref.define_proxy(RaceRuntime, RaceRuntimeType, list(RuntimeArrays._fields))
+
 # dtype and dimensions of every field, so the compiled type is known before any heap exists
-_FIELD_KINDS = {"mem8": (np.uint8, 1), "spanmap": (np.int32, 1), "profaddr": (np.int32, 1)}
+_FIELD_KINDS = {
+    "mem8": (np.uint8, 1), "spanmap": (np.int32, 1), "profaddr": (np.int32, 1),
+    "race_shadow": (np.uint32, 1), "race_meta": (np.int32, 1), "race_gshadow": (np.uint32, 1),
+    "race_vc": (np.int32, 2), "race_sync": (np.int32, 2), "race_rs": (np.uint32, 2),
+}
 _FIELD_NDIM = {
     "by_size": 2, "spans": 2, "fixalloc": 2, "cache_list": 3, "cache_local": 2, "cache_by_size": 3,
     "markstack": 2, "roots": 2, "gctrace_log": 2, "prof": 2, "settype_buf": 2, "typedesc": 2, "shadow": 2,
+    "race_thr": 2, "race_hist": 2, "race_allocs": 2, "race_reports": 2, "race_nodes": 2, "race_occ": 2,
 }
 
 
@@ -325,11 +362,11 @@ def check_arrays(arrays: RuntimeArrays) -> None:
             raise TypeError(f"runtime array {name} is {numba.typeof(a)}, want {typ}")
 
 
-def as_runtime(arrays: RuntimeArrays):
-    """The Runtime over ``arrays``: what ``Heap.runtime`` hands to compiled mutators."""
+def as_runtime(arrays: RuntimeArrays, race: bool = False):
+    """The Runtime (RaceRuntime in race mode) over ``arrays``: what ``Heap.runtime`` hands to compiled mutators."""
     if numba.config.DISABLE_JIT:
         return arrays
-    return Runtime(*arrays)
+    return (RaceRuntime if race else Runtime)(*arrays)
 
 
 # ---------------------------------------------------------------- inside the runtime: a borrowed pointer

@@ -167,6 +167,7 @@ from .layout import (
     H_ARENA_USED,
     H_ERR_ARG,
     H_MEMPROFILE_RATE,
+    H_RACE,
     L_LIST,
     LC_LOCAL_ALLOC,
     LC_LOCAL_NFREE,
@@ -189,6 +190,7 @@ from .layout import (
 from .mcache import fastrand1, mcache_alloc, mcache_free
 from .mheap import load, mheap_alloc, mheap_free, mheap_lookup, mheap_lookup_maybe, store
 from .mprof import mprof_free, mprof_malloc
+from .race import racefree
 
 _BIT_ALLOCATED = np.int64(BIT_ALLOCATED)
 _BIT_SPECIAL = np.int64(BIT_SPECIAL)
@@ -344,6 +346,8 @@ def free(rt, c, v):
         if err != 0:
             return err
     s = mheap_lookup(rt, v)
+    if h[H_RACE] != 0:
+        racefree(rt, v, s)  # race mode: a write of the whole block, then its words marked freed
     prof = (bits & _BIT_SPECIAL) != 0
     sizeclass = rt.spans[s, SP_SIZECLASS]
     if sizeclass == 0:
