@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from ._runtime.sizeclasses import init_sizes
-from .errors import HeapError
+from .errors import HeapError, RaceError
 from .trace.cli import replay_command, trace_group
 
 __all__ = ["main"]
@@ -139,6 +139,9 @@ Workloads (ports of the seed runs' programs):
               help="Write the heap profile at exit to PATH (pprof's gzipped profile.proto: go tool pprof -top PATH).")
 @click.option("--report", "report", type=click.Path(dir_okay=False), metavar="FILE.html",
               help="Write an HTML report of the run (heap over time, GC pauses, size classes, span map, MemStats).")
+@click.option("--race", is_flag=True, default=False,
+              help="Race mode (go run -race): check every heap access for data races; options from $GORACE. "
+                   "Exits with status 66 (GORACE exitcode) when races were found.")
 def run(
     workload: str,
     args: tuple[str, ...],
@@ -149,6 +152,7 @@ def run(
     memprofilerate: int | None,
     heap_profile: str | None,
     report: str | None,
+    race: bool,
 ) -> None:
     """Run WORKLOAD on a fresh 2013 Go heap and print what the Go program prints, then its MemStats.
 
@@ -164,14 +168,26 @@ def run(
         if path and not _writable(path):
             raise _fail("run", f"cannot write {path}: no such directory, or not writable")
     history = History() if report else None
+    found = []
 
     def on_exit(heap) -> None:
+        if heap.race is not None:
+            heap.race.flush()
+            found.append((len(heap.race.reports), heap.race.options.exitcode))
         if history is not None:
             history.finish(heap)
         if heap_profile:
             heap.write_heap_profile(heap_profile)
 
     config = {} if memprofilerate is None else {"memprofilerate": memprofilerate}
+    if race:
+        from .race import RaceOptions
+
+        try:
+            config["race_options"] = RaceOptions.from_gorace(os.environ.get("GORACE"))
+        except ValueError as exc:
+            raise _fail("run", str(exc)) from None
+        config["race"] = True
     progress = _Progress(f"{workload} {' '.join(args)}".strip(), enabled=_stderr_is_tty() and not as_json)
     try:
         result = run_workload(
@@ -187,6 +203,8 @@ def run(
         )
     except WorkloadError as exc:
         raise _fail("run", str(exc)) from None
+    except RaceError as exc:  # halt_on_error: the report is printed already; exit as Go does
+        raise click.exceptions.Exit(config["race_options"].exitcode) from exc
     except HeapError as exc:
         raise _fail("run", f"{type(exc).__name__}: {exc}") from None
     except OSError as exc:
@@ -214,9 +232,15 @@ def run(
         Path(prefix + ".stdout").write_text("\n".join(result.stdout_lines()) + "\n")
         Path(prefix + ".stderr").write_text("".join(line + "\n" for line in result.gctrace_lines()))
     if as_json:
-        click.echo(json.dumps(_run_json(result), indent=1))
+        out = _run_json(result)
+        if race:
+            out["races"] = found[0][0] if found else 0
+        click.echo(json.dumps(out, indent=1))
     else:
         click.echo("\n".join(result.stdout_lines()))
+    if found and found[0][0]:
+        click.echo(f"Found {found[0][0]} data race(s)", err=True)
+        raise click.exceptions.Exit(found[0][1])
 
 
 def _writable(path: str) -> bool:

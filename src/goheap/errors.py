@@ -83,4 +83,4 @@ class RaceError(HeapError):
         resolve = RaceError._resolve
         if len(args) == 2 and all(type(a) is int for a in args) and resolve is not None:
             args = (resolve(*args),)
-        super().__init__(*args)
+        HeapError.__init__(self, *args)

@@ -139,6 +139,8 @@ from .raceshadow import (
 )
 
 RACED = 1  # in an access's result: a race was queued
+LARGE_RESET_WORDS = 2048  # racemalloc hands whole shadow pages of a block this large back to the OS
+FREE_CHECK_WORDS = 128  # racefree of a large block checks and marks its first 1 KB, as ThreadSanitizer does
 
 if numba.config.DISABLE_JIT:
 
@@ -685,8 +687,28 @@ def _block(rt, s):
 
 @jit
 def _clear_cells(rt, k0, nwords):
+    """MemoryResetRange: words k0.. k0+nwords-1 have no history.
+
+    Whole pages of shadow are handed back to the OS (they read back as zero) rather than
+    read and cleared, so a large block costs no shadow until its words are touched. The
+    read sets of words in those pages are not returned to the pool (they are few: reads
+    shared by unsynchronised threads; a reset reclaims them).
+    """
     sh = rt.race_shadow
-    for k in range(k0, k0 + nwords):
+    lo = k0
+    hi = k0 + nwords
+    if nwords >= LARGE_RESET_WORDS:
+        first = (k0 + 511) & ~511  # 512 words: one page of shadow
+        last = hi & ~511
+        forget_memory(rt.race_h[RH_SHADOW_ADDR] + first * 8, (last - first) * 8)
+        _clear_range(rt, sh, k0, first)
+        lo = last
+    _clear_range(rt, sh, lo, hi)
+
+
+@jit
+def _clear_range(rt, sh, lo, hi):
+    for k in range(lo, hi):
         r = sh[2 * k + 1]
         if sh[2 * k] != 0 or r != 0:
             if r >= SPECIAL and r != FREED:
@@ -725,13 +747,17 @@ def racemalloc(rt, v):
 def racefree(rt, v, s):
     """racefree: the block at v (in span s) is being freed: a write of all of it, then marked freed.
 
+    A large block is checked and marked over its first 1 KB only: ThreadSanitizer's limit
+    (MemoryRangeFreed), which keeps a free from paging in shadow the program never touched.
     Called before free changes anything, so that a RaceError raised here (halt_on_error)
     leaves the block allocated and its shadow as it was.
     """
     t = race_slot(rt)
     if t < 0:
         return
-    size, _ = _block(rt, s)
+    size, sizeclass = _block(rt, s)
+    if sizeclass == 0 and size > FREE_CHECK_WORDS * 8:
+        size = FREE_CHECK_WORDS * 8
     start = rt.h[H_ARENA_START]
     k0 = (v - start) >> 3
     sh = rt.race_shadow
