@@ -77,7 +77,7 @@ from ._runtime._jit import entry_point
 from ._runtime.layout import H_ARENA_START
 from ._runtime.raceshadow import (
     FN_PYTHON_BASE,
-    HI_STACK,
+    HI_INFO,
     KIND_FREE,
     KIND_READ,
     KIND_WRITE,
@@ -318,6 +318,8 @@ class RaceDetector:
         self._heap = weakref.ref(heap)
         self._handle = heap._handle
         self._serial = next(_serials)
+        if int(_race.entry_thread_self()) != threading.get_ident():
+            raise HeapError("race mode: compiled code cannot tell threads apart on this platform (pthread_self)")
         a = heap._arrays
         self._arrays = a
         self._rh = a.race_h
@@ -337,7 +339,7 @@ class RaceDetector:
         self._tls = threading.local()
         self._stack_ids: dict[tuple, int] = {(): 0}
         self._stacks: list[tuple] = [()]
-        self._modules: dict[Any, str] = {}
+        self._codes: dict[int, tuple[Any, str]] = {}  # id(code) -> (code, module name)
         self._functions: list[Frame] = [Frame("?")]
         self._sync_free: list[int] = []
         self._sync_next = 0
@@ -443,7 +445,8 @@ class RaceDetector:
         sid = self._stack_id(frame)
         row = (r >> 2) - 1
         if row >= 0:
-            self._hist[row, HI_STACK] = sid
+            hist = self._hist
+            hist[row, HI_INFO] = (sid << 32) | (int(hist[row, HI_INFO]) & 0xFFFFFFFF)
         if r & _race.RACED:
             self._drain(sid, halt=True)
 
@@ -509,17 +512,23 @@ class RaceDetector:
     # ------------------------------------------------------------ stacks
 
     def _stack_id(self, frame) -> int:
-        """The interned id of the Python stack from ``frame`` out (goheap's own frames left out)."""
+        """The interned id of the Python stack from ``frame`` out (goheap's own frames left out).
+
+        The key is (id(code), instruction offset) pairs: hashing a code object hashes its
+        constants, nested code objects included, which for a module's code costs microseconds.
+        ``_codes`` keeps every code object seen alive, so that its id stays its own.
+        """
         key = []
-        modules = self._modules
+        codes = self._codes
         skip = _SKIP_FILES
         n = 0
         while frame is not None and n < MAX_STACK_DEPTH:
             code = frame.f_code
             if code.co_filename not in skip:
-                if code not in modules:
-                    modules[code] = frame.f_globals.get("__name__", "")
-                key.append(code)
+                c = id(code)
+                if c not in codes:
+                    codes[c] = (code, frame.f_globals.get("__name__", ""))
+                key.append(c)
                 key.append(frame.f_lasti)
                 n += 1
             frame = frame.f_back
@@ -538,8 +547,8 @@ class RaceDetector:
         key = self._stacks[sid] if 0 <= sid < len(self._stacks) else ()
         out = []
         for j in range(0, len(key), 2):
-            code, lasti = key[j], key[j + 1]
-            module = self._modules.get(code, "")
+            code, module = self._codes[key[j]]
+            lasti = key[j + 1]
             name = f"{module}.{code.co_qualname}" if module else code.co_qualname
             out.append(Frame(name, code.co_filename, _line_of(code, lasti)))
         return tuple(out)
@@ -732,7 +741,7 @@ class RaceDetector:
             "slots": int(rh[RH_NSLOTS]),
             "resets": int(rh[RH_RESETS]),
             "read_set_nodes": int(rh[RH_RS_LIVE]),
-            "allocations_recorded": int(rh[RH_NALLOCS]),
+            "allocation_records": int(rh[RH_NALLOCS]),
             "sync_objects": self._sync_next - len(self._sync_free),
             "arena_resident": resident_bytes(int(arena), words * 8),
             "shadow_mapped": words * 8,

@@ -40,11 +40,14 @@ in malloc.py), over the arrays that :mod:`goheap._runtime.raceshadow` lays out:
 
 from __future__ import annotations
 
+import platform
 import threading
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import types
+from numba.extending import intrinsic
 
 from ..errors import RaceError
 from ._jit import jit, jit_entry
@@ -69,8 +72,7 @@ from .raceshadow import (
     CLOCK_MAX,
     FREED,
     HI_ADDR,
-    HI_CLOCK,
-    HI_STACK,
+    HI_INFO,
     KIND_FREE,
     KIND_READ,
     KIND_WRITE,
@@ -82,6 +84,7 @@ from .raceshadow import (
     RH_HALT,
     RH_HANDLE,
     RH_HIST_LEN,
+    RH_LAST_EPOCH,
     RH_LAST_PID,
     RH_LAST_REPORT,
     RH_LAST_SLOT,
@@ -147,6 +150,18 @@ if numba.config.DISABLE_JIT:
     def thread_self():
         return threading.get_ident()
 
+elif platform.machine() in ("x86_64", "AMD64") and platform.system() == "Linux":
+
+    @intrinsic
+    def thread_self(typingctx):
+        """pthread_self(), inline: glibc's THREAD_SELF is the word at %fs:0x10 (LLVM address space 257 is %fs)."""
+
+        def codegen(context, builder, signature, args):
+            fs = ir.PointerType(ir.IntType(64), addrspace=257)
+            return builder.load(builder.inttoptr(ir.Constant(ir.IntType(64), 0x10), fs))
+
+        return types.int64(), codegen
+
 else:
     thread_self = types.ExternalFunction("pthread_self", types.int64())
 
@@ -173,6 +188,7 @@ def race_slot(rt):
             return -1
     rh[RH_LAST_PID] = pid
     rh[RH_LAST_SLOT] = slot
+    rh[RH_LAST_EPOCH] = (slot << SLOT_SHIFT) | rt.race_vc[slot, slot]
     return slot
 
 
@@ -231,6 +247,7 @@ def race_thread_end(rt, pid):
     if rh[RH_LAST_PID] == pid:
         rh[RH_LAST_PID] = 0
         rh[RH_LAST_SLOT] = -1
+        rh[RH_LAST_EPOCH] = 0
 
 
 @jit
@@ -267,6 +284,8 @@ def _tick(rt, t):
         race_reset(rt)
     else:
         rt.race_vc[t, t] = c
+        if rt.race_h[RH_LAST_SLOT] == t:
+            rt.race_h[RH_LAST_EPOCH] = (t << SLOT_SHIFT) | c
 
 
 @jit
@@ -345,6 +364,9 @@ def race_reset(rt):
         for s in range(sync.shape[1]):
             sync[row, s] = 0
     rh[RH_RESETS] += 1
+    rh[RH_LAST_PID] = 0  # the next access finds its slot, and epoch, again
+    rh[RH_LAST_SLOT] = -1
+    rh[RH_LAST_EPOCH] = 0
 
 
 # ================================================================ read sets (FastTrack's read-shared clocks)
@@ -449,8 +471,7 @@ def _record(rt, t, waddr, kind, clock, stack):
     row = t * n + (pos & (n - 1))
     hist = rt.race_hist
     hist[row, HI_ADDR] = waddr
-    hist[row, HI_CLOCK] = (clock << 2) | kind
-    hist[row, HI_STACK] = stack
+    hist[row, HI_INFO] = (stack << 32) | (clock << 2) | kind
     return row
 
 
@@ -463,8 +484,9 @@ def _history_stack(rt, slot, waddr, clock, kind):
     key = (clock << 2) | kind
     for j in range(min(pos, n)):
         row = slot * n + ((pos - 1 - j) & (n - 1))
-        if hist[row, HI_CLOCK] == key and hist[row, HI_ADDR] == waddr:
-            return hist[row, HI_STACK]
+        info = hist[row, HI_INFO]
+        if (info & 0xFFFFFFFF) == key and hist[row, HI_ADDR] == waddr:
+            return info >> 32
     return 0
 
 
@@ -659,18 +681,31 @@ def race_access(rt, sh, k, addr, kind, stack, gk):
 
 @jit
 def raceread(rt, addr):
-    """raceread: a load of the heap word holding addr by the calling thread (outside the arena: nothing)."""
+    """raceread: a load of the heap word holding addr by the calling thread (outside the arena: nothing).
+
+    The common case, a word the same thread read already in its current epoch, is decided
+    here in a few loads (small enough to be inlined into the caller); the rest in race_access.
+    """
     start = rt.h[H_ARENA_START]
     if start <= addr < rt.h[H_ARENA_USED]:
-        race_access(rt, rt.race_shadow, (addr - start) >> 3, addr, KIND_READ, 0, 0)
+        k = (addr - start) >> 3
+        rh = rt.race_h
+        if thread_self() == rh[RH_LAST_PID] and rt.race_shadow[2 * k + 1] == rh[RH_LAST_EPOCH]:
+            return
+        race_access(rt, rt.race_shadow, k, addr, KIND_READ, 0, 0)
 
 
 @jit
 def racewrite(rt, addr):
-    """racewrite: a store to the heap word holding addr by the calling thread."""
+    """racewrite: a store to the heap word holding addr by the calling thread (fast path as raceread's)."""
     start = rt.h[H_ARENA_START]
     if start <= addr < rt.h[H_ARENA_USED]:
-        race_access(rt, rt.race_shadow, (addr - start) >> 3, addr, KIND_WRITE, 0, 0)
+        k = (addr - start) >> 3
+        rh = rt.race_h
+        sh = rt.race_shadow
+        if thread_self() == rh[RH_LAST_PID] and sh[2 * k] == rh[RH_LAST_EPOCH] and sh[2 * k + 1] != FREED:
+            return
+        race_access(rt, rt.race_shadow, k, addr, KIND_WRITE, 0, 0)
 
 
 # ================================================================ racemalloc, racefree
@@ -734,8 +769,12 @@ def racemalloc(rt, v):
         stack = rt.race_thr[t, TS_NODE]
     rh = rt.race_h
     allocs = rt.race_allocs
-    idx = rh[RH_NALLOCS] % allocs.shape[0]
-    rh[RH_NALLOCS] += 1
+    m = rt.race_meta[k0]
+    if m != 0 and allocs[m - 1, AR_BASE] == v:
+        idx = m - 1  # the record of the block last allocated here: its time is over
+    else:
+        idx = rh[RH_NALLOCS] % allocs.shape[0]
+        rh[RH_NALLOCS] += 1
     allocs[idx, AR_BASE] = v
     allocs[idx, AR_SIZE] = (size << 8) | sizeclass
     allocs[idx, AR_ALLOC] = pack_event(goid, stack)
@@ -869,6 +908,12 @@ def entry_global_fresh(handle, k):
     rt = runtime_at(handle)
     rt.race_gshadow[2 * k] = 0
     rt.race_gshadow[2 * k + 1] = 0
+
+
+@jit_entry
+def entry_thread_self():
+    """What compiled code takes for the calling thread's identity (must be threading.get_ident())."""
+    return thread_self()
 
 
 @jit_entry

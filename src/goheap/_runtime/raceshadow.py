@@ -67,7 +67,7 @@ RH_RS_FREE = 8  # free read-set nodes, linked through column RS_NEXT
 RH_RS_LIVE = 9  # read-set nodes in use
 RH_NREPORTS = 10  # races queued in race_reports, not yet taken by the Python shell
 RH_DROPPED = 11  # races not queued: the queue was full
-RH_NALLOCS = 12  # allocation records ever written (race_allocs is a ring)
+RH_NALLOCS = 12  # allocation records ever taken (race_allocs is a ring; a block allocated where one was before reuses its record)
 RH_NNODES = 13  # compiled stack nodes in use (row 0 unused)
 RH_RESETS = 14  # clock overflows survived (race_reset)
 RH_HALT = 15  # halt_on_error: a race found by compiled code raises RaceError there
@@ -80,6 +80,7 @@ RH_SYNC_HIGH = 21  # sync rows handed out by the shell (all are cleared by a res
 RH_NOCC = 22  # rows written to race_occ (a ring)
 RH_RACES = 23  # races found, queued or not
 RH_LAST_REPORT = 24  # (cur stack, prev slot, kinds) of the last queued race: floods queue once
+RH_LAST_EPOCH = 25  # the epoch of the thread in RH_LAST_SLOT: the fast path of an access compares it alone
 RH_NSLOTS_ = 32
 
 # ---------------------------------------------------------------- race_thr: one row per slot (int64)
@@ -100,9 +101,8 @@ SLOT_FINISHED = 2
 # (32K << history_size). A row is written each time an access changes a shadow cell, so
 # the stack of any access still named by the shadow can be found again.
 HI_ADDR = 0  # the word's address
-HI_CLOCK = 1  # clock << 2 | kind
-HI_STACK = 2
-HI_NSLOTS = 3
+HI_INFO = 1  # stack value << 32 | clock << 2 | kind
+HI_NSLOTS = 2
 
 KIND_READ = 1
 KIND_WRITE = 2
@@ -149,10 +149,10 @@ SN_HEAD = 3
 SN_NSLOTS = 4
 FN_PYTHON_BASE = 0  # a node with fn 0: "compiled code, entered from Python at the parent stack"
 
-# Stack values, in history rows, reports, allocation records and TS_NODE:
+# Stack values, in history rows, reports, allocation records and TS_NODE (all fit in 32 bits):
 #   > 0   a Python stack id (the shell's table), = -node < 0 a compiled stack node, 0 unknown;
 #   STACK_PENDING: the Python caller fills it in when the compiled call returns.
-STACK_PENDING = 1 << 39
+STACK_PENDING = (1 << 31) - 1
 STACK_BITS = (1 << 40) - 1  # a stack value as stored beside a goroutine number
 
 # ---------------------------------------------------------------- race_occ: who held each slot when (int64)
