@@ -20,6 +20,8 @@ import goheap
 from goheap import nb, race
 from goheap.race import Chan, Mutex, RaceOptions, RWMutex, WaitGroup
 
+pytestmark = pytest.mark.nojit  # interpreted too: CI runs these with NUMBA_DISABLE_JIT=1 (-m nojit)
+
 STACK_FRAME = r"  \S+\(\)\n      .+:\d+\n"
 
 
@@ -391,7 +393,6 @@ def test_gorace_is_read_from_the_environment(monkeypatch, tmp_path) -> None:
         assert h._arrays.race_hist.shape[0] == 256 * (32 << 10 << 3)
 
 
-@pytest.mark.nojit
 def test_gorace_options_parse_as_go_parses_them() -> None:
     assert RaceOptions.from_gorace(None) == RaceOptions()
     assert RaceOptions.from_gorace("") == RaceOptions()

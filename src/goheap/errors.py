@@ -7,6 +7,8 @@ runs before any state is touched, so ``Heap.check()`` still passes afterwards.
 
 from __future__ import annotations
 
+import numbers
+
 __all__ = [
     "AddressError",
     "DoubleFree",
@@ -81,6 +83,6 @@ class RaceError(HeapError):
 
     def __init__(self, *args):
         resolve = RaceError._resolve
-        if len(args) == 2 and all(type(a) is int for a in args) and resolve is not None:
-            args = (resolve(*args),)
+        if len(args) == 2 and all(isinstance(a, numbers.Integral) for a in args) and resolve is not None:
+            args = (resolve(int(args[0]), int(args[1])),)
         HeapError.__init__(self, *args)

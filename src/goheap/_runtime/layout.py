@@ -213,8 +213,8 @@ class RuntimeArrays(NamedTuple):
     race_meta: np.ndarray  # int32[arena words]: 1 + allocation record, at each block's first word
     race_gshadow: np.ndarray  # uint32[2 * root slots]: the globals' (root handles') shadow
     race_thr: np.ndarray  # int64[256, TS_NSLOTS]: thread slots
-    race_vc: np.ndarray  # int32[256, 256]: each slot's vector clock
-    race_sync: np.ndarray  # int32[n, 256]: vector clocks of sync objects (mutexes, channels, ...)
+    race_vc: np.ndarray  # int64[256, 256]: each slot's vector clock
+    race_sync: np.ndarray  # int64[n, 256]: vector clocks of sync objects (mutexes, channels, ...)
     race_rs: np.ndarray  # uint32[n, RS_WIDTH]: read sets of read-shared words
     race_hist: np.ndarray  # int64[256 * history length, HI_NSLOTS]: each slot's recent accesses
     race_allocs: np.ndarray  # int64[n, AR_NSLOTS]: who allocated and freed each block (a ring)
@@ -337,12 +337,12 @@ structref.define_proxy(RaceRuntime, RaceRuntimeType, list(RuntimeArrays._fields)
 _FIELD_KINDS = {
     "mem8": (np.uint8, 1), "spanmap": (np.int32, 1), "profaddr": (np.int32, 1),
     "race_shadow": (np.uint32, 1), "race_meta": (np.int32, 1), "race_gshadow": (np.uint32, 1),
-    "race_vc": (np.int32, 2), "race_sync": (np.int32, 2), "race_rs": (np.uint32, 2),
+    "race_rs": (np.uint32, 2),
 }
 _FIELD_NDIM = {
     "by_size": 2, "spans": 2, "fixalloc": 2, "cache_list": 3, "cache_local": 2, "cache_by_size": 3,
     "markstack": 2, "roots": 2, "gctrace_log": 2, "prof": 2, "settype_buf": 2, "typedesc": 2, "shadow": 2,
-    "race_thr": 2, "race_hist": 2, "race_allocs": 2, "race_reports": 2, "race_nodes": 2, "race_occ": 2,
+    "race_thr": 2, "race_vc": 2, "race_sync": 2, "race_hist": 2, "race_allocs": 2, "race_reports": 2, "race_nodes": 2, "race_occ": 2,
 }
 
 

@@ -320,7 +320,7 @@ def race_stop_the_world(rt):
     vc = rt.race_vc
     thr = rt.race_thr
     n = rh[RH_NSLOTS]
-    joined = np.zeros(vc.shape[1], np.int32)
+    joined = np.zeros(vc.shape[1], np.int64)
     for t in range(n):
         for s in range(n):
             if vc[t, s] > joined[s]:
