@@ -358,6 +358,23 @@ def test_a_write_after_unordered_reads_names_a_reader() -> None:
         assert (r.kind, r.previous_kind, r.previous_goroutine) == ("write", "read", readers[1])
 
 
+def test_the_primitives_order_accesses_in_every_race_mode_heap() -> None:
+    with race_heap() as a, race_heap() as b, goheap.Heap(arena_size=64 << 20) as plain:
+        pa, pb, pp = a.alloc(8), b.alloc(8), plain.alloc(8)
+        mu = Mutex()
+
+        def increment() -> None:
+            with mu:
+                for h, p in ((a, pa), (b, pb), (plain, pp)):
+                    h.store_word(p, 0, h.load_word(p, 0) + 1)
+
+        in_turns([(k % 2, increment) for k in range(6)])
+        assert a.race.reports == [] and b.race.reports == []
+        assert a.load_word(pa, 0) == b.load_word(pb, 0) == plain.load_word(pp, 0) == 6
+        in_turns([(0, lambda: a.store_word(pa, 0, 1)), (1, lambda: a.load_word(pa, 0))])
+        assert len(a.race.reports) == 1 and b.race.reports == []
+
+
 # ================================================================ options
 
 

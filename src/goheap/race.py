@@ -47,13 +47,19 @@ What is checked, and what is not:
   directly. Use ``load_word``/``store_word``, the checked accessors, for shared data.
 * The shadow has one cell per 8-byte word: byte accesses (``nb.load_byte``/``store_byte``)
   to different bytes of one word by two unsynchronised threads are reported as a race.
-* ``free`` is a write of the whole block; any access after it is reported (use after
-  free) until the block is allocated again. Blocks freed by the collector are not marked.
+* ``free`` is a write of the whole block (of a large block's first 1 KB, as in
+  ThreadSanitizer); any access after it is reported (use after free) until the block is
+  allocated again. Blocks freed by the collector are not marked.
 * Stacks: the Python frames of the access (captured only when an access changes the
   shadow, as an interned id). Compiled code has no Python frames: its accesses carry the
   frames declared with ``goheap.nb.race_func_enter``/``race_func_exit`` (Go's
   racefuncenter/racefuncexit) below the Python frames where the thread last called
   ``heap.cache()``.
+* Threads are told apart by ``threading.get_ident()``. A thread that reaches the heap
+  through the shell (a Heap method, ``heap.cache()`` included, or a primitive of this
+  module) is known to have ended when it ends; one that only ever calls compiled code is
+  not, and a later thread given the same ident by the OS would be taken for it (races
+  between the two would be missed).
 
 The detector itself (shadow, clocks, FastTrack) is compiled: :mod:`goheap._runtime.race`.
 """
@@ -99,7 +105,6 @@ from ._runtime.raceshadow import (
     RR_ADDR,
     RR_ALLOC,
     RR_BASE,
-    RR_FREE,
     RR_GLOBAL,
     RR_GOID,
     RR_KIND,
@@ -123,6 +128,7 @@ from .errors import HeapError, RaceError
 __all__ = [
     "Chan",
     "ChanClosed",
+    "Frame",
     "Mutex",
     "RWMutex",
     "RaceDetector",
@@ -1059,6 +1065,7 @@ class Thread(threading.Thread):
             for d, fork in forks:
                 if not d._closed:
                     d._begin(fork)
+            forks.clear()  # the fork points' sync rows go back
             try:
                 run()
             finally:
@@ -1076,6 +1083,7 @@ class Thread(threading.Thread):
             self._race_joined = True
             for d, var in self._race_joins:
                 d._acquire(var)
+            self._race_joins.clear()
 
 
 def go(fn, *args, **kwargs) -> Thread:

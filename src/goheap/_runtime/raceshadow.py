@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._jit import jit
-from .layout import H_ARENA_START, H_RACE
+from .layout import H_ARENA_START
 from .sysmem import MADV_DONTNEED, PROT_READ, PROT_WRITE, SysMem, array_at, metadata_array, os_madvise, os_mprotect
 
 # ---------------------------------------------------------------- epochs and shadow cells
@@ -271,11 +271,6 @@ def racemapshadow(rt, p, n):
         rh[RH_META_MAPPED] = meta_need
     rh[RH_SHADOW_WORDS] = words
     return True
-
-
-@jit
-def race_enabled(rt):
-    return rt.h[H_RACE] != 0
 
 
 @jit
