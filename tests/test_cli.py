@@ -90,3 +90,18 @@ def test_sizeclasses(runner):
 def test_workload_help_lists_every_workload():
     listed = re.findall(r"^  ([a-z-]+) ", cli.WORKLOAD_HELP, re.M)
     assert listed == list(WORKLOADS)
+
+
+def test_run_race_checks_a_single_goroutine_and_changes_no_figure(runner):
+    plain = runner.invoke(cli.main, ["run", "binarytrees", "8", "--json", "--gogc", "100"])
+    raced = runner.invoke(cli.main, ["run", "binarytrees", "8", "--json", "--gogc", "100", "--race"], env={"GORACE": ""})
+    assert plain.exit_code == 0 and raced.exit_code == 0, raced.output
+    a, b = json.loads(plain.stdout), json.loads(raced.stdout)
+    assert b["races"] == 0 and a["output"] == b["output"]
+    for key in ("NumGC", "HeapAlloc", "HeapSys", "Sys", "Mallocs", "Frees", "NextGC"):
+        assert a["memstats"][key] == b["memstats"][key], key
+
+
+def test_run_race_rejects_a_bad_gorace(runner):
+    res = runner.invoke(cli.main, ["run", "binarytrees", "6", "--race"], env={"GORACE": "history_size=9"})
+    assert res.exit_code == 2 and "history_size must be 0..7" in res.stderr

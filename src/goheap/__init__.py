@@ -28,9 +28,11 @@ from .errors import (
     InvalidFree,
     InvalidSize,
     OutOfMemory,
+    RaceError,
 )
 from .heap import Heap, HeapConfig, TypeInfo, readgogc
-from . import inspect
+from . import inspect, race
+from .race import RaceOptions
 from .inspect import HeapSnapshot, History, PageMapSnapshot, PageState, Span, SpanState
 
 __all__ = [
@@ -54,6 +56,8 @@ __all__ = [
     "OutOfMemory",
     "PageMapSnapshot",
     "PageState",
+    "RaceError",
+    "RaceOptions",
     "SizeClassStats",
     "SizeClasses",
     "Span",
@@ -61,6 +65,7 @@ __all__ = [
     "TypeInfo",
     "init_sizes",
     "inspect",
+    "race",
     "readgogc",
 ]
 
@@ -69,6 +74,7 @@ __version__ = "0.1.0"
 for _name in (
     "GCStats", "MemStats", "SizeClassStats", "SizeClasses", "TypeInfo", "HeapConfig", "Limits",
     "HeapSnapshot", "History", "PageMapSnapshot", "PageState", "Span", "SpanState", "init_sizes", "readgogc",
+    "RaceOptions",
 ):
     globals()[_name].__module__ = "goheap"
 del _name

@@ -9,8 +9,21 @@ from __future__ import annotations
 from ._runtime import api
 from ._runtime._jit import jit_entry
 from ._runtime.constants import FLAG_NO_GC, FLAG_NO_POINTERS, FLAG_NO_PROFILING, TYPEINFO_ARRAY
-from ._runtime.layout import E_OUT_OF_MEMORY, H_BASE, H_PROF_STACK, LC_SHADOW_SP, TYPE_TAG_BITS, runtime_ref
+from numba.core.extending import overload
+
+from ._runtime.layout import (
+    E_OUT_OF_MEMORY,
+    H_BASE,
+    H_PROF_STACK,
+    H_RACE,
+    LC_SHADOW_SP,
+    TYPE_TAG_BITS,
+    RaceRuntimeType,
+    RuntimeType,
+    runtime_ref,
+)
 from ._runtime.malloc import mlookup
+from ._runtime.race import racefuncenter, racefuncexit, raceread, racewrite
 
 __all__ = ["FLAG_NO_GC", "FLAG_NO_POINTERS", "FLAG_NO_PROFILING"]
 
@@ -61,28 +74,81 @@ def lookup(rt, c, v):
     return base, size
 
 
+# In race mode (Heap(race=True)) each access is checked first, as 6g's -race
+# instrumentation calls raceread/racewrite before a load or store. Whether to check is
+# decided when the caller is compiled, from the type of ``rt`` (a race-mode heap's
+# runtime is a RaceRuntime): code compiled for an ordinary heap has no check at all.
+
+
+def race_mode(rt):
+    """Whether rt is a race-mode heap's runtime (interpreted: asks the heap)."""
+    return rt.h[H_RACE] != 0
+
+
+@overload(race_mode)
+def _race_mode_of_type(rt):
+    if isinstance(rt, RaceRuntimeType):
+        return lambda rt: True
+    if isinstance(rt, RuntimeType):
+        return lambda rt: False
+    return lambda rt: rt.h[H_RACE] != 0  # a RuntimeRef: the heap knows
+
+
 @jit_entry
 def load(rt, addr):
+    race = race_mode(rt)
     rt = runtime_ref(rt)
+    if race:
+        raceread(rt, addr)
     return rt.mem[(addr - rt.h[H_BASE]) >> 3]
 
 
 @jit_entry
 def store(rt, addr, value):
+    race = race_mode(rt)
     rt = runtime_ref(rt)
+    if race:
+        racewrite(rt, addr)
     rt.mem[(addr - rt.h[H_BASE]) >> 3] = value
 
 
 @jit_entry
 def load_byte(rt, addr):
+    race = race_mode(rt)
     rt = runtime_ref(rt)
+    if race:
+        raceread(rt, addr)
     return rt.mem8[addr - rt.h[H_BASE]]
 
 
 @jit_entry
 def store_byte(rt, addr, value):
+    race = race_mode(rt)
     rt = runtime_ref(rt)
+    if race:
+        racewrite(rt, addr)
     rt.mem8[addr - rt.h[H_BASE]] = value
+
+
+@jit_entry
+def race_func_enter(rt, fn):
+    """racefuncenter: entering compiled function ``fn`` (from Heap.race_function), for race reports' stacks.
+
+    Does nothing unless the heap is in race mode. Pair each call with race_func_exit.
+    """
+    race = race_mode(rt)
+    rt = runtime_ref(rt)
+    if race:
+        racefuncenter(rt, fn)
+
+
+@jit_entry
+def race_func_exit(rt):
+    """racefuncexit: returning from the function of the matching race_func_enter."""
+    race = race_mode(rt)
+    rt = runtime_ref(rt)
+    if race:
+        racefuncexit(rt)
 
 
 @jit_entry

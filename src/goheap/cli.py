@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import click
 
 from ._runtime.sizeclasses import init_sizes
-from .errors import HeapError
+from .errors import HeapError, RaceError
 from .report.outputs import RunOutputs, output_options
 from .trace.cli import replay_command, trace_group
 
@@ -134,6 +135,9 @@ Workloads (ports of the seed runs' programs):
 @click.option("--json", "as_json", is_flag=True, help="Print everything as one JSON object instead.")
 @click.option("-o", "--output", "prefix", type=click.Path(dir_okay=False), help="Also write PREFIX.stdout and PREFIX.stderr.")
 @output_options
+@click.option("--race", is_flag=True, default=False,
+              help="Race mode (go run -race): check every heap access for data races; options from $GORACE. "
+                   "Exits with status 66 (GORACE exitcode) when races were found.")
 def run(
     workload: str,
     args: tuple[str, ...],
@@ -144,6 +148,7 @@ def run(
     memprofilerate: int | None,
     heap_profile: str | None,
     report: str | None,
+    race: bool,
 ) -> None:
     """Run WORKLOAD on a fresh 2013 Go heap and print what the Go program prints, then its MemStats.
 
@@ -158,8 +163,23 @@ def run(
         outputs = RunOutputs(report, heap_profile)
     except ValueError as exc:
         raise _fail("run", str(exc)) from None
+    found = []
+
+    def on_exit(heap) -> None:
+        if heap.race is not None:
+            heap.race.flush()
+            found.append((len(heap.race.reports), heap.race.options.exitcode))
+        outputs.on_exit(heap)
 
     config = {} if memprofilerate is None else {"memprofilerate": memprofilerate}
+    if race:
+        from .race import RaceOptions
+
+        try:
+            config["race_options"] = RaceOptions.from_gorace(os.environ.get("GORACE"))
+        except ValueError as exc:
+            raise _fail("run", str(exc)) from None
+        config["race"] = True
     progress = _Progress(f"{workload} {' '.join(args)}".strip(), enabled=_stderr_is_tty() and not as_json)
     try:
         result = run_workload(
@@ -170,11 +190,13 @@ def run(
             trace_stream=_Stderr(),
             progress=progress,
             on_tick=outputs.on_tick,
-            on_exit=outputs.on_exit,
+            on_exit=on_exit,
             **config,
         )
     except WorkloadError as exc:
         raise _fail("run", str(exc)) from None
+    except RaceError as exc:  # halt_on_error: the report is printed already; exit as Go does
+        raise click.exceptions.Exit(config["race_options"].exitcode) from exc
     except HeapError as exc:
         raise _fail("run", f"{type(exc).__name__}: {exc}") from None
     except OSError as exc:
@@ -198,9 +220,15 @@ def run(
         Path(prefix + ".stdout").write_text("\n".join(result.stdout_lines()) + "\n")
         Path(prefix + ".stderr").write_text("".join(line + "\n" for line in result.gctrace_lines()))
     if as_json:
-        click.echo(json.dumps(_run_json(result), indent=1))
+        out = _run_json(result)
+        if race:
+            out["races"] = found[0][0] if found else 0
+        click.echo(json.dumps(out, indent=1))
     else:
         click.echo("\n".join(result.stdout_lines()))
+    if found and found[0][0]:
+        click.echo(f"Found {found[0][0]} data race(s)", err=True)
+        raise click.exceptions.Exit(found[0][1])
 
 
 def _run_json(result) -> dict:

@@ -7,6 +7,8 @@ runs before any state is touched, so ``Heap.check()`` still passes afterwards.
 
 from __future__ import annotations
 
+import numbers
+
 __all__ = [
     "AddressError",
     "ConfigError",
@@ -19,6 +21,7 @@ __all__ = [
     "InvalidFree",
     "InvalidSize",
     "OutOfMemory",
+    "RaceError",
 ]
 
 
@@ -86,3 +89,19 @@ class FinalizerWarning(RuntimeWarning):
     """A finalizer raised. The heap is intact; the exception is reported once its batch has run."""
 
     __module__ = "goheap"
+class RaceError(HeapError):
+    """Race mode with halt_on_error (GORACE="halt_on_error=1") found a data race; the message is the report.
+
+    Raised before the racing access is done. From compiled code (``goheap.nb``) it is
+    raised with the heap's handle and the race's place in the report queue; the race
+    shell installs ``_resolve`` to turn those into the printed report.
+    """
+
+    __module__ = "goheap"
+    _resolve = None  # set by goheap.race: (handle, queue row) -> report text
+
+    def __init__(self, *args):
+        resolve = RaceError._resolve
+        if len(args) == 2 and all(isinstance(a, numbers.Integral) for a in args) and resolve is not None:
+            args = (resolve(int(args[0]), int(args[1])),)
+        HeapError.__init__(self, *args)

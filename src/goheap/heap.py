@@ -53,6 +53,7 @@ from ._runtime.handle import forget_handle, handle_of
 from ._runtime.mallocinit import Limits, build_runtime
 from ._runtime.stats import GCStats, MemStats
 from ._runtime.sysmem import OSBackend, SysMem
+from .race import RaceDetector, RaceOptions
 
 if TYPE_CHECKING:
     from .report import pprof
@@ -71,7 +72,7 @@ def _python_stack(frame) -> tuple[tuple[str, str, int], ...]:
     out = []
     while frame is not None and len(out) < MAX_PROFILE_DEPTH:
         code = frame.f_code
-        if code.co_filename != _HERE:
+        if code.co_filename not in _SKIPPED:
             module = frame.f_globals.get("__name__", "")
             name = f"{module}.{code.co_qualname}" if module else code.co_qualname
             out.append((name, code.co_filename, frame.f_lineno or 0))
@@ -80,6 +81,7 @@ def _python_stack(frame) -> tuple[tuple[str, str, int], ...]:
 
 
 _HERE = _python_stack.__code__.co_filename
+_SKIPPED = {_HERE, RaceDetector.__init__.__code__.co_filename}  # race mode wraps the accessors
 
 
 def readgogc(value: str | None) -> int:
@@ -117,6 +119,8 @@ class HeapConfig:
     go_process: the runtime allocates its own blocks as a Go process's does: each
     collection runs on a heap-allocated stack segment, and the first one allocates its
     ParFor descriptors (see :mod:`goheap.workloads.goprocess` for the rest of a process).
+    race: race mode (``go run -race``): shadow memory for the heap and data-race reports
+    (:mod:`goheap.race`); race_options: GORACE's options, None reads the GORACE variable.
     """
 
     arena_size: int = MAX_MEM
@@ -134,6 +138,8 @@ class HeapConfig:
     go_process: bool = False
     os: OSBackend | None = None
     limits: Limits = field(default_factory=Limits)
+    race: bool = False
+    race_options: RaceOptions | None = None
 
 
 @dataclass(frozen=True)
@@ -400,14 +406,17 @@ class Heap:
         gcpercent = config.gcpercent if config.gcpercent is not None else readgogc(os.environ.get("GOGC"))
         gctrace = config.gctrace if config.gctrace is not None else _atoi(os.environ.get("GOGCTRACE"))
         self._sysmem = SysMem(config.os)
+        race_options = None
+        if config.race:
+            race_options = config.race_options or RaceOptions.from_gorace(os.environ.get("GORACE"))
         try:
-            arrays = build_runtime(self._sysmem, config.arena_size, config.limits)
+            arrays = build_runtime(self._sysmem, config.arena_size, config.limits, race_options and race_options.sizes())
             L.check_arrays(arrays)
         except BaseException:
             self._sysmem.release_all()
             raise
         self._arrays = arrays
-        self._rt = L.as_runtime(arrays)
+        self._rt = L.as_runtime(arrays, race=race_options is not None)
         self._handle = handle_of(self._rt)
         self._alloc_fast = entry_point(*entry.HOT["alloc"])
         self._free_fast = entry_point(*entry.HOT["free"])
@@ -446,6 +455,8 @@ class Heap:
         self.trace_stream = config.trace_stream
         self.roots = RootSet(self)
         self._closed = False
+        # race mode: the detector replaces this heap's accessors by checking ones
+        self.race: RaceDetector | None = RaceDetector(self, race_options) if race_options else None
         # mallocinit's smoke test: free(malloc(1)), before the collector is enabled
         c = self._cache()
         entry.free(self._handle, c, entry.mallocgc(self._handle, c, 1, 0, False, True))
@@ -473,6 +484,8 @@ class Heap:
         self._local.cache = c
         self._local.owner = _ThreadCache(self, c)
         self._caches.append(c)
+        if self.race is not None:
+            self.race._thread_started()
         return c
 
     def _release_cache(self, c: int) -> None:
@@ -1051,9 +1064,11 @@ class Heap:
         return self._cache()
 
     def after_compiled(self) -> None:
-        """Call after a compiled mutator returns: prints gctrace lines and runs finalizers."""
+        """Call after a compiled mutator returns: prints gctrace lines and runs finalizers (and races found)."""
         self._check_open()
         self._after()
+        if self.race is not None:
+            self.race.flush()
 
     @property
     def arena_start(self) -> int:
@@ -1079,6 +1094,8 @@ class Heap:
         if self._closed:
             return
         self._scvg_stop.set()
+        if getattr(self, "race", None) is not None:
+            self.race.close()
         with self._lock:
             self._closed = True
             self._caches = []

@@ -18,6 +18,13 @@ compiled code, collections included. Errors come back as negative return values 
             head = node
         return head
 
+Race mode: with a heap built with ``race=True``, ``heap.runtime`` is a ``RaceRuntime`` and
+a mutator compiled for it checks every ``load``/``store``/``load_byte``/``store_byte`` for
+data races with other threads (:mod:`goheap.race`), as 6g's -race code does; compiled
+for an ordinary heap's runtime it checks nothing. ``race_func_enter(rt, fn)`` and
+``race_func_exit(rt)`` (racefuncenter/racefuncexit) name the compiled frames that race
+reports show, ``fn`` being an id from ``heap.race.function("main.worker", file, line)``.
+
 Roots: each thread has one stack of words, scanned conservatively from its bottom to its
 top at every collection, as the seed scans a goroutine stack. Use it either as a shadow
 stack of roots (``push_root``/``pop_root``, or slots set with ``set_root`` and read with
@@ -45,6 +52,8 @@ from ._jit_api import (
     lookup,
     pop_root,
     push_root,
+    race_func_enter,
+    race_func_exit,
     set_root,
     shadow_depth,
     stack_load,
@@ -73,6 +82,8 @@ __all__ = [
     "lookup",
     "pop_root",
     "push_root",
+    "race_func_enter",
+    "race_func_exit",
     "set_profile_bucket",
     "set_root",
     "set_shadow_depth",

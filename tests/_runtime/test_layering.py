@@ -1,7 +1,8 @@
 """The runtime's layers call only downward: a lower module never imports a higher one.
 
-Order (architecture.md): sysmem < fixalloc, bitmap < mheap < mcentral < mcache < malloc <
-gc < api (the compiled API) < entry (the shell's entry points) < the heap.py shell. Modules of plain definitions (constants, layout, the
+Order (architecture.md): sysmem < fixalloc, bitmap, raceshadow < mheap < mcentral < mcache,
+race < malloc < gc < api (the compiled API) < entry (the shell's entry points), the race
+shell < the heap.py shell. Modules of plain definitions (constants, layout, the
 jit decorator, errors, the size-class computation, stats, trace formatting) sit below them
 all and import nothing above themselves.
 """
@@ -32,10 +33,12 @@ RANKS = {
     "_runtime.sysmem": 1,
     "_runtime.fixalloc": 2,
     "_runtime.bitmap": 2,
+    "_runtime.raceshadow": 2,
     "_runtime.mprof": 2,
     "_runtime.mheap": 3,
     "_runtime.mcentral": 4,
     "_runtime.mcache": 5,
+    "_runtime.race": 5,
     "_runtime.malloc": 6,
     "_runtime.mallocinit": 6,
     "_runtime.check": 6,
@@ -51,6 +54,7 @@ RANKS = {
     "_runtime.api": 8,
     "_runtime.entry": 9,
     "_jit_api": 9,
+    "race": 9,
     "nb": 10,
     "heap": 10,
 }

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from ._jit import jit
 from .bitmap import blockspecial
-from .gc.collect import gc
+from .gc import collect
 from .gc.finalizers import getfinalizer
-from .layout import E_OUT_OF_MEMORY, H_ARENA_START, H_ARENA_USED, H_BASE, LC_SHADOW_SP, ST_HEAP_ALLOC, ST_NEXT_GC
+from .layout import E_OUT_OF_MEMORY, H_ARENA_START, H_ARENA_USED, H_BASE, H_RACE, LC_SHADOW_SP, ST_HEAP_ALLOC, ST_NEXT_GC
 from .malloc import free as malloc_free
 from .malloc import malloc_nogc, mlookup, settype
+from .race import race_stop_the_world, racemalloc
 
 __all__ = ["free", "gc", "load", "malloc", "mallocgc", "mlookup", "pop_root", "push_root", "settype", "store"]
 
@@ -32,6 +33,8 @@ def mallocgc(rt, c, size, flag, dogc, zeroed):
         if push_root(rt, c, v) >= 0:
             gc(rt, c, False)
             pop_root(rt, c)
+    if v > 0 and rt.h[H_RACE] != 0:
+        racemalloc(rt, v)  # race mode: the block starts with no access history (step 11)
     return v
 
 
@@ -46,6 +49,15 @@ def free(rt, c, v):
     if err == 0 and special:
         getfinalizer(rt, v, True)
     return err
+
+
+@jit
+def gc(rt, c, force):
+    """runtime.gc (see gc/collect.py); in race mode its stop-the-world is also a full barrier."""
+    ran = collect.gc(rt, c, force)
+    if ran and rt.h[H_RACE] != 0:
+        race_stop_the_world(rt)
+    return ran
 
 
 @jit

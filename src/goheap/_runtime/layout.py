@@ -57,6 +57,7 @@ H_NROOTSLOTS = 24  # high-water mark of rootslots in use
 H_SYS_MAPPED = 25  # bytes SysMap'd from compiled code (arena and bitmap)
 H_SYSMAP_LIMIT = 26  # -1, or the bytes compiled SysMap may map before it refuses (FailingOS.map_limit)
 H_MAX_FINALIZERS = 27  # Limits.finalizers: addfinalizer refuses more (each is a root of every collection)
+H_RACE = 31  # race mode: 1 when the heap was built with race=True (raceshadow.py, race.py)
 H_NSLOTS = 32
 
 # ---------------------------------------------------------------- mstats: MStats (int64)
@@ -212,6 +213,20 @@ class RuntimeArrays(NamedTuple):
     typeptrs: np.ndarray  # int64[n]: pointer word offsets of every type, concatenated
     rootslots: np.ndarray  # int64[n]: explicit root handles (a pointer each, 0 = empty)
     shadow: np.ndarray  # int64[ncaches, depth]: one shadow stack per thread, scanned conservatively
+    # race mode (raceshadow.py names their slots; one-element placeholders when it is off)
+    race_h: np.ndarray  # int64[RH_NSLOTS_]: the detector's scalars
+    race_shadow: np.ndarray  # uint32[2 * arena words]: W, R epochs of each heap word, mapped as the arena grows
+    race_meta: np.ndarray  # int32[arena words]: 1 + allocation record, at each block's first word
+    race_gshadow: np.ndarray  # uint32[2 * root slots]: the globals' (root handles') shadow
+    race_thr: np.ndarray  # int64[256, TS_NSLOTS]: thread slots
+    race_vc: np.ndarray  # int64[256, 256]: each slot's vector clock
+    race_sync: np.ndarray  # int64[n, 256]: vector clocks of sync objects (mutexes, channels, ...)
+    race_rs: np.ndarray  # uint32[n, RS_WIDTH]: read sets of read-shared words
+    race_hist: np.ndarray  # int64[256 * history length, HI_NSLOTS]: each slot's recent accesses
+    race_allocs: np.ndarray  # int64[n, AR_NSLOTS]: who allocated and freed each block (a ring)
+    race_reports: np.ndarray  # int64[n, RR_NSLOTS]: races found, for the shell to print
+    race_nodes: np.ndarray  # int64[n, SN_NSLOTS]: compiled call stacks (racefuncenter)
+    race_occ: np.ndarray  # int64[n, OC_NSLOTS]: which goroutine held a slot from which clock
 
 
 # ---------------------------------------------------------------- gcstats slots
@@ -399,12 +414,34 @@ class Runtime(structref.StructRefProxy):
 
 structref.define_proxy(Runtime, RuntimeType, list(RuntimeArrays._fields))
 
+
+@structref.register
+class RaceRuntimeType(RuntimeType):
+    """The Runtime of a heap in race mode: same fields, another type.
+
+    goheap.nb's loads and stores compile their race checks only for this type, so a
+    mutator compiled for an ordinary heap carries none (as a Go binary built without
+    -race has no raceread calls); one compiled for a race-mode heap checks every access.
+    """
+
+
+class RaceRuntime(structref.StructRefProxy):
+    """The compiled handle on a race-mode heap's arrays."""
+
+
+structref.define_proxy(RaceRuntime, RaceRuntimeType, list(RuntimeArrays._fields))
+
 # dtype and dimensions of every field, so the compiled type is known before any heap exists
-_FIELD_KINDS = {"mem8": (np.uint8, 1), "spanmap": (np.int32, 1), "profaddr": (np.int32, 1)}
+_FIELD_KINDS = {
+    "mem8": (np.uint8, 1), "spanmap": (np.int32, 1), "profaddr": (np.int32, 1),
+    "race_shadow": (np.uint32, 1), "race_meta": (np.int32, 1), "race_gshadow": (np.uint32, 1),
+    "race_rs": (np.uint32, 2),
+}
 _FIELD_NDIM = {
     "by_size": 2, "spans": 2, "fixalloc": 2, "cache_list": 3, "cache_local": 2, "cache_by_size": 3,
     "workbuf": 2, "gcroots": 2, "gcproc": 2, "ptrbuf": 3, "parfor": 2, "roots": 2, "fintab": 2,
     "gctrace_log": 2, "prof": 2, "settype_buf": 2, "typedesc": 2, "shadow": 2,
+    "race_thr": 2, "race_vc": 2, "race_sync": 2, "race_hist": 2, "race_allocs": 2, "race_reports": 2, "race_nodes": 2, "race_occ": 2,
 }
 
 
@@ -414,6 +451,7 @@ def _field_type(name):
 
 
 RUNTIME_TYPE = RuntimeType([(name, _field_type(name)) for name in RuntimeArrays._fields])
+RACE_RUNTIME_TYPE = RaceRuntimeType([(name, _field_type(name)) for name in RuntimeArrays._fields])
 
 
 def check_arrays(arrays: RuntimeArrays) -> None:
@@ -424,22 +462,24 @@ def check_arrays(arrays: RuntimeArrays) -> None:
             raise TypeError(f"runtime array {name} is {numba.typeof(a)}, want {typ}")
 
 
-def as_runtime(arrays: RuntimeArrays):
-    """The Runtime over ``arrays``: what ``Heap.runtime`` hands to compiled mutators."""
+def as_runtime(arrays: RuntimeArrays, race: bool = False):
+    """The Runtime (RaceRuntime in race mode) over ``arrays``: what ``Heap.runtime`` hands to compiled mutators."""
     if numba.config.DISABLE_JIT:
         return arrays
-    return _new_runtime(*arrays)
+    return _new_runtime(RACE_RUNTIME_TYPE if race else RUNTIME_TYPE, *arrays)
 
 
 @numba.njit(cache=True)
-def _new_runtime(mem, mem8, h, mstats, by_size, pause_ns, spans, spanmap, fixalloc, central_nfree,
-    cache_list, cache_local, cache_by_size, class_to_size, class_to_allocnpages,
+def _new_runtime(struct_type, mem, mem8, h, mstats, by_size, pause_ns, spans, spanmap, fixalloc,
+    central_nfree, cache_list, cache_local, cache_by_size, class_to_size, class_to_allocnpages,
     class_to_transfercount, size_to_class8, size_to_class128, scratch, gcstats, workbuf, gcroots,
     gcproc, ptrbuf, parfor, roots, rootptrs, finq, fintab, gctrace_log, prof, profaddr, settype_buf,
-    typedesc, typeptrs, rootslots, shadow):
-    """``Runtime(*arrays)``, compiled once and cached: the proxy's own constructor is not
-    cacheable, and compiling it anew cost every process about half a second."""
-    rt = structref.new(RUNTIME_TYPE)
+    typedesc, typeptrs, rootslots, shadow, race_h, race_shadow, race_meta, race_gshadow, race_thr,
+    race_vc, race_sync, race_rs, race_hist, race_allocs, race_reports, race_nodes, race_occ):
+    """``Runtime(*arrays)`` (or ``RaceRuntime``: ``struct_type``), compiled once and cached:
+    the proxies' own constructors are not cacheable, and compiling one anew cost every
+    process about half a second."""
+    rt = structref.new(struct_type)
     rt.mem = mem
     rt.mem8 = mem8
     rt.h = h
@@ -477,10 +517,23 @@ def _new_runtime(mem, mem8, h, mstats, by_size, pause_ns, spans, spanmap, fixall
     rt.typeptrs = typeptrs
     rt.rootslots = rootslots
     rt.shadow = shadow
+    rt.race_h = race_h
+    rt.race_shadow = race_shadow
+    rt.race_meta = race_meta
+    rt.race_gshadow = race_gshadow
+    rt.race_thr = race_thr
+    rt.race_vc = race_vc
+    rt.race_sync = race_sync
+    rt.race_rs = race_rs
+    rt.race_hist = race_hist
+    rt.race_allocs = race_allocs
+    rt.race_reports = race_reports
+    rt.race_nodes = race_nodes
+    rt.race_occ = race_occ
     return rt
 
 
-if tuple(getattr(_new_runtime, "py_func", _new_runtime).__code__.co_varnames[: len(RuntimeArrays._fields)]) != RuntimeArrays._fields:
+if tuple(getattr(_new_runtime, "py_func", _new_runtime).__code__.co_varnames[1 : 1 + len(RuntimeArrays._fields)]) != RuntimeArrays._fields:
     raise AssertionError("layout._new_runtime must take RuntimeArrays' fields, in order")
 
 

@@ -58,6 +58,18 @@ See :mod:`goheap._runtime.gc`: a stop-the-world mark-sweep over the heap bitmap,
 conservative scanning of roots and untyped objects and precise scanning of typed ones,
 paced by GOGC from the lagging heap_alloc.
 
+Race mode
+=========
+A heap built with ``race=True`` also runs the seed's race.c hooks: racemapshadow maps
+shadow for each piece of arena MHeap_SysAlloc commits, racemalloc (end of mallocgc)
+gives a new block a fresh history, racefree (free) checks the free as a write and marks
+the block freed, and goheap.nb's loads and stores call raceread/racewrite first, as 6g's
+-race code does. The detector behind them is goheap's own (Departure 15):
+``raceshadow.py`` lays out its memory, ``race.py`` decides what happens before what,
+``goheap/race.py`` prints the reports and provides the synchronisation it understands.
+Every hook tests ``h[H_RACE]`` first; compiled mutators test nothing at all unless they
+were compiled for a race-mode heap's runtime (a ``RaceRuntime``).
+
 Heap metadata at run time (the seed's change)
 =============================================
 The seed moved the 256 MB MHeap record out of the binary's BSS into memory allocated when
@@ -161,6 +173,26 @@ Where goheap differs from the seed on purpose. Anything else that differs is a b
     program's frames during a collection (runtime.new, mallocgc, runtime.gc) are not
     emulated; their stale slots can keep a subtree alive in the seed that goheap frees, or
     the reverse: the cause of most collections whose live objects differ by more than 1%.
+15. *Race mode is goheap's own detector, not ThreadSanitizer.* The seed's race.c hands its
+    hooks to the TSan runtime linked into a -race binary; nothing can link TSan under
+    Python threads and numba code, so ``race.py`` implements the hooks itself, keeping
+    their names and places (racemapshadow in MHeap_SysAlloc, just before the arena pages
+    as in Departure 10; racemalloc; racefree; raceread/racewrite; acquire/release). What
+    differs: (a) the algorithm is FastTrack (last write epoch, last read epoch or read set,
+    per 8-byte word: 8 bytes of shadow, not TSan's four 8-byte cells), so an access is
+    checked against the last write and the reads since, not against four remembered
+    accesses; (b) one cell per word: TSan records each access's offset and size in the
+    word, so two threads writing different bytes of one word race here and not there;
+    (c) previous stacks come from a per-goroutine history of the accesses that changed the
+    shadow (GORACE history_size sets its length, as it sets TSan's trace), and reports
+    are printed by the Python shell (goheap.race), deduplicated by stack pair and address
+    as TSan's are; (d) happens-before comes only from goheap.race's Mutex, RWMutex, Chan,
+    WaitGroup and Thread (the seed's from the Go runtime's sync, chan and go statements),
+    and a collection's stop-the-world is a full barrier, which TSan, blind to the
+    uninstrumented collector, does not see; (e) halt_on_error raises RaceError instead of
+    exiting with status 66 (``goheap run --race`` exits 66). As with TSan, the shadow is
+    not charged to MemStats.Sys, a large block's free is checked over its first 1 KB only,
+    and blocks freed by the collector are not marked freed.
 '''
 
 from __future__ import annotations
@@ -198,6 +230,7 @@ from .layout import (
     H_ARENA_USED,
     H_ERR_ARG,
     H_MEMPROFILE_RATE,
+    H_RACE,
     L_LIST,
     LC_LOCAL_ALLOC,
     LC_LOCAL_NFREE,
@@ -220,6 +253,7 @@ from .layout import (
 from .mcache import fastrand1, mcache_alloc, mcache_free
 from .mheap import load, mheap_alloc, mheap_free, mheap_lookup, mheap_lookup_maybe, store
 from .mprof import mprof_free, mprof_malloc
+from .race import racefree
 
 _BIT_ALLOCATED = np.int64(BIT_ALLOCATED)
 _BIT_SPECIAL = np.int64(BIT_SPECIAL)
@@ -375,6 +409,8 @@ def free(rt, c, v):
         if err != 0:
             return err
     s = mheap_lookup(rt, v)
+    if h[H_RACE] != 0:
+        racefree(rt, v, s)  # race mode: a write of the whole block, then its words marked freed
     prof = (bits & _BIT_SPECIAL) != 0
     sizeclass = rt.spans[s, SP_SIZECLASS]
     if sizeclass == 0:

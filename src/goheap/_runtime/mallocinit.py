@@ -29,6 +29,7 @@ from .constants import (
     SIZEOF_MSPAN,
 )
 from .mheap import mheap_init, mspanlist_init
+from .raceshadow import RaceSizes, build_race_arrays
 from .sizeclasses import init_sizes
 from .sysmem import SysMem, array_at, metadata_array
 
@@ -81,8 +82,11 @@ def check_arena_size(arena_size: int) -> None:
         raise InvalidSize(f"arena size {arena_size} is larger than the {MAX_MEM * 8 >> 30} GB goheap supports")
 
 
-def build_runtime(sysmem: SysMem, arena_size: int, limits: Limits) -> L.RuntimeArrays:
-    """Reserve the arena and allocate every metadata array (mallocinit steps 1-8)."""
+def build_runtime(sysmem: SysMem, arena_size: int, limits: Limits, race: RaceSizes | None = None) -> L.RuntimeArrays:
+    """Reserve the arena and allocate every metadata array (mallocinit steps 1-8).
+
+    race: build the race detector's shadow and tables too (raceinit), with these sizes.
+    """
     check_arena_size(arena_size)
     bitmap_size = arena_size // BITMAP_DIVISOR
     base = sysmem.sys_reserve(ARENA_HINT_BITMAP, bitmap_size + arena_size, "the heap arena")
@@ -132,6 +136,7 @@ def build_runtime(sysmem: SysMem, arena_size: int, limits: Limits) -> L.RuntimeA
         typeptrs=meta(limits.type_pointer_words),
         rootslots=meta(limits.root_slots),
         shadow=meta((nc, limits.shadow_depth)),
+        **build_race_arrays(sysmem, arena_size, limits.root_slots, race),
     )
     h = rt.h
     h[L.H_BASE] = base
@@ -143,6 +148,7 @@ def build_runtime(sysmem: SysMem, arena_size: int, limits: Limits) -> L.RuntimeA
     h[L.H_NPROC] = 1
     h[L.H_NGOROUTINES] = 1
     h[L.H_MAX_FINALIZERS] = limits.finalizers
+    h[L.H_RACE] = 0 if race is None else 1
     rt.mstats[L.ST_SYS] = mheap_record_bytes(arena_size)
     rt.by_size[:, L.BY_SIZE_SIZE] = classes.class_to_size
     fa = rt.fixalloc

@@ -49,6 +49,7 @@ from .layout import (
     H_NOW,
     H_NSPAN,
     H_NSPANCAP,
+    H_RACE,
     LARGE_HEAD,
     LC_LOCAL_ALLOC,
     LC_LOCAL_CACHEALLOC,
@@ -87,6 +88,7 @@ from .layout import (
     ST_SYS,
     ST_TOTAL_ALLOC,
 )
+from .raceshadow import racemapshadow
 from .sysmem import CLOCK_REALTIME, os_clock_gettime, sys_map, sys_unused
 
 ALLSPANS_FIRST_CAP = (64 << 10) // 8  # the seed's first allspans array: 64 KB of pointers
@@ -312,12 +314,15 @@ def mheap_sysalloc(rt, n):
     """MHeap_SysAlloc: commit the next n bytes of the arena; 0 when the reservation is exhausted.
 
     The bitmap covering them is mapped first (the seed maps it just after), so that a refusal
-    of either leaves arena_used, and Sys, matching what is mapped.
+    of either leaves arena_used, and Sys, matching what is mapped; in race mode, so is
+    the race shadow (the seed's racemapshadow, also just after).
     """
     if n > rt.h[H_ARENA_END] - rt.h[H_ARENA_USED]:
         return 0  # 64-bit: the reservation is all there is
     p = rt.h[H_ARENA_USED]
     if not mheap_mapbits(rt, p + n):
+        return 0
+    if rt.h[H_RACE] != 0 and not racemapshadow(rt, p, n):  # race mode: the shadow of the new arena
         return 0
     if not sys_map(rt, p, n):
         return 0

@@ -32,7 +32,7 @@ from ..errors import OutOfMemory
 from ._jit import jit
 from .layout import H_SYS_MAPPED, H_SYSMAP_LIMIT, ST_SYS
 
-__all__ = ["FailingOS", "LinuxOS", "OSBackend", "SysMem", "array_at", "sys_map", "sys_unused"]
+__all__ = ["FailingOS", "LinuxOS", "OSBackend", "SysMem", "array_at", "resident_bytes", "sys_map", "sys_unused"]
 
 PROT_NONE = 0
 PROT_READ = _mmap.PROT_READ
@@ -50,6 +50,7 @@ _libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_
 _libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
 _libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 _libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+_libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
 
 
 class _RawMemory:
@@ -276,6 +277,21 @@ def sys_map(rt, addr, nbytes):
 def sys_unused(rt, addr, nbytes):
     """Ready → Released (SysUnused, from compiled code): madvise DONTNEED; Sys is unchanged."""
     os_madvise(addr, nbytes, MADV_DONTNEED)
+
+
+def resident_bytes(addr: int, nbytes: int) -> int:
+    """How much of [addr, addr+nbytes) is paged in (mincore), in whole OS pages; a query, no transition.
+
+    The range is widened to whole pages. Reserved pages count as not resident.
+    """
+    if nbytes <= 0:
+        return 0
+    start = addr & ~4095
+    npages = (addr + nbytes - start + 4095) >> 12
+    vec = np.zeros(npages, np.uint8)
+    if _libc.mincore(start, npages << 12, vec.ctypes.data) != 0:
+        return 0
+    return int(np.count_nonzero(vec & 1)) << 12
 
 
 def metadata_array(sysmem: SysMem, shape, dtype) -> np.ndarray:
