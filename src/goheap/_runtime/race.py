@@ -445,6 +445,21 @@ def _rs_set(rt, node, t, e):
 
 
 @jit
+def _unordered_access(rt, vc, t, w, r):
+    """(epoch, kind) of an earlier access to a word that thread t's clock does not order
+    before now (its last write first, then its reads), or (0, 0): what a write conflicts with."""
+    if w != 0 and (w & CLOCK_MASK) > vc[t, w >> SLOT_SHIFT]:
+        return w, KIND_WRITE
+    if r != 0 and r < SPECIAL:
+        if (r & CLOCK_MASK) > vc[t, r >> SLOT_SHIFT]:
+            return r, KIND_READ
+        return 0, 0
+    if r != 0:
+        return _rs_unordered(rt, r & CLOCK_MASK, t), KIND_READ
+    return 0, 0
+
+
+@jit
 def _rs_unordered(rt, node, t):
     """A read epoch of the set not ordered before thread t's clock, or 0."""
     rs = rt.race_rs
@@ -654,18 +669,7 @@ def race_access(rt, sh, k, addr, kind, stack, gk):
         else:
             _rs_set(rt, r & CLOCK_MASK, t, e)
     else:
-        prev = 0
-        prev_kind = 0
-        if w != 0 and (w & CLOCK_MASK) > vc[t, w >> SLOT_SHIFT]:
-            prev = w
-            prev_kind = KIND_WRITE
-        elif r != 0 and r < SPECIAL:
-            if (r & CLOCK_MASK) > vc[t, r >> SLOT_SHIFT]:
-                prev = r
-                prev_kind = KIND_READ
-        elif r != 0:
-            prev = _rs_unordered(rt, r & CLOCK_MASK, t)
-            prev_kind = KIND_READ
+        prev, prev_kind = _unordered_access(rt, vc, t, w, r)
         if prev != 0:
             _report(rt, t, addr, kind, stack, prev, prev_kind, gk)
             flags = RACED
@@ -809,18 +813,7 @@ def racefree(rt, v, s):
         r = sh[2 * k + 1]
         if r == FREED:
             continue
-        prev = 0
-        prev_kind = 0
-        if w != 0 and (w & CLOCK_MASK) > vc[t, w >> SLOT_SHIFT]:
-            prev = w
-            prev_kind = KIND_WRITE
-        elif r != 0 and r < SPECIAL:
-            if (r & CLOCK_MASK) > vc[t, r >> SLOT_SHIFT]:
-                prev = r
-                prev_kind = KIND_READ
-        elif r != 0:
-            prev = _rs_unordered(rt, r & CLOCK_MASK, t)
-            prev_kind = KIND_READ
+        prev, prev_kind = _unordered_access(rt, vc, t, w, r)
         if prev != 0:
             _report(rt, t, start + 8 * k, KIND_FREE, stack, prev, prev_kind, 0)
             break
