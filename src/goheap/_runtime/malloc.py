@@ -86,7 +86,10 @@ state as their first argument, as Go's take ``MHeap *h`` (a ``RuntimeRef``: a bo
 pointer to the heap's ``Runtime`` of arrays, free of reference counting), and a thread's
 cache row ``c`` as their second where the seed uses ``m->mcache``. Layers call downward
 only: entry -> api -> gc -> malloc -> mcache -> mcentral -> mheap -> fixalloc, bitmap ->
-sysmem (a test enforces it). ``heap.py`` is the Python shell over it all.
+sysmem (a test enforces it). ``heap.py`` is the Python shell over it all. Above the shell:
+``goheap.workloads`` (the seed runs' programs ported, in a model of the 2013 Go process),
+``goheap.trace`` (allocfreetrace import and replay), ``goheap.inspect`` and
+``goheap.report`` (views, HTML reports, pprof profiles), ``goheap.race`` and ``goheap.cli``.
 
 Departures
 ==========
