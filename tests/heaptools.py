@@ -292,3 +292,15 @@ __all__ = [
     "small_heap",
     "snapshot",
 ]
+
+
+def race_heap(**config) -> goheap.Heap:
+    """A small race-mode heap: collector off (unless asked for), GORACE ignored, reports kept quiet."""
+    from goheap.race import RaceOptions
+
+    config.setdefault("arena_size", 64 << 20)
+    config.setdefault("gcpercent", -1)
+    config.setdefault("memprofilerate", 0)
+    config.setdefault("race", True)
+    config.setdefault("race_options", RaceOptions(log_path="stdout"))
+    return goheap.Heap(**config)

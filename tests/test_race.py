@@ -17,6 +17,7 @@ import numba
 import pytest
 
 import goheap
+from heaptools import race_heap
 from goheap import nb, race
 from goheap.race import Chan, Mutex, RaceOptions, RWMutex, WaitGroup
 
@@ -25,14 +26,6 @@ pytestmark = pytest.mark.nojit  # interpreted too: CI runs these with NUMBA_DISA
 STACK_FRAME = r"  \S+\(\)\n      .+:\d+\n"
 
 
-def race_heap(**config) -> goheap.Heap:
-    """A small race-mode heap: collector off (unless asked for), GORACE ignored, reports kept quiet."""
-    config.setdefault("arena_size", 64 << 20)
-    config.setdefault("gcpercent", -1)
-    config.setdefault("memprofilerate", 0)
-    config.setdefault("race", True)
-    config.setdefault("race_options", RaceOptions(log_path="stdout"))
-    return goheap.Heap(**config)
 
 
 def in_turns(steps, thread=race.Thread) -> list[BaseException]:

@@ -17,18 +17,11 @@ from goheap._runtime import raceshadow as S
 from goheap._runtime import layout as L
 from goheap._runtime.constants import MAX_MEM
 from goheap.race import Mutex, RaceOptions
-from heaptools import rss_bytes
+from heaptools import race_heap, rss_bytes
 
 
 pytestmark = pytest.mark.nojit  # interpreted too: CI runs these with NUMBA_DISABLE_JIT=1 (-m nojit)
 
-def race_heap(**config) -> goheap.Heap:
-    config.setdefault("arena_size", 64 << 20)
-    config.setdefault("gcpercent", -1)
-    config.setdefault("memprofilerate", 0)
-    config.setdefault("race", True)
-    config.setdefault("race_options", RaceOptions(log_path="stdout"))
-    return goheap.Heap(**config)
 
 
 def cells(h: goheap.Heap, addr: int) -> tuple[int, int]:
