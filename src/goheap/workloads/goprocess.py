@@ -31,7 +31,6 @@ from __future__ import annotations
 import enum
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -170,7 +169,6 @@ class GoProcess:
         nvars = ENVIRON_VARS + (1 if gogc_in_environ else 0)
         self.blocks = tuple(_resolve(b, nvars, gogc_in_environ) for b in blocks)
         self.blocks = tuple(b for b in self.blocks if b.size > 0)
-        self._globals: list[int] = []
 
     @property
     def runtime(self):
@@ -208,7 +206,7 @@ class GoProcess:
             if kind is BlockKind.FREED:
                 h.free(p)
             elif kind is not BlockKind.GARBAGE:
-                self._globals.append(h.roots.add(p))
+                h.roots.add(p)  # a package variable: alive for the whole process
                 if kind is BlockKind.FINALIZED:
                     h.set_finalizer(p, _close_file)
 
@@ -232,6 +230,3 @@ def _resolve(block: RuntimeBlock, nvars: int, gogc_in_environ: bool) -> RuntimeB
 
 def _close_file(p: int) -> None:
     """(*os.file).close: never runs, the files stay reachable from os.Stdin/Stdout/Stderr."""
-
-
-ProgressCallback = Callable[[float], None]
