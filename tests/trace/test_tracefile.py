@@ -92,8 +92,11 @@ def test_round_trip(tmp_path: Path) -> None:
     assert u.types == t.types and u.funcs == t.funcs
     # loadable with plain numpy, no pickle
     with np.load(out, allow_pickle=False) as npz:
-        assert set(npz.files) == {"kind", "addr", "size", "type_id", "func_id", "strings", "meta"}
-        assert json.loads(npz["meta"].tobytes())["version"] == 1
+        assert set(npz.files) == {
+            "kind", "addr", "size", "type_id", "func_id", "noscan", "time_ns", "stack_id",
+            "stack_frames", "stack_offsets", "gc_end_ns", "heap_series", "goal_series", "strings", "meta",
+        }  # fmt: skip
+        assert json.loads(npz["meta"].tobytes())["version"] == FORMAT_VERSION == 2
         assert json.loads(npz["strings"].tobytes())["types"] == list(t.types)
 
 
@@ -217,7 +220,7 @@ def test_load_rejects_invalid_files(saved: Path, change, expected: str) -> None:
 
 def test_load_refuses_newer_version(saved: Path) -> None:
     rewrite(saved, meta=as_json({**meta_of(saved), "version": FORMAT_VERSION + 1}))
-    with pytest.raises(TraceFormatError, match="format version 2 is newer than this goheap reads"):
+    with pytest.raises(TraceFormatError, match=f"format version {FORMAT_VERSION + 1} is newer than this goheap reads"):
         Trace.load(saved)
 
 
@@ -247,7 +250,7 @@ def test_cli_info(saved: Path) -> None:
     result = CliRunner().invoke(trace_group, ["info", str(saved)])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == small_trace().summary()
-    assert "format goheap-trace version 1" in result.stdout
+    assert f"format goheap-trace version {FORMAT_VERSION}" in result.stdout
 
 
 def test_cli_info_errors(tmp_path: Path) -> None:
