@@ -196,17 +196,21 @@ def span_table_rehash(keys, npages, kindclass, capacity):
 
 @jit
 def slots_of_events(
-    ev_kind, ev_args, order, keys, npages, kindclass, tstate, align, page_size, class_size, tiny_class, out_kind, out_addr, out_size, out_type, out_noscan, out_src, gc_seq, heap_rows, goal_rows,
+    ev_kind, ev_args, order, keys, npages, kindclass, tstate, tiny_keys, tiny_a, tiny_b, tiny_state, align,
+    page_size, class_size, tiny_class, out_kind, out_addr, out_size, out_type, out_noscan, out_src, gc_seq, heap_rows, goal_rows,
     gc_end_rows, counters, err,
 ):  # fmt: skip
     """Turn decoded events (in the order ``order``) into goheap rows; see :mod:`..allocfree`.
 
     The span table (keys, npages, kindclass; ``tstate`` = rows used, rows gone) persists
-    between calls; the caller rehashes it when ``tstate`` says it is half full (a call
-    stops with err[0] = -1 when it needs that, at ``counters[0]``). Objects become rows
-    at their slot's base address (an offset from the heap's lowest address: the caller
-    adds that), of the slot's size; tiny allocations inside a live 16-byte block are
-    counted (counters[1]), not emitted.
+    between calls, and so does the set of live 16-byte blocks of the tiny allocator
+    (tiny_keys; tiny_a and tiny_b are unused rows of the same table code); the caller
+    rehashes a table when its state says it is half full (a call stops with err[0] = -1
+    (spans) or -2 (tiny blocks) when it needs that, at ``counters[0]``). Objects become
+    rows at their slot's base address (an offset from the heap's lowest address: the
+    caller adds that), of the slot's size; a tiny allocation inside a live 16-byte block
+    (at an offset in it, or again at its start: the trace reports both) is counted
+    (counters[1]), not emitted.
 
     counters: 0 next event, 1 tiny allocations, 2 rows, 3 heap rows, 4 goal rows,
     5 GC-end rows, 6 snapshot objects, 7 span events of non-heap spans.
@@ -221,6 +225,9 @@ def slots_of_events(
     while i < nev:
         if 2 * (tstate[0] + tstate[1] + 1) > keys.shape[0]:
             err[0] = -1
+            break
+        if 2 * (tiny_state[0] + tiny_state[1] + 1) > tiny_keys.shape[0]:
+            err[0] = -2
             break
         j = order[i]
         kind = ev_kind[j]
@@ -289,11 +296,19 @@ def slots_of_events(
                 break
             if kind == EV_HEAP_OBJECT_FREE:
                 out_kind[n_out] = KIND_FREE
+                if spanclass == tiny_class:
+                    r = _span_slot(tiny_keys, slot)
+                    if r >= 0:
+                        tiny_keys[r] = _GONE
+                        tiny_state[0] -= 1
+                        tiny_state[1] += 1
             else:
-                if off != slot and spanclass == tiny_class:
-                    counters[1] += 1  # another tiny object in a live 16-byte block
-                    i += 1
-                    continue
+                if spanclass == tiny_class:
+                    if off != slot or _span_slot(tiny_keys, slot) >= 0:
+                        counters[1] += 1  # another tiny object in a live 16-byte block
+                        i += 1
+                        continue
+                    tiny_state[0] += _span_insert(tiny_keys, tiny_a, tiny_b, slot, 0, 0)
                 out_kind[n_out] = KIND_ALLOC
                 if kind == EV_HEAP_OBJECT:
                     counters[6] += 1

@@ -353,6 +353,8 @@ class ExecTraceReader:
         self._npages = np.zeros(1 << 10, np.int64)
         self._kindclass = np.zeros(1 << 10, np.int64)
         self._tstate = np.zeros(2, np.int64)
+        self._tiny = [np.full(1 << 10, -1, np.int64), np.zeros(1 << 10, np.int64), np.zeros(1 << 10, np.int64)]
+        self._tiny_state = np.zeros(2, np.int64)
 
     def close(self) -> None:
         for c in (self.rows, self.heap, self.goal):
@@ -618,17 +620,22 @@ class ExecTraceReader:
         while True:
             err[0] = 0
             d.slots_of_events(
-                kind, args, order, self._keys, self._npages, self._kindclass, self._tstate, align, page_size,
-                self._class_size, _TINY_SPAN_CLASS, out_kind, out_addr, out_size, out_type, out_noscan,
+                kind, args, order, self._keys, self._npages, self._kindclass, self._tstate, *self._tiny,
+                self._tiny_state, align, page_size, self._class_size, _TINY_SPAN_CLASS, out_kind, out_addr, out_size, out_type, out_noscan,
                 out_src, gc_seq, heap_rows, goal_rows, end_rows, counters, err,
             )  # fmt: skip
-            if err[0] != -1:
+            if err[0] == -1:
+                capacity = self._keys.shape[0] * (2 if 4 * self._tstate[0] > self._keys.shape[0] else 1)
+                self._keys, self._npages, self._kindclass = d.span_table_rehash(
+                    self._keys, self._npages, self._kindclass, capacity
+                )
+                self._tstate[1] = 0
+            elif err[0] == -2:
+                capacity = self._tiny[0].shape[0] * (2 if 4 * self._tiny_state[0] > self._tiny[0].shape[0] else 1)
+                self._tiny = list(d.span_table_rehash(*self._tiny, capacity))
+                self._tiny_state[1] = 0
+            else:
                 break
-            capacity = self._keys.shape[0] * (2 if 4 * self._tstate[0] > self._keys.shape[0] else 1)
-            self._keys, self._npages, self._kindclass = d.span_table_rehash(
-                self._keys, self._npages, self._kindclass, capacity
-            )
-            self._tstate[1] = 0
         if err[0]:
             code, j, value = (int(x) for x in err)
             what = {
