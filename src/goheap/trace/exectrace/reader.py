@@ -339,11 +339,12 @@ class ExecTraceReader:
         self.gc_end_ns: list[int] = []
         self._open_gcs: dict[int, int] = {}  # GC seq -> its GC row's index in gc_end_ns
         self.counts = np.zeros(256, np.int64)
-        self.counters = np.zeros(8, np.int64)
+        self.counters = np.zeros(9, np.int64)
         self.info: _HeapInfo | None = None
         self.ns_per_tick: float | None = None
         self.t0: int | None = None
         self.last_ns = 0
+        self.last_row_ns = 0
         self.generations = 0
         self.truncated_at: int | None = None
         self.truncated_why = ""
@@ -441,6 +442,7 @@ class ExecTraceReader:
             "tiny_allocs": int(self.counters[1]),
             "snapshot_objects": int(self.counters[6]),
             "nonheap_span_events": int(self.counters[7]),
+            "dropped_objects": int(self.counters[8]),
             "min_heap_addr": self.info.min_addr,
             "page_size": self.info.page_size,
             "events": self.rows.n,
@@ -455,14 +457,12 @@ class ExecTraceReader:
         types = self._experimental(gen)
         if not gen.events:
             return
+        decoded = self._decode_batches(gen)
         if self.ns_per_tick is None:
             raise TraceFormatError(
                 f"{self.name}: byte offset {gen.events[0].offset:,}: generation {gen.number} has no frequency "
                 "event: the trace's clock cannot be read"
             )
-        decoded = self._decode_batches(gen)
-        if decoded is None:
-            return
         ts, kind, args, pos, batch, batch_m, where = decoded
         if self.t0 is None:
             self.t0 = min(b.ts for b in gen.events)
@@ -621,7 +621,7 @@ class ExecTraceReader:
             err[0] = 0
             d.slots_of_events(
                 kind, args, order, self._keys, self._npages, self._kindclass, self._tstate, *self._tiny,
-                self._tiny_state, align, page_size, self._class_size, _TINY_SPAN_CLASS, out_kind, out_addr, out_size, out_type, out_noscan,
+                self._tiny_state, align, page_size, self._class_size, _TINY_SPAN_CLASS, not gen.complete, out_kind, out_addr, out_size, out_type, out_noscan,
                 out_src, gc_seq, heap_rows, goal_rows, end_rows, counters, err,
             )  # fmt: skip
             if err[0] == -1:
@@ -669,6 +669,11 @@ class ExecTraceReader:
                 self.gc_end_ns[g] = int(time_ns[j])
         addr = (out_addr[:m] + info.min_addr).astype(np.uint64) if m else np.zeros(0, np.uint64)
         addr[kinds == KIND_GC] = 0
+        # The rows' times never go back: a thread's burst of events runs ahead of the clock
+        # (see _merge), and the next P's events, though later, can carry earlier times.
+        row_ns = np.maximum.accumulate(np.maximum(time_ns[src], self.last_row_ns)) if m else time_ns[:0]
+        if m:
+            self.last_row_ns = int(row_ns[-1])
         self.rows.append(
             kind=kinds,
             addr=addr,
@@ -676,7 +681,7 @@ class ExecTraceReader:
             type_id=type_id,
             func_id=np.full(m, -1, np.int32),
             noscan=out_noscan[:m],
-            time_ns=time_ns[src],
+            time_ns=row_ns,
         )
         self.kind_counts += np.bincount(kinds, minlength=len(KIND_NAMES))
         for k, name in ((0, "alloc"), (1, "free")):
