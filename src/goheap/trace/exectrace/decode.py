@@ -222,6 +222,7 @@ def slots_of_events(
     n_goal = counters[4]
     n_end = counters[5]
     nclass = class_size.shape[0]
+    last = -1  # the row of the span that held the last object
     i = counters[0]
     nev = order.shape[0]
     while i < nev:
@@ -271,7 +272,9 @@ def slots_of_events(
             off = np.int64(a0) * align
             page = off // page_size
             found = -1
-            for k in range(MAX_SMALL_SPAN_PAGES):
+            if last >= 0 and keys[last] >= 0 and keys[last] <= page < keys[last] + npages[last] and (kindclass[last] & 1) == 0:
+                found = last  # objects come in runs from one span
+            for k in range(MAX_SMALL_SPAN_PAGES if found < 0 else 0):
                 if page - k < 0:
                     break
                 r = _span_slot(keys, page - k)
@@ -282,6 +285,7 @@ def slots_of_events(
                 counters[8] += 1
                 i += 1
                 continue
+            last = found
             if found < 0:
                 err[0] = ERR_NO_SPAN
                 err[1] = j
@@ -358,6 +362,7 @@ def slots_of_events(
 _PROC_RUNNING = 1
 _PROC_SYSCALL = 3
 _SEQ_BITS = 40
+_MAX_P = 1 << 16  # P ids are below GOMAXPROCS; larger ones (a corrupt trace) wrap
 
 
 @jit
@@ -410,27 +415,26 @@ def proc_runs(kind, args, batch, batch_m, proc_status, proc_start, proc_stop, sy
             nm = mi[b] + 1
     curp = np.full(nm, -1, np.int64)
     curseq = np.zeros(nm, np.int64)
-    owner = np.empty(n, np.int64)
+    group = np.empty(n, np.int64)
     seq = np.empty(n, np.int64)
     for j in range(n):
         m = mi[batch[j]]
         k = kind[j]
         if k == proc_status:
             if args[j, 1] == _PROC_RUNNING or args[j, 1] == _PROC_SYSCALL:
-                curp[m] = np.int64(args[j, 0] & np.uint64(MAX_ID - 1))
+                curp[m] = np.int64(args[j, 0] & np.uint64(_MAX_P - 1))
                 curseq[m] = 0
         elif k == proc_start:
-            curp[m] = np.int64(args[j, 0] & np.uint64(MAX_ID - 1))
+            curp[m] = np.int64(args[j, 0] & np.uint64(_MAX_P - 1))
             curseq[m] = np.int64(args[j, 1] & np.uint64((1 << _SEQ_BITS) - 1))
         elif k == proc_stop or k == syscall_end_blocked:
             curp[m] = -1
         if curp[m] >= 0:
-            owner[j] = curp[m]
+            group[j] = curp[m]  # Ps first, then one group per thread without a P
             seq[j] = curseq[m]
         else:
-            owner[j] = -1 - m
+            group[j] = _MAX_P + m
             seq[j] = 0
-    group = _dense(owner, n)
     return (group << _SEQ_BITS) | seq, group
 
 
@@ -446,6 +450,8 @@ def merge_runs(ts, kind, by_run, group, is_free):
             starts[ngroups] = i
             ngroups += 1
     starts[ngroups] = n
+    if ngroups <= 1:
+        return by_run.copy()
     head = starts[:ngroups].copy()
     heap = np.arange(ngroups)
     out = np.empty(n, np.int64)

@@ -546,7 +546,7 @@ class ExecTraceReader:
             b = int(np.searchsorted(bstart, p, side="right")) - 1
             return int(offsets[b] + p - bstart[b])
 
-        cap = max(16, len(buf) // 6)
+        cap = max(16, len(buf) // 3)  # most events take 5 to 8 bytes
         out_ts = np.zeros(cap, np.uint64)
         out_kind = np.zeros(cap, np.uint8)
         out_args = np.zeros((cap, 3), np.uint64)
@@ -602,16 +602,16 @@ class ExecTraceReader:
         d = self._decode
         n = len(order)
         info = self.info
-        out_kind = np.zeros(n, np.uint8)
-        out_addr = np.zeros(n, np.int64)
-        out_size = np.zeros(n, np.int64)
-        out_type = np.zeros(n, np.int64)
-        out_noscan = np.zeros(n, np.int64)
-        out_src = np.zeros(n, np.int64)
-        gc_seq = np.zeros(n, np.int64)
-        heap_rows = np.zeros((n, 2), np.int64)
-        goal_rows = np.zeros((n, 2), np.int64)
-        end_rows = np.zeros((n, 2), np.int64)
+        out_kind = np.empty(n, np.uint8)
+        out_addr = np.empty(n, np.int64)
+        out_size = np.empty(n, np.int64)
+        out_type = np.empty(n, np.int64)
+        out_noscan = np.empty(n, np.int64)
+        out_src = np.empty(n, np.int64)
+        gc_seq = np.empty(n, np.int64)
+        heap_rows = np.empty((n, 2), np.int64)
+        goal_rows = np.empty((n, 2), np.int64)
+        end_rows = np.empty((n, 2), np.int64)
         counters = self.counters
         counters[0] = 0
         counters[2:6] = 0
@@ -648,7 +648,7 @@ class ExecTraceReader:
             raise TraceFormatError(f"{self.name}: byte offset {where(int(pos[j])):,}: corrupt trace: {what}")
         m = int(counters[2])
         src = out_src[:m]
-        time_ns = self._ns(ts)
+        time_ns = _LazyTimes(self, ts)
         kinds = out_kind[:m]
         row0 = self.rows.n
         local = out_type[:m]
@@ -690,11 +690,22 @@ class ExecTraceReader:
             r = rows[: int(count)]
             series.append(time_ns=time_ns[r[:, 0]], event=r[:, 1] + row0, bytes=args[r[:, 0], 0])
         if len(ts):
-            self.last_ns = max(self.last_ns, int(time_ns.max()))
+            self.last_ns = max(self.last_ns, int(self._ns(ts.max(keepdims=True))[0]))
 
     def _ns(self, ts: np.ndarray) -> np.ndarray:
-        rel = ts.astype(np.float64) - float(self.t0)
+        rel = np.asarray(ts).astype(np.float64) - float(self.t0)
         return np.maximum(np.round(rel * self.ns_per_tick), 0).astype(np.int64)
+
+
+class _LazyTimes:
+    """The events' times in ns, computed only for the events asked for."""
+
+    def __init__(self, reader: ExecTraceReader, ts: np.ndarray) -> None:
+        self._reader = reader
+        self._ts = ts
+
+    def __getitem__(self, index):
+        return self._reader._ns(self._ts[index])
 
 
 def _grown(a: np.ndarray, n: int) -> np.ndarray:
