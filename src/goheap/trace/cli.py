@@ -299,7 +299,11 @@ def replay_command(
         raise _fail(f"cannot write {e.filename}: {e.strerror}", fail) from None
     if report:
         try:
+            from goheap.trace.replayreport import replay_figure
+
+            fig, caption = replay_figure(t, result)
             outputs.write_report(
+                sections=[("The recorded run and the replay", fig, caption)],
                 title=f"replay of {trace.name}",
                 subtitle=f"goheap replay {trace} --mode {mode}: the recorded allocations on goheap's model of the February 2013 Go runtime",
                 run_info={"trace": str(trace), "mode": mode, "events": f"{result.events:,}", "elapsed": f"{result.seconds:.2f} s"},
