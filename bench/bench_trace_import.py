@@ -115,14 +115,10 @@ def write_big_trace(source: Path, out: Path, megabytes: int) -> int:
     inp = _Input(source)
     head = inp.take(F.HEADER_SIZE)
     version = F.parse_header(head)
-    gens = list(read_generations(inp, version))
+    raw_batches = [g.batches() for g in read_generations(inp, version)]
     inp.close()
-    t0 = min(b.ts for g in gens for b in g.events)
-    span = max(b.ts for g in gens for b in g.events) - t0 + 1
-    raw_batches = []
-    for g in gens:
-        batches = [*g.sync, *g.experimental, *g.events]
-        raw_batches.append(batches)
+    t0 = min(b.ts for batches in raw_batches for b in batches)
+    span = max(b.ts for batches in raw_batches for b in batches) - t0 + 1
     written = 0
     gen_no = 0
     with open(out, "wb") as f:

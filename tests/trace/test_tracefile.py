@@ -96,8 +96,13 @@ def test_round_trip(tmp_path: Path) -> None:
             "kind", "addr", "size", "type_id", "func_id", "noscan", "time_ns", "stack_id",
             "stack_frames", "stack_offsets", "gc_end_ns", "heap_series", "goal_series", "strings", "meta",
         }  # fmt: skip
-        assert json.loads(npz["meta"].tobytes())["version"] == FORMAT_VERSION == 2
+        assert json.loads(npz["meta"].tobytes())["version"] == FORMAT_VERSION == 3
         assert json.loads(npz["strings"].tobytes())["types"] == list(t.types)
+        # version 3 stores addresses and times as differences, ids as narrow as their table
+        assert np.array_equal(np.cumsum(npz["addr"], dtype=np.uint64), t.addr)
+        assert np.array_equal(np.cumsum(npz["time_ns"], dtype=np.int64), t.time_ns)
+        assert npz["type_id"].dtype == npz["func_id"].dtype == npz["stack_id"].dtype == np.int8
+        assert np.array_equal(npz["size"], t.size)
 
 
 def test_save_keeps_the_name_and_leaves_no_temp_files(tmp_path: Path) -> None:
@@ -264,17 +269,42 @@ def test_cli_info_errors(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "cannot read" in result.stderr
 
 
+def _old_file(path: Path, t: Trace, version: int) -> Path:
+    """``t`` written as goheap wrote version 1 (five columns) or 2 (every column as it is)."""
+    names = ["kind", "addr", "size", "type_id", "func_id"]
+    if version >= 2:
+        names += ["noscan", "time_ns", "stack_id", "stack_frames", "stack_offsets", "gc_end_ns", "heap_series", "goal_series"]
+    strings = {"types": list(t.types), "funcs": list(t.funcs), "frames": [list(f) for f in t.frames]}
+    with open(path, "wb") as f:
+        np.savez_compressed(f, **{n: getattr(t, n) for n in names}, strings=as_json(strings), meta=as_json({**t.meta, "version": version}))
+    return path
+
+
 def test_version_1_files_load_with_derived_columns(tmp_path: Path) -> None:
     t = small_trace()
-    members = {n: (len(t), [memoryview(getattr(t, n)).cast("B")]) for n in ("kind", "addr", "size", "type_id", "func_id")}
-    from goheap.trace.tracefile import write_trace_file
-
-    path = write_trace_file(tmp_path / "v1.npz", members, t.types, t.funcs, dict(t.meta))
-    rewrite(path, meta=as_json({**meta_of(path), "version": 1}))
-    u = Trace.load(path)
+    u = Trace.load(_old_file(tmp_path / "v1.npz", t, 1))
     assert u.meta["version"] == 1
+    assert np.array_equal(u.addr, t.addr) and np.array_equal(u.type_id, t.type_id)
     assert u.noscan.tolist() == (t.type_id < 0).astype(int).tolist()
     assert (u.time_ns == -1).all() and (u.stack_id == -1).all() and u.n_stacks == 0 and not u.has_clock
+
+
+def test_version_2_files_load_as_they_are(tmp_path: Path) -> None:
+    t = Trace(
+        kind=[KIND_ALLOC, KIND_GC, KIND_FREE], addr=[0xC000010000, 0, 0xC000010000], size=[16, 0, 16],
+        type_id=[0, -1, -1], func_id=[-1, -1, -1], noscan=[0, 0, 0], time_ns=[5, 10, 20], stack_id=[0, -1, -1],
+        types=("T",), frames=(("main.f", "/x/main.go", 3),), stack_frames=[0], stack_offsets=[0, 1],
+        gc_end_ns=[15], meta={"source": "s"},
+    )  # fmt: skip
+    u = Trace.load(_old_file(tmp_path / "v2.npz", t, 2))
+    assert u.meta["version"] == 2
+    assert u == Trace(**{**_fields(t), "meta": dict(u.meta)})
+
+
+def _fields(t: Trace) -> dict:
+    import dataclasses
+
+    return {f.name: getattr(t, f.name) for f in dataclasses.fields(t)}
 
 
 def test_stack_table_and_series_round_trip(tmp_path: Path) -> None:
@@ -304,3 +334,32 @@ def test_stack_table_and_series_round_trip(tmp_path: Path) -> None:
         Trace(kind=[0], addr=[1], size=[1], type_id=[-1], func_id=[-1], stack_id=[3])
     with pytest.raises(ValueError, match="gc_end_ns"):
         Trace(kind=[2], addr=[0], size=[0], type_id=[-1], func_id=[-1], gc_end_ns=[1, 2])
+
+
+def test_encoded_members_survive_any_blocks(tmp_path: Path) -> None:
+    """Columns streamed in blocks that cut their items, with tables that need int16 and
+    int32 ids, and addresses and times that go down as well as up, come back exactly."""
+    from goheap.trace.tracefile import write_trace_file
+
+    rng = np.random.default_rng(7)
+    n = 5000
+    t = Trace(
+        kind=rng.integers(0, 2, n), addr=rng.integers(0, 2**64 - 1, n, dtype=np.uint64), size=rng.integers(1, 1 << 40, n),
+        type_id=rng.integers(-1, 300, n), func_id=rng.integers(-1, 40000, n), time_ns=rng.integers(-1, 1 << 62, n),
+        types=tuple(f"T{i}" for i in range(300)), funcs=tuple(f"f{i}" for i in range(40000)), meta={"source": None},
+    )  # fmt: skip
+
+    def blocks(a: np.ndarray, size: int = 7):
+        data = a.tobytes()
+        return [data[i : i + size] for i in range(0, len(data), size)]
+
+    names = ("kind", "addr", "size", "type_id", "func_id", "noscan", "time_ns", "stack_id")
+    members = {name: (n, blocks(getattr(t, name))) for name in names}
+    path = write_trace_file(tmp_path / "b.npz", members, t.types, t.funcs, dict(t.meta))
+    with np.load(path) as npz:
+        assert (npz["type_id"].dtype, npz["func_id"].dtype) == (np.int16, np.int32)
+    assert Trace.load(path) == t
+    members["type_id"] = (n, blocks(np.full(n, 300, np.int32)))
+    with pytest.raises(ValueError, match=r"'type_id' holds ids outside -1\.\.299"):
+        write_trace_file(tmp_path / "c.npz", members, t.types, t.funcs, dict(t.meta))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.npz"]

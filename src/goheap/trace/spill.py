@@ -36,6 +36,12 @@ class SpilledColumns:
                 self.close()
                 raise
 
+    @property
+    def spilled(self) -> bool:
+        """Whether the chunks go to files (else they are kept: :meth:`append` keeps the
+        arrays it is given, so the caller must not change them afterwards)."""
+        return self._files is not None
+
     def append(self, **columns: np.ndarray) -> None:
         """Add a chunk: every column, all of the same length."""
         lengths = {len(a) for a in columns.values()}
@@ -58,7 +64,7 @@ class SpilledColumns:
         for name, dtype in self.dtypes.items():
             if self._files is None:
                 parts = self._chunks[name]
-                a = np.concatenate(parts) if parts else np.empty(0, dtype)
+                a = parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.empty(0, dtype)
             else:
                 f = self._files[name]
                 f.flush()

@@ -48,15 +48,14 @@ each ``tracegc`` from the events themselves):
 ``meta`` is a small read-only mapping (format version, source file name and format,
 event counts, ...).
 
-File format (version 2)
+File format (version 3)
 -----------------------
 A trace file is a numpy ``.npz`` archive (a zip file, deflated at level 1: most of an
 import's time would otherwise go to compressing) that loads with
 ``numpy.load(path, allow_pickle=False)``. Its members:
 
 ``kind``, ``addr``, ``size``, ``type_id``, ``func_id`` (required)
-    The first five columns above, 1-D, all the same length, with exactly those dtypes
-    (little-endian).
+    The first five columns above, 1-D, all the same length, little-endian.
 ``noscan``, ``time_ns``, ``stack_id`` (optional)
     The other columns; when absent they are derived (``type_id < 0``, -1, -1).
 ``stack_frames`` int32, ``stack_offsets`` int64 (optional, together)
@@ -70,15 +69,22 @@ import's time would otherwise go to compressing) that loads with
     that every string survives exactly; ``frames`` may be absent).
 ``meta``
     uint8 array: the UTF-8 encoding of a JSON object with at least ``"format":
-    "goheap-trace"``, ``"version": 2``, ``"source"`` (the input's file name or ``null``),
+    "goheap-trace"``, ``"version": 3``, ``"source"`` (the input's file name or ``null``),
     ``"events"`` (the number of rows) and ``"counts"`` (``{"alloc": n, "free": n, "gc":
     n}``). Importers add ``"source_format"`` (``"allocfreetrace"`` or ``"exectrace"``),
     ``"truncated"`` (whether the input ended mid-event) and what they know of the input
     (``log_bytes``, ``log_lines``; for execution traces ``go_version``, ``event_counts``
     per Go event kind, ``tiny_allocs``, ...). Readers ignore keys they do not know.
 
-Version 1 files (before the optional members existed) load as they are: every optional
-member is derived. :meth:`Trace.load` checks all of the above (members, dtypes, lengths,
+Three columns are stored so that they compress fast and small (:data:`DELTA_COLUMNS`,
+:data:`ID_COLUMNS`): ``addr`` and ``time_ns`` as differences, each entry minus the one
+before it (the first minus 0) in the column's own dtype, wrapping around, so
+``numpy.cumsum(member, dtype=member.dtype)`` gives the column back; ``type_id``,
+``func_id`` and ``stack_id`` in the smallest of int8, int16 and int32 that holds -1 and
+every id of their table. The other members are stored as they are, in the dtypes above.
+
+Earlier versions load as they are: version 2 stored every column as it is, and version 1
+(before the optional members existed) derives every optional member. :meth:`Trace.load` checks all of the above (members, dtypes, lengths,
 id ranges, counts) and raises :class:`TraceFormatError` naming the file and the problem.
 A file whose ``version`` is newer than :data:`FORMAT_VERSION` is refused.
 
@@ -111,8 +117,10 @@ except ImportError:  # pragma: no cover - only while goheap.errors is not yet in
 
 __all__ = [
     "COLUMNS",
+    "DELTA_COLUMNS",
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "ID_COLUMNS",
     "KIND_ALLOC",
     "KIND_FREE",
     "KIND_GC",
@@ -136,7 +144,7 @@ KIND_NAMES = ("alloc", "free", "gc")
 #: Value of ``meta["format"]``.
 FORMAT_NAME = "goheap-trace"
 #: Newest file format version this module reads, and the one it writes.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 #: The required event columns and their on-disk dtypes, in order.
 COLUMNS: tuple[tuple[str, np.dtype], ...] = (
@@ -163,6 +171,11 @@ TABLES: tuple[tuple[str, np.dtype], ...] = (
     ("goal_series", SERIES_DTYPE),
 )
 _DTYPES = dict(COLUMNS + OPTIONAL_COLUMNS + TABLES)
+#: The columns a version 3 file stores as differences (see the module docstring).
+DELTA_COLUMNS = ("addr", "time_ns")
+#: The columns of ids a version 3 file stores in the smallest dtype that holds them.
+ID_COLUMNS = ("type_id", "func_id", "stack_id")
+_ID_DTYPES = (np.dtype("<i1"), np.dtype("<i2"), np.dtype("<i4"))
 _MEMBERS = frozenset(name for name, _ in COLUMNS) | {"strings", "meta"}
 _COLUMN_NAMES = frozenset(name for name, _ in COLUMNS + OPTIONAL_COLUMNS)
 
@@ -445,6 +458,7 @@ class Trace:
                 f"{name}: trace file format version {version} is newer than this goheap "
                 f"reads (version {FORMAT_VERSION}); upgrade goheap"
             )
+        arrays = _stored_columns(arrays, version)
         if not isinstance(strings, dict):
             raise bad("'strings' is not a JSON object")
         tables = {}
@@ -571,6 +585,8 @@ def write_trace_file(
         )
     columns = [n for n, _ in COLUMNS + OPTIONAL_COLUMNS if n in members]
     counts = {int(members[n][0]) for n in columns}
+    n_stacks = int(members["stack_offsets"][0]) - 1 if "stack_offsets" in members else 0
+    id_counts = {"type_id": len(types), "func_id": len(funcs), "stack_id": n_stacks}
     if len(counts) != 1 or counts != {meta.get("events")}:
         raise ValueError(f"columns have {sorted(counts)} rows; meta['events'] is {meta.get('events')!r}")
     tables: dict[str, Any] = {"types": list(types), "funcs": list(funcs)}
@@ -588,7 +604,8 @@ def write_trace_file(
             for name, dtype in COLUMNS + OPTIONAL_COLUMNS + TABLES:
                 if name in members:
                     n, blocks = members[name]
-                    _write_member(zf, name, dtype, int(n), blocks)
+                    stored, blocks = _encoded(name, dtype, blocks, id_counts.get(name, 0))
+                    _write_member(zf, name, stored, int(n), blocks)
             for name, data in (("strings", strings), ("meta", meta_bytes)):
                 _write_member(zf, name, np.dtype(np.uint8), len(data), [data])
         os.replace(tmp, path)
@@ -605,6 +622,68 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def _encoded(
+    name: str, dtype: np.dtype, blocks: Iterable[bytes | memoryview], n_ids: int
+) -> tuple[np.dtype, Iterable[bytes | memoryview]]:
+    """The dtype a version 3 file stores member ``name`` in, and its blocks so encoded
+    (see the module docstring; ``n_ids``: the size of an id column's table)."""
+    if name in DELTA_COLUMNS:
+        return dtype, _differences(_whole_items(blocks, dtype))
+    if name in ID_COLUMNS:
+        stored = next(d for d in _ID_DTYPES if n_ids - 1 <= np.iinfo(d).max)
+        return stored, _narrowed(name, _whole_items(blocks, dtype), stored, n_ids)
+    return dtype, blocks
+
+
+def _whole_items(blocks: Iterable[bytes | memoryview], dtype: np.dtype) -> Iterable[np.ndarray]:
+    """The blocks as arrays of ``dtype`` (an item cut between two blocks is joined; bytes
+    left over at the end are dropped, and the writer's count finds them missing)."""
+    rest = b""
+    for block in blocks:
+        data: Any = memoryview(block).cast("B")
+        if rest:
+            data = rest + bytes(data)
+        cut = len(data) - len(data) % dtype.itemsize
+        rest = bytes(data[cut:])
+        if cut:
+            yield np.frombuffer(data[:cut], dtype)
+
+
+def _differences(items: Iterable[np.ndarray]) -> Iterable[np.ndarray]:
+    """Each entry minus the one before (the first minus 0), wrapping around."""
+    before = None
+    for a in items:
+        d = np.empty_like(a)
+        np.subtract(a[1:], a[:-1], out=d[1:])
+        d[0] = a[0] if before is None else np.subtract(a[:1], before)[0]
+        before = a[-1:].copy()
+        yield d
+
+
+def _narrowed(name: str, items: Iterable[np.ndarray], stored: np.dtype, n_ids: int) -> Iterable[np.ndarray]:
+    for a in items:
+        if int(a.min()) < -1 or int(a.max()) >= n_ids:
+            raise ValueError(f"column {name!r} holds ids outside -1..{n_ids - 1} (the size of its table)")
+        yield a.astype(stored)
+
+
+def _stored_columns(arrays: dict[str, np.ndarray], version: int) -> dict[str, np.ndarray]:
+    """The columns from the members of a version ``version`` file (a member in a dtype
+    the format does not allow is left as it is, for the caller to report)."""
+    if version < 3:
+        return arrays
+    out = dict(arrays)
+    for name in ID_COLUMNS:
+        a = out.get(name)
+        if a is not None and a.ndim == 1 and a.dtype in _ID_DTYPES:
+            out[name] = a.astype(_DTYPES[name])
+    for name in DELTA_COLUMNS:
+        a = out.get(name)
+        if a is not None and a.ndim == 1 and a.dtype == _DTYPES[name]:
+            out[name] = np.cumsum(a, dtype=a.dtype)
+    return out
 
 
 def _write_member(

@@ -25,7 +25,7 @@ it, a generation ends where a batch of the next begins.
 Inside an event batch each event is a kind byte then its arguments (varints; how many is
 fixed per kind). The first argument of every event is its time since the previous one in
 the batch. Each thread writes its own batches, so the reader merges them by time
-(:meth:`.reader.ExecTraceReader._merge`).
+(:func:`.decode._merge`).
 
 The AllocFree experiment (Go 1.23+) adds:
 
@@ -79,7 +79,9 @@ without AllocFree events is an error that says how to record them.
 
 Memory and speed: the reader holds one generation at a time (as Go's own reader does)
 plus the table of live spans; rows go to files beside the output as each generation is
-done. The inner loops (varints; spans to slots) are compiled (:mod:`.decode`).
+done. The work per byte and per event is compiled (:mod:`.decode`): framing the batches,
+then one pass per generation that decodes its events, merges them into one order and
+turns them into rows.
 """
 
 from __future__ import annotations
@@ -89,6 +91,8 @@ import tempfile
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable
+
+import numpy as np
 
 from goheap.trace.exectrace.reader import ExecTraceReader, is_exectrace
 from goheap.trace.tracefile import Trace, write_trace_file
@@ -112,6 +116,7 @@ def import_exectrace(path: str | os.PathLike[str], *, progress: Callable[[int], 
         reader.close()
     return Trace(
         **rows,
+        func_id=np.full(len(rows["kind"]), -1, np.int32),
         types=tuple(reader.types),
         meta=meta,
         gc_end_ns=reader.gc_end_ns,
@@ -141,6 +146,7 @@ def import_exectrace_to_file(
         try:
             meta = reader.read()
             members = dict(reader.rows.members())
+            members["func_id"] = (reader.rows.n, _constant_blocks(reader.rows.n, np.int32(-1)))
             members["gc_end_ns"] = (len(reader.gc_end_ns), [_int64_bytes(reader.gc_end_ns)])
             for name, series in (("heap_series", reader.heap), ("goal_series", reader.goal)):
                 members[name] = (series.n, [_records(series.arrays()).tobytes()])
@@ -151,9 +157,14 @@ def import_exectrace_to_file(
     return ImportResult(out, MappingProxyType({**meta, "format": "goheap-trace"}), nbytes, len(reader.types), 0)
 
 
-def _records(columns: dict) -> Any:
-    import numpy as np
+def _constant_blocks(n: int, value: Any, block: int = 1 << 18) -> Any:
+    """``n`` copies of ``value`` as byte blocks (a column with nothing to say)."""
+    chunk = np.full(min(n, block), value)
+    for start in range(0, n, block):
+        yield memoryview(chunk[: min(block, n - start)]).cast("B")
 
+
+def _records(columns: dict) -> Any:
     from goheap.trace.tracefile import SERIES_DTYPE
 
     out = np.zeros(len(columns["time_ns"]), SERIES_DTYPE)
@@ -163,6 +174,4 @@ def _records(columns: dict) -> Any:
 
 
 def _int64_bytes(values: list[int]) -> bytes:
-    import numpy as np
-
     return np.asarray(values, dtype="<i8").tobytes()

@@ -1,11 +1,14 @@
-"""The compiled inner loops of the execution-trace reader: varints, and spans to slots.
+"""The compiled inner loops of the execution-trace reader: batches, events, one order, rows.
 
-See :mod:`goheap.trace.exectrace` for the format and the reader around these. Both loops
-run over numpy arrays only and report problems through an ``err`` array (a code and where),
-never by raising, so the Python side can name the byte offset; every length they read is
-checked against the buffer's end, so no input can make them read or write out of bounds.
-Every index they write is below the capacity the caller gave, and they stop (to be called
-again with room) rather than grow.
+See :mod:`goheap.trace.exectrace` for the format and :mod:`.reader` around these. Two
+calls do the work: :func:`frame_batches` finds the batches in the bytes read so far, and
+:func:`generation_rows` turns one generation's event batches into goheap's rows in a
+single call (decode the events, order them as Go's reader does, look their spans up).
+
+The loops run over numpy arrays only and report problems through an ``err`` array (a code
+and where), never by raising, so the Python side can name the byte offset; every length
+they read is checked against the buffer's end, so no input can make them read or write
+out of bounds. Arrays they fill grow by doubling, inside the call.
 
 Interpreted (``NUMBA_DISABLE_JIT=1``) they give the same results, slowly.
 """
@@ -16,348 +19,195 @@ import numpy as np
 
 from goheap._runtime._jit import jit
 from goheap.trace.exectrace.format import (
+    EV_EVENT_BATCH,
+    EV_END_OF_GENERATION,
+    EV_EXPERIMENTAL_BATCH,
     EV_GC_BEGIN,
     EV_GC_END,
+    EV_GO_SYSCALL_END_BLOCKED,
     EV_HEAP_ALLOC,
     EV_HEAP_GOAL,
     EV_HEAP_OBJECT,
     EV_HEAP_OBJECT_ALLOC,
     EV_HEAP_OBJECT_FREE,
+    EV_PROC_START,
+    EV_PROC_STATUS,
+    EV_PROC_STOP,
     EV_SPAN,
     EV_SPAN_ALLOC,
     EV_SPAN_FREE,
+    EXPERIMENTAL,
+    MAX_BATCH_SIZE,
 )
 from goheap.trace.tracefile import KIND_ALLOC, KIND_FREE, KIND_GC
 
-__all__ = ["decode_events", "merge_runs", "proc_runs", "slots_of_events", "span_table_rehash"]
-
-# decode_events' error codes (err[0]); err[1] is the offset in the buffer, err[2] a value
-ERR_NONE = 0
-ERR_KIND = 1  # a kind byte this version has no event for, or not allowed in an event batch
-ERR_VARINT = 2  # a varint longer than 10 bytes or past 2**64 - 1
-ERR_SHORT = 3  # an event that runs past the end of its batch
-ERR_FULL = 4  # not an error: the output is full; call again from st
+__all__ = ["frame_batches", "generation_rows", "new_scratch", "new_table", "rows_bound"]
 
 _U7F = np.uint64(0x7F)
 
 
 @jit
-def decode_events(buf, bstart, bend, bts, nargs, timed, keep, st, counts, out_ts, out_kind, out_args, out_pos, out_batch, err):
-    """Decode the events of batches st[0].. of ``buf`` into the out arrays.
+def _uvarint(buf, p, end):
+    """The unsigned LEB128 varint at ``buf[p]``: (value, position after it, status).
 
-    Batch ``b`` is ``buf[bstart[b]:bend[b]]`` with base timestamp ``bts[b]``. For each
-    event: its kind is counted (``counts[kind]``), and if ``keep[kind]`` its time (the
-    batch's timestamp plus the deltas so far), kind, first three arguments after the
-    time delta and offset in ``buf`` are stored at row ``st[2]``. ``st`` = (batch, offset
-    in buf, rows written, timestamp) is where to resume: on ERR_FULL, call again with
-    bigger out arrays (the rows so far copied over). Returns nothing; err says how it ended.
+    status 0: read; 1: ``end`` comes first (position: ``p``); 2: longer than 64 bits
+    (position: its last byte read).
     """
-    args = np.zeros(6, np.uint64)
-    cap = out_ts.shape[0]
-    n = st[2]
-    b = st[0]
-    nb = bstart.shape[0]
-    while b < nb:
-        end = bend[b]
-        if st[1] >= bstart[b] and st[1] < end:
-            pos = st[1]
-            ts = np.uint64(st[3])
-        else:
-            pos = bstart[b]
-            ts = np.uint64(bts[b])
-        while pos < end:
-            kind = buf[pos]
-            na = nargs[kind]
-            if na <= 0 or timed[kind] == 0:
-                err[0] = ERR_KIND
-                err[1] = pos
-                err[2] = kind
-                return
-            if keep[kind] != 0 and n >= cap:
-                st[0] = b
-                st[1] = pos
-                st[2] = n
-                st[3] = np.int64(ts)
-                err[0] = ERR_FULL
-                return
-            p = pos + 1
-            for i in range(na):
-                v = np.uint64(0)
-                shift = 0
-                while True:
-                    if p >= end:
-                        err[0] = ERR_SHORT
-                        err[1] = pos
-                        err[2] = kind
-                        return
-                    c = buf[p]
-                    p += 1
-                    if shift == 63 and c > 1:
-                        err[0] = ERR_VARINT
-                        err[1] = pos
-                        err[2] = kind
-                        return
-                    v |= (np.uint64(c) & _U7F) << np.uint64(shift)
-                    if c < 0x80:
-                        break
-                    shift += 7
-                    if shift > 63:
-                        err[0] = ERR_VARINT
-                        err[1] = pos
-                        err[2] = kind
-                        return
-                args[i] = v
-            ts += args[0]
-            counts[kind] += 1
-            if keep[kind] != 0:
-                out_ts[n] = ts
-                out_kind[n] = kind
-                out_args[n, 0] = args[1]
-                out_args[n, 1] = args[2]
-                out_args[n, 2] = args[3]
-                out_pos[n] = pos
-                out_batch[n] = b
-                n += 1
-            pos = p
-        b += 1
-    st[0] = nb
-    st[2] = n
-    err[0] = ERR_NONE
+    v = np.uint64(0)
+    shift = 0
+    q = p
+    while True:
+        if q >= end:
+            return v, p, 1
+        c = buf[q]
+        if shift == 63 and c > 1:
+            return v, q, 2
+        v |= (np.uint64(c) & _U7F) << np.uint64(shift)
+        q += 1
+        if c < 0x80:
+            return v, q, 0
+        shift += 7
 
 
-# ---------------------------------------------------------------- the span table
+@jit
+def _grow_1d(a, n):
+    """``a`` with room for ``n`` rows, the first rows kept."""
+    out = np.empty(n, a.dtype)
+    out[: a.shape[0]] = a
+    return out
 
-# slots_of_events' error codes
+
+@jit
+def _grow_2d(a, n):
+    """:func:`_grow_1d` for a table."""
+    out = np.empty((n, a.shape[1]), a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+# ---------------------------------------------------------------- batches
+
+#: The columns of a row of frame_batches' table (uint64).
+BATCH_START, BATCH_EXP, BATCH_GEN, BATCH_M, BATCH_TS, BATCH_DATA, BATCH_LEN, BATCH_FIRST = range(8)
+#: BATCH_FIRST of an empty batch.
+NO_FIRST_BYTE = 256
+
+# frame_batches' state (uint64): why it stopped, where (an index in buf), a value, and the
+# generation being framed (in and out; 0: the next batch's)
+ST_STOP, ST_WHERE, ST_VALUE, ST_GEN = range(4)
+FRAME_MORE = 0  # the bytes end inside a batch or after the last one (value: its data's index + 1, or 0)
+FRAME_END_OF_GENERATION = 1  # an EndOfGeneration byte (format 1.26), consumed
+FRAME_NEXT_GENERATION = 2  # a whole batch of another generation (value), not consumed
+FRAME_FULL = 3  # the table is full
+FRAME_BAD_KIND = 4  # a byte that starts no batch (value)
+FRAME_BAD_VARINT = 5  # a header varint longer than 64 bits (where: its last byte)
+FRAME_TOO_LONG = 6  # a batch longer than MAX_BATCH_SIZE (value: its length)
+FRAME_GENERATION_0 = 7
+
+
+@jit
+def frame_batches(buf, pos, end, base, version, table, n, st):
+    """Frame the batches of ``buf[pos:end]`` into ``table`` rows n.. ; returns the new n.
+
+    Each row: the batch's offset in the trace (``buf[i]`` is byte ``base + i``), its
+    experiment (0 for an event batch), generation, thread, timestamp, the offset of its
+    data, its length and its first byte. Stops (``st``) at the first batch of a generation
+    other than ``st[ST_GEN]``, at an EndOfGeneration, where the bytes run out, when the
+    table is full, or at a corrupt header. Checks in the order a reader going byte by byte
+    meets them: the batch's kind, its experiment byte, the four header varints, the length,
+    the generation, then whether the data is all there.
+    """
+    cap = table.shape[0]
+    fields = np.zeros(4, np.uint64)
+    while True:
+        st[ST_WHERE] = pos
+        st[ST_VALUE] = 0
+        if pos >= end:
+            st[ST_STOP] = FRAME_MORE
+            return n
+        kind = buf[pos]
+        if kind == EV_END_OF_GENERATION and version >= 26:
+            st[ST_STOP] = FRAME_END_OF_GENERATION
+            st[ST_WHERE] = pos + 1
+            return n
+        if kind != EV_EVENT_BATCH and not (kind == EV_EXPERIMENTAL_BATCH and version >= 23):
+            st[ST_STOP] = FRAME_BAD_KIND
+            st[ST_VALUE] = kind
+            return n
+        p = pos + 1
+        exp = 0
+        if kind == EV_EXPERIMENTAL_BATCH:
+            if p >= end:
+                st[ST_STOP] = FRAME_MORE
+                return n
+            exp = buf[p]
+            p += 1
+        for i in range(4):
+            v, p, status = _uvarint(buf, p, end)
+            if status == 1:
+                st[ST_STOP] = FRAME_MORE
+                return n
+            if status == 2:
+                st[ST_STOP] = FRAME_BAD_VARINT
+                st[ST_WHERE] = p
+                return n
+            fields[i] = v
+        size = fields[3]
+        if size > np.uint64(MAX_BATCH_SIZE):
+            st[ST_STOP] = FRAME_TOO_LONG
+            st[ST_VALUE] = size
+            return n
+        if fields[0] == np.uint64(0):
+            st[ST_STOP] = FRAME_GENERATION_0
+            return n
+        if p + np.int64(size) > end:
+            st[ST_STOP] = FRAME_MORE
+            st[ST_VALUE] = p + 1
+            return n
+        if st[ST_GEN] == np.uint64(0):
+            st[ST_GEN] = fields[0]
+        elif fields[0] != st[ST_GEN]:
+            st[ST_STOP] = FRAME_NEXT_GENERATION
+            st[ST_VALUE] = fields[0]
+            return n
+        if n >= cap:
+            st[ST_STOP] = FRAME_FULL
+            return n
+        table[n, BATCH_START] = base + pos
+        table[n, BATCH_EXP] = exp
+        table[n, BATCH_GEN] = fields[0]
+        table[n, BATCH_M] = fields[1]
+        table[n, BATCH_TS] = fields[2]
+        table[n, BATCH_DATA] = base + p
+        table[n, BATCH_LEN] = size
+        table[n, BATCH_FIRST] = buf[p] if size > np.uint64(0) else NO_FIRST_BYTE
+        n += 1
+        pos = p + np.int64(size)
+
+
+# ---------------------------------------------------------------- events
+
+# generation_rows' error codes (err[0]); err[1] is the index in buf, err[2] a value
+ERR_NONE = 0
+ERR_KIND = 1  # a kind byte this version has no event for, or not allowed in an event batch
+ERR_VARINT = 2  # a varint longer than 10 bytes or past 2**64 - 1
+ERR_SHORT = 3  # an event that runs past the end of its batch
+ERR_NO_FREQUENCY = 4  # events, but the generation has no frequency: no clock
+ERR_NO_INFO = 5  # a heap event, but no AllocFree info batch yet (err[1]: the first)
+ERR_OUT_SHORT = 6  # the caller's row arrays are shorter than rows_bound (a bug, not the trace's)
 ERR_NO_SPAN = 11  # an object in no span the trace described
 ERR_BIG_SPAN = 12  # a span of more pages than any heap holds
 ERR_BAD_CLASS = 13  # a size class the version's table does not have
 ERR_BAD_ID = 14  # an object or span id past any address
 ERR_TAIL = 15  # an object in the tail a span leaves after its last slot
 
-#: The most pages a span may have (a 128 GB object); more is a corrupt trace.
-MAX_SPAN_PAGES = 1 << 24
-#: The largest span or object id accepted: ids are offsets from the heap's lowest address.
-MAX_ID = 1 << 52
-#: A small-object span has at most this many pages (Go's MaxSizeClassNPages).
-MAX_SMALL_SPAN_PAGES = 10
-_EMPTY = -1
-_GONE = -2
-
-
-@jit
-def _span_slot(keys, page):
-    """The row of span ``page`` in the table, or -1 (linear probing; keys -1 end a chain)."""
-    mask = keys.shape[0] - 1
-    i = (page * 0x9E3779B1) & mask
-    while True:
-        k = keys[i]
-        if k == page:
-            return i
-        if k == _EMPTY:
-            return -1
-        i = (i + 1) & mask
-
-
-@jit
-def _span_insert(keys, npages, kindclass, page, np_, kc):
-    """Put span ``page`` in the table (replacing one at that page). Returns 1 if a row was taken."""
-    mask = keys.shape[0] - 1
-    i = (page * 0x9E3779B1) & mask
-    free = -1
-    while True:
-        k = keys[i]
-        if k == page:
-            npages[i] = np_
-            kindclass[i] = kc
-            return 0
-        if k == _GONE and free < 0:
-            free = i
-        if k == _EMPTY:
-            if free < 0:
-                free = i
-            keys[free] = page
-            npages[free] = np_
-            kindclass[free] = kc
-            return 1
-        i = (i + 1) & mask
-
-
-@jit
-def span_table_rehash(keys, npages, kindclass, capacity):
-    """The live spans in a fresh table of ``capacity`` rows (a power of two)."""
-    k2 = np.full(capacity, _EMPTY, np.int64)
-    n2 = np.zeros(capacity, np.int64)
-    c2 = np.zeros(capacity, np.int64)
-    for i in range(keys.shape[0]):
-        if keys[i] >= 0:
-            _span_insert(k2, n2, c2, keys[i], npages[i], kindclass[i])
-    return k2, n2, c2
-
-
-@jit
-def slots_of_events(
-    ev_kind, ev_args, order, keys, npages, kindclass, tstate, tiny_keys, tiny_a, tiny_b, tiny_state, align,
-    page_size, class_size, tiny_class, lenient, out_kind, out_addr, out_size, out_type, out_noscan, out_src, gc_seq, heap_rows, goal_rows,
-    gc_end_rows, counters, err,
-):  # fmt: skip
-    """Turn decoded events (in the order ``order``) into goheap rows; see :mod:`..allocfree`.
-
-    The span table (keys, npages, kindclass; ``tstate`` = rows used, rows gone) persists
-    between calls, and so does the set of live 16-byte blocks of the tiny allocator
-    (tiny_keys; tiny_a and tiny_b are unused rows of the same table code); the caller
-    rehashes a table when its state says it is half full (a call stops with err[0] = -1
-    (spans) or -2 (tiny blocks) when it needs that, at ``counters[0]``). Objects become
-    rows at their slot's base address (an offset from the heap's lowest address: the
-    caller adds that), of the slot's size; a tiny allocation inside a live 16-byte block
-    (at an offset in it, or again at its start: the trace reports both) is counted
-    (counters[1]), not emitted.
-
-    counters: 0 next event, 1 tiny allocations, 2 rows, 3 heap rows, 4 goal rows,
-    5 GC-end rows, 6 snapshot objects, 7 span events of non-heap spans, 8 objects dropped
-    because no span holds them (only when ``lenient``: the last generation of a trace cut
-    short misses the batches of some threads, so some spans are never seen).
-    """
-    n_out = counters[2]
-    n_heap = counters[3]
-    n_goal = counters[4]
-    n_end = counters[5]
-    nclass = class_size.shape[0]
-    last = -1  # the row of the span that held the last object
-    i = counters[0]
-    nev = order.shape[0]
-    while i < nev:
-        if 2 * (tstate[0] + tstate[1] + 1) > keys.shape[0]:
-            err[0] = -1
-            break
-        if 2 * (tiny_state[0] + tiny_state[1] + 1) > tiny_keys.shape[0]:
-            err[0] = -2
-            break
-        j = order[i]
-        kind = ev_kind[j]
-        a0 = ev_args[j, 0]
-        if kind == EV_SPAN or kind == EV_SPAN_ALLOC:
-            np_ = ev_args[j, 1]
-            kc = ev_args[j, 2]
-            if a0 >= np.uint64(MAX_ID):
-                err[0] = ERR_BAD_ID
-                err[1] = j
-                err[2] = np.int64(a0 & np.uint64(MAX_ID - 1))
-                break
-            if np_ == np.uint64(0) or np_ > np.uint64(MAX_SPAN_PAGES):
-                err[0] = ERR_BIG_SPAN
-                err[1] = j
-                err[2] = np.int64(np_ & np.uint64(MAX_ID - 1))
-                break
-            if kc & np.uint64(1):
-                counters[7] += 1
-            elif (kc >> np.uint64(2)) >= np.uint64(nclass):
-                err[0] = ERR_BAD_CLASS
-                err[1] = j
-                err[2] = np.int64((kc >> np.uint64(2)) & np.uint64(MAX_ID - 1))
-                break
-            tstate[0] += _span_insert(keys, npages, kindclass, np.int64(a0), np.int64(np_), np.int64(kc))
-        elif kind == EV_SPAN_FREE:
-            if a0 < np.uint64(MAX_ID):
-                r = _span_slot(keys, np.int64(a0))
-                if r >= 0:
-                    keys[r] = _GONE
-                    tstate[0] -= 1
-                    tstate[1] += 1
-        elif kind == EV_HEAP_OBJECT or kind == EV_HEAP_OBJECT_ALLOC or kind == EV_HEAP_OBJECT_FREE:
-            if a0 >= np.uint64(MAX_ID) // np.uint64(align):
-                err[0] = ERR_BAD_ID
-                err[1] = j
-                err[2] = np.int64(a0 & np.uint64(MAX_ID - 1))
-                break
-            off = np.int64(a0) * align
-            page = off // page_size
-            found = -1
-            if last >= 0 and keys[last] >= 0 and keys[last] <= page < keys[last] + npages[last] and (kindclass[last] & 1) == 0:
-                found = last  # objects come in runs from one span
-            for k in range(MAX_SMALL_SPAN_PAGES if found < 0 else 0):
-                if page - k < 0:
-                    break
-                r = _span_slot(keys, page - k)
-                if r >= 0 and npages[r] > k and (kindclass[r] & 1) == 0:
-                    found = r
-                    break
-            if found < 0 and lenient:
-                counters[8] += 1
-                i += 1
-                continue
-            last = found
-            if found < 0:
-                err[0] = ERR_NO_SPAN
-                err[1] = j
-                err[2] = off
-                break
-            base = keys[found] * page_size
-            spanclass = kindclass[found] >> 1
-            sizeclass = spanclass >> 1
-            if sizeclass == 0:
-                elem = npages[found] * page_size
-            else:
-                elem = class_size[sizeclass]
-            slot = base + ((off - base) // elem) * elem
-            if slot + elem > base + npages[found] * page_size:
-                err[0] = ERR_TAIL
-                err[1] = j
-                err[2] = off
-                break
-            if kind == EV_HEAP_OBJECT_FREE:
-                out_kind[n_out] = KIND_FREE
-                if spanclass == tiny_class:
-                    r = _span_slot(tiny_keys, slot)
-                    if r >= 0:
-                        tiny_keys[r] = _GONE
-                        tiny_state[0] -= 1
-                        tiny_state[1] += 1
-            else:
-                if spanclass == tiny_class:
-                    if off != slot or _span_slot(tiny_keys, slot) >= 0:
-                        counters[1] += 1  # another tiny object in a live 16-byte block
-                        i += 1
-                        continue
-                    tiny_state[0] += _span_insert(tiny_keys, tiny_a, tiny_b, slot, 0, 0)
-                out_kind[n_out] = KIND_ALLOC
-                if kind == EV_HEAP_OBJECT:
-                    counters[6] += 1
-            out_addr[n_out] = slot
-            out_size[n_out] = elem
-            out_type[n_out] = np.int64(ev_args[j, 1] & np.uint64(MAX_ID - 1)) if kind != EV_HEAP_OBJECT_FREE else 0
-            out_noscan[n_out] = spanclass & 1
-            out_src[n_out] = j
-            n_out += 1
-        elif kind == EV_GC_BEGIN:
-            out_kind[n_out] = KIND_GC
-            out_addr[n_out] = 0
-            out_size[n_out] = 0
-            out_type[n_out] = 0
-            out_noscan[n_out] = 0
-            out_src[n_out] = j
-            gc_seq[n_out] = np.int64(a0 & np.uint64(MAX_ID - 1))
-            n_out += 1
-        elif kind == EV_GC_END:
-            gc_end_rows[n_end, 0] = j
-            gc_end_rows[n_end, 1] = np.int64(a0 & np.uint64(MAX_ID - 1))
-            n_end += 1
-        elif kind == EV_HEAP_ALLOC:
-            heap_rows[n_heap, 0] = j
-            heap_rows[n_heap, 1] = n_out
-            n_heap += 1
-        elif kind == EV_HEAP_GOAL:
-            goal_rows[n_goal, 0] = j
-            goal_rows[n_goal, 1] = n_out
-            n_goal += 1
-        i += 1
-    counters[0] = i
-    counters[2] = n_out
-    counters[3] = n_heap
-    counters[4] = n_goal
-    counters[5] = n_end
-
-
-# ---------------------------------------------------------------- one order for all threads
+#: The events generation_rows keeps for the merge (the rest are only counted): the heap's,
+#: and the ones that say which P a thread holds.
+KEPT = (EV_SPAN, EV_SPAN_ALLOC, EV_SPAN_FREE, EV_HEAP_OBJECT, EV_HEAP_OBJECT_ALLOC, EV_HEAP_OBJECT_FREE,
+        EV_GC_BEGIN, EV_GC_END, EV_HEAP_ALLOC, EV_HEAP_GOAL, EV_PROC_STATUS, EV_PROC_START, EV_PROC_STOP,
+        EV_GO_SYSCALL_END_BLOCKED)  # fmt: skip
+#: At one timestamp, these come before the rest (see _merge).
+FREES = (EV_SPAN_FREE, EV_HEAP_OBJECT_FREE)
 
 _PROC_RUNNING = 1
 _PROC_SYSCALL = 3
@@ -366,95 +216,230 @@ _MAX_P = 1 << 16  # P ids are below GOMAXPROCS; larger ones (a corrupt trace) wr
 
 
 @jit
-def _dense(values, n):
-    """Each value's index among the distinct values, in order of first appearance."""
-    keys = np.full(1 << 4, -1, np.int64)
-    ids = np.zeros(1 << 4, np.int64)
-    used = np.zeros(1, np.int64)
-    out = np.empty(n, np.int64)
-    for j in range(n):
-        v = values[j]
-        if 2 * (used[0] + 1) > keys.shape[0]:
-            k2 = np.full(2 * keys.shape[0], -1, np.int64)
-            i2 = np.zeros(2 * keys.shape[0], np.int64)
-            for r in range(keys.shape[0]):
-                if keys[r] >= 0:
-                    s = (keys[r] * 0x9E3779B1) & (k2.shape[0] - 1)
-                    while k2[s] >= 0:
-                        s = (s + 1) & (k2.shape[0] - 1)
-                    k2[s] = keys[r]
-                    i2[s] = ids[r]
-            keys = k2
-            ids = i2
-        mask = keys.shape[0] - 1
-        s = (v * 0x9E3779B1) & mask
-        while keys[s] >= 0 and keys[s] != v:
-            s = (s + 1) & mask
-        if keys[s] < 0:
-            keys[s] = v
-            ids[s] = used[0]
-            used[0] += 1
-        out[j] = ids[s]
-    return out
-
-
-@jit
-def proc_runs(kind, args, batch, batch_m, proc_status, proc_start, proc_stop, syscall_end_blocked):
-    """The key that orders each event among the others on its P: (P, the P's sequence
-    number of the tenure the event's thread held it in); see ExecTraceReader._merge.
-
-    Events are in file order, which is each thread's own order. A thread holds a P from
-    a ProcStatus (running or in a syscall) or ProcStart to a ProcStop or a blocked
-    syscall end. Events of a thread without a P get a run of that thread's own.
-    """
-    n = kind.shape[0]
-    mi = _dense(batch_m, batch_m.shape[0])
-    nm = 0
-    for b in range(mi.shape[0]):
-        if mi[b] + 1 > nm:
-            nm = mi[b] + 1
-    curp = np.full(nm, -1, np.int64)
-    curseq = np.zeros(nm, np.int64)
-    group = np.empty(n, np.int64)
-    seq = np.empty(n, np.int64)
-    for j in range(n):
-        m = mi[batch[j]]
-        k = kind[j]
-        if k == proc_status:
-            if args[j, 1] == _PROC_RUNNING or args[j, 1] == _PROC_SYSCALL:
-                curp[m] = np.int64(args[j, 0] & np.uint64(_MAX_P - 1))
-                curseq[m] = 0
-        elif k == proc_start:
-            curp[m] = np.int64(args[j, 0] & np.uint64(_MAX_P - 1))
-            curseq[m] = np.int64(args[j, 1] & np.uint64((1 << _SEQ_BITS) - 1))
-        elif k == proc_stop or k == syscall_end_blocked:
-            curp[m] = -1
-        if curp[m] >= 0:
-            group[j] = curp[m]  # Ps first, then one group per thread without a P
-            seq[j] = curseq[m]
+def _decode_into(buf, bstart, bend, bts, bm, nargs, timed, keep, counts, curp, curseq, st, ts_out, kind_out, args_out,
+                 seg_start, seg_key, seg_group, err):
+    """The loop of :func:`_decode`, resumable: from batch st[0] at index st[1] (-1: its
+    start) and time st[2], with st[3] events and st[4] runs written and st[5] the key of
+    the last run; stops when the arrays are full (err[0] = -1, ``st`` saying where)."""
+    cap = ts_out.shape[0]
+    args = np.zeros(6, np.uint64)
+    n = st[3]
+    nseg = st[4]
+    nb = bstart.shape[0]
+    b = st[0]
+    while b < nb:
+        m = bm[b]
+        end = bend[b]
+        if st[1] >= 0:
+            pos = st[1]
+            ts = np.uint64(st[2])
+            last_key = st[5]
+            st[1] = -1
         else:
-            group[j] = _MAX_P + m
-            seq[j] = 0
-    return (group << _SEQ_BITS) | seq, group
+            pos = bstart[b]
+            ts = np.uint64(bts[b])
+            last_key = -1
+        cp = curp[m]
+        if cp >= 0:
+            group = cp
+            key = (cp << _SEQ_BITS) | curseq[m]
+        else:
+            group = _MAX_P + m
+            key = group << _SEQ_BITS
+        while pos < end:
+            kind = buf[pos]
+            na = nargs[kind]
+            if na <= 0 or timed[kind] == 0:
+                err[0] = ERR_KIND
+                err[1] = pos
+                err[2] = kind
+                return
+            p = pos + 1
+            for i in range(na):
+                c = buf[p] if p < end else 0x80
+                if c < 0x80:  # most arguments are one byte
+                    args[i] = np.uint64(c)
+                    p += 1
+                    continue
+                v, p, status = _uvarint(buf, p, end)
+                if status != 0:
+                    err[0] = ERR_SHORT if status == 1 else ERR_VARINT
+                    err[1] = pos
+                    err[2] = kind
+                    return
+                args[i] = v
+            ts += args[0]
+            counts[kind] += 1
+            if keep[kind] != 0:
+                if n >= cap:
+                    st[0] = b
+                    st[1] = pos
+                    st[2] = np.int64(ts - args[0])
+                    st[3] = n
+                    st[4] = nseg
+                    st[5] = last_key
+                    counts[kind] -= 1
+                    err[0] = -1
+                    return
+                if kind == EV_PROC_STATUS or kind == EV_PROC_START or kind == EV_PROC_STOP or kind == EV_GO_SYSCALL_END_BLOCKED:
+                    _proc_event(kind, args, curp, curseq, m)
+                    cp = curp[m]
+                    if cp >= 0:
+                        group = cp  # Ps first, then one group per thread without a P
+                        key = (cp << _SEQ_BITS) | curseq[m]
+                    else:
+                        group = _MAX_P + m
+                        key = group << _SEQ_BITS
+                if key != last_key:
+                    seg_start[nseg] = n
+                    seg_key[nseg] = key
+                    seg_group[nseg] = group
+                    nseg += 1
+                    last_key = key
+                ts_out[n] = ts
+                kind_out[n] = kind
+                args_out[n, 0] = args[1]
+                args_out[n, 1] = args[2]
+                args_out[n, 2] = args[3]
+                n += 1
+            pos = p
+        b += 1
+    st[0] = nb
+    st[3] = n
+    st[4] = nseg
+    err[0] = ERR_NONE
 
 
 @jit
-def merge_runs(ts, kind, by_run, group, is_free):
-    """Merge the groups (each contiguous in ``by_run``, in its own order) by the time of
-    each group's next event; at one time, frees first, then the lower group."""
-    n = by_run.shape[0]
-    starts = np.zeros(n + 1, np.int64)
+def _proc_event(kind, args, curp, curseq, m):
+    """A thread's change of P: which it holds (curp, -1 for none) and in which tenure (curseq)."""
+    if kind == EV_PROC_STATUS:
+        if args[2] == np.uint64(_PROC_RUNNING) or args[2] == np.uint64(_PROC_SYSCALL):
+            curp[m] = np.int64(args[1] & np.uint64(_MAX_P - 1))
+            curseq[m] = 0
+    elif kind == EV_PROC_START:
+        curp[m] = np.int64(args[1] & np.uint64(_MAX_P - 1))
+        curseq[m] = np.int64(args[2] & np.uint64((1 << _SEQ_BITS) - 1))
+    else:
+        curp[m] = -1
+
+
+#: The scratch arrays of generation_rows, kept from one generation to the next: the kept
+#: events' times, kinds and arguments, the runs' first events, keys and groups, and two
+#: arrays of event indices for the merge.
+SCRATCH_DTYPES = (np.uint64, np.uint8, np.uint64, np.int64, np.int64, np.int64, np.int64, np.int64)
+
+
+def new_scratch() -> tuple:
+    """Empty scratch arrays for :func:`generation_rows` (it grows them)."""
+    return tuple(np.empty((0, 3) if i == 2 else 0, dt) for i, dt in enumerate(SCRATCH_DTYPES))
+
+
+@jit
+def _room(scratch, cap):
+    """The scratch arrays with room for ``cap`` events, what they hold kept."""
+    ts, kind, args, seg_start, seg_key, seg_group, by_run, order = scratch
+    if ts.shape[0] >= cap:
+        return scratch
+    return (_grow_1d(ts, cap), _grow_1d(kind, cap), _grow_2d(args, cap), _grow_1d(seg_start, cap),
+            _grow_1d(seg_key, cap), _grow_1d(seg_group, cap), np.empty(cap, np.int64), np.empty(cap, np.int64))  # fmt: skip
+
+
+@jit
+def _decode(buf, bstart, bend, bts, bm, n_m, nargs, timed, keep, counts, scratch, err):
+    """Decode the event batches (in file order) and key each kept event by its P's run.
+
+    Returns (scratch, n, nseg, max_ts): in the scratch arrays, for each of the n kept
+    events its time (the batch's timestamp plus the deltas so far), kind and first three
+    arguments after the time delta, and the nseg *runs*: stretches of events of one batch
+    with one key ``(P, the P's sequence number of the tenure the thread held it in)`` (see
+    :func:`_merge`). A thread holds a P from a ProcStatus (running or in a syscall) or
+    ProcStart to a ProcStop or a blocked syscall end; events of a thread without a P get a
+    group of that thread's own. An event's place in ``buf`` is not kept
+    (:func:`_kept_event_at` finds it again for an error message).
+    """
+    nb = bstart.shape[0]
+    total = 0
+    for b in range(nb):
+        total += bend[b] - bstart[b]
+    cap = max(scratch[0].shape[0], total // 4 + 64)  # heap events take 4 to 8 bytes
+    scratch = _room(scratch, cap)
+    curp = np.full(n_m, -1, np.int64)
+    curseq = np.zeros(n_m, np.int64)
+    st = np.zeros(6, np.int64)
+    st[1] = -1
+    while True:
+        ts, kind, args, seg_start, seg_key, seg_group, by_run, order = scratch
+        _decode_into(buf, bstart, bend, bts, bm, nargs, timed, keep, counts, curp, curseq, st, ts, kind, args,
+                     seg_start, seg_key, seg_group, err)  # fmt: skip
+        if err[0] != -1:
+            break
+        err[0] = ERR_NONE
+        cap *= 2
+        scratch = _room(scratch, cap)
+    n = st[3]
+    ts = scratch[0]
+    max_ts = np.uint64(0)
+    for j in range(n):
+        if ts[j] > max_ts:
+            max_ts = ts[j]
+    return scratch, n, st[4], max_ts
+
+
+@jit
+def _kept_event_at(buf, bstart, bend, nargs, keep, j):
+    """The index in ``buf`` of kept event ``j`` (in file order) of batches that decoded."""
+    for b in range(bstart.shape[0]):
+        pos = bstart[b]
+        while pos < bend[b]:
+            kind = buf[pos]
+            p = pos + 1
+            for _ in range(nargs[kind]):
+                _, p, _ = _uvarint(buf, p, bend[b])
+            if keep[kind] != 0:
+                if j == 0:
+                    return pos
+                j -= 1
+            pos = p
+    return -1
+
+
+@jit
+def _merge(ts, kind, seg_start, seg_key, seg_group, n, nseg, is_free, by_run, out):
+    """The kept events of all threads in one order, as Go's own reader orders them.
+
+    Each thread (M) writes its events in order into its own batches, but their timestamps
+    are not enough to merge them: a thread that writes faster than the clock ticks (64 ns
+    on amd64) bumps each event's time by one tick, so a burst (a sweep reporting thousands
+    of frees) runs ahead of the clock, and the next batch starts behind where the last one
+    ended. What orders events that touch the same memory is the P: allocating and sweeping
+    need one, and each P passes from thread to thread with a sequence number
+    (ProcStatus/ProcStart). So: each P's events, run by run in sequence order (a run before
+    the later runs of the same key), each run in its thread's order; then the Ps (and the
+    events of threads without a P) merged by the time of each one's next event; at one
+    time, frees first, then the lower group.
+
+    Returns the event indices in that order: the first n entries of ``by_run`` or ``out``
+    (both of at least n entries).
+    """
+    perm = np.argsort(seg_key[:nseg], kind="mergesort")
+    starts = np.empty(nseg + 1, np.int64)  # where each group begins in by_run
     ngroups = 0
-    for i in range(n):
-        if i == 0 or group[by_run[i]] != group[by_run[i - 1]]:
-            starts[ngroups] = i
+    o = 0
+    for k in range(nseg):
+        s = perm[k]
+        if k == 0 or seg_group[s] != seg_group[perm[k - 1]]:
+            starts[ngroups] = o
             ngroups += 1
+        stop = seg_start[s + 1] if s + 1 < nseg else n
+        for j in range(seg_start[s], stop):
+            by_run[o] = j
+            o += 1
     starts[ngroups] = n
     if ngroups <= 1:
-        return by_run.copy()
+        return by_run
     head = starts[:ngroups].copy()
     heap = np.arange(ngroups)
-    out = np.empty(n, np.int64)
     # a binary min-heap of groups keyed by their head event
     for start in range(ngroups // 2 - 1, -1, -1):
         _sift_down(heap, start, ngroups, head, by_run, ts, kind, is_free)
@@ -499,3 +484,383 @@ def _sift_down(heap, i, size, head, by_run, ts, kind, is_free):
             i = c
         else:
             return
+
+
+# ---------------------------------------------------------------- the span table
+
+#: The most pages a span may have (a 128 GB object); more is a corrupt trace.
+MAX_SPAN_PAGES = 1 << 24
+#: The largest span or object id accepted: ids are offsets from the heap's lowest address.
+MAX_ID = 1 << 52
+#: A small-object span has at most this many pages (Go's MaxSizeClassNPages).
+MAX_SMALL_SPAN_PAGES = 10
+_EMPTY = -1
+_GONE = -2
+#: The columns of a span table row: its first page (or _EMPTY, _GONE), pages, kind and class.
+_PAGE, _NPAGES, _KINDCLASS = 0, 1, 2
+
+
+def new_table(rows: int = 1 << 10) -> np.ndarray:
+    """An empty span table (or set of tiny blocks: only its first column is used)."""
+    table = np.zeros((rows, 3), np.int64)
+    table[:, _PAGE] = _EMPTY
+    return table
+
+
+@jit
+def _table_find(table, key):
+    """The row of ``key`` in the table, or -1 (linear probing; _EMPTY ends a chain)."""
+    mask = table.shape[0] - 1
+    i = (key * 0x9E3779B1) & mask
+    while True:
+        k = table[i, _PAGE]
+        if k == key:
+            return i
+        if k == _EMPTY:
+            return -1
+        i = (i + 1) & mask
+
+
+@jit
+def _table_put(table, key, npages, kindclass):
+    """Put ``key`` in the table (replacing its row if there). Returns 1 if a row was taken."""
+    mask = table.shape[0] - 1
+    i = (key * 0x9E3779B1) & mask
+    free = -1
+    while True:
+        k = table[i, _PAGE]
+        if k == key:
+            table[i, _NPAGES] = npages
+            table[i, _KINDCLASS] = kindclass
+            return 0
+        if k == _GONE and free < 0:
+            free = i
+        if k == _EMPTY:
+            if free < 0:
+                free = i
+            table[free, _PAGE] = key
+            table[free, _NPAGES] = npages
+            table[free, _KINDCLASS] = kindclass
+            return 1
+        i = (i + 1) & mask
+
+
+@jit
+def _table_full(table, state):
+    """Whether half the table's rows are taken (used or gone; ``state`` = (used, gone))."""
+    return 2 * (state[0] + state[1] + 1) > table.shape[0]
+
+
+@jit
+def _table_rehashed(table, state):
+    """The live rows of a full table in a fresh one (twice the size unless most are gone)."""
+    rows = table.shape[0]
+    capacity = rows * (2 if 4 * state[0] > rows else 1)
+    fresh = np.zeros((capacity, 3), np.int64)
+    fresh[:, _PAGE] = _EMPTY
+    for i in range(rows):
+        if table[i, _PAGE] >= 0:
+            _table_put(fresh, table[i, _PAGE], table[i, _NPAGES], table[i, _KINDCLASS])
+    state[1] = 0
+    return fresh
+
+
+# ---------------------------------------------------------------- rows
+
+#: generation_rows' counters (persisting across generations): tiny allocations folded,
+#: snapshot objects, span events of non-heap spans, objects dropped for want of a span (only
+#: when ``lenient``: the last generation of a trace cut short misses the batches of some
+#: threads), rows of each kind, bytes allocated and freed, the last row's time, the latest
+#: time of any kept event, and the span table's and the tiny set's (used, gone) rows.
+(C_TINY, C_SNAPSHOT, C_NONHEAP_SPANS, C_DROPPED, C_ALLOCS, C_FREES, C_GCS, C_ALLOC_BYTES, C_FREE_BYTES,
+ C_LAST_ROW_NS, C_LAST_NS, C_SPANS_USED, C_SPANS_GONE, C_TINY_USED, C_TINY_GONE, N_COUNTERS) = range(16)  # fmt: skip
+
+
+@jit
+def _ns(ts, t0, ns_per_tick):
+    """A timestamp in nanoseconds since ``t0`` (rounded half to even; never negative)."""
+    v = np.rint((np.float64(ts) - t0) * ns_per_tick)
+    return np.int64(v) if v > 0 else np.int64(0)
+
+
+@jit
+def _type_of(type_ids, type_gids, tid):
+    """The trace-wide index of this generation's type ``tid`` (sorted ``type_ids``), or -1."""
+    if tid == 0:
+        return np.int32(-1)
+    lo = 0
+    hi = type_ids.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if type_ids[mid] < tid:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < type_ids.shape[0] and type_ids[lo] == tid:
+        return type_gids[lo]
+    return np.int32(-1)
+
+
+@jit
+def generation_rows(
+    buf, bstart, bend, bts, bm, n_m, nargs, timed, keep, is_free, counts, have_frequency, have_info,
+    t0, ns_per_tick, min_addr, align, page_size, class_size, tiny_class, type_ids, type_gids, lenient,
+    spans, tiny, scratch, out, counters, err,
+):  # fmt: skip
+    """One generation's event batches (``buf[bstart[b]:bend[b]]``, in file order, of thread
+    ``bm[b]`` < ``n_m``, timestamp ``bts[b]``) as goheap rows, in one call.
+
+    Decodes the events (counting each kind in ``counts``), orders the kept ones
+    (:func:`_merge`), then turns them into rows: objects at their slot's base address, of
+    the slot's size (see :mod:`goheap.trace.exectrace`), GC starts, and the recorded
+    series. A tiny allocation inside a live 16-byte block (at an offset in it, or again at
+    its start: the trace reports both) is counted, not emitted. The span table ``spans``,
+    the set of live 16-byte tiny blocks ``tiny`` (both rows of :func:`new_table`) and the
+    ``scratch`` arrays (:func:`new_scratch`) persist between generations: they are
+    returned, grown if they had to.
+
+    The rows go to ``out`` = (kind, addr, size, type_id, noscan, time_ns), arrays of at
+    least :func:`rows_bound` entries. Returns ``(n_rows, gc_rows, gc_ends, heap_series,
+    goal_series, spans, tiny, scratch)``: besides the count of rows, each GC start's row
+    and sequence number, each GC end's time and sequence number, and the HeapAlloc and
+    HeapGoal metric points as (time, rows before it, bytes). On an error (err[0]) no rows
+    are counted and the tables may be half updated.
+    """
+    scratch, n, nseg, max_ts = _decode(buf, bstart, bend, bts, bm, n_m, nargs, timed, keep, counts, scratch, err)
+    ts, kind, args, seg_start, seg_key, seg_group, by_run, merged = scratch
+    gc_rows = np.empty((n, 2), np.int64)
+    gc_ends = np.empty((n, 2), np.int64)
+    heap_series = np.empty((n, 3), np.uint64)
+    goal_series = np.empty((n, 3), np.uint64)
+    nothing = (0, gc_rows[:0], gc_ends[:0], heap_series[:0], goal_series[:0], spans, tiny, scratch)
+    if err[0] != ERR_NONE:
+        return nothing
+    if not have_frequency:
+        err[0] = ERR_NO_FREQUENCY
+        return nothing
+    if not have_info:
+        for j in range(n):
+            if EXPERIMENTAL[0] <= kind[j] < EXPERIMENTAL[1]:
+                err[0] = ERR_NO_INFO
+                err[1] = _kept_event_at(buf, bstart, bend, nargs, keep, j)
+                return nothing
+        return nothing  # no heap events (yet): nothing to import
+    if out[0].shape[0] < rows_bound(bstart, bend):
+        err[0] = ERR_OUT_SHORT
+        return nothing
+    order = _merge(ts, kind, seg_start, seg_key, seg_group, n, nseg, is_free, by_run, merged)[:n]
+    series = (gc_rows, gc_ends, heap_series, goal_series)
+    st = np.zeros(_N_ROW_STATE, np.int64)
+    st[_LAST_ROW_NS] = counters[C_LAST_ROW_NS]
+    span_state = counters[C_SPANS_USED : C_SPANS_GONE + 1]
+    tiny_state = counters[C_TINY_USED : C_TINY_GONE + 1]
+    while True:
+        _rows_into(ts, kind, args, order, spans, tiny, span_state, tiny_state, t0, ns_per_tick, min_addr, align,
+                   page_size, class_size, tiny_class, type_ids, type_gids, lenient, st, out, series, counters, err)  # fmt: skip
+        if err[0] == _SPANS_FULL:
+            spans = _table_rehashed(spans, span_state)
+        elif err[0] == _TINY_FULL:
+            tiny = _table_rehashed(tiny, tiny_state)
+        else:
+            break
+        err[0] = ERR_NONE
+    if err[0] != ERR_NONE:
+        err[1] = _kept_event_at(buf, bstart, bend, nargs, keep, err[1])
+        return nothing
+    counters[C_LAST_ROW_NS] = st[_LAST_ROW_NS]
+    if n > 0:
+        t = _ns(max_ts, t0, ns_per_tick)
+        counters[C_LAST_NS] = t if t > counters[C_LAST_NS] else counters[C_LAST_NS]
+    return (st[_ROWS], gc_rows[: st[_GCS]], gc_ends[: st[_GC_ENDS]], heap_series[: st[_HEAP_POINTS]],
+            goal_series[: st[_GOAL_POINTS]], spans, tiny, scratch)  # fmt: skip
+
+
+@jit
+def rows_bound(bstart, bend):
+    """The most rows batches can make: a row's event takes at least 3 bytes."""
+    total = 0
+    for b in range(bstart.shape[0]):
+        total += bend[b] - bstart[b]
+    return total // 3 + 1
+
+
+# _rows_into's state (where to resume) and its stops for a full table
+_NEXT, _ROWS, _GCS, _GC_ENDS, _HEAP_POINTS, _GOAL_POINTS, _LAST_ROW_NS, _N_ROW_STATE = range(8)
+_SPANS_FULL = -1
+_TINY_FULL = -2
+
+
+@jit
+def _rows_into(
+    ts, kind, args, order, spans, tiny, span_state, tiny_state, t0, ns_per_tick, min_addr, align, page_size,
+    class_size, tiny_class, type_ids, type_gids, lenient, st, out, series, counters, err,
+):  # fmt: skip
+    """The loop of :func:`generation_rows` that makes rows, resumable: from ``st``; stops
+    when a table must be rehashed first (err[0] _SPANS_FULL or _TINY_FULL). An error's
+    err[1] is the index of the event (in file order)."""
+    row_kind, row_addr, row_size, row_type, row_noscan, row_ns = out
+    gc_rows, gc_ends, heap_series, goal_series = series
+    n_out = st[_ROWS]
+    n_gc = st[_GCS]
+    n_end = st[_GC_ENDS]
+    n_heap = st[_HEAP_POINTS]
+    n_goal = st[_GOAL_POINTS]
+    last_row_ns = st[_LAST_ROW_NS]
+    nclass = class_size.shape[0]
+    last = -1  # the row of the span that held the last object
+    last_tid = np.int64(-1)  # the last type looked up, and its index: objects come in runs of one type
+    last_gid = np.int32(-1)
+    last_ts = np.uint64(0)  # the last time converted, and in ns: events come in bursts at one time
+    last_ns = _ns(last_ts, t0, ns_per_tick)
+    i = st[_NEXT]
+    n = order.shape[0]
+    while i < n:
+        if _table_full(spans, span_state) or _table_full(tiny, tiny_state):
+            err[0] = _SPANS_FULL if _table_full(spans, span_state) else _TINY_FULL
+            break
+        j = order[i]
+        k = kind[j]
+        a0 = args[j, 0]
+        if k == EV_SPAN or k == EV_SPAN_ALLOC:
+            np_ = args[j, 1]
+            kc = args[j, 2]
+            if a0 >= np.uint64(MAX_ID):
+                _fail(err, ERR_BAD_ID, j, np.int64(a0 & np.uint64(MAX_ID - 1)))
+                break
+            if np_ == np.uint64(0) or np_ > np.uint64(MAX_SPAN_PAGES):
+                _fail(err, ERR_BIG_SPAN, j, np.int64(np_ & np.uint64(MAX_ID - 1)))
+                break
+            if kc & np.uint64(1):
+                counters[C_NONHEAP_SPANS] += 1
+            elif (kc >> np.uint64(2)) >= np.uint64(nclass):
+                _fail(err, ERR_BAD_CLASS, j, np.int64((kc >> np.uint64(2)) & np.uint64(MAX_ID - 1)))
+                break
+            span_state[0] += _table_put(spans, np.int64(a0), np.int64(np_), np.int64(kc))
+        elif k == EV_SPAN_FREE:
+            if a0 < np.uint64(MAX_ID):
+                r = _table_find(spans, np.int64(a0))
+                if r >= 0:
+                    spans[r, _PAGE] = _GONE
+                    span_state[0] -= 1
+                    span_state[1] += 1
+        elif k == EV_HEAP_OBJECT or k == EV_HEAP_OBJECT_ALLOC or k == EV_HEAP_OBJECT_FREE:
+            if a0 >= np.uint64(MAX_ID) // np.uint64(align):
+                _fail(err, ERR_BAD_ID, j, np.int64(a0 & np.uint64(MAX_ID - 1)))
+                break
+            off = np.int64(a0) * align
+            page = off // page_size
+            found = -1
+            if (
+                last >= 0 and spans[last, _PAGE] >= 0 and spans[last, _PAGE] <= page < spans[last, _PAGE] + spans[last, _NPAGES]
+                and (spans[last, _KINDCLASS] & 1) == 0
+            ):  # fmt: skip
+                found = last  # objects come in runs from one span
+            for d in range(MAX_SMALL_SPAN_PAGES if found < 0 else 0):
+                if page - d < 0:
+                    break
+                r = _table_find(spans, page - d)
+                if r >= 0 and spans[r, _NPAGES] > d and (spans[r, _KINDCLASS] & 1) == 0:
+                    found = r
+                    break
+            if found < 0 and lenient:
+                counters[C_DROPPED] += 1
+                i += 1
+                continue
+            last = found
+            if found < 0:
+                _fail(err, ERR_NO_SPAN, j, off)
+                break
+            base = spans[found, _PAGE] * page_size
+            spanclass = spans[found, _KINDCLASS] >> 1
+            sizeclass = spanclass >> 1
+            elem = spans[found, _NPAGES] * page_size if sizeclass == 0 else class_size[sizeclass]
+            slot = base + ((off - base) // elem) * elem
+            if slot + elem > base + spans[found, _NPAGES] * page_size:
+                _fail(err, ERR_TAIL, j, off)
+                break
+            if k == EV_HEAP_OBJECT_FREE:
+                row_kind[n_out] = KIND_FREE
+                row_type[n_out] = -1
+                counters[C_FREES] += 1
+                counters[C_FREE_BYTES] += elem
+                if spanclass == tiny_class:
+                    r = _table_find(tiny, slot)
+                    if r >= 0:
+                        tiny[r, _PAGE] = _GONE
+                        tiny_state[0] -= 1
+                        tiny_state[1] += 1
+            else:
+                if spanclass == tiny_class:
+                    if off != slot or _table_find(tiny, slot) >= 0:
+                        counters[C_TINY] += 1  # another tiny object in a live 16-byte block
+                        i += 1
+                        continue
+                    tiny_state[0] += _table_put(tiny, slot, 0, 0)
+                row_kind[n_out] = KIND_ALLOC
+                tid = np.int64(args[j, 1] & np.uint64(MAX_ID - 1))
+                if tid != last_tid:
+                    last_tid = tid
+                    last_gid = _type_of(type_ids, type_gids, tid)
+                row_type[n_out] = last_gid
+                counters[C_ALLOCS] += 1
+                counters[C_ALLOC_BYTES] += elem
+                if k == EV_HEAP_OBJECT:
+                    counters[C_SNAPSHOT] += 1
+            row_addr[n_out] = np.uint64(slot + min_addr)
+            row_size[n_out] = elem
+            row_noscan[n_out] = spanclass & 1
+            if ts[j] != last_ts:
+                last_ts = ts[j]
+                last_ns = _ns(last_ts, t0, ns_per_tick)
+            t = last_ns
+            # the rows' times never go back: a thread's burst of events runs ahead of the
+            # clock (see _merge), and the next P's events, though later, can carry earlier times
+            last_row_ns = t if t > last_row_ns else last_row_ns
+            row_ns[n_out] = last_row_ns
+            n_out += 1
+        elif k == EV_GC_BEGIN:
+            row_kind[n_out] = KIND_GC
+            row_addr[n_out] = 0
+            row_size[n_out] = 0
+            row_type[n_out] = -1
+            row_noscan[n_out] = 0
+            t = _ns(ts[j], t0, ns_per_tick)
+            last_row_ns = t if t > last_row_ns else last_row_ns
+            row_ns[n_out] = last_row_ns
+            gc_rows[n_gc, 0] = n_out
+            gc_rows[n_gc, 1] = np.int64(a0 & np.uint64(MAX_ID - 1))
+            counters[C_GCS] += 1
+            n_gc += 1
+            n_out += 1
+        elif k == EV_GC_END:
+            gc_ends[n_end, 0] = _ns(ts[j], t0, ns_per_tick)
+            gc_ends[n_end, 1] = np.int64(a0 & np.uint64(MAX_ID - 1))
+            n_end += 1
+        elif k == EV_HEAP_ALLOC:
+            _series_point(heap_series, n_heap, _ns(ts[j], t0, ns_per_tick), n_out, a0)
+            n_heap += 1
+        elif k == EV_HEAP_GOAL:
+            _series_point(goal_series, n_goal, _ns(ts[j], t0, ns_per_tick), n_out, a0)
+            n_goal += 1
+        i += 1
+    st[_NEXT] = i
+    st[_ROWS] = n_out
+    st[_GCS] = n_gc
+    st[_GC_ENDS] = n_end
+    st[_HEAP_POINTS] = n_heap
+    st[_GOAL_POINTS] = n_goal
+    st[_LAST_ROW_NS] = last_row_ns
+
+
+@jit
+def _series_point(series, i, time_ns, rows_before, nbytes):
+    series[i, 0] = time_ns
+    series[i, 1] = rows_before
+    series[i, 2] = nbytes
+
+
+@jit
+def _fail(err, code, where, value):
+    err[0] = code
+    err[1] = where
+    err[2] = value

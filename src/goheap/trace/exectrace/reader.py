@@ -1,8 +1,10 @@
 """Read a Go execution trace into goheap's rows, one generation at a time.
 
-See :mod:`goheap.trace.exectrace` for the format. :func:`read_generations` frames the file
-into batches and groups them into generations; :class:`_Importer` turns each generation
-into rows (through the compiled loops of :mod:`.decode`) and appends them to a
+See :mod:`goheap.trace.exectrace` for the format. :class:`_Input` reads the bytes into one
+buffer, :func:`read_generations` frames them into batches (compiled:
+:func:`.decode.frame_batches`) and groups them into generations, and
+:class:`ExecTraceReader` turns each generation into rows in one compiled call
+(:func:`.decode.generation_rows`) and appends them to a
 :class:`~goheap.trace.spill.SpilledColumns`, keeping across generations only the span
 table, the string tables and the GC cycles still open.
 """
@@ -24,7 +26,6 @@ from goheap._runtime.gosizeclasses import go_size_classes
 from goheap.trace.exectrace import format as F
 from goheap.trace.spill import SpilledColumns
 from goheap.trace.tracefile import (
-    KIND_GC,
     KIND_NAMES,
     SERIES_DTYPE,
     TraceFormatError,
@@ -36,25 +37,18 @@ __all__ = ["ROW_DTYPES", "ExecTraceReader", "is_exectrace"]
 _GZIP_MAGIC = b"\x1f\x8b"
 _READ_BLOCK = 1 << 20
 
-#: The columns the reader writes for each row.
+#: The columns the reader writes for each row (an execution trace has no ``func_id`` or
+#: ``stack_id``: its allocations carry no stacks).
 ROW_DTYPES = {
     "kind": np.dtype("<u1"),
     "addr": np.dtype("<u8"),
     "size": np.dtype("<u8"),
     "type_id": np.dtype("<i4"),
-    "func_id": np.dtype("<i4"),
     "noscan": np.dtype("<u1"),
     "time_ns": np.dtype("<i8"),
 }
 _SERIES_DTYPES = {name: SERIES_DTYPE[name] for name in SERIES_DTYPE.names}
 
-# Events the importer keeps (the rest are only counted).
-_KEPT = (F.EV_SPAN, F.EV_SPAN_ALLOC, F.EV_SPAN_FREE, F.EV_HEAP_OBJECT, F.EV_HEAP_OBJECT_ALLOC,
-         F.EV_HEAP_OBJECT_FREE, F.EV_GC_BEGIN, F.EV_GC_END, F.EV_HEAP_ALLOC, F.EV_HEAP_GOAL,
-         F.EV_PROC_STATUS, F.EV_PROC_START, F.EV_PROC_STOP, F.EV_GO_SYSCALL_END_BLOCKED)  # fmt: skip
-# At one timestamp, these sort before the rest (see _Importer._merge).
-_FREES = (F.EV_SPAN_FREE, F.EV_HEAP_OBJECT_FREE)
-_ALLOCFREE_KINDS = range(F.EXPERIMENTAL[0], F.EXPERIMENTAL[1])
 _TINY_SIZE_CLASS = 2  # Go's TinySizeClass: the tiny allocator's 16-byte blocks
 _TINY_SPAN_CLASS = _TINY_SIZE_CLASS << 1 | 1  # noscan
 
@@ -64,11 +58,26 @@ def is_exectrace(head: bytes) -> bool:
     return F.parse_header(head) is not None
 
 
+def _decode():  # type: ignore[no-untyped-def]
+    """The compiled loops (numba is imported only when an execution trace is read)."""
+    from goheap.trace.exectrace import decode
+
+    return decode
+
+
 # ================================================================ bytes in, batches out
 
 
 class _Input:
-    """The trace's bytes, read forwards in blocks (plain or gzip; a file, a pipe or stdin)."""
+    """The trace's bytes (plain or gzip; a file, a pipe or stdin), read forwards into one
+    numpy buffer holding what is still needed: the generation being framed, and what was
+    read past it.
+
+    ``buf[:filled]`` is valid, ``buf[i]`` being byte ``base + i`` of the (uncompressed)
+    trace. ``offset`` is how far the reader got (the end of the last batch framed, or of the
+    input); ``cut_short`` says the input ended inside a batch (or a gzip stream ended early),
+    and ``cut_at`` is the offset of a batch whose data was cut short.
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.name = "<stdin>" if os.fspath(path) == "-" else os.path.basename(os.fspath(path))
@@ -79,70 +88,59 @@ class _Input:
             self._raw = open(path, "rb")  # noqa: SIM115 - closed in close()
             self._owned = True
         self.raw_read = 0
-        self._buf = b""
-        self._pos = 0
-        self.offset = 0  # of self._buf[self._pos] in the (uncompressed) trace
+        self.buf = np.empty(2 * _READ_BLOCK, np.uint8)
+        self.filled = 0
+        self.base = 0
+        self.offset = 0
         self.eof = False
+        self.cut_short = False
+        self.cut_at: int | None = None
         first = self._raw.read(2)
         self.raw_read += len(first)
         self.compressed = first == _GZIP_MAGIC
+        self._stream: Any = _Chained(first, self._raw, self)
         if self.compressed:
-            self._stream: Any = _Chained(first, self._raw, self)
             self._stream = gzip.GzipFile(fileobj=self._stream, mode="rb")
-        else:
-            self._buf = first
-            self._stream = self._raw
 
-    def _fill(self, need: int) -> bool:
-        """Make ``need`` bytes available at _pos if the input has them."""
-        while len(self._buf) - self._pos < need and not self.eof:
-            try:
-                block = self._stream.read(_READ_BLOCK)
-            except EOFError:
-                block = b""
-                self.cut_short = True
-            except (zlib.error, gzip.BadGzipFile, OSError) as e:
-                if isinstance(e, OSError) and not isinstance(e, gzip.BadGzipFile) and e.errno is not None:
-                    raise
-                raise TraceFormatError(f"{self.name}: corrupt gzip stream after byte {self.offset:,}: {e}") from None
-            if not self.compressed:
-                self.raw_read += len(block)
-            if not block:
-                self.eof = True
-                break
-            self._buf = self._buf[self._pos :] + block
-            self._pos = 0
-        return len(self._buf) - self._pos >= need
-
-    cut_short = False
+    def more(self, keep: int) -> bool:
+        """Read another block, keeping the bytes from offset ``keep`` on (the ones before
+        it may go). False at the end of the input."""
+        if self.eof:
+            return False
+        drop = keep - self.base
+        if drop > 0 and self.filled + _READ_BLOCK > len(self.buf):
+            self.buf[: self.filled - drop] = self.buf[drop : self.filled]
+            self.filled -= drop
+            self.base = keep
+        if self.filled + _READ_BLOCK > len(self.buf):
+            grown = np.empty(2 * len(self.buf), np.uint8)
+            grown[: self.filled] = self.buf[: self.filled]
+            self.buf = grown
+        try:
+            n = self._stream.readinto(memoryview(self.buf)[self.filled : self.filled + _READ_BLOCK])
+        except EOFError:
+            n = 0
+            self.cut_short = True
+        except (zlib.error, gzip.BadGzipFile, OSError) as e:
+            if isinstance(e, OSError) and not isinstance(e, gzip.BadGzipFile) and e.errno is not None:
+                raise
+            raise TraceFormatError(
+                f"{self.name}: corrupt gzip stream after byte {self.base + self.filled:,}: {e}"
+            ) from None
+        if not n:
+            self.eof = True
+            return False
+        self.filled += n
+        return True
 
     def take(self, n: int) -> bytes | None:
-        """The next ``n`` bytes, or None (nothing consumed) if the input ends first."""
-        if not self._fill(n):
-            return None
-        out = self._buf[self._pos : self._pos + n]
-        self._pos += n
-        self.offset += n
-        return out
-
-    def at_end(self) -> bool:
-        return not self._fill(1)
-
-    def uvarint(self) -> int | None:
-        """An unsigned LEB128 varint, or None if the input ends inside it."""
-        value = shift = 0
-        for _ in range(10):
-            b = self.take(1)
-            if b is None:
+        """The next ``n`` bytes from ``offset`` (the header), or None if the input ends first."""
+        while self.base + self.filled - self.offset < n:
+            if not self.more(self.offset):
                 return None
-            c = b[0]
-            value |= (c & 0x7F) << shift
-            if c < 0x80:
-                if value >= 1 << 64:
-                    break
-                return value
-            shift += 7
-        raise TraceFormatError(f"{self.name}: byte offset {self.offset - 1:,}: a varint longer than 64 bits")
+        start = self.offset - self.base
+        self.offset += n
+        return self.buf[start : start + n].tobytes()
 
     def close(self) -> None:
         if self._owned:
@@ -150,7 +148,7 @@ class _Input:
 
 
 class _Chained:
-    """``first`` then the rest of ``raw``, counting raw bytes read (gzip's input)."""
+    """``first`` then the rest of ``raw``, counting the raw bytes read (gzip's input)."""
 
     def __init__(self, first: bytes, raw: IO[bytes], owner: _Input) -> None:
         self._first = first
@@ -165,6 +163,16 @@ class _Chained:
         self._owner.raw_read += len(block)
         return block
 
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        if self._first:
+            n = min(len(self._first), len(view))
+            view[:n], self._first = self._first[:n], self._first[n:]
+            return n
+        n = self._raw.readinto(view) or 0  # type: ignore[attr-defined]
+        self._owner.raw_read += n
+        return n
+
 
 @dataclass
 class _Batch:
@@ -178,108 +186,115 @@ class _Batch:
 
 @dataclass
 class _Generation:
+    """One generation: its batches' rows (:func:`.decode.frame_batches`) whose data lies in
+    ``buf`` (``buf[i]`` is byte ``base + i``; valid until the next generation is read)."""
+
     number: int
-    events: list[_Batch] = field(default_factory=list)
+    buf: np.ndarray
+    base: int
+    table: np.ndarray
+    events: np.ndarray = field(default_factory=lambda: np.zeros((0, 8), np.uint64))  # event batches' rows
     experimental: list[_Batch] = field(default_factory=list)
     sync: list[_Batch] = field(default_factory=list)
     other: int = 0  # strings, stacks and CPU-sample batches (not needed for the heap)
     complete: bool = True
 
+    def batch(self, row: np.ndarray) -> _Batch:
+        """The batch of ``row``, its data copied."""
+        d = _decode()
+        data = int(row[d.BATCH_DATA])
+        start = data - self.base
+        return _Batch(
+            int(row[d.BATCH_GEN]), int(row[d.BATCH_M]), int(row[d.BATCH_TS]),
+            self.buf[start : start + int(row[d.BATCH_LEN])].tobytes(), data, int(row[d.BATCH_EXP]),
+        )  # fmt: skip
 
-_END_OF_GENERATION = object()
+    def batches(self) -> list[_Batch]:
+        """Every batch of the generation, in file order, its data copied."""
+        return [self.batch(row) for row in self.table]
 
 
-def _read_batch(inp: _Input, version: int) -> _Batch | object | None:
-    """The next batch, _END_OF_GENERATION, or None at the end (raises, or sets cut_short)."""
-    start = inp.offset
-    head = inp.take(1)
-    if head is None:
-        return None
-    kind = head[0]
-    if kind == F.EV_END_OF_GENERATION and version >= 26:
-        return _END_OF_GENERATION
-    if kind != F.EV_EVENT_BATCH and not (kind == F.EV_EXPERIMENTAL_BATCH and version >= 23):
-        raise TraceFormatError(
-            f"{inp.name}: byte offset {start:,}: corrupt batch: expected a batch header "
-            f"(byte {F.EV_EVENT_BATCH}), got byte {kind}"
-        )
-    exp = 0
-    if kind == F.EV_EXPERIMENTAL_BATCH:
-        e = inp.take(1)
-        if e is None:
-            inp.cut_short = True
-            return None
-        exp = e[0]
-    fields = []
-    for _ in range(4):
-        v = inp.uvarint()
-        if v is None:
-            inp.cut_short = True
-            return None
-        fields.append(v)
-    gen, m, ts, size = fields
-    if size > F.MAX_BATCH_SIZE:
-        raise TraceFormatError(
-            f"{inp.name}: byte offset {start:,}: corrupt batch: {size:,} bytes long, "
-            f"the format allows at most {F.MAX_BATCH_SIZE:,}"
-        )
-    if gen == 0:
-        raise TraceFormatError(f"{inp.name}: byte offset {start:,}: corrupt batch: generation 0")
-    offset = inp.offset
-    data = inp.take(size)
-    if data is None:
-        inp.cut_short = True
-        inp.cut_at = start
-        return None
-    return _Batch(gen, m, ts, data, offset, exp)
+def _generation(inp: _Input, version: int, number: int, table: np.ndarray, complete: bool) -> _Generation:
+    """The generation of these batch rows, its batches sorted by role."""
+    d = _decode()
+    gen = _Generation(number, inp.buf, inp.base, table, complete=complete)
+    exp = table[:, d.BATCH_EXP] != 0
+    first = table[:, d.BATCH_FIRST]
+    other = ~exp & np.isin(first, (F.EV_STRINGS, F.EV_STACKS, F.EV_CPU_SAMPLES))
+    sync_kind = F.EV_FREQUENCY if version < 25 else F.EV_SYNC
+    sync = ~exp & (first == sync_kind)
+    gen.events = table[~exp & ~other & ~sync]
+    gen.other = int(other.sum())
+    gen.sync = [gen.batch(row) for row in table[sync]]
+    gen.experimental = [gen.batch(row) for row in table[exp]]
+    return gen
 
 
 def read_generations(inp: _Input, version: int) -> Iterator[_Generation]:
-    """The generations of the trace after its header, each with its batches sorted by role.
+    """The generations of the trace after its header (``inp.offset``), one at a time.
 
     A generation ends at an EndOfGeneration byte (format 1.26) or where the next one's
     first batch begins (earlier formats). The last one is marked incomplete if the input
-    ends inside a batch or, for format 1.26, before its EndOfGeneration.
+    ends inside a batch or, for format 1.26, before its EndOfGeneration. A corrupt batch
+    header raises TraceFormatError naming its offset.
     """
-    gen: _Generation | None = None
+    d = _decode()
+    table = np.empty((256, 8), np.uint64)
+    st = np.zeros(4, np.uint64)
+    at = inp.offset  # the next batch's offset
+    start = at  # where the generation being framed begins
+    n = 0
     while True:
-        start = inp.offset
-        b = _read_batch(inp, version)
-        if b is None:
-            if gen is not None:
-                gen.complete = not inp.cut_short and version < 26
-                yield gen
-            return
-        if b is _END_OF_GENERATION:
-            if gen is None:
-                raise TraceFormatError(f"{inp.name}: byte offset {start:,}: corrupt trace: an end of generation without one")
-            yield gen
-            gen = None
+        n = d.frame_batches(inp.buf, at - inp.base, inp.filled, inp.base, version, table, n, st)
+        stop, where, value = int(st[d.ST_STOP]), inp.base + int(st[d.ST_WHERE]), int(st[d.ST_VALUE])
+        number = int(st[d.ST_GEN])
+        if stop == d.FRAME_FULL:
+            at = int(table[n - 1, d.BATCH_DATA] + table[n - 1, d.BATCH_LEN])
+            table = np.concatenate([table, np.empty_like(table)])
             continue
-        assert isinstance(b, _Batch)
-        if gen is None:
-            gen = _Generation(b.gen)
-        elif b.gen != gen.number:
-            if version < 26 and b.gen == gen.number + 1:
-                yield gen
-                gen = _Generation(b.gen)
+        at = inp.offset = where
+        if stop == d.FRAME_MORE:
+            if inp.more(keep=start):
+                continue
+            if at < inp.base + inp.filled:  # the input ends inside a batch
+                inp.cut_short = True
+                if value:  # inside its data: the header was read
+                    inp.cut_at = at
+                    inp.offset = inp.base + value - 1
+                else:
+                    inp.offset = inp.base + inp.filled
+            if n:
+                yield _generation(inp, version, number, table[:n].copy(), not inp.cut_short and version < 26)
+            return
+        if stop == d.FRAME_END_OF_GENERATION:
+            if not n:
+                raise TraceFormatError(f"{inp.name}: byte offset {where - 1:,}: corrupt trace: an end of generation without one")
+            yield _generation(inp, version, number, table[:n].copy(), True)
+        elif stop == d.FRAME_NEXT_GENERATION:
+            if version < 26 and value == number + 1:
+                yield _generation(inp, version, number, table[:n].copy(), True)
             else:
                 raise TraceFormatError(
-                    f"{inp.name}: byte offset {start:,}: corrupt trace: a batch of generation {b.gen} "
-                    f"inside generation {gen.number}"
+                    f"{inp.name}: byte offset {where:,}: corrupt trace: a batch of generation {value} "
+                    f"inside generation {number}"
                 )
-        if b.exp:
-            gen.experimental.append(b)
-        elif not b.data:
-            gen.events.append(b)
+        elif stop == d.FRAME_BAD_KIND:
+            raise TraceFormatError(
+                f"{inp.name}: byte offset {where:,}: corrupt batch: expected a batch header "
+                f"(byte {F.EV_EVENT_BATCH}), got byte {value}"
+            )
+        elif stop == d.FRAME_BAD_VARINT:
+            raise TraceFormatError(f"{inp.name}: byte offset {where:,}: a varint longer than 64 bits")
+        elif stop == d.FRAME_TOO_LONG:
+            raise TraceFormatError(
+                f"{inp.name}: byte offset {where:,}: corrupt batch: {value:,} bytes long, "
+                f"the format allows at most {F.MAX_BATCH_SIZE:,}"
+            )
         else:
-            first = b.data[0]
-            if first in (F.EV_STRINGS, F.EV_STACKS, F.EV_CPU_SAMPLES):
-                gen.other += 1
-            elif (first == F.EV_FREQUENCY and version < 25) or (first == F.EV_SYNC and version >= 25):
-                gen.sync.append(b)
-            else:
-                gen.events.append(b)
+            raise TraceFormatError(f"{inp.name}: byte offset {where:,}: corrupt batch: generation 0")
+        n = 0
+        st[d.ST_GEN] = 0
+        start = at
 
 
 def _uvarints(data: bytes, pos: int, n: int, where: Callable[[int], str]) -> tuple[list[int], int]:
@@ -339,23 +354,23 @@ class ExecTraceReader:
         self.gc_end_ns: list[int] = []
         self._open_gcs: dict[int, int] = {}  # GC seq -> its GC row's index in gc_end_ns
         self.counts = np.zeros(256, np.int64)
-        self.counters = np.zeros(9, np.int64)
         self.info: _HeapInfo | None = None
         self.ns_per_tick: float | None = None
         self.t0: int | None = None
-        self.last_ns = 0
-        self.last_row_ns = 0
         self.generations = 0
         self.truncated_at: int | None = None
         self.truncated_why = ""
-        self.nbytes = {"alloc": 0, "free": 0}
-        self.kind_counts = np.zeros(len(KIND_NAMES), np.int64)
-        self._keys = np.full(1 << 10, -1, np.int64)
-        self._npages = np.zeros(1 << 10, np.int64)
-        self._kindclass = np.zeros(1 << 10, np.int64)
-        self._tstate = np.zeros(2, np.int64)
-        self._tiny = [np.full(1 << 10, -1, np.int64), np.zeros(1 << 10, np.int64), np.zeros(1 << 10, np.int64)]
-        self._tiny_state = np.zeros(2, np.int64)
+        self._counters = np.zeros(16, np.int64)  # decode.C_*: what generation_rows carries over
+        self._spans: np.ndarray | None = None  # the live spans (decode.new_table)
+        self._tiny: np.ndarray | None = None  # the live 16-byte tiny blocks
+        self._scratch: tuple = ()  # generation_rows' working arrays, reused (decode.new_scratch)
+        self._out: dict[str, np.ndarray] = {}  # the rows of a generation, reused when they spill
+
+    @property
+    def nbytes(self) -> dict[str, int]:
+        """Bytes allocated and freed by the rows so far."""
+        d = _decode()
+        return {"alloc": int(self._counters[d.C_ALLOC_BYTES]), "free": int(self._counters[d.C_FREE_BYTES])}
 
     def close(self) -> None:
         for c in (self.rows, self.heap, self.goal):
@@ -379,19 +394,20 @@ class ExecTraceReader:
                     f"the formats {known} (written by Go 1.22 to 1.27)"
                 )
             self.version = version
-            from goheap.trace.exectrace import decode  # numba: only for execution traces
-
-            self._decode = decode
+            d = _decode()
             self._nargs, self._timed = F.event_tables(version)
             self._keep = np.zeros(256, np.uint8)
-            self._keep[list(_KEPT)] = 1
+            self._keep[list(d.KEPT)] = 1
             self._is_free = np.zeros(256, np.uint8)
-            self._is_free[list(_FREES)] = 1
+            self._is_free[list(d.FREES)] = 1
             table = go_size_classes(f"1.{version}")
             self._class_size = np.array([0] + [s for s, _ in table], np.int64)
+            self._spans = d.new_table()
+            self._tiny = d.new_table()
+            self._scratch = d.new_scratch()
             for gen in read_generations(inp, version):
                 if not gen.complete or inp.cut_short:
-                    self.truncated_at = getattr(inp, "cut_at", inp.offset)
+                    self.truncated_at = inp.cut_at if inp.cut_at is not None else inp.offset
                     self.truncated_why = (
                         "inside a batch" if inp.cut_short else "before the end of its last generation"
                     )
@@ -428,6 +444,8 @@ class ExecTraceReader:
                 stacklevel=4,
             )
         event_counts = {F.EVENTS[k].name: int(c) for k, c in enumerate(self.counts) if c and k in F.EVENTS}
+        d = _decode()
+        c = self._counters
         return {
             "source": self.name,
             "source_format": "exectrace",
@@ -437,16 +455,16 @@ class ExecTraceReader:
             "compressed": compressed,
             "truncated": self.truncated_at is not None,
             "generations": self.generations,
-            "duration_ns": self.last_ns,
+            "duration_ns": int(c[d.C_LAST_NS]),
             "event_counts": event_counts,
-            "tiny_allocs": int(self.counters[1]),
-            "snapshot_objects": int(self.counters[6]),
-            "nonheap_span_events": int(self.counters[7]),
-            "dropped_objects": int(self.counters[8]),
+            "tiny_allocs": int(c[d.C_TINY]),
+            "snapshot_objects": int(c[d.C_SNAPSHOT]),
+            "nonheap_span_events": int(c[d.C_NONHEAP_SPANS]),
+            "dropped_objects": int(c[d.C_DROPPED]),
             "min_heap_addr": self.info.min_addr,
             "page_size": self.info.page_size,
             "events": self.rows.n,
-            "counts": {name: int(self.kind_counts[i]) for i, name in enumerate(KIND_NAMES)},
+            "counts": {name: int(c[d.C_ALLOCS + i]) for i, name in enumerate(KIND_NAMES)},
         }
 
     # ------------------------------------------------------------ one generation
@@ -455,27 +473,82 @@ class ExecTraceReader:
         self.generations += 1
         self._sync(gen)
         types = self._experimental(gen)
-        if not gen.events:
+        if not len(gen.events):
             return
-        decoded = self._decode_batches(gen)
-        if self.ns_per_tick is None:
+        d = _decode()
+        rows = gen.events
+        bstart = (rows[:, d.BATCH_DATA] - np.uint64(gen.base)).astype(np.int64)
+        bend = bstart + rows[:, d.BATCH_LEN].astype(np.int64)
+        bts = (rows[:, d.BATCH_TS] & np.uint64((1 << 63) - 1)).astype(np.int64)
+        bm, n_m = _first_appearance((rows[:, d.BATCH_M] & np.uint64((1 << 62) - 1)).astype(np.int64))
+        t0 = self.t0 if self.t0 is not None else int(rows[:, d.BATCH_TS].min())
+        info = self.info or _HeapInfo(0, 1, 1, 0)
+        type_ids = np.array(sorted(types), np.int64)
+        type_gids = np.array([types[t] for t in type_ids.tolist()], np.int32)
+        out = self._row_arrays(d.rows_bound(bstart, bend))
+        err = np.zeros(3, np.int64)
+        (n, gc_rows, gc_ends, heap, goal, self._spans, self._tiny, self._scratch) = d.generation_rows(
+            gen.buf, bstart, bend, bts, bm, n_m, self._nargs, self._timed, self._keep, self._is_free, self.counts,
+            self.ns_per_tick is not None, self.info is not None, float(t0), self.ns_per_tick or 0.0, info.min_addr,
+            info.align, info.page_size, self._class_size, _TINY_SPAN_CLASS, type_ids, type_gids, not gen.complete,
+            self._spans, self._tiny, self._scratch, tuple(out.values()), self._counters, err,
+        )  # fmt: skip
+        if err[0] != d.ERR_NONE:
+            self._fail(gen, err)
+        self.t0 = t0
+        row0 = self.rows.n
+        if self.rows.spilled:
+            self.rows.append(**{name: a[:n] for name, a in out.items()})
+        else:
+            for a in out.values():
+                a.resize(n, refcheck=False)  # the memory past n goes back without a copy
+            self.rows.append(**out)
+        for row, seq in gc_rows.tolist():
+            self._open_gcs[seq] = len(self.gc_end_ns)
+            self.gc_end_ns.append(-1)
+        for end_ns, seq in gc_ends.tolist():
+            g = self._open_gcs.pop(seq - 1, None)  # the GC's events are numbered: its end is one past its start
+            if g is not None:
+                self.gc_end_ns[g] = end_ns
+        for series, points in ((self.heap, heap), (self.goal, goal)):
+            series.append(time_ns=points[:, 0].astype(np.int64), event=points[:, 1].astype(np.int64) + row0, bytes=points[:, 2])
+
+    def _row_arrays(self, rows: int) -> dict[str, np.ndarray]:
+        """Arrays for ``rows`` rows (columns ROW_DTYPES): the last ones again when rows spill
+        (their pages already mapped), else new ones that the rows will keep."""
+        if not self.rows.spilled or len(self._out.get("kind", ())) < rows:
+            self._out = {name: np.empty(rows, dtype) for name, dtype in ROW_DTYPES.items()}
+        out = self._out
+        if not self.rows.spilled:
+            self._out = {}
+        return out
+
+    def _fail(self, gen: _Generation, err: np.ndarray) -> None:
+        """Raise the TraceFormatError that generation_rows' ``err`` describes."""
+        d = _decode()
+        code, where, value = (int(x) for x in err)
+        offset = gen.base + where
+        what = {
+            d.ERR_KIND: f"corrupt batch: event kind {value} is not a timed event of format 1.{self.version}",
+            d.ERR_VARINT: f"corrupt batch: an argument of a {_kind_name(value)} event is a varint longer than 64 bits",
+            d.ERR_SHORT: f"corrupt batch: a {_kind_name(value)} event runs past the end of its batch",
+            d.ERR_NO_INFO: "allocation events without the AllocFree experiment's info batch (the heap's base "
+            "address and page size)",
+            d.ERR_NO_SPAN: f"corrupt trace: a heap object at {_addr(self.info, value)} lies in no span the trace described",
+            d.ERR_BIG_SPAN: f"corrupt trace: a span of {value:,} pages",
+            d.ERR_BAD_CLASS: f"corrupt trace: size class {value}, which Go {F.go_versions(self.version)} does not have",
+            d.ERR_BAD_ID: f"corrupt trace: an id ({value:#x}) past any heap address",
+            d.ERR_TAIL: f"corrupt trace: a heap object at {_addr(self.info, value)} lies past its span's last slot",
+        }
+        if code == d.ERR_OUT_SHORT:
+            raise AssertionError("generation_rows was given row arrays shorter than rows_bound")
+        if code == d.ERR_NO_FREQUENCY:
+            first = int(gen.events[0, d.BATCH_DATA])
             raise TraceFormatError(
-                f"{self.name}: byte offset {gen.events[0].offset:,}: generation {gen.number} has no frequency "
+                f"{self.name}: byte offset {first:,}: generation {gen.number} has no frequency "
                 "event: the trace's clock cannot be read"
             )
-        ts, kind, args, pos, batch, batch_m, where = decoded
-        if self.t0 is None:
-            self.t0 = min(b.ts for b in gen.events)
-        if self.info is None:
-            heap_events = np.isin(kind, list(_ALLOCFREE_KINDS))
-            if heap_events.any():
-                raise TraceFormatError(
-                    f"{self.name}: byte offset {where(int(pos[np.argmax(heap_events)])):,}: allocation events "
-                    "without the AllocFree experiment's info batch (the heap's base address and page size)"
-                )
-            return  # no heap events (yet): nothing to import
-        order = self._merge(ts, kind, args, batch, batch_m)
-        self._rows(gen, ts, kind, args, pos, order, types, where)
+        raise TraceFormatError(f"{self.name}: byte offset {offset:,}: {what[code]}")
 
     def _sync(self, gen: _Generation) -> None:
         for b in gen.sync:
@@ -533,185 +606,15 @@ class ExecTraceReader:
                 raise TraceFormatError(f"{where(0)}: corrupt AllocFree batch: unknown kind {b.data[0]}")
         return types
 
-    def _decode_batches(self, gen: _Generation):
-        batches = gen.events
-        buf = np.frombuffer(b"".join(b.data for b in batches), np.uint8)
-        lengths = np.array([len(b.data) for b in batches], np.int64)
-        bend = np.cumsum(lengths)
-        bstart = bend - lengths
-        bts = np.array([b.ts & ((1 << 63) - 1) for b in batches], np.int64)
-        offsets = np.array([b.offset for b in batches], np.int64)
-
-        def where(p: int) -> int:
-            b = int(np.searchsorted(bstart, p, side="right")) - 1
-            return int(offsets[b] + p - bstart[b])
-
-        cap = max(16, len(buf) // 3)  # most events take 5 to 8 bytes
-        out_ts = np.zeros(cap, np.uint64)
-        out_kind = np.zeros(cap, np.uint8)
-        out_args = np.zeros((cap, 3), np.uint64)
-        out_pos = np.zeros(cap, np.int64)
-        out_batch = np.zeros(cap, np.int64)
-        st = np.zeros(4, np.int64)
-        st[1] = -1
-        err = np.zeros(3, np.int64)
-        d = self._decode
-        while True:
-            d.decode_events(buf, bstart, bend, bts, self._nargs, self._timed, self._keep, st, self.counts,
-                            out_ts, out_kind, out_args, out_pos, out_batch, err)  # fmt: skip
-            if err[0] != d.ERR_FULL:
-                break
-            cap *= 2
-            out_ts = _grown(out_ts, cap)
-            out_kind = _grown(out_kind, cap)
-            out_args = _grown(out_args, cap)
-            out_pos = _grown(out_pos, cap)
-            out_batch = _grown(out_batch, cap)
-        n = int(st[2])
-        if err[0] != d.ERR_NONE:
-            code, p, k = (int(x) for x in err)
-            what = {
-                d.ERR_KIND: f"event kind {k} is not a timed event of format 1.{self.version}",
-                d.ERR_VARINT: f"an argument of a {_kind_name(k)} event is a varint longer than 64 bits",
-                d.ERR_SHORT: f"a {_kind_name(k)} event runs past the end of its batch",
-            }[code]
-            raise TraceFormatError(f"{self.name}: byte offset {where(p):,}: corrupt batch: {what}")
-        batch_m = np.array([b.m & ((1 << 62) - 1) for b in batches], np.int64)
-        return out_ts[:n], out_kind[:n], out_args[:n], out_pos[:n], out_batch[:n], batch_m, where
-
-    def _merge(self, ts, kind, args, batch, batch_m) -> np.ndarray:
-        """The events of all threads in one order, as Go's own reader orders them.
-
-        Each thread (M) writes its events in order into its own batches, but their
-        timestamps are not enough to merge them: a thread that writes faster than the
-        clock ticks (64 ns on amd64) bumps each event's time by one tick, so a burst (a
-        sweep reporting thousands of frees) runs ahead of the clock, and the next batch
-        starts behind where the last one ended. What orders events that touch the same
-        memory is the P: allocating and sweeping need one, and each P passes from thread to
-        thread with a sequence number (ProcStatus/ProcStart). So: each P's events, run by
-        run in sequence order, each run in its thread's order; then the Ps (and the
-        events of threads without a P) merged by time, frees first at one time.
-        """
-        d = self._decode
-        key, group = d.proc_runs(kind, args, batch, batch_m, F.EV_PROC_STATUS, F.EV_PROC_START,
-                                 F.EV_PROC_STOP, F.EV_GO_SYSCALL_END_BLOCKED)  # fmt: skip
-        by_run = np.argsort(key, kind="stable")
-        return d.merge_runs(ts, kind, by_run, group, self._is_free)
-
-    def _rows(self, gen, ts, kind, args, pos, order, types, where) -> None:
-        d = self._decode
-        n = len(order)
-        info = self.info
-        out_kind = np.empty(n, np.uint8)
-        out_addr = np.empty(n, np.int64)
-        out_size = np.empty(n, np.int64)
-        out_type = np.empty(n, np.int64)
-        out_noscan = np.empty(n, np.int64)
-        out_src = np.empty(n, np.int64)
-        gc_seq = np.empty(n, np.int64)
-        heap_rows = np.empty((n, 2), np.int64)
-        goal_rows = np.empty((n, 2), np.int64)
-        end_rows = np.empty((n, 2), np.int64)
-        counters = self.counters
-        counters[0] = 0
-        counters[2:6] = 0
-        err = np.zeros(3, np.int64)
-        align, page_size = info.align, info.page_size
-        while True:
-            err[0] = 0
-            d.slots_of_events(
-                kind, args, order, self._keys, self._npages, self._kindclass, self._tstate, *self._tiny,
-                self._tiny_state, align, page_size, self._class_size, _TINY_SPAN_CLASS, not gen.complete, out_kind, out_addr, out_size, out_type, out_noscan,
-                out_src, gc_seq, heap_rows, goal_rows, end_rows, counters, err,
-            )  # fmt: skip
-            if err[0] == -1:
-                capacity = self._keys.shape[0] * (2 if 4 * self._tstate[0] > self._keys.shape[0] else 1)
-                self._keys, self._npages, self._kindclass = d.span_table_rehash(
-                    self._keys, self._npages, self._kindclass, capacity
-                )
-                self._tstate[1] = 0
-            elif err[0] == -2:
-                capacity = self._tiny[0].shape[0] * (2 if 4 * self._tiny_state[0] > self._tiny[0].shape[0] else 1)
-                self._tiny = list(d.span_table_rehash(*self._tiny, capacity))
-                self._tiny_state[1] = 0
-            else:
-                break
-        if err[0]:
-            code, j, value = (int(x) for x in err)
-            what = {
-                d.ERR_NO_SPAN: f"a heap object at {_addr(info, value)} lies in no span the trace described",
-                d.ERR_BIG_SPAN: f"a span of {value:,} pages",
-                d.ERR_BAD_CLASS: f"size class {value}, which Go {F.go_versions(self.version)} does not have",
-                d.ERR_BAD_ID: f"an id ({value:#x}) past any heap address",
-                d.ERR_TAIL: f"a heap object at {_addr(info, value)} lies past its span's last slot",
-            }[code]
-            raise TraceFormatError(f"{self.name}: byte offset {where(int(pos[j])):,}: corrupt trace: {what}")
-        m = int(counters[2])
-        src = out_src[:m]
-        time_ns = _LazyTimes(self, ts)
-        kinds = out_kind[:m]
-        row0 = self.rows.n
-        local = out_type[:m]
-        type_id = np.full(m, -1, np.int32)
-        if types:
-            ids = np.array(sorted(types), np.int64)
-            mapped = np.array([types[i] for i in ids.tolist()], np.int32)
-            at = np.clip(np.searchsorted(ids, local), 0, len(ids) - 1)
-            known = (ids[at] == local) & (local != 0)
-            type_id[known] = mapped[at[known]]
-        gc_rows = np.flatnonzero(kinds == KIND_GC)
-        for r in gc_rows.tolist():
-            self._open_gcs[int(gc_seq[r])] = len(self.gc_end_ns)
-            self.gc_end_ns.append(-1)
-        for j, seq in end_rows[: int(counters[5])].tolist():
-            g = self._open_gcs.pop(seq - 1, None)  # the GC's events are numbered: its end is one past its start
-            if g is not None:
-                self.gc_end_ns[g] = int(time_ns[j])
-        addr = (out_addr[:m] + info.min_addr).astype(np.uint64) if m else np.zeros(0, np.uint64)
-        addr[kinds == KIND_GC] = 0
-        # The rows' times never go back: a thread's burst of events runs ahead of the clock
-        # (see _merge), and the next P's events, though later, can carry earlier times.
-        row_ns = np.maximum.accumulate(np.maximum(time_ns[src], self.last_row_ns)) if m else time_ns[:0]
-        if m:
-            self.last_row_ns = int(row_ns[-1])
-        self.rows.append(
-            kind=kinds,
-            addr=addr,
-            size=out_size[:m],
-            type_id=type_id,
-            func_id=np.full(m, -1, np.int32),
-            noscan=out_noscan[:m],
-            time_ns=row_ns,
-        )
-        self.kind_counts += np.bincount(kinds, minlength=len(KIND_NAMES))
-        for k, name in ((0, "alloc"), (1, "free")):
-            self.nbytes[name] += int(out_size[:m][kinds == k].sum())
-        for series, rows, count in ((self.heap, heap_rows, counters[3]), (self.goal, goal_rows, counters[4])):
-            r = rows[: int(count)]
-            series.append(time_ns=time_ns[r[:, 0]], event=r[:, 1] + row0, bytes=args[r[:, 0], 0])
-        if len(ts):
-            self.last_ns = max(self.last_ns, int(self._ns(ts.max(keepdims=True))[0]))
-
-    def _ns(self, ts: np.ndarray) -> np.ndarray:
-        rel = np.asarray(ts).astype(np.float64) - float(self.t0)
-        return np.maximum(np.round(rel * self.ns_per_tick), 0).astype(np.int64)
 
 
-class _LazyTimes:
-    """The events' times in ns, computed only for the events asked for."""
-
-    def __init__(self, reader: ExecTraceReader, ts: np.ndarray) -> None:
-        self._reader = reader
-        self._ts = ts
-
-    def __getitem__(self, index):
-        return self._reader._ns(self._ts[index])
-
-
-def _grown(a: np.ndarray, n: int) -> np.ndarray:
-    out = np.zeros((n,) + a.shape[1:], a.dtype)
-    out[: len(a)] = a
-    return out
+def _first_appearance(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Each value's index among the distinct values in order of first appearance, and
+    how many there are."""
+    distinct, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+    rank = np.empty(len(distinct), np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(distinct))
+    return rank[inverse], len(distinct)
 
 
 def _subdir(spill_dir: str | None, name: str) -> str | None:
