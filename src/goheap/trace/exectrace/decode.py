@@ -8,7 +8,8 @@ single call (decode the events, order them as Go's reader does, look their spans
 The loops run over numpy arrays only and report problems through an ``err`` array (a code
 and where), never by raising, so the Python side can name the byte offset; every length
 they read is checked against the buffer's end, so no input can make them read or write
-out of bounds. Arrays they fill grow by doubling, inside the call.
+out of bounds. The large arrays they fill are the caller's (numpy's memory: see
+:func:`new_scratch`), checked for room.
 
 Interpreted (``NUMBA_DISABLE_JIT=1``) they give the same results, slowly.
 """
@@ -41,7 +42,7 @@ from goheap.trace.exectrace.format import (
 )
 from goheap.trace.tracefile import KIND_ALLOC, KIND_FREE, KIND_GC
 
-__all__ = ["frame_batches", "generation_rows", "new_scratch", "new_table", "rows_bound"]
+__all__ = ["frame_batches", "generation_rows", "new_scratch", "new_table", "rows_bound", "scratch_bound"]
 
 _U7F = np.uint64(0x7F)
 
@@ -67,22 +68,6 @@ def _uvarint(buf, p, end):
         if c < 0x80:
             return v, q, 0
         shift += 7
-
-
-@jit
-def _grow_1d(a, n):
-    """``a`` with room for ``n`` rows, the first rows kept."""
-    out = np.empty(n, a.dtype)
-    out[: a.shape[0]] = a
-    return out
-
-
-@jit
-def _grow_2d(a, n):
-    """:func:`_grow_1d` for a table."""
-    out = np.empty((n, a.shape[1]), a.dtype)
-    out[: a.shape[0]] = a
-    return out
 
 
 # ---------------------------------------------------------------- batches
@@ -195,6 +180,7 @@ ERR_SHORT = 3  # an event that runs past the end of its batch
 ERR_NO_FREQUENCY = 4  # events, but the generation has no frequency: no clock
 ERR_NO_INFO = 5  # a heap event, but no AllocFree info batch yet (err[1]: the first)
 ERR_OUT_SHORT = 6  # the caller's row arrays are shorter than rows_bound (a bug, not the trace's)
+ERR_SCRATCH_FULL = 7  # not the trace's: more kept events than scratch_bound guessed
 ERR_NO_SPAN = 11  # an object in no span the trace described
 ERR_BIG_SPAN = 12  # a span of more pages than any heap holds
 ERR_BAD_CLASS = 13  # a size class the version's table does not have
@@ -213,101 +199,6 @@ _PROC_RUNNING = 1
 _PROC_SYSCALL = 3
 _SEQ_BITS = 40
 _MAX_P = 1 << 16  # P ids are below GOMAXPROCS; larger ones (a corrupt trace) wrap
-
-
-@jit
-def _decode_into(buf, bstart, bend, bts, bm, nargs, timed, keep, counts, curp, curseq, st, ts_out, kind_out, args_out,
-                 seg_start, seg_key, seg_group, err):
-    """The loop of :func:`_decode`, resumable: from batch st[0] at index st[1] (-1: its
-    start) and time st[2], with st[3] events and st[4] runs written and st[5] the key of
-    the last run; stops when the arrays are full (err[0] = -1, ``st`` saying where)."""
-    cap = ts_out.shape[0]
-    args = np.zeros(6, np.uint64)
-    n = st[3]
-    nseg = st[4]
-    nb = bstart.shape[0]
-    b = st[0]
-    while b < nb:
-        m = bm[b]
-        end = bend[b]
-        if st[1] >= 0:
-            pos = st[1]
-            ts = np.uint64(st[2])
-            last_key = st[5]
-            st[1] = -1
-        else:
-            pos = bstart[b]
-            ts = np.uint64(bts[b])
-            last_key = -1
-        cp = curp[m]
-        if cp >= 0:
-            group = cp
-            key = (cp << _SEQ_BITS) | curseq[m]
-        else:
-            group = _MAX_P + m
-            key = group << _SEQ_BITS
-        while pos < end:
-            kind = buf[pos]
-            na = nargs[kind]
-            if na <= 0 or timed[kind] == 0:
-                err[0] = ERR_KIND
-                err[1] = pos
-                err[2] = kind
-                return
-            p = pos + 1
-            for i in range(na):
-                c = buf[p] if p < end else 0x80
-                if c < 0x80:  # most arguments are one byte
-                    args[i] = np.uint64(c)
-                    p += 1
-                    continue
-                v, p, status = _uvarint(buf, p, end)
-                if status != 0:
-                    err[0] = ERR_SHORT if status == 1 else ERR_VARINT
-                    err[1] = pos
-                    err[2] = kind
-                    return
-                args[i] = v
-            ts += args[0]
-            counts[kind] += 1
-            if keep[kind] != 0:
-                if n >= cap:
-                    st[0] = b
-                    st[1] = pos
-                    st[2] = np.int64(ts - args[0])
-                    st[3] = n
-                    st[4] = nseg
-                    st[5] = last_key
-                    counts[kind] -= 1
-                    err[0] = -1
-                    return
-                if kind == EV_PROC_STATUS or kind == EV_PROC_START or kind == EV_PROC_STOP or kind == EV_GO_SYSCALL_END_BLOCKED:
-                    _proc_event(kind, args, curp, curseq, m)
-                    cp = curp[m]
-                    if cp >= 0:
-                        group = cp  # Ps first, then one group per thread without a P
-                        key = (cp << _SEQ_BITS) | curseq[m]
-                    else:
-                        group = _MAX_P + m
-                        key = group << _SEQ_BITS
-                if key != last_key:
-                    seg_start[nseg] = n
-                    seg_key[nseg] = key
-                    seg_group[nseg] = group
-                    nseg += 1
-                    last_key = key
-                ts_out[n] = ts
-                kind_out[n] = kind
-                args_out[n, 0] = args[1]
-                args_out[n, 1] = args[2]
-                args_out[n, 2] = args[3]
-                n += 1
-            pos = p
-        b += 1
-    st[0] = nb
-    st[3] = n
-    st[4] = nseg
-    err[0] = ERR_NONE
 
 
 @jit
@@ -330,60 +221,107 @@ def _proc_event(kind, args, curp, curseq, m):
 SCRATCH_DTYPES = (np.uint64, np.uint8, np.uint64, np.int64, np.int64, np.int64, np.int64, np.int64)
 
 
-def new_scratch() -> tuple:
-    """Empty scratch arrays for :func:`generation_rows` (it grows them)."""
-    return tuple(np.empty((0, 3) if i == 2 else 0, dt) for i, dt in enumerate(SCRATCH_DTYPES))
+def new_scratch(events: int) -> tuple:
+    """Scratch arrays for :func:`generation_rows`, room for ``events`` kept events.
+
+    numpy's, not numba's: numpy asks the kernel for huge pages for large arrays, which
+    makes first touching them about ten times cheaper.
+    """
+    return tuple(np.empty((events, 3) if i == 2 else events, dt) for i, dt in enumerate(SCRATCH_DTYPES))
 
 
-@jit
-def _room(scratch, cap):
-    """The scratch arrays with room for ``cap`` events, what they hold kept."""
-    ts, kind, args, seg_start, seg_key, seg_group, by_run, order = scratch
-    if ts.shape[0] >= cap:
-        return scratch
-    return (_grow_1d(ts, cap), _grow_1d(kind, cap), _grow_2d(args, cap), _grow_1d(seg_start, cap),
-            _grow_1d(seg_key, cap), _grow_1d(seg_group, cap), np.empty(cap, np.int64), np.empty(cap, np.int64))  # fmt: skip
+def scratch_bound(bstart: np.ndarray, bend: np.ndarray) -> int:
+    """Room for the kept events of these batches, usually: they take 4 to 8 bytes."""
+    return int((bend - bstart).sum()) // 4 + 64
 
 
 @jit
 def _decode(buf, bstart, bend, bts, bm, n_m, nargs, timed, keep, counts, scratch, err):
     """Decode the event batches (in file order) and key each kept event by its P's run.
 
-    Returns (scratch, n, nseg, max_ts): in the scratch arrays, for each of the n kept
-    events its time (the batch's timestamp plus the deltas so far), kind and first three
-    arguments after the time delta, and the nseg *runs*: stretches of events of one batch
-    with one key ``(P, the P's sequence number of the tenure the thread held it in)`` (see
+    Returns (n, nseg, max_ts): in the scratch arrays, for each of the n kept events its
+    time (the batch's timestamp plus the deltas so far), kind and first three arguments
+    after the time delta, and the nseg *runs*: stretches of events of one batch with one
+    key ``(P, the P's sequence number of the tenure the thread held it in)`` (see
     :func:`_merge`). A thread holds a P from a ProcStatus (running or in a syscall) or
     ProcStart to a ProcStop or a blocked syscall end; events of a thread without a P get a
     group of that thread's own. An event's place in ``buf`` is not kept
-    (:func:`_kept_event_at` finds it again for an error message).
+    (:func:`_kept_event_at` finds it again for an error message). Stops with err[0]
+    ERR_SCRATCH_FULL if the scratch arrays are too short.
     """
-    nb = bstart.shape[0]
-    total = 0
-    for b in range(nb):
-        total += bend[b] - bstart[b]
-    cap = max(scratch[0].shape[0], total // 4 + 64)  # heap events take 4 to 8 bytes
-    scratch = _room(scratch, cap)
+    ts_out, kind_out, args_out, seg_start, seg_key, seg_group, by_run, order = scratch
+    cap = ts_out.shape[0]
     curp = np.full(n_m, -1, np.int64)
     curseq = np.zeros(n_m, np.int64)
-    st = np.zeros(6, np.int64)
-    st[1] = -1
-    while True:
-        ts, kind, args, seg_start, seg_key, seg_group, by_run, order = scratch
-        _decode_into(buf, bstart, bend, bts, bm, nargs, timed, keep, counts, curp, curseq, st, ts, kind, args,
-                     seg_start, seg_key, seg_group, err)  # fmt: skip
-        if err[0] != -1:
-            break
-        err[0] = ERR_NONE
-        cap *= 2
-        scratch = _room(scratch, cap)
-    n = st[3]
-    ts = scratch[0]
+    args = np.zeros(6, np.uint64)
+    n = 0
+    nseg = 0
     max_ts = np.uint64(0)
-    for j in range(n):
-        if ts[j] > max_ts:
-            max_ts = ts[j]
-    return scratch, n, st[4], max_ts
+    for b in range(bstart.shape[0]):
+        m = bm[b]
+        end = bend[b]
+        pos = bstart[b]
+        ts = np.uint64(bts[b])
+        last_key = -1
+        group, key = _run_key(curp, curseq, m)
+        while pos < end:
+            kind = buf[pos]
+            na = nargs[kind]
+            if na <= 0 or timed[kind] == 0:
+                err[0] = ERR_KIND
+                err[1] = pos
+                err[2] = kind
+                return n, nseg, max_ts
+            p = pos + 1
+            for i in range(na):
+                c = buf[p] if p < end else 0x80
+                if c < 0x80:  # most arguments are one byte
+                    args[i] = np.uint64(c)
+                    p += 1
+                    continue
+                v, p, status = _uvarint(buf, p, end)
+                if status != 0:
+                    err[0] = ERR_SHORT if status == 1 else ERR_VARINT
+                    err[1] = pos
+                    err[2] = kind
+                    return n, nseg, max_ts
+                args[i] = v
+            ts += args[0]
+            counts[kind] += 1
+            if keep[kind] != 0:
+                if n >= cap:
+                    err[0] = ERR_SCRATCH_FULL
+                    return n, nseg, max_ts
+                if kind == EV_PROC_STATUS or kind == EV_PROC_START or kind == EV_PROC_STOP or kind == EV_GO_SYSCALL_END_BLOCKED:
+                    _proc_event(kind, args, curp, curseq, m)
+                    group, key = _run_key(curp, curseq, m)
+                if key != last_key:
+                    seg_start[nseg] = n
+                    seg_key[nseg] = key
+                    seg_group[nseg] = group
+                    nseg += 1
+                    last_key = key
+                ts_out[n] = ts
+                kind_out[n] = kind
+                args_out[n, 0] = args[1]
+                args_out[n, 1] = args[2]
+                args_out[n, 2] = args[3]
+                if ts > max_ts:
+                    max_ts = ts
+                n += 1
+            pos = p
+    return n, nseg, max_ts
+
+
+@jit
+def _run_key(curp, curseq, m):
+    """(group, key) of thread ``m``'s events now: its P and tenure, or a group of its own.
+
+    The Ps' groups come first, then one per thread without a P.
+    """
+    if curp[m] >= 0:
+        return curp[m], (curp[m] << _SEQ_BITS) | curseq[m]
+    return _MAX_P + m, (_MAX_P + m) << _SEQ_BITS
 
 
 @jit
@@ -614,25 +552,26 @@ def generation_rows(
     (:func:`_merge`), then turns them into rows: objects at their slot's base address, of
     the slot's size (see :mod:`goheap.trace.exectrace`), GC starts, and the recorded
     series. A tiny allocation inside a live 16-byte block (at an offset in it, or again at
-    its start: the trace reports both) is counted, not emitted. The span table ``spans``,
-    the set of live 16-byte tiny blocks ``tiny`` (both rows of :func:`new_table`) and the
-    ``scratch`` arrays (:func:`new_scratch`) persist between generations: they are
-    returned, grown if they had to.
+    its start: the trace reports both) is counted, not emitted. The span table ``spans`` and
+    the set of live 16-byte tiny blocks ``tiny`` (both rows of :func:`new_table`) persist
+    between generations: they are returned, grown if they had to. The ``scratch`` arrays
+    (:func:`new_scratch`) are the call's to use; if they are too short (err[0]
+    ERR_SCRATCH_FULL, nothing else changed but ``counts``) call again with longer ones.
 
     The rows go to ``out`` = (kind, addr, size, type_id, noscan, time_ns), arrays of at
     least :func:`rows_bound` entries. Returns ``(n_rows, gc_rows, gc_ends, heap_series,
-    goal_series, spans, tiny, scratch)``: besides the count of rows, each GC start's row
+    goal_series, spans, tiny)``: besides the count of rows, each GC start's row
     and sequence number, each GC end's time and sequence number, and the HeapAlloc and
     HeapGoal metric points as (time, rows before it, bytes). On an error (err[0]) no rows
     are counted and the tables may be half updated.
     """
-    scratch, n, nseg, max_ts = _decode(buf, bstart, bend, bts, bm, n_m, nargs, timed, keep, counts, scratch, err)
+    n, nseg, max_ts = _decode(buf, bstart, bend, bts, bm, n_m, nargs, timed, keep, counts, scratch, err)
     ts, kind, args, seg_start, seg_key, seg_group, by_run, merged = scratch
     gc_rows = np.empty((n, 2), np.int64)
     gc_ends = np.empty((n, 2), np.int64)
     heap_series = np.empty((n, 3), np.uint64)
     goal_series = np.empty((n, 3), np.uint64)
-    nothing = (0, gc_rows[:0], gc_ends[:0], heap_series[:0], goal_series[:0], spans, tiny, scratch)
+    nothing = (0, gc_rows[:0], gc_ends[:0], heap_series[:0], goal_series[:0], spans, tiny)
     if err[0] != ERR_NONE:
         return nothing
     if not have_frequency:
@@ -672,7 +611,7 @@ def generation_rows(
         t = _ns(max_ts, t0, ns_per_tick)
         counters[C_LAST_NS] = t if t > counters[C_LAST_NS] else counters[C_LAST_NS]
     return (st[_ROWS], gc_rows[: st[_GCS]], gc_ends[: st[_GC_ENDS]], heap_series[: st[_HEAP_POINTS]],
-            goal_series[: st[_GOAL_POINTS]], spans, tiny, scratch)  # fmt: skip
+            goal_series[: st[_GOAL_POINTS]], spans, tiny)  # fmt: skip
 
 
 @jit

@@ -404,7 +404,7 @@ class ExecTraceReader:
             self._class_size = np.array([0] + [s for s, _ in table], np.int64)
             self._spans = d.new_table()
             self._tiny = d.new_table()
-            self._scratch = d.new_scratch()
+            self._scratch = d.new_scratch(0)
             for gen in read_generations(inp, version):
                 if not gen.complete or inp.cut_short:
                     self.truncated_at = inp.cut_at if inp.cut_at is not None else inp.offset
@@ -487,12 +487,22 @@ class ExecTraceReader:
         type_gids = np.array([types[t] for t in type_ids.tolist()], np.int32)
         out = self._row_arrays(d.rows_bound(bstart, bend))
         err = np.zeros(3, np.int64)
-        (n, gc_rows, gc_ends, heap, goal, self._spans, self._tiny, self._scratch) = d.generation_rows(
-            gen.buf, bstart, bend, bts, bm, n_m, self._nargs, self._timed, self._keep, self._is_free, self.counts,
-            self.ns_per_tick is not None, self.info is not None, float(t0), self.ns_per_tick or 0.0, info.min_addr,
-            info.align, info.page_size, self._class_size, _TINY_SPAN_CLASS, type_ids, type_gids, not gen.complete,
-            self._spans, self._tiny, self._scratch, tuple(out.values()), self._counters, err,
-        )  # fmt: skip
+        room = d.scratch_bound(bstart, bend)
+        while True:
+            if len(self._scratch[0]) < room:
+                self._scratch = d.new_scratch(room)
+            counts = np.zeros_like(self.counts)
+            (n, gc_rows, gc_ends, heap, goal, self._spans, self._tiny) = d.generation_rows(
+                gen.buf, bstart, bend, bts, bm, n_m, self._nargs, self._timed, self._keep, self._is_free, counts,
+                self.ns_per_tick is not None, self.info is not None, float(t0), self.ns_per_tick or 0.0, info.min_addr,
+                info.align, info.page_size, self._class_size, _TINY_SPAN_CLASS, type_ids, type_gids, not gen.complete,
+                self._spans, self._tiny, self._scratch, tuple(out.values()), self._counters, err,
+            )  # fmt: skip
+            if err[0] != d.ERR_SCRATCH_FULL:
+                break
+            room = 2 * len(self._scratch[0])
+            err[:] = 0
+        self.counts += counts
         if err[0] != d.ERR_NONE:
             self._fail(gen, err)
         self.t0 = t0
