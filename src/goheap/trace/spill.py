@@ -1,11 +1,12 @@
 """Columns that grow chunk by chunk, in memory or spilled to files: what importers fill.
 
-An importer appends a chunk of rows at a time (numpy arrays, one per column). In memory
-the chunks are kept and concatenated at the end; with a spill directory each chunk is
-written to one file per column at once and only the row count stays in memory, so an
-import of any length runs in the memory of one chunk. Either way the result can be read
-back as arrays (:meth:`SpilledColumns.arrays`) or streamed block by block into
-:func:`goheap.trace.tracefile.write_trace_file` (:meth:`SpilledColumns.members`).
+An importer appends a chunk of rows at a time (numpy arrays, one per column). The chunks
+are kept in memory; with a spill directory, once they hold more than ``memory_bytes``
+they go to one file per column, and so does every chunk after them, so an import of any
+length runs in that much memory plus one chunk (and a short one never touches the disk).
+Either way the result can be read back as arrays (:meth:`SpilledColumns.arrays`) or
+streamed block by block into :func:`goheap.trace.tracefile.write_trace_file`
+(:meth:`SpilledColumns.members`).
 """
 
 from __future__ import annotations
@@ -16,31 +17,31 @@ from typing import IO
 
 import numpy as np
 
-__all__ = ["SpilledColumns"]
+__all__ = ["MEMORY_BYTES", "SpilledColumns"]
+
+#: How many bytes of chunks a SpilledColumns with a spill directory keeps before spilling.
+MEMORY_BYTES = 64 << 20
 
 
 class SpilledColumns:
-    """Named columns of fixed dtypes, appended to in chunks (see the module docstring)."""
+    """Named columns of fixed dtypes, appended to in chunks (see the module docstring).
 
-    def __init__(self, dtypes: Mapping[str, np.dtype], spill_dir: str | os.PathLike[str] | None = None) -> None:
+    :meth:`append` may keep the arrays it is given: the caller must not change them.
+    """
+
+    def __init__(
+        self,
+        dtypes: Mapping[str, np.dtype],
+        spill_dir: str | os.PathLike[str] | None = None,
+        memory_bytes: int = MEMORY_BYTES,
+    ) -> None:
         self.dtypes = {name: np.dtype(dt) for name, dt in dtypes.items()}
         self.n = 0
         self._chunks: dict[str, list[np.ndarray]] = {name: [] for name in self.dtypes}
+        self._kept_bytes = 0
+        self._spill_dir = spill_dir
+        self._memory_bytes = memory_bytes
         self._files: dict[str, IO[bytes]] | None = None
-        if spill_dir is not None:
-            self._files = {}
-            try:
-                for name in self.dtypes:
-                    self._files[name] = open(os.path.join(spill_dir, f"{name}.bin"), "w+b")  # noqa: SIM115
-            except BaseException:
-                self.close()
-                raise
-
-    @property
-    def spilled(self) -> bool:
-        """Whether the chunks go to files (else they are kept: :meth:`append` keeps the
-        arrays it is given, so the caller must not change them afterwards)."""
-        return self._files is not None
 
     def append(self, **columns: np.ndarray) -> None:
         """Add a chunk: every column, all of the same length."""
@@ -50,26 +51,39 @@ class SpilledColumns:
         n = lengths.pop()
         if n == 0:
             return
-        for name, a in columns.items():
-            a = np.ascontiguousarray(a, dtype=self.dtypes[name])
-            if self._files is None:
-                self._chunks[name].append(a)
-            else:
-                self._files[name].write(memoryview(a).cast("B"))
+        chunk = {name: np.ascontiguousarray(a, dtype=self.dtypes[name]) for name, a in columns.items()}
+        for name, a in chunk.items():
+            self._chunks[name].append(a)
+            self._kept_bytes += a.nbytes
         self.n += n
+        if self._files is not None or (self._spill_dir is not None and self._kept_bytes > self._memory_bytes):
+            self._spill()
+
+    def _spill(self) -> None:
+        """Write the chunks kept so far to the files (opening them the first time)."""
+        if self._files is None:
+            self._files = {}
+            for name in self.dtypes:
+                self._files[name] = open(os.path.join(self._spill_dir, f"{name}.bin"), "w+b")  # type: ignore[arg-type]  # noqa: SIM115
+        for name, parts in self._chunks.items():
+            for a in parts:
+                self._files[name].write(memoryview(a).cast("B"))
+            parts.clear()
+        self._kept_bytes = 0
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every column as one read-only array (in memory or read back from the files)."""
         out = {}
         for name, dtype in self.dtypes.items():
-            if self._files is None:
-                parts = self._chunks[name]
-                a = parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.empty(0, dtype)
-            else:
+            parts = self._chunks[name]
+            if self._files is not None:
                 f = self._files[name]
                 f.flush()
                 f.seek(0)
-                a = np.frombuffer(f.read(), dtype=dtype).copy()
+                parts = [np.frombuffer(f.read(), dtype=dtype), *parts]
+            a = parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.empty(0, dtype)
+            if not a.flags.owndata:
+                a = a.copy()
             a.flags.writeable = False
             out[name] = a
         return out
@@ -77,19 +91,17 @@ class SpilledColumns:
     def members(self, block_bytes: int = 1 << 20) -> dict[str, tuple[int, Iterable[bytes | memoryview]]]:
         """Each column as ``(rows, blocks)`` for :func:`~goheap.trace.tracefile.write_trace_file`."""
 
-        def spilled(f: IO[bytes]) -> Iterable[bytes]:
-            f.flush()
-            f.seek(0)
-            while block := f.read(block_bytes):
-                yield block
-
-        def kept(parts: list[np.ndarray]) -> Iterable[memoryview]:
-            for a in parts:
+        def blocks(name: str) -> Iterable[bytes | memoryview]:
+            if self._files is not None:
+                f = self._files[name]
+                f.flush()
+                f.seek(0)
+                while block := f.read(block_bytes):
+                    yield block
+            for a in self._chunks[name]:
                 yield memoryview(a).cast("B")
 
-        if self._files is None:
-            return {name: (self.n, kept(self._chunks[name])) for name in self.dtypes}
-        return {name: (self.n, spilled(f)) for name, f in self._files.items()}
+        return {name: (self.n, blocks(name)) for name in self.dtypes}
 
     def close(self) -> None:
         for f in (self._files or {}).values():

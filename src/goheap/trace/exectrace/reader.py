@@ -364,7 +364,6 @@ class ExecTraceReader:
         self._spans: np.ndarray | None = None  # the live spans (decode.new_table)
         self._tiny: np.ndarray | None = None  # the live 16-byte tiny blocks
         self._scratch: tuple = ()  # generation_rows' working arrays, reused (decode.new_scratch)
-        self._out: dict[str, np.ndarray] = {}  # the rows of a generation, reused when they spill
 
     @property
     def nbytes(self) -> dict[str, int]:
@@ -485,7 +484,7 @@ class ExecTraceReader:
         info = self.info or _HeapInfo(0, 1, 1, 0)
         type_ids = np.array(sorted(types), np.int64)
         type_gids = np.array([types[t] for t in type_ids.tolist()], np.int32)
-        out = self._row_arrays(d.rows_bound(bstart, bend))
+        out = {name: np.empty(d.rows_bound(bstart, bend), dtype) for name, dtype in ROW_DTYPES.items()}
         err = np.zeros(3, np.int64)
         room = d.scratch_bound(bstart, bend)
         while True:
@@ -507,12 +506,9 @@ class ExecTraceReader:
             self._fail(gen, err)
         self.t0 = t0
         row0 = self.rows.n
-        if self.rows.spilled:
-            self.rows.append(**{name: a[:n] for name, a in out.items()})
-        else:
-            for a in out.values():
-                a.resize(n, refcheck=False)  # the memory past n goes back without a copy
-            self.rows.append(**out)
+        for a in out.values():
+            a.resize(n, refcheck=False)  # the memory past n goes back without a copy
+        self.rows.append(**out)
         for row, seq in gc_rows.tolist():
             self._open_gcs[seq] = len(self.gc_end_ns)
             self.gc_end_ns.append(-1)
@@ -522,16 +518,6 @@ class ExecTraceReader:
                 self.gc_end_ns[g] = end_ns
         for series, points in ((self.heap, heap), (self.goal, goal)):
             series.append(time_ns=points[:, 0].astype(np.int64), event=points[:, 1].astype(np.int64) + row0, bytes=points[:, 2])
-
-    def _row_arrays(self, rows: int) -> dict[str, np.ndarray]:
-        """Arrays for ``rows`` rows (columns ROW_DTYPES): the last ones again when rows spill
-        (their pages already mapped), else new ones that the rows will keep."""
-        if not self.rows.spilled or len(self._out.get("kind", ())) < rows:
-            self._out = {name: np.empty(rows, dtype) for name, dtype in ROW_DTYPES.items()}
-        out = self._out
-        if not self.rows.spilled:
-            self._out = {}
-        return out
 
     def _fail(self, gen: _Generation, err: np.ndarray) -> None:
         """Raise the TraceFormatError that generation_rows' ``err`` describes."""
