@@ -268,3 +268,33 @@ def test_shared_traces(name: str) -> None:
     assert t.counts()["gc"] == counts["GCBegin"]
     assert (t.gc_end_ns >= 0).all()
 
+
+
+def test_type_tables_and_their_errors() -> None:
+    """A generation's type table: ids to names (an id past any an event can name is not
+    kept, its name is); a varint cut short, one longer than 64 bits and a name too long
+    are errors naming the byte offset."""
+    from goheap.trace.exectrace.reader import ExecTraceReader, _Batch, _Generation
+
+    reader = ExecTraceReader("t.trace")
+    reader.name = "t.trace"
+
+    def read(data: bytes) -> dict[int, int]:
+        gen = _Generation(1, np.zeros(0, np.uint8), 0, np.zeros((0, 8), np.uint64))
+        gen.experimental = [_Batch(1, 0, 0, data, 100, 1)]
+        return reader._experimental(gen)
+
+    def entry(tid: int, name: bytes) -> bytes:
+        return _uvarint(tid) + _uvarint(0xC000) + _uvarint(16) + _uvarint(8) + _uvarint(len(name)) + name
+
+    table = bytes([0]) + entry(7, b"main.T") + entry(1 << 60, b"huge") + entry(300, b"main.T")
+    assert read(table) == {7: 0, 300: 0} and reader.types == ["main.T", "huge"]
+    head = bytes([0]) + _uvarint(1) + _uvarint(0) + _uvarint(0) + _uvarint(0)
+    for data, expected in (
+        (bytes([0]) + _uvarint(7) + b"\x80", r"t\.trace: byte offset 103: a varint runs past the end of its batch"),
+        (bytes([0]) + b"\xff" * 10 + b"\x01", r"t\.trace: byte offset 111: a varint longer than 64 bits"),
+        (head + _uvarint(2000) + b"x" * 10, r"byte offset 107: corrupt type table: a name of 2,000 bytes"),
+        (head + b"\xff" * 9 + b"\x7f", r"corrupt type table: a name of 1,180,591,620,717,411,303,423 bytes"),
+    ):
+        with pytest.raises(TraceFormatError, match=expected):
+            read(data)

@@ -110,6 +110,7 @@ from goheap.trace.tracefile import (
     Trace,
     TraceFormatError,
     TraceTruncatedWarning,
+    kind_counts,
     summary_text,
     write_trace_file,
 )
@@ -256,7 +257,7 @@ class _Columns:
                 self.chunks.append(chunk)
             else:
                 kind, size = chunk[0], chunk[2]
-                self.counts += np.bincount(kind, minlength=len(KIND_NAMES))
+                self.counts += kind_counts(kind)
                 for k in (KIND_ALLOC, KIND_FREE):
                     self.nbytes[k] += int(size[kind == k].sum(dtype=np.uint64))
                 for (name, _), a in zip(_LOG_COLUMNS, chunk, strict=True):

@@ -130,6 +130,7 @@ __all__ = [
     "Trace",
     "TraceFormatError",
     "TraceTruncatedWarning",
+    "kind_counts",
     "summary_text",
     "write_trace_file",
 ]
@@ -288,13 +289,14 @@ class Trace:
         meta.setdefault("version", FORMAT_VERSION)
         meta.setdefault("source", None)
         meta["events"] = n
-        meta["counts"] = self.counts()
+        counts = self.counts()
+        meta["counts"] = counts
         object.__setattr__(self, "meta", MappingProxyType(meta))
-        problem = self._table_problem()
+        problem = self._table_problem(counts["gc"])
         if problem:
             raise ValueError(problem)
 
-    def _table_problem(self) -> str | None:
+    def _table_problem(self, n_gc: int) -> str | None:
         """What is inconsistent between the rows and the tables, or None."""
         off = self.stack_offsets
         if len(off) == 0 or off[0] != 0 or off[-1] != len(self.stack_frames) or np.any(np.diff(off) < 0):
@@ -309,7 +311,6 @@ class Trace:
             return f"column 'stack_id' holds ids outside -1..{n_stacks - 1} (the number of stacks)"
         if len(self) and int(self.noscan.max()) > 1:
             return "column 'noscan' holds values other than 0 and 1"
-        n_gc = self.counts()["gc"]
         if len(self.gc_end_ns) not in (0, n_gc):
             return f"'gc_end_ns' has {len(self.gc_end_ns)} entries, but the trace has {n_gc} GC points"
         for name in ("heap_series", "goal_series"):
@@ -325,8 +326,7 @@ class Trace:
 
     def counts(self) -> dict[str, int]:
         """Number of events of each kind: ``{"alloc": n, "free": n, "gc": n}``."""
-        c = np.bincount(self.kind, minlength=len(KIND_NAMES))
-        return {name: int(c[i]) for i, name in enumerate(KIND_NAMES)}
+        return dict(zip(KIND_NAMES, kind_counts(self.kind).tolist(), strict=True))
 
     @property
     def n_alloc(self) -> int:
@@ -524,6 +524,11 @@ class Trace:
             meta=dict(meta or {}),
             **tables,
         )
+
+
+def kind_counts(kind: np.ndarray) -> np.ndarray:
+    """How many entries of a ``kind`` column are alloc, free and gc (int64, in that order)."""
+    return np.array([np.count_nonzero(kind == k) for k in range(len(KIND_NAMES))], np.int64)
 
 
 def summary_text(

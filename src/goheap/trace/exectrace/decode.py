@@ -39,10 +39,11 @@ from goheap.trace.exectrace.format import (
     EV_SPAN_FREE,
     EXPERIMENTAL,
     MAX_BATCH_SIZE,
+    MAX_STRING_SIZE,
 )
 from goheap.trace.tracefile import KIND_ALLOC, KIND_FREE, KIND_GC
 
-__all__ = ["frame_batches", "generation_rows", "new_scratch", "new_table", "rows_bound", "scratch_bound"]
+__all__ = ["frame_batches", "generation_rows", "new_scratch", "new_table", "rows_bound", "scratch_bound", "type_table"]
 
 _U7F = np.uint64(0x7F)
 
@@ -168,6 +169,65 @@ def frame_batches(buf, pos, end, base, version, table, n, st):
         table[n, BATCH_FIRST] = buf[p] if size > np.uint64(0) else NO_FIRST_BYTE
         n += 1
         pos = p + np.int64(size)
+
+
+# ---------------------------------------------------------------- type tables
+
+# type_table's errors (err[0]); err[1] is an index in the batch, err[2] a value
+TYPES_SHORT = 1  # a varint runs past the end of the batch (err[1]: the end)
+TYPES_VARINT = 2  # a varint longer than 64 bits (err[1]: just after its tenth byte)
+TYPES_NAME = 3  # a name longer than MAX_STRING_SIZE or past the batch (err[1]: just after its length, err[2]: where that begins)
+
+
+@jit
+def type_table(data, err):
+    """The entries of an AllocFree type-table batch (``data``, from its kind byte): rows of
+    (type id, or -1 for an id no event can name (past MAX_ID), its name's index in
+    ``data``, the name's length). Of each entry's five varints (id, address, size, bytes of
+    pointers, name length) the id and the length are kept.
+    """
+    end = data.shape[0]
+    out = np.empty((end // 6 + 1, 3), np.int64)  # an entry takes at least 6 bytes
+    pos = 1
+    n = 0
+    while pos < end:
+        tid = -1
+        for i in range(5):
+            start = pos
+            v = np.uint64(0)
+            shift = 0
+            big = False
+            while True:
+                if pos >= end:
+                    err[0] = TYPES_SHORT
+                    err[1] = pos
+                    return out[:n]
+                c = data[pos]
+                pos += 1
+                if shift == 63 and (c & 0x7F) > 1:
+                    big = True  # past 2**64 - 1
+                v |= (np.uint64(c) & _U7F) << np.uint64(shift)
+                if c < 0x80:
+                    break
+                shift += 7
+                if shift > 63:
+                    err[0] = TYPES_VARINT
+                    err[1] = pos
+                    return out[:n]
+            if i == 0 and not big and v < np.uint64(MAX_ID):
+                tid = np.int64(v)
+            if i == 4:
+                if big or v > np.uint64(MAX_STRING_SIZE) or pos + np.int64(v) > end:
+                    err[0] = TYPES_NAME
+                    err[1] = pos
+                    err[2] = start
+                    return out[:n]
+                out[n, 0] = tid
+                out[n, 1] = pos
+                out[n, 2] = np.int64(v)
+                n += 1
+                pos += np.int64(v)
+    return out[:n]
 
 
 # ---------------------------------------------------------------- events

@@ -586,18 +586,24 @@ class ExecTraceReader:
                     raise TraceFormatError(f"{where(1)}: corrupt AllocFree info: a heap base of {min_addr:#x}")
                 self.info = _HeapInfo(min_addr, page_size, align, fixed_stack)
             elif b.data[0] == F.ALLOCFREE_TYPES_BATCH:
-                pos = 1
-                while pos < len(b.data):
-                    (tid, _addr, _size, _ptrbytes, length), pos = _uvarints(b.data, pos, 5, where)
-                    if length > F.MAX_STRING_SIZE or pos + length > len(b.data):
-                        raise TraceFormatError(f"{where(pos)}: corrupt type table: a name of {length:,} bytes")
+                d = _decode()
+                err = np.zeros(3, np.int64)
+                entries = d.type_table(np.frombuffer(b.data, np.uint8), err)
+                for tid, pos, length in entries.tolist():
                     name = b.data[pos : pos + length].decode("utf-8", errors="replace")
-                    pos += length
                     g = self._type_ids.get(name)
                     if g is None:
                         g = self._type_ids[name] = len(self.types)
                         self.types.append(name)
-                    types[tid] = g
+                    if tid >= 0:  # an id no event can name is not kept
+                        types[tid] = g
+                if err[0] == d.TYPES_SHORT:
+                    raise TraceFormatError(f"{where(int(err[1]))}: a varint runs past the end of its batch")
+                if err[0] == d.TYPES_VARINT:
+                    raise TraceFormatError(f"{where(int(err[1]))}: a varint longer than 64 bits")
+                if err[0] == d.TYPES_NAME:
+                    (length,), _ = _uvarints(b.data, int(err[2]), 1, where)
+                    raise TraceFormatError(f"{where(int(err[1]))}: corrupt type table: a name of {length:,} bytes")
             else:
                 raise TraceFormatError(f"{where(0)}: corrupt AllocFree batch: unknown kind {b.data[0]}")
         return types
