@@ -92,7 +92,9 @@ allocator's and the accessors' hot paths, assembled from its parts in ``goheap/_
 ``profiling``: stacks, buckets, heap profiles; ``finalizers``: SetFinalizer and the queue's
 runner; ``scavenger``: the clock, the scavenger's rounds, FreeOSMemory). Above the shell:
 ``goheap.workloads`` (the seed runs' programs ported, in a model of the 2013 Go process),
-``goheap.trace`` (allocfreetrace import and replay), ``goheap.inspect`` and
+``goheap.trace`` (recorded Go programs: Go 1.3-1.21 allocfreetrace logs and, through the
+compiled ``goheap.trace.exectrace``, Go 1.23+ execution traces, imported into trace files
+and replayed beside the recorded run), ``goheap.inspect`` and
 ``goheap.report`` (views, HTML reports, pprof profiles), ``goheap.race`` and ``goheap.cli``.
 
 Departures

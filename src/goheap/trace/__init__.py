@@ -11,7 +11,8 @@
 * :class:`Trace` holds the events as numpy columns and saves/loads the versioned ``.npz``
   trace file format documented in :mod:`goheap.trace.tracefile`.
 * :func:`replay` replays a trace's allocations on a goheap heap and compares the two runs
-  (:class:`ReplayResult`); :class:`ReplayPlan` is its checked pre-pass. See
+  (:class:`ReplayResult`); :class:`ReplayPlan` is its checked pre-pass;
+  :func:`heap_profile_rate` picks the sampling rate of a replay's heap profile. See
   :mod:`goheap.trace.replay`.
 * The ``goheap trace`` command group and ``goheap replay`` live in :mod:`goheap.trace.cli`.
 """
@@ -33,6 +34,7 @@ from goheap.trace.replay import (
     ReplayPlan,
     ReplayResult,
     TraceOverlapError,
+    heap_profile_rate,
     replay,
 )
 from goheap.trace.tracefile import (
@@ -64,6 +66,7 @@ __all__ = [
     "TraceOverlapError",
     "TraceTruncatedWarning",
     "detect_format",
+    "heap_profile_rate",
     "import_exectrace",
     "import_exectrace_to_file",
     "import_log",

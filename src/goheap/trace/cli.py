@@ -34,7 +34,7 @@ from goheap.heap import readgogc
 from goheap.report.outputs import RunOutputs, output_options
 from goheap.trace.allocfreetrace import ImportResult, import_log_to_file
 from goheap.trace.detect import detect_format
-from goheap.trace.replay import MODES, ReplayResult, replay
+from goheap.trace.replay import MODES, ReplayResult, heap_profile_rate, replay
 from goheap.trace.tracefile import Trace, TraceFormatError, TraceTruncatedWarning
 
 __all__ = ["default_output", "replay_command", "trace_group"]
@@ -259,6 +259,11 @@ def replay_command(
     Prints goheap's MemStats (as `goheap run` does), then a comparison with the recorded
     run: its collections against goheap's, the live objects and bytes of both at each
     recorded collection, and both peaks. Make TRACE with `goheap trace import LOG`.
+
+    With --heap-profile and no --memprofilerate, the replay picks the sampling rate so
+    that the profile holds about 10,000 samples (Go's 512 KB default, made for programs
+    that allocate gigabytes, would leave a short trace's profile nearly empty) and says
+    which on stderr; a --memprofilerate that leaves fewer than 1,000 samples is warned about.
     """
     fail = "goheap replay"
     try:
@@ -277,6 +282,10 @@ def replay_command(
         outputs = RunOutputs(report, heap_profile)
     except ValueError as e:
         raise _fail(str(e), fail) from None
+    if heap_profile:
+        memprofilerate, note = heap_profile_rate(t, memprofilerate)
+        if note:
+            click.echo(f"{fail}: {note}", err=True)
     kwargs = dict(
         mode=mode,
         gogc=gogc,

@@ -55,6 +55,18 @@ a virtual clock, so a replay is deterministic (same trace and settings, same out
 shadow stack deep enough for the plan's slots; and a one-page finalizer table, since a
 replay sets no finalizers and every collection walks the whole table.
 
+Heap profiles
+-------------
+A replay's heap samples allocations for its profile as the seed does, one every
+MemProfileRate bytes on average (an allocation of at least the rate always). Go's default
+of 512 KB suits a program that allocates gigabytes; a trace of a few megabytes would leave
+its profile with a handful of samples. :func:`heap_profile_rate` picks the rate for a
+replay that writes a profile: the largest power of two, up to 512 KB, at which about
+:data:`PROFILE_SAMPLES` allocations are sampled (1, every allocation, for a smaller
+trace), or says when a rate the user chose leaves fewer than :data:`FEW_PROFILE_SAMPLES`.
+The rate changes nothing else in the replay (goheap keeps its profile's buckets outside
+the heap): only the profile, and BuckHashSys once a first allocation is sampled.
+
 Figures
 -------
 goheap's HeapObjects and HeapAlloc at an event are read without disturbing the heap
@@ -101,6 +113,8 @@ __all__ = [
     "ReplayPlan",
     "ReplayResult",
     "TraceOverlapError",
+    "expected_profile_samples",
+    "heap_profile_rate",
     "replay",
 ]
 
@@ -118,6 +132,12 @@ FREQUENT_GC_RATIO = 2.0
 SPARE_SLOTS = 64
 #: Finalizer-table capacity of a replay's own heap (one page: a replay sets no finalizers).
 REPLAY_FINALIZER_SLOTS = 512
+#: How many allocations a replay's heap profile samples when the replay picks the rate.
+PROFILE_SAMPLES = 10_000
+#: A heap profile of fewer samples than this says little: worth a warning.
+FEW_PROFILE_SAMPLES = 1_000
+#: Go's default runtime.MemProfileRate, the most a replay picks.
+GO_MEM_PROFILE_RATE = 512 * 1024
 
 
 class ReplayError(HeapError):
@@ -695,6 +715,48 @@ class ReplayResult:
             },
             "goheap_gcs": [g.__dict__ for g in self.goheap_gcs],
         }
+
+
+# ================================================================ heap profiles
+
+
+def expected_profile_samples(trace: Trace, memprofilerate: int) -> float:
+    """About how many of ``trace``'s allocations a heap sampling every ``memprofilerate``
+    bytes records: each allocation of at least the rate, and one every rate bytes of the
+    smaller ones (0 when the rate is 0: profiling off)."""
+    if memprofilerate <= 0:
+        return 0.0
+    sizes = trace.size[trace.kind == KIND_ALLOC]
+    return float(np.minimum(sizes / memprofilerate, 1.0).sum())
+
+
+def heap_profile_rate(trace: Trace, memprofilerate: int | None = None) -> tuple[int, str | None]:
+    """The MemProfileRate for a replay of ``trace`` that writes a heap profile, and a note
+    saying why (or None).
+
+    None picks it (see the module docstring); a rate given is kept, with a warning in the
+    note if its profile would hold fewer than :data:`FEW_PROFILE_SAMPLES` samples.
+    """
+    allocs = int(np.count_nonzero(trace.kind == KIND_ALLOC))
+    rate = GO_MEM_PROFILE_RATE
+    while rate > 1 and expected_profile_samples(trace, rate) < PROFILE_SAMPLES:
+        rate //= 2
+    chosen = expected_profile_samples(trace, rate)
+    if memprofilerate is None:
+        if rate == GO_MEM_PROFILE_RATE:
+            return rate, None
+        go = expected_profile_samples(trace, GO_MEM_PROFILE_RATE)
+        return rate, (
+            f"heap profile: MemProfileRate={rate}, about {chosen:,.0f} of the trace's {allocs:,} allocations "
+            f"sampled (Go's default {GO_MEM_PROFILE_RATE} would sample about {go:,.0f}); --memprofilerate N to choose"
+        )
+    expected = expected_profile_samples(trace, memprofilerate)
+    if expected >= FEW_PROFILE_SAMPLES or expected >= allocs:
+        return memprofilerate, None
+    return memprofilerate, (
+        f"heap profile: MemProfileRate={memprofilerate} samples about {expected:,.0f} of the trace's {allocs:,} "
+        f"allocations, too few for a useful profile; --memprofilerate {rate} would sample about {chosen:,.0f}"
+    )
 
 
 # ================================================================ replay()
