@@ -11,18 +11,16 @@ table, the string tables and the GC cycles still open.
 
 from __future__ import annotations
 
-import gzip
 import os
-import sys
 import warnings
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
 from goheap._runtime.gosizeclasses import go_size_classes
+from goheap.trace.byteinput import ByteInput, CorruptStream
 from goheap.trace.exectrace import format as F
 from goheap.trace.spill import SpilledColumns
 from goheap.trace.tracefile import (
@@ -33,9 +31,6 @@ from goheap.trace.tracefile import (
 )
 
 __all__ = ["ROW_DTYPES", "ExecTraceReader", "is_exectrace"]
-
-_GZIP_MAGIC = b"\x1f\x8b"
-_READ_BLOCK = 1 << 20
 
 #: The columns the reader writes for each row (an execution trace has no ``func_id`` or
 #: ``stack_id``: its allocations carry no stacks).
@@ -68,110 +63,32 @@ def _decode():  # type: ignore[no-untyped-def]
 # ================================================================ bytes in, batches out
 
 
-class _Input:
-    """The trace's bytes (plain or gzip; a file, a pipe or stdin), read forwards into one
-    numpy buffer holding what is still needed: the generation being framed, and what was
-    read past it.
-
-    ``buf[:filled]`` is valid, ``buf[i]`` being byte ``base + i`` of the (uncompressed)
-    trace. ``offset`` is how far the reader got (the end of the last batch framed, or of the
-    input); ``cut_short`` says the input ended inside a batch (or a gzip stream ended early),
-    and ``cut_at`` is the offset of a batch whose data was cut short.
+class _Input(ByteInput):
+    """The trace's bytes (see :class:`~goheap.trace.byteinput.ByteInput`), and how far the
+    reader got: ``offset``, the end of the last batch framed (or of the input);
+    ``cut_short`` says the input ended inside a batch (or a gzip stream ended early), and
+    ``cut_at`` is the offset of a batch whose data was cut short.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.name = "<stdin>" if os.fspath(path) == "-" else os.path.basename(os.fspath(path))
-        if os.fspath(path) == "-":
-            self._raw: IO[bytes] = sys.stdin.buffer
-            self._owned = False
-        else:
-            self._raw = open(path, "rb")  # noqa: SIM115 - closed in close()
-            self._owned = True
-        self.raw_read = 0
-        self.buf = np.empty(2 * _READ_BLOCK, np.uint8)
-        self.filled = 0
-        self.base = 0
+        super().__init__(path)
         self.offset = 0
-        self.eof = False
-        self.cut_short = False
         self.cut_at: int | None = None
-        first = self._raw.read(2)
-        self.raw_read += len(first)
-        self.compressed = first == _GZIP_MAGIC
-        self._stream: Any = _Chained(first, self._raw, self)
-        if self.compressed:
-            self._stream = gzip.GzipFile(fileobj=self._stream, mode="rb")
 
     def more(self, keep: int) -> bool:
-        """Read another block, keeping the bytes from offset ``keep`` on (the ones before
-        it may go). False at the end of the input."""
-        if self.eof:
-            return False
-        drop = keep - self.base
-        if drop > 0 and self.filled + _READ_BLOCK > len(self.buf):
-            self.buf[: self.filled - drop] = self.buf[drop : self.filled]
-            self.filled -= drop
-            self.base = keep
-        if self.filled + _READ_BLOCK > len(self.buf):
-            grown = np.empty(2 * len(self.buf), np.uint8)
-            grown[: self.filled] = self.buf[: self.filled]
-            self.buf = grown
         try:
-            n = self._stream.readinto(memoryview(self.buf)[self.filled : self.filled + _READ_BLOCK])
-        except EOFError:
-            n = 0
-            self.cut_short = True
-        except (zlib.error, gzip.BadGzipFile, OSError) as e:
-            if isinstance(e, OSError) and not isinstance(e, gzip.BadGzipFile) and e.errno is not None:
-                raise
-            raise TraceFormatError(
-                f"{self.name}: corrupt gzip stream after byte {self.base + self.filled:,}: {e}"
-            ) from None
-        if not n:
-            self.eof = True
-            return False
-        self.filled += n
-        return True
+            return super().more(keep)
+        except CorruptStream as e:
+            raise TraceFormatError(f"{self.name}: corrupt gzip stream after byte {self.end:,}: {e}") from None
 
     def take(self, n: int) -> bytes | None:
         """The next ``n`` bytes from ``offset`` (the header), or None if the input ends first."""
-        while self.base + self.filled - self.offset < n:
+        while self.end - self.offset < n:
             if not self.more(self.offset):
                 return None
         start = self.offset - self.base
         self.offset += n
         return self.buf[start : start + n].tobytes()
-
-    def close(self) -> None:
-        if self._owned:
-            self._raw.close()
-
-
-class _Chained:
-    """``first`` then the rest of ``raw``, counting the raw bytes read (gzip's input)."""
-
-    def __init__(self, first: bytes, raw: IO[bytes], owner: _Input) -> None:
-        self._first = first
-        self._raw = raw
-        self._owner = owner
-
-    def read(self, n: int = -1) -> bytes:
-        if self._first:
-            out, self._first = self._first, b""
-            return out
-        block = self._raw.read(n if n is not None and n >= 0 else _READ_BLOCK)
-        self._owner.raw_read += len(block)
-        return block
-
-    def readinto(self, b: Any) -> int:
-        view = memoryview(b).cast("B")
-        if self._first:
-            n = min(len(self._first), len(view))
-            view[:n], self._first = self._first[:n], self._first[n:]
-            return n
-        n = self._raw.readinto(view) or 0  # type: ignore[attr-defined]
-        self._owner.raw_read += n
-        return n
 
 
 @dataclass
