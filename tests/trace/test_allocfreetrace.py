@@ -690,3 +690,13 @@ def test_line_breaks_and_many_distinct_stacks(tmp_path: Path) -> None:
         v = quiet_import(write(tmp_path, BASIC, "lf.log"))
         same = {f.name: getattr(u, f.name) for f in dataclasses.fields(u) if f.name != "meta"}
         assert Trace(**same, meta=v.meta) == v and u.meta["log_lines"] == v.meta["log_lines"]
+
+
+@pytest.mark.nojit
+def test_import_interpreted_smoke(tmp_path: Path) -> None:
+    """The scanner gives the same events interpreted (CI runs this with NUMBA_DISABLE_JIT=1)."""
+    t = import_log(write(tmp_path, BASIC), chunk_events=4)
+    assert t.kind.tolist() == [KIND_ALLOC, KIND_ALLOC, KIND_FREE, KIND_GC, KIND_ALLOC, KIND_FREE]
+    assert [t.type_name(i) for i in range(6)] == ["*main.Node", None, None, None, "map[string]int", None]
+    assert [t.func_name(i) for i in range(6)] == ["main.bottomUp", None, None, None, "go/parser.(*parser).next", "main.bottomUp"]
+    assert t.stack(int(t.stack_id[0]))[:2] == [("main.bottomUp", "/src/x/0.go", 10), ("main.main", "/src/x/1.go", 11)]

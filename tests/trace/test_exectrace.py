@@ -298,3 +298,16 @@ def test_type_tables_and_their_errors() -> None:
     ):
         with pytest.raises(TraceFormatError, match=expected):
             read(data)
+
+
+@pytest.mark.nojit
+def test_reader_interpreted_smoke(tmp_path: Path) -> None:
+    """The compiled loops give the same rows interpreted (CI runs this with NUMBA_DISABLE_JIT=1)."""
+    cut = tmp_path / "cut.trace"
+    cut.write_bytes(_raw("fx-1.27.3.trace.gz")[:80000])  # the first generation, and a bit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TraceTruncatedWarning)
+        t = import_exectrace(cut)
+    assert t.meta["truncated"] is True and len(t) == 7131
+    check_consistent(t)
+    assert t.meta["event_counts"]["HeapObjectAlloc"] > 1000

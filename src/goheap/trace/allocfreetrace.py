@@ -239,6 +239,7 @@ class _Columns:
         self.n_events = 0
         self.counts = np.zeros(len(KIND_NAMES), np.int64)
         self.nbytes = [0, 0]  # alloc, free (Python ints: sums can pass 2**64)
+        self.sizes: tuple[int, int] | None = None  # the least and greatest size spilled
 
     def flush(self, n: int, ids: _Ids) -> None:
         """The first ``n`` events of :attr:`out` become a chunk of the trace's columns."""
@@ -261,6 +262,8 @@ class _Columns:
             self.counts += kind_counts(kind)
             for k in (KIND_ALLOC, KIND_FREE):
                 self.nbytes[k] += int(size[kind == k].sum(dtype=np.uint64))
+            low, high = int(size.min()), int(size.max())
+            self.sizes = (low, high) if self.sizes is None else (min(low, self.sizes[0]), max(high, self.sizes[1]))
             for (name, _), a in zip(_LOG_COLUMNS, chunk, strict=True):
                 self.spill_files[name].write(memoryview(a))
 
@@ -603,8 +606,8 @@ def import_log_to_file(
 ) -> ImportResult:
     """Import an allocfreetrace log straight into the trace file ``out``, in bounded memory.
 
-    The same import as :func:`import_log` followed by :meth:`Trace.save`, byte for byte
-    the same file, but the events are never all in memory: full chunks of
+    The same import as :func:`import_log` (:meth:`Trace.load` of the file gives the same
+    trace), but the events are never all in memory: full chunks of
     ``chunk_events`` events are spilled to a temporary directory beside ``out`` and
     streamed into the trace file at the end. Peak memory is therefore one chunk (about 60
     bytes an event) plus the type, function and stack tables, however long the log.
@@ -628,7 +631,8 @@ def import_log_to_file(
             tables = stacks.tables()
             for name in ("stack_frames", "stack_offsets"):
                 columns[name] = (len(tables[name]), [tables[name].tobytes()])
-            write_trace_file(out, columns, types, funcs, meta, frames=tables["frames"])
+            bounds = {"size": cols.sizes} if cols.sizes is not None else {}
+            write_trace_file(out, columns, types, funcs, meta, frames=tables["frames"], bounds=bounds)
         finally:
             cols.close()
     full_meta = dict(meta)

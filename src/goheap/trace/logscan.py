@@ -282,10 +282,11 @@ def grown_keys(keys: tuple, n_keys: int, pool_used: int, extra_bytes: int) -> tu
 
 @jit
 def _hash(pool, start, length):
-    """64-bit FNV-1a of ``pool[start:start + length]``."""
-    h = np.uint64(14695981039346656037)
+    """32-bit FNV-1a of ``pool[start:start + length]`` (in int64: nothing overflows,
+    compiled or not)."""
+    h = np.int64(2166136261)
     for k in range(start, start + length):
-        h = (h ^ np.uint64(pool[k])) * np.uint64(1099511628211)
+        h = ((h ^ np.int64(pool[k])) * 16777619) & 0xFFFFFFFF
     return h
 
 
@@ -295,7 +296,7 @@ def _rehash(keys, n_keys):
     pool, key_off, key_len, slots = keys
     mask = slots.shape[0] - 1
     for k in range(n_keys):
-        i = np.int64(_hash(pool, key_off[k], key_len[k]) & np.uint64(mask))
+        i = _hash(pool, key_off[k], key_len[k]) & mask
         while slots[i] != _EMPTY:
             i = (i + 1) & mask
         slots[i] = k
@@ -308,7 +309,7 @@ def _key_id(keys, counts, start, length):
     end; ``counts`` = (keys in the table, bytes of the pool in use) is updated."""
     pool, key_off, key_len, slots = keys
     mask = slots.shape[0] - 1
-    i = np.int64(_hash(pool, start, length) & np.uint64(mask))
+    i = _hash(pool, start, length) & mask
     while True:
         e = slots[i]
         if e == _EMPTY:

@@ -76,12 +76,18 @@ import's time would otherwise go to compressing) that loads with
     (``log_bytes``, ``log_lines``; for execution traces ``go_version``, ``event_counts``
     per Go event kind, ``tiny_allocs``, ...). Readers ignore keys they do not know.
 
-Three columns are stored so that they compress fast and small (:data:`DELTA_COLUMNS`,
-:data:`ID_COLUMNS`): ``addr`` and ``time_ns`` as differences, each entry minus the one
-before it (the first minus 0) in the column's own dtype, wrapping around, so
-``numpy.cumsum(member, dtype=member.dtype)`` gives the column back; ``type_id``,
-``func_id`` and ``stack_id`` in the smallest of int8, int16 and int32 that holds -1 and
-every id of their table. The other members are stored as they are, in the dtypes above.
+Some columns are stored so that they compress fast and small, and come back exactly:
+
+* ``addr`` and ``time_ns`` (:data:`STEP_COLUMNS`) as *steps*, each entry minus the one
+  before it (the first minus 0) in the column's own dtype, wrapping around, so
+  ``numpy.cumsum(member.astype(dtype), dtype=dtype)`` gives the column back; ``time_ns``'s
+  steps in the smallest signed integer dtype that holds them (int8 to int64);
+* ``type_id``, ``func_id`` and ``stack_id`` (:data:`ID_COLUMNS`) in the smallest of int8,
+  int16 and int32 that holds -1 and every id of their table;
+* ``size`` (:data:`NARROW_COLUMNS`) in the smallest unsigned integer dtype that holds it.
+
+A reader widens each to the dtype of the table above. The other members are stored as
+they are.
 
 Earlier versions load as they are: version 2 stored every column as it is, and version 1
 (before the optional members existed) derives every optional member. :meth:`Trace.load` checks all of the above (members, dtypes, lengths,
@@ -117,7 +123,6 @@ except ImportError:  # pragma: no cover - only while goheap.errors is not yet in
 
 __all__ = [
     "COLUMNS",
-    "DELTA_COLUMNS",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "ID_COLUMNS",
@@ -125,8 +130,10 @@ __all__ = [
     "KIND_FREE",
     "KIND_GC",
     "KIND_NAMES",
+    "NARROW_COLUMNS",
     "OPTIONAL_COLUMNS",
     "SERIES_DTYPE",
+    "STEP_COLUMNS",
     "Trace",
     "TraceFormatError",
     "TraceTruncatedWarning",
@@ -172,11 +179,13 @@ TABLES: tuple[tuple[str, np.dtype], ...] = (
     ("goal_series", SERIES_DTYPE),
 )
 _DTYPES = dict(COLUMNS + OPTIONAL_COLUMNS + TABLES)
-#: The columns a version 3 file stores as differences (see the module docstring).
-DELTA_COLUMNS = ("addr", "time_ns")
+#: The columns a version 3 file stores as steps (see the module docstring).
+STEP_COLUMNS = ("addr", "time_ns")
 #: The columns of ids a version 3 file stores in the smallest dtype that holds them.
 ID_COLUMNS = ("type_id", "func_id", "stack_id")
-_ID_DTYPES = (np.dtype("<i1"), np.dtype("<i2"), np.dtype("<i4"))
+#: The columns a version 3 file stores in the smallest dtype that holds them, when the
+#: writer is told their bounds.
+NARROW_COLUMNS = ("size",)
 _MEMBERS = frozenset(name for name, _ in COLUMNS) | {"strings", "meta"}
 _COLUMN_NAMES = frozenset(name for name, _ in COLUMNS + OPTIONAL_COLUMNS)
 
@@ -410,7 +419,11 @@ class Trace:
             name: (len(getattr(self, name)), [memoryview(getattr(self, name)).cast("B")])
             for name, _ in COLUMNS + OPTIONAL_COLUMNS + TABLES
         }
-        return write_trace_file(path, members, self.types, self.funcs, self.meta, frames=self.frames)
+        bounds = {}
+        if len(self):
+            steps = np.diff(self.time_ns, prepend=np.int64(0))
+            bounds = {"size": (int(self.size.min()), int(self.size.max())), "time_ns": (int(steps.min()), int(steps.max()))}
+        return write_trace_file(path, members, self.types, self.funcs, self.meta, frames=self.frames, bounds=bounds)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Trace:
@@ -566,6 +579,7 @@ def write_trace_file(
     meta: Mapping[str, Any],
     *,
     frames: Sequence[tuple[str, str, int]] = (),
+    bounds: Mapping[str, tuple[int, int]] | None = None,
 ) -> Path:
     """Write a trace file (format above) from streamed members, atomically; return the path.
 
@@ -575,7 +589,10 @@ def write_trace_file(
     on-disk dtype. Only one block is held at a time, so members can come from files on
     disk. ``meta`` must already hold ``events`` and ``counts`` (the row count is checked
     against every column written: a mismatch raises ``ValueError`` and writes nothing);
-    ``format`` and ``version`` are filled in.
+    ``format`` and ``version`` are filled in. ``bounds`` may give, for a column of
+    :data:`NARROW_COLUMNS`, the least and greatest of its values and, for ``time_ns``, of
+    its steps (each entry minus the one before; the first minus 0), so that it is stored
+    narrower; a value outside them raises ``ValueError`` and writes nothing.
     """
     path = Path(path)
     meta = dict(meta)
@@ -609,7 +626,7 @@ def write_trace_file(
             for name, dtype in COLUMNS + OPTIONAL_COLUMNS + TABLES:
                 if name in members:
                     n, blocks = members[name]
-                    stored, blocks = _encoded(name, dtype, blocks, id_counts.get(name, 0))
+                    stored, blocks = _encoded(name, dtype, blocks, id_counts.get(name, 0), (bounds or {}).get(name))
                     _write_member(zf, name, stored, int(n), blocks)
             for name, data in (("strings", strings), ("meta", meta_bytes)):
                 _write_member(zf, name, np.dtype(np.uint8), len(data), [data])
@@ -630,16 +647,32 @@ def _umask() -> int:
 
 
 def _encoded(
-    name: str, dtype: np.dtype, blocks: Iterable[bytes | memoryview], n_ids: int
+    name: str, dtype: np.dtype, blocks: Iterable[bytes | memoryview], n_ids: int, bounds: tuple[int, int] | None
 ) -> tuple[np.dtype, Iterable[bytes | memoryview]]:
     """The dtype a version 3 file stores member ``name`` in, and its blocks so encoded
-    (see the module docstring; ``n_ids``: the size of an id column's table)."""
-    if name in DELTA_COLUMNS:
-        return dtype, _differences(_whole_items(blocks, dtype))
+    (see the module docstring; ``n_ids``: the size of an id column's table; ``bounds``:
+    the least and greatest value of a NARROW_COLUMNS column, or step of a STEP_COLUMNS one)."""
     if name in ID_COLUMNS:
-        stored = next(d for d in _ID_DTYPES if n_ids - 1 <= np.iinfo(d).max)
-        return stored, _narrowed(name, _whole_items(blocks, dtype), stored, n_ids)
+        stored = _narrowest(_SIGNED, -1, n_ids - 1)
+        return stored, _fitted(name, _whole_items(blocks, dtype), stored, -1, n_ids - 1, "ids", f" (the size of its table, {n_ids})")
+    if name in STEP_COLUMNS:
+        items = _differences(_whole_items(blocks, dtype))
+        if bounds is None or name == "addr":
+            return dtype, items
+        stored = _narrowest(_SIGNED, *bounds)
+        return stored, _fitted(name, items, stored, *bounds, "steps", "")
+    if name in NARROW_COLUMNS and bounds is not None:
+        stored = _narrowest(_UNSIGNED, *bounds)
+        return stored, _fitted(name, _whole_items(blocks, dtype), stored, *bounds, "values", "")
     return dtype, blocks
+
+
+_SIGNED = (np.dtype("<i1"), np.dtype("<i2"), np.dtype("<i4"), np.dtype("<i8"))
+_UNSIGNED = (np.dtype("<u1"), np.dtype("<u2"), np.dtype("<u4"), np.dtype("<u8"))
+
+
+def _narrowest(dtypes: tuple[np.dtype, ...], low: int, high: int) -> np.dtype:
+    return next(d for d in dtypes if np.iinfo(d).min <= low and high <= np.iinfo(d).max)
 
 
 def _whole_items(blocks: Iterable[bytes | memoryview], dtype: np.dtype) -> Iterable[np.ndarray]:
@@ -667,10 +700,11 @@ def _differences(items: Iterable[np.ndarray]) -> Iterable[np.ndarray]:
         yield d
 
 
-def _narrowed(name: str, items: Iterable[np.ndarray], stored: np.dtype, n_ids: int) -> Iterable[np.ndarray]:
+def _fitted(name: str, items: Iterable[np.ndarray], stored: np.dtype, low: int, high: int, what: str, why: str) -> Iterable[np.ndarray]:
+    """The arrays in ``stored``; a value outside ``low..high`` is an error (nothing is written)."""
     for a in items:
-        if int(a.min()) < -1 or int(a.max()) >= n_ids:
-            raise ValueError(f"column {name!r} holds ids outside -1..{n_ids - 1} (the size of its table)")
+        if int(a.min()) < low or int(a.max()) > high:
+            raise ValueError(f"column {name!r} holds {what} outside {low}..{high}{why}")
         yield a.astype(stored)
 
 
@@ -680,14 +714,14 @@ def _stored_columns(arrays: dict[str, np.ndarray], version: int) -> dict[str, np
     if version < 3:
         return arrays
     out = dict(arrays)
-    for name in ID_COLUMNS:
-        a = out.get(name)
-        if a is not None and a.ndim == 1 and a.dtype in _ID_DTYPES:
-            out[name] = a.astype(_DTYPES[name])
-    for name in DELTA_COLUMNS:
-        a = out.get(name)
-        if a is not None and a.ndim == 1 and a.dtype == _DTYPES[name]:
-            out[name] = np.cumsum(a, dtype=a.dtype)
+    for name, a in arrays.items():
+        if a.ndim != 1 or name not in _COLUMN_NAMES:
+            continue
+        column = _DTYPES[name]
+        allowed = _SIGNED if name in ID_COLUMNS or name == "time_ns" else _UNSIGNED if name in NARROW_COLUMNS else (column,)
+        if a.dtype in allowed and (a.dtype.itemsize <= column.itemsize):
+            a = a.astype(column)
+            out[name] = np.cumsum(a, dtype=column) if name in STEP_COLUMNS else a
     return out
 
 

@@ -78,10 +78,12 @@ batch, with a :class:`~goheap.trace.TraceTruncatedWarning` naming the offset. A 
 without AllocFree events is an error that says how to record them.
 
 Memory and speed: the reader holds one generation at a time (as Go's own reader does)
-plus the table of live spans; rows go to files beside the output as each generation is
-done. The work per byte and per event is compiled (:mod:`.decode`): framing the batches,
-then one pass per generation that decodes its events, merges them into one order and
-turns them into rows.
+plus the table of live spans; rows written to a file wait in memory up to
+:data:`~goheap.trace.spill.MEMORY_BYTES`, then go to files beside the output as each
+generation is done. The work per byte and per event is compiled (:mod:`.decode`): framing
+the batches, then one call per generation that decodes its events, merges them into one
+order and turns them into rows in their final dtypes. Its working arrays are numpy's (in
+huge pages), kept from one generation to the next. ``bench/bench_trace_import.py`` measures it.
 """
 
 from __future__ import annotations
@@ -133,8 +135,9 @@ def import_exectrace_to_file(
 ):
     """Import the execution trace at ``path`` straight into the trace file ``out``.
 
-    The rows spill to a temporary directory beside ``out`` as each generation is read,
-    so memory holds one generation, whatever the length of the trace. On any error
+    The rows wait in memory up to :data:`~goheap.trace.spill.MEMORY_BYTES`, then spill to
+    a temporary directory beside ``out`` as each generation is read, so memory holds that
+    and one generation, whatever the length of the trace. On any error
     nothing is written. Returns a :class:`~goheap.trace.ImportResult`.
     """
     from goheap.trace.allocfreetrace import ImportResult
@@ -150,7 +153,7 @@ def import_exectrace_to_file(
             members["gc_end_ns"] = (len(reader.gc_end_ns), [_int64_bytes(reader.gc_end_ns)])
             for name, series in (("heap_series", reader.heap), ("goal_series", reader.goal)):
                 members[name] = (series.n, [_records(series.arrays()).tobytes()])
-            write_trace_file(out, members, reader.types, (), meta)
+            write_trace_file(out, members, reader.types, (), meta, bounds=reader.bounds)
         finally:
             reader.close()
     nbytes = dict(reader.nbytes)

@@ -569,9 +569,11 @@ def _table_rehashed(table, state):
 #: snapshot objects, span events of non-heap spans, objects dropped for want of a span (only
 #: when ``lenient``: the last generation of a trace cut short misses the batches of some
 #: threads), rows of each kind, bytes allocated and freed, the last row's time, the latest
-#: time of any kept event, and the span table's and the tiny set's (used, gone) rows.
+#: time of any kept event, the span table's and the tiny set's (used, gone) rows, and the
+#: largest row size and step of the rows' time (from the row before; the first's from 0).
 (C_TINY, C_SNAPSHOT, C_NONHEAP_SPANS, C_DROPPED, C_ALLOCS, C_FREES, C_GCS, C_ALLOC_BYTES, C_FREE_BYTES,
- C_LAST_ROW_NS, C_LAST_NS, C_SPANS_USED, C_SPANS_GONE, C_TINY_USED, C_TINY_GONE, N_COUNTERS) = range(16)  # fmt: skip
+ C_LAST_ROW_NS, C_LAST_NS, C_SPANS_USED, C_SPANS_GONE, C_TINY_USED, C_TINY_GONE, C_MAX_SIZE, C_MAX_TIME_STEP,
+ N_COUNTERS) = range(18)  # fmt: skip
 
 
 @jit
@@ -705,6 +707,8 @@ def _rows_into(
     n_heap = st[_HEAP_POINTS]
     n_goal = st[_GOAL_POINTS]
     last_row_ns = st[_LAST_ROW_NS]
+    max_size = counters[C_MAX_SIZE]
+    max_step = counters[C_MAX_TIME_STEP]
     nclass = class_size.shape[0]
     last = -1  # the row of the span that held the last object
     last_tid = np.int64(-1)  # the last type looked up, and its index: objects come in runs of one type
@@ -814,8 +818,13 @@ def _rows_into(
             t = last_ns
             # the rows' times never go back: a thread's burst of events runs ahead of the
             # clock (see _merge), and the next P's events, though later, can carry earlier times
-            last_row_ns = t if t > last_row_ns else last_row_ns
+            if t > last_row_ns:
+                if t - last_row_ns > max_step:
+                    max_step = t - last_row_ns
+                last_row_ns = t
             row_ns[n_out] = last_row_ns
+            if elem > max_size:
+                max_size = elem
             n_out += 1
         elif k == EV_GC_BEGIN:
             row_kind[n_out] = KIND_GC
@@ -824,7 +833,10 @@ def _rows_into(
             row_type[n_out] = -1
             row_noscan[n_out] = 0
             t = _ns(ts[j], t0, ns_per_tick)
-            last_row_ns = t if t > last_row_ns else last_row_ns
+            if t > last_row_ns:
+                if t - last_row_ns > max_step:
+                    max_step = t - last_row_ns
+                last_row_ns = t
             row_ns[n_out] = last_row_ns
             gc_rows[n_gc, 0] = n_out
             gc_rows[n_gc, 1] = np.int64(a0 & np.uint64(MAX_ID - 1))
@@ -849,6 +861,8 @@ def _rows_into(
     st[_HEAP_POINTS] = n_heap
     st[_GOAL_POINTS] = n_goal
     st[_LAST_ROW_NS] = last_row_ns
+    counters[C_MAX_SIZE] = max_size
+    counters[C_MAX_TIME_STEP] = max_step
 
 
 @jit

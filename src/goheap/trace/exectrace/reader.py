@@ -277,10 +277,17 @@ class ExecTraceReader:
         self.generations = 0
         self.truncated_at: int | None = None
         self.truncated_why = ""
-        self._counters = np.zeros(16, np.int64)  # decode.C_*: what generation_rows carries over
+        self._counters = np.zeros(_decode().N_COUNTERS, np.int64)  # decode.C_*: what generation_rows carries over
         self._spans: np.ndarray | None = None  # the live spans (decode.new_table)
         self._tiny: np.ndarray | None = None  # the live 16-byte tiny blocks
         self._scratch: tuple = ()  # generation_rows' working arrays, reused (decode.new_scratch)
+
+    @property
+    def bounds(self) -> dict[str, tuple[int, int]]:
+        """What the rows so far hold, for :func:`~goheap.trace.tracefile.write_trace_file`:
+        their least and greatest size, and step of their time."""
+        d = _decode()
+        return {"size": (0, int(self._counters[d.C_MAX_SIZE])), "time_ns": (0, int(self._counters[d.C_MAX_TIME_STEP]))}
 
     @property
     def nbytes(self) -> dict[str, int]:
