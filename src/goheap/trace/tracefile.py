@@ -68,6 +68,8 @@ from typing import Any
 
 import numpy as np
 
+from goheap.trace.bounded import memory_budget, read_npy_member
+
 try:  # pragma: no branch - goheap.errors is part of the package
     from goheap.errors import HeapError as _ErrorBase
 except ImportError:  # pragma: no cover - only while goheap.errors is not yet in the tree
@@ -109,6 +111,8 @@ COLUMNS: tuple[tuple[str, np.dtype], ...] = (
     ("func_id", np.dtype("<i4")),
 )
 _MEMBERS = frozenset(name for name, _ in COLUMNS) | {"strings", "meta"}
+#: The largest JSON member (meta, string tables) a trace file may hold.
+MAX_JSON_BYTES = 1 << 28
 
 
 class TraceFormatError(_ErrorBase, ValueError):
@@ -266,27 +270,39 @@ class Trace:
             return TraceFormatError(f"{name}: not a valid goheap trace file: {what}")
 
         with open(path, "rb") as f:
-            data = f.read()
-        if data[:6] == b"\x93NUMPY":
-            raise bad("expected a .npz archive, got a single .npy array")
-        if data[:2] != b"PK":  # numpy would take anything else for a pickle
-            raise bad("cannot read it as a .npz archive (it is not a zip file)")
-        try:
-            npz = np.load(io.BytesIO(data), allow_pickle=False)
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-            raise bad(f"cannot read it as a .npz archive ({e})") from None
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise bad("expected a .npz archive, got a single .npy array")
-        with npz:
-            missing = sorted(_MEMBERS - set(npz.files))
-            if missing:
-                raise bad(f"missing member(s) {', '.join(missing)}")
+            head = f.read(6)
+            if head[:6] == b"\x93NUMPY":
+                raise bad("expected a .npz archive, got a single .npy array")
+            if head[:2] != b"PK":  # numpy would take anything else for a pickle
+                raise bad("cannot read it as a .npz archive (it is not a zip file)")
             try:
-                meta = _json_member(npz["meta"])
-                strings = _json_member(npz["strings"])
-                cols = {n: npz[n] for n, _ in COLUMNS}
-            except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, OSError) as e:
-                raise bad(f"unreadable member ({e})") from None
+                zf = zipfile.ZipFile(f)
+            except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+                raise bad(f"cannot read it as a .npz archive ({e})") from None
+            with zf:
+                present = {m[:-4] for m in zf.namelist() if m.endswith(".npy")}
+                missing = sorted(_MEMBERS - present)
+                if missing:
+                    raise bad(f"missing member(s) {', '.join(missing)}")
+                # every member is read in bounded memory, its size checked before it is
+                # decompressed (see goheap.trace.bounded): the small JSON members first
+                budget = memory_budget()
+                label = f"{name}: not a valid goheap trace file"
+                try:
+                    meta = _json_member(read_npy_member(zf, "meta.npy", label, max_bytes=MAX_JSON_BYTES))
+                    strings = _json_member(read_npy_member(zf, "strings.npy", label, max_bytes=MAX_JSON_BYTES))
+                    events = meta.get("events") if isinstance(meta, dict) else None
+                    if not isinstance(events, int) or isinstance(events, bool) or events < 0:
+                        events = None
+                    cols = {}
+                    for n, _dtype in COLUMNS:
+                        cols[n] = read_npy_member(zf, f"{n}.npy", label, max_bytes=budget, rows=events)
+                        budget -= cols[n].nbytes
+                except (ValueError, UnicodeDecodeError, RecursionError) as e:
+                    if isinstance(e, TraceFormatError):
+                        raise
+                    what = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+                    raise bad(f"unreadable member ({what})") from None
         if not isinstance(meta, dict):
             raise bad("'meta' is not a JSON object")
         if meta.get("format") != FORMAT_NAME:
