@@ -48,7 +48,14 @@ from ._runtime.constants import (
     TYPEINFO_ARRAY,
     TYPEINFO_SINGLE_OBJECT,
 )
-from ._runtime.gctrace import format_gctrace, format_scvg
+from ._runtime.gctrace import (
+    GCTRACE_FORMATS,
+    format_gctrace,
+    format_gctrace_modern,
+    format_scvg,
+    gctrace_level_from_environment,
+    runtime_atoi,
+)
 from ._runtime.handle import forget_handle, handle_of
 from ._runtime.mallocinit import Limits, build_runtime
 from ._runtime.stats import GCStats, MemStats
@@ -90,24 +97,17 @@ def readgogc(value: str | None) -> int:
         return 100
     if value == "off":
         return -1
-    return _atoi(value)
-
-
-def _atoi(value: str | None) -> int:
-    """The runtime's atoi: leading decimal digits only (no sign), accumulated in an int32 that wraps."""
-    n = 0
-    for ch in value or "":
-        if not "0" <= ch <= "9":
-            break
-        n = (n * 10 + ord(ch) - ord("0")) & 0xFFFFFFFF
-    return n - (1 << 32) if n >= 1 << 31 else n
+    return runtime_atoi(value)
 
 
 @dataclass(frozen=True)
 class HeapConfig:
     """How to build a heap. Every default is the seed's.
 
-    gcpercent / gctrace: None reads GOGC / GOGCTRACE from the environment, as the seed does.
+    gcpercent / gctrace: None reads GOGC / GOGCTRACE from the environment, as the seed does
+    (GODEBUG=gctrace=N, today's Go's setting, is read too when GOGCTRACE is not set).
+    gctrace_format: the trace lines' format, "seed" (the default) or "modern" (today's
+    Go's ``gc 1 @0.012s 2%: ...``; see :func:`goheap._runtime.gctrace.format_gctrace_modern`).
     nproc: collector procs (work.nproc), at most 8 (MaxGcproc) as the seed's gcprocs allows;
     with more than one, the procs' mark and sweep are interleaved deterministically (see
     ``goheap._runtime.gc.gchelper``) and gctrace shows their handoffs, steals and yields.
@@ -126,6 +126,7 @@ class HeapConfig:
     arena_size: int = MAX_MEM
     gcpercent: int | None = None
     gctrace: int | None = None
+    gctrace_format: str = "seed"
     trace_stream: TextIO | None = None
     memprofilerate: int = MEM_PROFILE_RATE
     nproc: int = 1
@@ -163,6 +164,8 @@ def _check_config(config: HeapConfig) -> None:
         raise errors.ConfigError(f"gcpercent must be an int or None, not {config.gcpercent!r}")
     if min(config.force_gc_period_ns, config.scavenge_limit_ns) < 2:
         raise errors.ConfigError("force_gc_period_ns and scavenge_limit_ns must be at least 2 ns (the tick is half the smaller)")
+    if config.gctrace_format not in GCTRACE_FORMATS:
+        raise errors.ConfigError(f"gctrace_format must be one of {', '.join(GCTRACE_FORMATS)}, not {config.gctrace_format!r}")
     if config.scavenger_thread and config.virtual_clock:
         raise errors.ConfigError("scavenger_thread runs in real time; it cannot drive a virtual clock")
 
@@ -404,7 +407,7 @@ class Heap:
         self._closed = True
         _check_config(config)
         gcpercent = config.gcpercent if config.gcpercent is not None else readgogc(os.environ.get("GOGC"))
-        gctrace = config.gctrace if config.gctrace is not None else _atoi(os.environ.get("GOGCTRACE"))
+        gctrace = config.gctrace if config.gctrace is not None else gctrace_level_from_environment(os.environ)
         self._sysmem = SysMem(config.os)
         race_options = None
         if config.race:
@@ -433,6 +436,7 @@ class Heap:
         h[L.H_NPROC] = min(config.nproc, MAX_GCPROC)
         h[L.H_CLOCK_VIRTUAL] = 1 if config.virtual_clock else 0
         h[L.H_NOW] = config.start_time_ns
+        h[L.H_START_NS] = config.start_time_ns if config.virtual_clock else time.time_ns()
         if config.go_process:
             h[L.H_GC_STACK_BYTES] = GC_STACK_SEGMENT_BYTES
             h[L.H_GC_PARFOR_BYTES] = PARFOR_BYTES
@@ -535,8 +539,11 @@ class Heap:
         n = int(gs[L.GS_NTRACE])
         if self._arrays.h[L.H_GCTRACE] > 0:
             stream = self.trace_stream or sys.stderr
+            start_ns = int(self._arrays.h[L.H_START_NS])
+            modern = self.config.gctrace_format == "modern"
             for k in range(max(self._traced, n - log.shape[0]), n):
-                stream.write(format_gctrace(log[k % log.shape[0]]) + "\n")
+                row = log[k % log.shape[0]]
+                stream.write((format_gctrace_modern(row, start_ns) if modern else format_gctrace(row)) + "\n")
         self._traced = n
 
     def gctrace_rows(self) -> np.ndarray:
@@ -654,10 +661,12 @@ class Heap:
         k = self._stacks.get(key)
         if k is None:
             k = len(self._stack_frames)
-            if k >= self._arrays.prof.shape[0]:
+            # the runtime's own buckets fill the table from the top (see _runtime/mprof.py)
+            if k >= self._arrays.prof.shape[0] - int(self._arrays.gcstats[L.GS_PROF_NDERIVED]):
                 return 0  # the bucket table is full: charge the unattributed bucket
             self._stacks[key] = k
             self._stack_frames.append(key)
+            self._arrays.h[L.H_PROF_NSTACKS] = k + 1
         return k
 
     @contextlib.contextmanager
@@ -706,9 +715,12 @@ class Heap:
 
         self._check_open()
         n = int(self._arrays.gcstats[L.GS_PROF_NBUCKET])
-        prof = self._arrays.prof[:n]
+        top = self._arrays.prof.shape[0]
+        runtime_rows = np.arange(top - int(self._arrays.gcstats[L.GS_PROF_NDERIVED]), top)[::-1]
+        rows = np.concatenate([np.arange(n), runtime_rows])
+        prof = self._arrays.prof
         out = []
-        for b in np.flatnonzero(prof[:, L.PB_ALLOCS] + prof[:, L.PB_RECENT_ALLOCS]):
+        for b in rows[np.flatnonzero(prof[rows, L.PB_ALLOCS] + prof[rows, L.PB_RECENT_ALLOCS])]:
             row = [int(x) for x in prof[b]]
             out.append(
                 HeapSample(
@@ -722,8 +734,12 @@ class Heap:
         return out
 
     def _profile_frames(self, bucket: int) -> tuple[pprof.Frame, ...]:
-        from .report.pprof import Frame
+        from .report.pprof import RUNTIME_ORIGIN_FRAMES, Frame
 
+        origin = int(self._arrays.prof[bucket, L.PB_ORIGIN])
+        if origin:  # the runtime's own allocation, called from a program stack
+            parent = int(self._arrays.prof[bucket, L.PB_PARENT]) - 1
+            return RUNTIME_ORIGIN_FRAMES[origin] + self._profile_frames(parent)
         key = self._stack_frames[bucket] if bucket < len(self._stack_frames) else None
         if not key:
             name = "(unattributed)" if bucket == 0 or key is not None else f"(profile bucket {bucket})"

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import __version__
+from ..atomicfile import atomic_write
 from ..inspect import History, HeapSnapshot, PageState
 from . import plots
 
@@ -296,5 +297,6 @@ def write_report(
         history.finish(heap)
     text = build_report(history, title=title, subtitle=subtitle, run_info=run_info)
     out = Path(path)
-    out.write_text(text, encoding="utf-8")
+    with atomic_write(out, "w", encoding="utf-8") as f:
+        f.write(text)
     return out

@@ -661,7 +661,11 @@ def import_log_to_file(
     """
     out = Path(out)
     directory = out.parent if str(out.parent) else Path(".")
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", suffix=".import", dir=directory) as spill:
+    try:
+        spill_dir = tempfile.TemporaryDirectory(prefix=f".{out.name}.", suffix=".import", dir=directory)
+    except OSError as e:  # name the output, never the temporary directory
+        raise OSError(e.errno, e.strerror, os.fspath(out)) from None
+    with spill_dir as spill:
         cols = _Columns(chunk_events, spill_dir=spill)
         try:
             with _LogFile(path, _source_name(path)) as log:
@@ -678,6 +682,10 @@ def import_log_to_file(
             meta["events"] = cols.n_events
             meta["counts"] = {name: int(cols.counts[i]) for i, name in enumerate(KIND_NAMES)}
             write_trace_file(out, columns, types, funcs, meta)
+        except OSError as e:
+            if e.filename is not None and os.fspath(e.filename).startswith(spill):
+                raise OSError(e.errno, e.strerror, os.fspath(out)) from None
+            raise
         finally:
             cols.close()
     full_meta = dict(meta)

@@ -58,7 +58,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +67,7 @@ from typing import Any
 
 import numpy as np
 
+from goheap.atomicfile import PendingFiles
 from goheap.trace.bounded import memory_budget, read_npy_member
 
 try:  # pragma: no branch - goheap.errors is part of the package
@@ -417,11 +417,8 @@ def write_trace_file(
         raise ValueError(f"columns have {sorted(counts)} rows; meta['events'] is {meta.get('events')!r}")
     strings = json.dumps({"types": list(types), "funcs": list(funcs)}).encode("utf-8")
     meta_bytes = json.dumps(meta, sort_keys=True).encode("utf-8")
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 is for the temporary name only
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(
+    with PendingFiles() as pending:
+        with pending.writing(path) as tmp, open(tmp, "wb") as f, zipfile.ZipFile(
             f, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True
         ) as zf:
             for name, dtype in COLUMNS:
@@ -429,20 +426,8 @@ def write_trace_file(
                 _write_member(zf, name, dtype, int(n), blocks)
             for name, data in (("strings", strings), ("meta", meta_bytes)):
                 _write_member(zf, name, np.dtype(np.uint8), len(data), [data])
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        pending.commit()
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _write_member(
