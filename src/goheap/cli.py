@@ -203,7 +203,7 @@ def run(
     stdout_file = stderr_file = None
     if prefix:
         stdout_file, stderr_file = prefix + ".stdout", prefix + ".stderr"
-    check_outputs({"--report": report, "--heap-profile": heap_profile, "-o": stdout_file, "-o ": stderr_file})
+    check_outputs([("--report", report), ("--heap-profile", heap_profile), ("-o", stdout_file), ("-o", stderr_file)])
 
     from .workloads import WorkloadError, get_workload, run_workload
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import click
@@ -190,13 +190,14 @@ def _input_identity(path: str | os.PathLike[str]) -> tuple[int, int, str] | None
 
 
 def check_outputs(
-    outputs: Mapping[str, str | os.PathLike[str] | None],
+    outputs: Mapping[str, str | os.PathLike[str] | None] | Iterable[tuple[str, str | os.PathLike[str] | None]],
     inputs: Mapping[str, str | os.PathLike[str] | None] | None = None,
 ) -> None:
     """Refuse, before any work, outputs that cannot be written or would clobber an input or each other.
 
     ``outputs`` and ``inputs`` map a label for messages (``"--report"``, ``"the trace"``)
-    to a path (None: not given). Raises :class:`CommandError`.
+    to a path (None: not given); ``outputs`` may also be (label, path) pairs, for an
+    option that writes several files. Raises :class:`CommandError`.
     """
     seen: dict[tuple[int, int, str], str] = {}
     for label, path in (inputs or {}).items():
@@ -205,7 +206,7 @@ def check_outputs(
         identity = _input_identity(path)
         if identity is not None:
             seen[identity] = f"{label} {os.fspath(path)}"
-    for label, given in outputs.items():
+    for label, given in outputs.items() if isinstance(outputs, Mapping) else outputs:
         if given is None:
             continue
         path = Path(given)

@@ -65,7 +65,12 @@ def _stderr_is_tty() -> bool:
         return False
 
 
-@click.group("trace", cls=GoheapGroup, short_help="Import Go allocation logs; describe trace files.")
+@click.group(
+    "trace",
+    cls=GoheapGroup,
+    short_help="Import Go allocation logs; describe trace files.",
+    epilog="\b\nExamples:\n  goheap trace import prog.log\n  goheap trace info prog.trace.npz",
+)
 def trace_group() -> None:
     """Import Go GODEBUG=allocfreetrace=1 logs into trace files, and describe trace files."""
 
