@@ -141,9 +141,9 @@ Workloads (ports of the seed runs' programs):
                       as the Go program does (so binarytrees -5 is binarytrees 6)
   binarytrees-py [N]  the same through the Python API only (slow: small N)
   gcbench             Boehm's GCBench
-  churn               2M []byte of random sizes through a 10000-slot ring
+  churn               2M []byte of random sizes through a 10000-slot ring"""
 
-\b
+RUN_EPILOG = """\b
 Output: the program's own lines on stdout, then a one-line summary (collections,
 pauses, peak heap, HeapSys, time, GOGC and where it came from); --memstats prints
 the seed runs' full MemStats block instead, -o writes it to PREFIX.stdout.
@@ -159,7 +159,7 @@ Examples:
 
 @main.command(
     context_settings={"ignore_unknown_options": True},
-    epilog=WORKLOAD_HELP,
+    epilog=WORKLOAD_HELP + "\n\n" + RUN_EPILOG,
     short_help="Run a Go program's port on a fresh 2013 heap.",
 )
 @click.argument("workload")
@@ -316,7 +316,7 @@ def run_summary(result, gogc: str) -> str:
     pauses = [int(r[L.TR_PAUSE_NS]) for r in rows]
     peak = max([ms["HeapAlloc"], *(int(r[L.TR_HEAP0]) for r in rows), *(int(r[L.TR_GOAL]) for r in rows)])
     return (
-        f"# goheap: {ms['NumGC']} collections, pause total {ms['PauseTotalNs'] / 1e6:.1f} ms"
+        f"# goheap: {ms['NumGC']} collection{'' if ms['NumGC'] == 1 else 's'}, pause total {ms['PauseTotalNs'] / 1e6:.1f} ms"
         f" (max {max(pauses, default=0) / 1e6:.1f} ms), peak heap {_mb(peak)}, HeapSys {_mb(ms['HeapSys'])},"
         f" {result.elapsed_s:.2f} s; {gogc}"
     )
