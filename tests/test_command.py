@@ -78,6 +78,7 @@ def test_unwritable_directories_are_refused_before_work() -> None:
         (["run", "binarytrees", "6", "--bogus"], "goheap run: error: unknown option '--bogus'"),
         (["run", "binarytrees", "-o", "/nonexistent/x"], "goheap run: error: cannot write -o /nonexistent/x.stdout: no such directory /nonexistent"),
         (["trace", "import", "-"], "goheap trace import: error: reading the log from standard input needs -o OUTPUT"),
+        (["trace", "import", "-", "-o", "/proc/x.npz"], "goheap trace import: error: cannot write the trace file /proc/x.npz: "),
         (["trace", "info", "--nope"], "goheap trace info: error: No such option '--nope'"),
     ],
 )
@@ -86,6 +87,7 @@ def test_every_error_is_one_line_with_status_2(args: list[str], message: str) ->
     assert res.exit_code == 2, res.output
     assert res.stdout == ""
     assert res.stderr.startswith(message) and res.stderr.count("\n") == 1, res.stderr
+    assert "goheap-tmp" not in res.stderr and ".import" not in res.stderr  # a temporary name is never shown
 
 
 def test_version() -> None:

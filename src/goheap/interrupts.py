@@ -5,6 +5,10 @@
 :mod:`goheap.atomicfile`), nothing is left under a final name, and the command line prints
 one line and exits with 128 + the signal number (130, 143), as a shell expects.
 
+The handlers are installed when the command line starts (``GoheapGroup.main``); a signal
+during Python's own start-up, while goheap is being imported, still gets Python's default
+behaviour.
+
 When the exception may be raised
 --------------------------------
 Python runs a signal handler between two bytecodes of whatever Python code runs next,
@@ -19,11 +23,16 @@ and some of that code is called by native code that does not expect an exception
 * llvmlite's callbacks from LLVM (its object cache, while numba loads or stores machine
   code) are ctypes callbacks: an exception there is printed as "ignored" and lost.
 
+* Python code run by the garbage collector (a ``__del__``, a weakref callback) reports
+  its exceptions as "ignored" and goes on: the interrupt would be lost there too.
+
 So the handler raises only when no frame of llvmlite, and no frame of numba other than
 the dispatcher's compile entry (which reports exceptions properly), is on the stack.
 Otherwise it notes the signal and re-checks 10 ms later (SIGALRM), so the exception comes
-at the first safe bytecode: right after the compiled call returns. A second signal while
-one is pending exits at once (status 128 + signal), removing the temporary files first.
+at the first safe bytecode: right after the compiled call returns. An interrupt that is
+nevertheless swallowed (``sys.unraisablehook`` sees it) is noted again and re-raised the
+same way. A second signal while one is pending exits at once (status 128 + signal),
+removing the temporary files first.
 """
 
 from __future__ import annotations
@@ -104,6 +113,14 @@ class _Handler:
             raise Interrupted(signum)
         signal.setitimer(signal.ITIMER_REAL, RECHECK_S)
 
+    def on_unraisable(self, unraisable, previous) -> None:
+        exc = unraisable.exc_value
+        if isinstance(exc, Interrupted):  # swallowed where it was raised: raise it again soon
+            self.pending = exc.signum
+            signal.setitimer(signal.ITIMER_REAL, RECHECK_S)
+            return
+        previous(unraisable)
+
 
 @contextlib.contextmanager
 def handling_signals() -> Iterator[None]:
@@ -116,6 +133,8 @@ def handling_signals() -> Iterator[None]:
         yield
         return
     handler = _Handler()
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: handler.on_unraisable(unraisable, previous_hook)
     previous = {}
     for signum in (*SIGNALS, signal.SIGALRM):
         old = signal.getsignal(signum)
@@ -127,5 +146,6 @@ def handling_signals() -> Iterator[None]:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
+        sys.unraisablehook = previous_hook
         for signum, old in previous.items():
             signal.signal(signum, old if old is not None else signal.SIG_DFL)
