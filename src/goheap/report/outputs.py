@@ -57,10 +57,10 @@ class RunOutputs:
             with self.pending.writing(self.heap_profile) as path:
                 heap.write_heap_profile(path)
 
-    def write_report(self, *, title: str, subtitle: str, run_info: dict[str, str]) -> None:
+    def write_report(self, *, title: str, subtitle: str, run_info: dict[str, str], sections=None) -> None:
         if self.history is None:
             return
         from .html import write_report
 
         with self.pending.writing(self.report) as path:
-            write_report(path, self.history, title=title, subtitle=subtitle, run_info=run_info)
+            write_report(path, self.history, title=title, subtitle=subtitle, run_info=run_info, sections=sections)
