@@ -93,7 +93,11 @@ allocator's and the accessors' hot paths, assembled from its parts in ``goheap/_
 runner; ``scavenger``: the clock, the scavenger's rounds, FreeOSMemory). Above the shell:
 ``goheap.workloads`` (the seed runs' programs ported, in a model of the 2013 Go process),
 ``goheap.trace`` (allocfreetrace import and replay), ``goheap.inspect`` and
-``goheap.report`` (views, HTML reports, pprof profiles), ``goheap.race`` and ``goheap.cli``.
+``goheap.report`` (views, HTML reports, pprof profiles), ``goheap.race`` and ``goheap.cli``,
+with what every command shares in ``goheap.command`` (errors, output checks, GOGC flags),
+``goheap.interrupts`` (Ctrl-C and SIGTERM at safe points) and ``goheap.atomicfile`` (every
+output written whole or not at all); ``goheap.trace.bounded`` reads untrusted files in
+bounded memory.
 
 Departures
 ==========
