@@ -138,11 +138,12 @@ def test_a_replay_interrupted_at_any_moment_exits_cleanly(tmp_path: Path, big_tr
     p.stderr.read()
     assert p.wait() == 0
     startup = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    p = goheap(*args)
-    p.stderr.read()
-    whole = time.perf_counter() - t0
-    assert p.wait() == 0 and sorted(x.name for x in outputs.iterdir()) == ["p.pb.gz", "r.html"]
+    for _ in range(2):  # the first may still compile or load code; time the second
+        t0 = time.perf_counter()
+        p = goheap(*args)
+        p.stderr.read()
+        whole = time.perf_counter() - t0
+        assert p.wait() == 0 and sorted(x.name for x in outputs.iterdir()) == ["p.pb.gz", "r.html"]
     for x in outputs.iterdir():
         x.unlink()
     interrupted = 0

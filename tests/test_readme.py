@@ -4,7 +4,8 @@ Generic, so that every section's examples are checked, whoever writes them:
 
 * every ```python block runs, as ``example.py`` in a fresh directory that also holds the
   files the examples name (``prog.log``, ``prog.log.gz``: a small allocfreetrace log made
-  here; ``prog.trace.npz``: its import). A plain ``` block right after a python block is
+  here; ``prog.trace.npz``: its import; ``t.out``: a small execution trace of the tests'
+  data). A plain ``` block right after a python block is
   that program's expected output (its stdout, its stderr, or both), compared line for
   line, with the directory's path written as ``/tmp``.
 * every ``goheap ...`` command in an indented or ```sh block (after ``&&``, ``|`` or
@@ -110,6 +111,9 @@ def test_shell_example_parses(command: str, line: int) -> None:
 
 
 def _fixtures(directory: Path) -> None:
+    execution_trace = Path(__file__).parent / "trace" / "data" / "fx-1.27.3.trace.gz"
+    if execution_trace.exists():  # t.out: what runtime/trace.Start or go test -trace writes
+        (directory / "t.out").write_bytes(gzip.decompress(execution_trace.read_bytes()))
     (directory / "prog.log").write_text(LOG)
     with gzip.open(directory / "prog.log.gz", "wt") as f:
         f.write(LOG)

@@ -31,19 +31,31 @@ EVENT = "tracealloc(0xc000010000, 0x10, *main.Node)\ngoroutine 1 [running]:\nmai
 RSS_LIMIT = 400 << 20
 
 
+# The child reports its own peak RSS (VmHWM of its address space, which starts afresh at
+# exec): wait4's ru_maxrss would include the pytest process it was forked from.
+_MEASURED = (
+    "import atexit, os, runpy, sys\n"
+    "def hwm():\n"
+    "    kb = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+    "    os.write(2, ('\\nVmHWM ' + kb + '\\n').encode())\n"
+    "atexit.register(hwm)\n"
+    "sys.argv = ['goheap', *sys.argv[1:]]\n"
+    "runpy.run_module('goheap.cli', run_name='__main__')\n"
+)
+
+
 def run_goheap(*args: str, stdin=None, cwd: Path | None = None) -> tuple[int, str, int]:
     """(exit status, stderr, peak RSS in bytes) of ``goheap ARGS`` run in a subprocess."""
-    p = subprocess.Popen(
-        [sys.executable, "-m", "goheap.cli", *args],
+    p = subprocess.run(
+        [sys.executable, "-c", _MEASURED, *args],
         stdin=stdin if stdin is not None else subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         cwd=cwd,
+        check=False,
     )
-    err = p.stderr.read().decode()
-    _, status, usage = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    return p.returncode, err, usage.ru_maxrss * 1024
+    err, _, hwm = p.stderr.decode().rpartition("\nVmHWM ")
+    return p.returncode, err.lstrip("\n"), int(hwm.split()[0]) * 1024
 
 
 def test_line_guard_stops_at_the_first_long_line() -> None:

@@ -296,9 +296,11 @@ def replay_command(
         raise fail(f"cannot read {trace}: {(e.strerror or str(e)).lower()}") from None
 
     gogc, source = gogc_setting(gogc)  # the one GOGC parser: strict flag, the seed's reading of $GOGC
-    gogc_source = {"--gogc": "--gogc", "default": "the default: no --gogc, no GOGC in the environment"}.get(
-        source, f"the GOGC environment variable ({source[1:]})"
-    )
+    if source.startswith("$GOGC"):
+        atoi = ", read as the 2013 runtime's atoi reads it" if source.endswith("reads it") else ""
+        gogc_source = f"the GOGC environment variable ({os.environ.get('GOGC')!r}{atoi})"
+    else:
+        gogc_source = {"--gogc": "--gogc", "default": "the default: no --gogc, no GOGC in the environment"}[source]
     written = [p for p in (report, heap_profile) if p]
     on_interrupt(f"the replay of {trace} did not finish; nothing was written" + (f" ({', '.join(written)})" if written else ""))
     with PendingFiles() as pending:
