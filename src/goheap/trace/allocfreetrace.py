@@ -100,6 +100,7 @@ from typing import IO, Any
 import numpy as np
 
 from goheap.trace import logscan
+from goheap.trace.bounded import LineGuard
 from goheap.trace.byteinput import ByteInput, CorruptStream
 from goheap.trace.tracefile import (
     COLUMNS,
@@ -543,17 +544,52 @@ def open_log(path: str | os.PathLike[str]) -> IO[str]:
     """Open a log for reading as text, decompressing it if it starts with gzip magic.
 
     Opened exactly as :func:`import_log` reads it (UTF-8, ``errors='replace'``, universal
-    newlines); closing the returned file closes everything.
+    newlines, each line at most :data:`~goheap.trace.bounded.MAX_LINE_BYTES`); closing the
+    returned file closes everything.
     """
-    with open(path, "rb") as f:
-        compressed = f.read(2) == _GZIP_MAGIC
-    if compressed:
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline=None)
-    return open(path, encoding="utf-8", errors="replace", newline=None)  # noqa: SIM115
+    raw = open(path, "rb")  # noqa: SIM115 - closed with the text stream
+    try:
+        buffered = io.BufferedReader(raw, 1 << 16)
+        stream: IO[bytes] = buffered
+        if buffered.peek(2)[:2] == _GZIP_MAGIC:
+            stream = gzip.GzipFile(fileobj=buffered, mode="rb")
+        guarded = io.BufferedReader(LineGuard(_Closing(stream, raw), _source_name(path)), 1 << 16)
+        return io.TextIOWrapper(guarded, encoding="utf-8", errors="replace", newline=None)
+    except BaseException:
+        raw.close()
+        raise
+
+
+class _Closing(io.RawIOBase):
+    """Reads ``stream``; closing it closes ``stream`` and then the file under it."""
+
+    def __init__(self, stream: IO[bytes], file: IO[bytes]) -> None:
+        super().__init__()
+        self._stream, self._file = stream, file
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        return self._stream.readinto(b)  # type: ignore[attr-defined, no-any-return]
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._stream.close()
+            finally:
+                self._file.close()
+        super().close()
 
 
 def _source_name(path: str | os.PathLike[str]) -> str:
     return "<stdin>" if os.fspath(path) == "-" else Path(path).name
+
+
+def _log_input(path: str | os.PathLike[str]) -> ByteInput:
+    """The log's bytes, every line bounded (:class:`~goheap.trace.bounded.LineGuard`, after
+    decompression: ``/dev/zero`` or a gzip bomb is refused after one long line, never held)."""
+    return ByteInput(path, wrap=lambda stream: LineGuard(stream, _source_name(path)))
 
 
 def import_log(
@@ -575,7 +611,7 @@ def import_log(
     """
     cols = _Columns(chunk_events)
     stacks = _StackTable()
-    with ByteInput(path) as log:
+    with _log_input(path) as log:
         types, funcs, meta = _scan(log, cols, stacks, source=_source_name(path), progress=progress, stacklevel=3)
         meta["log_bytes"] = log.end
         meta["compressed"] = log.compressed
@@ -617,11 +653,15 @@ def import_log_to_file(
     """
     out = Path(out)
     directory = out.parent if str(out.parent) else Path(".")
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", suffix=".import", dir=directory) as spill:
+    try:
+        spill_dir = tempfile.TemporaryDirectory(prefix=f".{out.name}.", suffix=".import", dir=directory)
+    except OSError as e:  # name the output, never the temporary directory
+        raise OSError(e.errno, e.strerror, os.fspath(out)) from None
+    with spill_dir as spill:
         cols = _Columns(chunk_events, spill_dir=spill)
         try:
             stacks = _StackTable()
-            with ByteInput(path) as log:
+            with _log_input(path) as log:
                 types, funcs, meta = _scan(log, cols, stacks, source=_source_name(path), progress=progress, stacklevel=3)
                 meta["log_bytes"] = log.end
                 meta["compressed"] = log.compressed
@@ -633,6 +673,10 @@ def import_log_to_file(
                 columns[name] = (len(tables[name]), [tables[name].tobytes()])
             bounds = {"size": cols.sizes} if cols.sizes is not None else {}
             write_trace_file(out, columns, types, funcs, meta, frames=tables["frames"], bounds=bounds)
+        except OSError as e:
+            if e.filename is not None and os.fspath(e.filename).startswith(spill):
+                raise OSError(e.errno, e.strerror, os.fspath(out)) from None
+            raise
         finally:
             cols.close()
     full_meta = dict(meta)

@@ -16,6 +16,7 @@ import gzip
 import os
 import sys
 import zlib
+from collections.abc import Callable
 from typing import IO, Any
 
 import numpy as np
@@ -37,10 +38,12 @@ class ByteInput:
 
     ``name`` is the file's name (``<stdin>`` for ``"-"``), ``compressed`` whether it is
     gzip, ``raw_read`` how many bytes of the file were read, ``cut_short`` whether the
-    stream ended early (a gzip stream before its end: ``cut_reason`` says how).
+    stream ended early (a gzip stream before its end: ``cut_reason`` says how). ``wrap``,
+    if given, is applied to the decompressed stream (an object with ``readinto``) and what
+    it returns is read instead (e.g. a bound on line lengths).
     """
 
-    def __init__(self, source: str | os.PathLike[str] | IO[bytes]) -> None:
+    def __init__(self, source: str | os.PathLike[str] | IO[bytes], *, wrap: Callable[[Any], Any] | None = None) -> None:
         if not isinstance(source, (str, os.PathLike)):
             self.name = "<stream>"
             self._raw: IO[bytes] = source
@@ -69,7 +72,9 @@ class ByteInput:
         self.compressed = first == _GZIP_MAGIC
         self._stream: Any = _Chained(first, self._raw, self)
         if self.compressed:
-            self._stream = gzip.GzipFile(fileobj=self._stream, mode="rb")
+            self._stream = _OneStep(gzip.GzipFile(fileobj=self._stream, mode="rb"))
+        if wrap is not None:
+            self._stream = wrap(self._stream)
 
     @property
     def end(self) -> int:
@@ -91,9 +96,7 @@ class ByteInput:
             grown[: self.filled] = self.buf[: self.filled]
             self.buf = grown
         try:
-            # one decompression step at a time: a stream cut short then loses no byte before the cut
-            read = self._stream.readinto1 if self.compressed else self._stream.readinto
-            n = read(memoryview(self.buf)[self.filled : self.filled + READ_BLOCK])
+            n = self._stream.readinto(memoryview(self.buf)[self.filled : self.filled + READ_BLOCK])
         except EOFError as e:
             n = 0
             self.cut_short = True
@@ -117,6 +120,20 @@ class ByteInput:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _OneStep:
+    """A gzip stream read one decompression step at a time (``readinto`` is its
+    ``readinto1``): a stream cut short then loses no byte before the cut."""
+
+    def __init__(self, stream: gzip.GzipFile) -> None:
+        self._stream = stream
+
+    def readinto(self, b: Any) -> int:
+        return self._stream.readinto1(b)
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 class _Chained:
