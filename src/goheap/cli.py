@@ -18,6 +18,7 @@ import click
 from ._runtime.sizeclasses import init_sizes
 from .errors import HeapError, RaceError
 from .report.outputs import RunOutputs, output_options
+from .sweep.cli import diff_command, sweep_command
 from .trace.cli import replay_command, trace_group
 
 __all__ = ["main"]
@@ -375,6 +376,8 @@ def _print_comparison(cmp, ref_name: str, our_name: str) -> None:
 
 main.add_command(trace_group)
 main.add_command(replay_command)
+main.add_command(sweep_command)
+main.add_command(diff_command)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ Views of the present state:
   waste and free slots (row 0: large objects);
 - :func:`page_map`: one :class:`PageState` per arena page in use;
 - :func:`mem_stats`: MemStats as ReadMemStats would return them now;
+- :func:`resident`: the heap's own memory actually paged in (arena, bitmap, metadata);
 - :func:`snapshot`: all of these at once, as a :class:`HeapSnapshot` that outlives the heap.
 
 Over time: :class:`History` records MemStats samples (``run_workload(on_tick=history)``),
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
@@ -40,6 +42,7 @@ from ._runtime import layout as L
 from ._runtime.constants import MSPAN_FREE, MSPAN_IN_USE, NUM_SIZE_CLASSES, PAGE_SHIFT, PAGE_SIZE
 from ._runtime.sizeclasses import init_sizes
 from ._runtime.stats import MemStats
+from ._runtime.sysmem import resident_bytes
 
 if TYPE_CHECKING:
     from .heap import Heap
@@ -54,12 +57,14 @@ __all__ = [
     "History",
     "PageMapSnapshot",
     "PageState",
+    "Resident",
     "Span",
     "SpanState",
     "class_occupancy",
     "mem_stats",
     "page_map",
     "process_rss",
+    "resident",
     "size_classes",
     "snapshot",
     "span_records",
@@ -341,6 +346,84 @@ def process_rss() -> int:
 _OS_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
+class Resident(NamedTuple):
+    """Bytes of a heap's own memory paged in: arena, bitmap, and the other metadata (None: not measured)."""
+
+    arena: int
+    bitmap: int
+    metadata: int | None
+
+    @property
+    def total(self) -> int:
+        return self.arena + self.bitmap + (self.metadata or 0)
+
+
+_MINCORE_WINDOW = 1 << 30  # bytes asked of mincore at once (a 256 KiB answer)
+_SMAPS_VMA = re.compile(rb"^([0-9a-f]+)-([0-9a-f]+) ", re.M)
+_SMAPS_RSS = re.compile(rb"^Rss:\s+(\d+) kB", re.M)
+
+
+def _resident_in(addr: int, nbytes: int) -> int:
+    """resident_bytes over a range of any size, a window at a time (the answer vector stays small)."""
+    total = 0
+    end = addr + nbytes
+    while addr < end:
+        n = min(_MINCORE_WINDOW, end - addr)
+        total += resident_bytes(addr, n)
+        addr += n
+    return total
+
+
+def _resident_in_regions(regions: list[tuple[int, int]]) -> int:
+    """Resident bytes of large, sparsely touched regions: the kernel's count per mapping
+    (/proc/self/smaps), which skips untouched page tables where mincore answers page by
+    page. The kernel merges neighbouring mappings: one made of the regions alone counts
+    whole; one that holds other memory too is measured with mincore on the regions' part."""
+    try:
+        with open("/proc/self/smaps", "rb") as f:
+            text = f.read()
+    except OSError:
+        return sum(_resident_in(a, n) for a, n in regions)
+    vmas = [(int(m.group(1), 16), int(m.group(2), 16)) for m in _SMAPS_VMA.finditer(text)]
+    rss = [int(m.group(1)) << 10 for m in _SMAPS_RSS.finditer(text)]
+    if len(vmas) != len(rss):
+        return sum(_resident_in(a, n) for a, n in regions)
+    total = 0
+    for (lo, hi), r in zip(vmas, rss):
+        if not r:
+            continue
+        parts = [(max(lo, a), min(hi, a + n)) for a, n in regions if a < hi and a + n > lo]
+        if sum(b - a for a, b in parts) == hi - lo:  # all of it the heap's (regions never overlap)
+            total += r
+        else:
+            total += sum(_resident_in(a, b - a) for a, b in parts)
+    return total
+
+
+def resident(heap: Heap, *, metadata: bool = True) -> Resident:
+    """How much of the heap's own memory is resident now (mincore): the RSS the heap costs.
+
+    arena: the mapped part of the arena; bitmap: the mapped part of the heap bitmap below
+    it; metadata: every other array the heap allocated from the OS (span table, page map,
+    work buffers, profile tables, ...), lazily paged, so only what was touched counts.
+    The metadata is several hundred GB of reserved address space, measured from the
+    kernel's per-mapping counts (a few tens of ms); with ``metadata=False`` only the
+    arena and bitmap are measured (with mincore: cheap), and ``metadata`` is None. The runtime never returns metadata pages
+    to the OS, so the metadata's resident size only grows during a run.
+    """
+    heap._check_open()
+    h = heap._arrays.h
+    arena_start, arena_used = int(h[L.H_ARENA_START]), int(h[L.H_ARENA_USED])
+    bitmap_mapped = int(h[L.H_BITMAP_MAPPED])
+    arena = _resident_in(arena_start, arena_used - arena_start)
+    bitmap = _resident_in(arena_start - bitmap_mapped, bitmap_mapped)
+    meta = None
+    if metadata:
+        base = int(h[L.H_BASE])
+        meta = _resident_in_regions([(addr, n) for addr, n in heap._sysmem._owned if addr != base])
+    return Resident(arena, bitmap, meta)
+
+
 # ================================================================ a snapshot of everything
 
 
@@ -496,6 +579,11 @@ class History:
 
     def __len__(self) -> int:
         return len(self._rows)
+
+    @property
+    def last_sample(self) -> np.void:
+        """The latest sample (a record of :data:`SAMPLE_DTYPE`); IndexError before the first."""
+        return np.array([self._rows[-1]], SAMPLE_DTYPE)[0]
 
     @property
     def samples(self) -> np.ndarray:
