@@ -132,6 +132,31 @@ def test_process_rss():
     assert gi.process_rss() > 1 << 20
 
 
+def test_resident_counts_the_heaps_own_pages():
+    with goheap.Heap(arena_size=64 << 20, gcpercent=-1) as h:
+        before = gi.resident(h)
+        keep = [h.alloc(1 << 20, noscan=True) for _ in range(8)]  # 8 MiB, each block zeroed: touched
+        for p in keep:
+            h.view(p)[:] = 1
+        after = gi.resident(h)
+        cheap = gi.resident(h, metadata=False)
+    assert after.arena - before.arena >= 8 << 20
+    assert after.bitmap > 0 and after.metadata is not None and after.metadata > 0
+    assert after.metadata < 64 << 20  # hundreds of GB of metadata reserved, a little paged in
+    assert cheap.metadata is None and (cheap.arena, cheap.bitmap) == (after.arena, after.bitmap)
+    assert after.total == after.arena + after.bitmap + after.metadata
+
+
+def test_resident_metadata_by_mapping_is_mincores_count():
+    """The kernel's per-mapping count (smaps) and mincore page by page agree on the metadata."""
+    with goheap.Heap(arena_size=64 << 20) as h:
+        _churn(h, 500)
+        regions = [(a, n) for a, n in h._sysmem._owned if a != h._arrays.h[L.H_BASE]]
+        fast = gi._resident_in_regions(regions)
+        slow = sum(gi._resident_in(a, n) for a, n in regions)
+    assert fast == slow > 0
+
+
 def test_snapshot_outlives_the_heap():
     with goheap.Heap(arena_size=64 << 20) as h:
         _churn(h, 500)
@@ -212,6 +237,11 @@ def test_history_peak_page_map(observed):
 
 
 @pytest.mark.nojit
+def test_history_last_sample(observed):
+    history, _ = observed
+    assert history.last_sample == history.samples[-1]
+
+
 def test_history_without_samples_is_empty():
     h = History()
     assert len(h.samples) == 0 and len(h.collections) == 0 and h.peak is None

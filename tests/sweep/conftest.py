@@ -2,49 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-
-from goheap.trace import KIND_ALLOC, KIND_FREE, KIND_GC, Trace
-
-A = 0xC000010000  # a Go-like heap address
-
-
-def program_trace(n: int = 6000, seed: int = 1, big: int = 0) -> Trace:
-    """A small program: n allocations of 8 B to 2 KiB, most dying young, a GC point every 1000.
-
-    big: the size of one more allocation at the start (larger than any arena: a replay of
-    the trace fails at once).
-    """
-    rng = np.random.default_rng(seed)
-    kind, addr, size = [], [], []
-    live: list[int] = []
-    sizes = {}
-
-    def event(k: int, a: int, s: int) -> None:
-        kind.append(k)
-        addr.append(a)
-        size.append(s)
-
-    if big:
-        event(KIND_ALLOC, A - (1 << 20), big)
-    for i in range(n):
-        a = A + i * 4096
-        s = int(rng.choice([8, 16, 24, 48, 96, 256, 1024, 2048], p=[0.2, 0.25, 0.15, 0.15, 0.1, 0.08, 0.05, 0.02]))
-        event(KIND_ALLOC, a, s)
-        sizes[a] = s
-        live.append(a)
-        if len(live) > 200 and rng.random() < 0.9:
-            victim = live.pop(int(rng.integers(0, len(live) - 100)))
-            event(KIND_FREE, victim, sizes[victim])
-        if i % 1000 == 999:
-            event(KIND_GC, 0, 0)
-    return Trace(
-        kind=kind, addr=addr, size=size,
-        type_id=[0 if k == KIND_ALLOC and s % 16 == 0 else -1 for k, s in zip(kind, size)],
-        func_id=[-1] * len(kind), types=("*main.Node",), meta={"source": f"program-{seed}.log"},
-    )  # fmt: skip
-
+from heaptools import program_trace
 
 @pytest.fixture(scope="session")
 def traces(tmp_path_factory):

@@ -120,6 +120,15 @@ class _Recorder:
 
     def __call__(self, heap) -> None:
         self.history(heap)
+        self._measure(heap)
+
+    def finish(self, heap) -> None:
+        self.history.finish(heap)  # a last sample, and the final snapshot
+        self._measure(heap)
+        self.final_resident = resident(heap)
+
+    def _measure(self, heap) -> None:
+        """What goes with the History's latest sample: the replay's position, the resident arena, the peak's occupancy."""
         self.events.append(self.position)
         r = resident(heap, metadata=False)
         self.resident.append(r.arena + r.bitmap)
@@ -127,11 +136,6 @@ class _Recorder:
         if inuse > self.peak_inuse:
             self.peak_inuse = inuse
             self.peak_occupancy = class_occupancy(heap)
-
-    def finish(self, heap) -> None:
-        self(heap)
-        self.history.finish(heap)
-        self.final_resident = resident(heap)
 
 
 def _thin(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
