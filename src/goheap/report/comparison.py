@@ -78,6 +78,7 @@ table.sortable th { cursor: pointer; user-select: none; white-space: nowrap; }
 table.sortable th[data-order=up]::after { content: " \\25B2"; }
 table.sortable th[data-order=down]::after { content: " \\25BC"; }
 table.sortable td.failed { color: #c53030; }
+table.sortable td:first-child { font-family: ui-monospace, monospace; font-size: 12px; text-align: left; }
 .scroll { overflow-x: auto; }
 """
 
@@ -221,7 +222,7 @@ def _cell(kind: str, value: Any) -> tuple[str, str]:
 
 
 def _sortable_table(rows: Sequence[Mapping[str, Any]], axes: Sequence[str], show) -> str:
-    columns = [("label", "run", "text"), ("source", "source", "text")]
+    columns = [("run_id", "run", "text"), ("source", "source", "text")]
     columns += [(a, a, "text") for a in axes]
     columns += [("status", "status", "text"), *_TABLE]
     head = "".join(f"<th>{_e(h)}</th>" for _, h, _ in columns)
@@ -310,7 +311,8 @@ def build_comparison(
                              "in objects (free slots and the tail each span leaves after its last slot), summed over "
                              "the runs of each group. Large objects fill their spans and are left out."))  # fmt: skip
     parts.append("<h2>All runs</h2>")
-    parts.append('<p class="note">Click a column to sort by it (again to reverse).</p>')
+    parts.append('<p class="note">Click a column to sort by it (again to reverse). A run is named by its id: '
+                 '<code>goheap diff DIR:ID DIR:ID</code> compares two, field by field.</p>')
     parts.append(_sortable_table(rows, axes, show))
     if failed:
         parts.append("<h2>Failed runs</h2>")

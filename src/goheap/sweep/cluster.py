@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import HeapError
-from .run import STARTED_TOPIC, RunRecord, execute
+from .run import STARTED_TOPIC, RunRecord, execute, warm_up
 from .spec import RunParams
 
 __all__ = ["CONNECT_TIMEOUT_S", "DaskRunner", "SchedulerUnreachable", "SerialRunner", "default_workers"]
@@ -54,6 +54,7 @@ class SerialRunner:
     description = "serially in this process"
 
     def run(self, runs: Sequence[RunParams], traces: Mapping[str, Any], on_start: Callable[[str], None]) -> Iterator[RunRecord]:
+        warm_up()  # as a worker does when it joins: the first run's time is its own
         for params in runs:
             on_start(params.run_id)
             yield execute(params, traces.get(params.source.digest))

@@ -59,7 +59,7 @@ def _from_sweep_record(name: str, data: dict[str, Any]) -> RunView:
 
 def _from_run_json(name: str, data: dict[str, Any]) -> RunView:
     ms = _scalars(data["memstats"])
-    params = {"workload": data["workload"], "args": " ".join(data.get("args", []))}
+    params = {"workload": data["workload"], "args": " ".join(data.get("args", [])), "clock": "real"}  # as goheap run runs
     figures = {"num_gc": ms.get("NumGC"), "pause_total_ns": ms.get("PauseTotalNs"), "total_alloc": ms.get("TotalAlloc"),
                "mallocs": ms.get("Mallocs")}  # fmt: skip
     if "elapsed_s" in data:
@@ -70,7 +70,8 @@ def _from_run_json(name: str, data: dict[str, Any]) -> RunView:
 def _from_replay_json(name: str, data: dict[str, Any]) -> RunView:
     ms = _scalars(data["memstats"])
     cmp = data.get("comparison", {})
-    params = {"source": data["trace"].get("source"), "mode": data.get("mode"), "gogc": data.get("gogc")}
+    params = {"source": data["trace"].get("source"), "mode": data.get("mode"), "gogc": data.get("gogc"),
+              "clock": "virtual"}  # goheap replay's heap runs on a virtual clock  # fmt: skip
     figures = {
         "num_gc": ms.get("NumGC"),
         "pause_total_ns": ms.get("PauseTotalNs"),

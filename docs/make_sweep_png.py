@@ -1,0 +1,48 @@
+"""Regenerate docs/sweep.png, the README's picture of a sweep's comparison report.
+
+Made the way the README's "Sweeps" section says: the shared binary-trees trace
+(../shared/data/go1.19-traces, imported with ``goheap trace import``) swept over four GOGC
+values and both replay modes with ``goheap sweep ... --report``, on a local Dask cluster;
+then headless Chromium renders the report (goheap.report.browser), and the picture is the
+top of the page: the summary, the heap over time of the eight runs and the Pareto plots.
+
+    .venv/bin/python docs/make_sweep_png.py [OUT.png]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from goheap.cli import main
+from goheap.report import browser
+
+WIDTH, HEIGHT = 1200, 1700
+LOG = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "go1.19-traces" / "binary-trees-10-gogc20.log.gz"
+
+
+def make_sweep_png(out: Path) -> None:
+    out = out.resolve()
+    here = os.getcwd()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)  # the report names its results directory as the command line did
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                main(["trace", "import", str(LOG), "-o", "bt10.trace.npz"], standalone_mode=False)
+                main(["sweep", "--trace", "bt10.trace.npz", "--gogc", "25,50,100,200", "--mode", "gc,free",
+                      "-o", "bt10-sweep", "--report", "bt10-sweep.html"], standalone_mode=False)  # fmt: skip
+            page = browser.render("bt10-sweep.html", width=WIDTH, height=HEIGHT, full_page=False)
+        finally:
+            os.chdir(here)
+    if page.console_errors:
+        raise SystemExit(f"the report has console errors: {page.console_errors}")
+    out.write_bytes(page.png)
+    print(f"{out}: {WIDTH}x{HEIGHT} of a {page.width}x{page.height} page, {len(page.png):,} bytes")
+
+
+if __name__ == "__main__":
+    make_sweep_png(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).with_name("sweep.png"))
