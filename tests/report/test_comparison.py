@@ -78,3 +78,17 @@ def test_pareto_front():
     y = [5, 3, 4, 1, 6]
     assert pareto_front(x, y) == [0, 1, 3]
     assert pareto_front([], []) == []
+
+
+def test_the_readme_picture_is_a_sweep_report_screenshot():
+    """docs/sweep.png is remade by docs/make_sweep_png.py (the README's sweep command, rendered as above)."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    assert "docs/sweep.png" in readme and "goheap sweep --trace bt10.trace.npz --gogc 25,50,100,200 --mode gc,free" in readme
+    assert "--gogc\", \"25,50,100,200\", \"--mode\", \"gc,free\"" in (root / "docs" / "make_sweep_png.py").read_text()
+    with Image.open(root / "docs" / "sweep.png") as img:
+        assert img.format == "PNG" and img.size == (1200, 1700)

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pyarrow.parquet as pq
 import pytest
 
@@ -36,7 +43,7 @@ def test_a_2x2_grid_on_two_workers_gives_the_serial_rows(runner, traces, tmp_pat
     assert comparable(rows_a) == comparable(rows_b)
     assert {r["num_gc"] for r in rows_b} != {0} and len({r["num_gc"] for r in rows_b}) > 1  # the grid made a difference
     workers = {r["worker"] for r in rows_b}
-    assert all(w.split(":")[1] != str(__import__("os").getpid()) for w in workers)  # ran in the workers
+    assert all(w.split(":")[1] != str(os.getpid()) for w in workers)  # ran in the workers
     # each worker loaded the compiled runtime once, however many runs it had
     loads = runner.client.run(lambda: __import__("goheap.sweep.run", fromlist=["_WARM"])._WARM["loaded"])
     assert sorted(loads.values()) == [1, 1]
@@ -55,3 +62,41 @@ def test_a_failing_run_is_recorded_and_the_others_finish(runner, traces, tmp_pat
     record = next(r for r in ResultsDir(tmp_path / "out").records() if r["row"]["status"] == "failed")
     assert "Traceback" in record["traceback"]
     assert runner.client.status == "running"  # the cluster is the caller's: still up
+
+
+def test_runs_announce_their_start(runner, traces):
+    spec = build_spec(traces=[str(traces["good"])], gogc=["100", "300"], clock="virtual")
+    started = []
+    records = list(runner.run(spec.runs(), spec.traces, started.append))
+    deadline = time.monotonic() + 5
+    while len(started) < 2 and time.monotonic() < deadline:  # events travel apart from results
+        time.sleep(0.05)
+    assert sorted(started) == sorted(r.run_id for r in records)
+
+
+def test_ctrl_c_stops_the_sweep_and_its_workers_and_keeps_what_finished(traces, tmp_path):
+    """Ctrl-C at a terminal signals the whole process group: the sweep and its worker processes."""
+    goheap = Path(sys.executable).with_name("goheap")
+    out = tmp_path / "out"
+    p = subprocess.Popen(
+        [str(goheap), "sweep", "--trace", str(traces["good"]), "--gogc", ",".join(str(g) for g in range(10, 400, 10)),
+         "--workers", "2", "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        while not p.stderr.readline().startswith("[2/"):
+            assert p.poll() is None, p.stderr.read()
+        os.killpg(p.pid, signal.SIGINT)
+        stdout, stderr = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 130, stderr
+    assert "interrupted" in stderr and "--resume continues" in stderr and "Traceback" not in stderr
+    kept = pq.read_table(out / "results.parquet").to_pylist()
+    assert 2 <= len(kept) < 39 and {r["status"] for r in kept} == {"ok"}
+    assert len(list((out / "runs").glob("*.json"))) == len(kept) and not list(out.glob(".*.tmp"))
+    deadline = time.monotonic() + 10
+    while (alive := subprocess.run(["ps", "-o", "pid=,args=", "-s", str(p.pid)], capture_output=True, text=True).stdout.strip()):
+        assert time.monotonic() < deadline, f"left behind: {alive}"  # no worker process stays
+        time.sleep(0.2)

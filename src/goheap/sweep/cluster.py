@@ -150,12 +150,14 @@ class DaskRunner:
             )  # fmt: skip
             by_future[f] = params
         self._futures = list(by_future)
-        for future in as_completed(self._futures, loop=self.client.loop):
+        # Results are gathered on the client's event loop; this thread only waits for them,
+        # so a Ctrl-C (KeyboardInterrupt) never lands in the middle of a call into Dask.
+        for future, result in as_completed(self._futures, loop=self.client.loop, with_results=True, raise_errors=False):
             params = by_future[future]
-            try:
-                record = future.result()
-            except Exception as exc:  # noqa: BLE001 - KilledWorker, a lost connection...
-                record = RunRecord(params, {"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+            if isinstance(result, RunRecord):
+                record = result
+            else:  # KilledWorker, a lost connection...: the run did not come back
+                record = RunRecord(params, {"status": "failed", "error": f"{type(result).__name__}: {result}"})
             future.release()
             yield record
 
@@ -172,8 +174,27 @@ class DaskRunner:
     def close(self) -> None:
         """Cancel what has not run, and shut down the cluster this runner started."""
         self.cancel()
-        with contextlib.suppress(Exception):
-            self.client.close()
-        if self.cluster is not None:
+        with _quiet(_SHUTDOWN_LOGGERS):
             with contextlib.suppress(Exception):
-                self.cluster.close()
+                self.client.close()
+            if self.cluster is not None:
+                with contextlib.suppress(Exception):
+                    self.cluster.close()
+
+
+# Closing a cluster whose runs were cancelled mid-flight makes its comms log the streams
+# they lose; that is the shutdown asked for, not an error to show.
+_SHUTDOWN_LOGGERS = ("distributed", "tornado.application", "asyncio")
+
+
+@contextlib.contextmanager
+def _quiet(names):
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)

@@ -154,10 +154,6 @@ def run_sweep(
         for record in runner.run(todo, spec.traces, bar.started):
             results.add(record)
             bar.finished(record)
-            if record.ok:
-                outcome.ok += 1
-            else:
-                outcome.failed += 1
             if on_record is not None:
                 on_record(record)
     except KeyboardInterrupt:
@@ -171,5 +167,8 @@ def run_sweep(
             runner.cancel()
         if results.runs_dir.is_dir():
             results.flush()
+    statuses = [results.row(run_id)["status"] for run_id in results.added]  # what was kept, however it stopped
+    outcome.ok = statuses.count("ok")
+    outcome.failed = len(statuses) - outcome.ok
     outcome.seconds = time.perf_counter() - t0
     return outcome

@@ -102,6 +102,7 @@ class ResultsDir:
         self.path = Path(path)
         self.runs_dir = self.path / "runs"
         self._rows: dict[str, dict[str, Any]] = {}
+        self.added: list[str] = []  # ids of the runs kept by this object's add(), in order
         self._dirty = False
         self._flushed_at = 0.0
 
@@ -178,12 +179,13 @@ class ResultsDir:
         data = record.to_json()
         _write_json(self.runs_dir / f"{record.run_id}.json", data)
         self._rows[record.run_id] = table_row(data)
+        self.added.append(record.run_id)
         self._dirty = True
         if time.monotonic() - self._flushed_at >= FLUSH_INTERVAL_S:
             self.flush()
 
-    def rows(self) -> list[dict[str, Any]]:
-        return list(self._rows.values())
+    def row(self, run_id: str) -> dict[str, Any]:
+        return self._rows[run_id]
 
     def flush(self) -> None:
         """Rewrite results.parquet and results.csv from every run so far."""
