@@ -88,3 +88,25 @@ def test_the_tables_hold_every_parameter_and_figure(spec, tmp_path):
     records = ResultsDir(tmp_path / "out").records()
     assert [r["run_id"] for r in records] == [r["run_id"] for r in rows]
     assert len(records[0]["samples"]["event"]) == len(records[0]["samples"]["heap_alloc"]) > 3
+
+
+@pytest.mark.nojit
+def test_progress_counts_done_failed_and_running(capsys):
+    from goheap.sweep.driver import _Progress
+    from goheap.sweep.run import RunRecord
+    from goheap.sweep.spec import RunParams, Source
+
+    def record(name, status):
+        return RunRecord(RunParams(Source("workload", name), ()), {"status": status, "error": "boom", "wall_s": 1.5})
+
+    bar = _Progress(total=5, skipped=1, style="bar")
+    for name in "abc":
+        bar.started(record(name, "ok").run_id)
+    bar.finished(record("a", "ok"))
+    bar.finished(record("b", "failed"))
+    task = bar._bar.tasks[0]
+    assert (task.completed, task.fields["ok"], task.fields["failed"], task.fields["running"]) == (3, 2, 1, 1)
+    bar.close()
+    lines = _Progress(total=2, skipped=0, style="lines")
+    lines.finished(record("x", "failed"))
+    assert capsys.readouterr().err.endswith("\n[1/2] x (1.5 s): FAILED: boom\n")

@@ -72,7 +72,7 @@ A SPEC.toml file says the same (flags given too replace its keys):
               help="Write the comparison report of every run in the results directory.")
 @click.pass_context
 def sweep_command(ctx, spec, out, traces, workloads, gogc, mode, clock, scheduler, workers, serial, resume, report) -> None:
-    """Run a grid of runs (GOGC, replay mode over traces and workloads) on Dask and compare them.
+    """Run a grid of runs on Dask and compare them.
 
     Every combination of the grid's values runs on every source; each run's figures
     (NumGC, pauses, peak HeapAlloc/HeapInuse/HeapSys, peak resident heap, fragmentation,
@@ -139,7 +139,9 @@ def sweep_command(ctx, spec, out, traces, workloads, gogc, mode, clock, schedule
 @click.argument("b")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as one JSON object.")
 def diff_command(a: str, b: str, as_json: bool) -> None:
-    """Compare two runs field by field: A and B are `goheap run/replay --json` outputs, or sweep rows.
+    """Compare two runs field by field.
+
+    A and B are `goheap run/replay --json` outputs saved to files, or rows of a sweep.
 
     \b
     A sweep's row is DIR:RUN_ID (or a prefix of it) or DIR:N (the Nth row of DIR/results.csv):
