@@ -51,6 +51,10 @@ def run_walls(out: Path) -> list[float]:
     return [r["wall_s"] for r in pq.read_table(out / "results.parquet").to_pylist()]
 
 
+def run_cpus(out: Path) -> list[float]:
+    return [r["cpu_s"] for r in pq.read_table(out / "results.parquet").to_pylist()]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tile", type=int, default=1, help="replay each trace N times over (longer runs)")
@@ -71,6 +75,7 @@ def main() -> None:
         serial = run_sweep(spec, d / "serial", serial=True)
         serial_s = time.perf_counter() - t0
         serial_runs = run_walls(d / "serial")
+        serial_cpu = sum(run_cpus(d / "serial"))
 
         t0 = time.perf_counter()
         cold = run_sweep(spec, d / "cold", workers=args.workers)
@@ -84,15 +89,16 @@ def main() -> None:
         finally:
             runner.close()
         dask_runs = run_walls(d / "warm")
+        dask_cpu = sum(run_cpus(d / "warm"))
 
     assert serial.ok == cold.ok == warm.ok == n, (serial, cold, warm)
     mean_serial = sum(serial_runs) / n
     mean_dask = sum(dask_runs) / n
     overhead = (warm_s * args.workers - sum(dask_runs)) / n
     print(f"grid: {n} runs ({len(LOGS)} traces x {len(GRID['gogc'])} GOGC x {len(GRID['mode'])} modes), tile {args.tile}")
-    print(f"serial:                     {serial_s:7.2f} s  (runs: {sum(serial_runs):.2f} s, {mean_serial:.3f} s each)")
+    print(f"serial:                     {serial_s:7.2f} s  (runs: {sum(serial_runs):.2f} s, {mean_serial:.3f} s each; CPU {serial_cpu:.2f} s)")
     print(f"dask, cluster started too:  {cold_s:7.2f} s  ({args.workers} workers)")
-    print(f"dask, on a started cluster: {warm_s:7.2f} s  (runs: {sum(dask_runs):.2f} s, {mean_dask:.3f} s each)")
+    print(f"dask, on a started cluster: {warm_s:7.2f} s  (runs: {sum(dask_runs):.2f} s, {mean_dask:.3f} s each; CPU {dask_cpu:.2f} s)")
     print(f"speed-up: {serial_s / warm_s:.2f}x on a started cluster, {serial_s / cold_s:.2f}x with its start")
     print(f"dask overhead per run: {overhead * 1e3:.0f} ms ({overhead / mean_dask:.1%} of a run's {mean_dask * 1e3:.0f} ms)")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -76,7 +76,7 @@ MEMSTATS_COLUMNS = (
 #: Points kept of each run's heap-over-time curve (more are thinned, keeping each bucket's extremes).
 CURVE_POINTS = 1200
 #: Samples a replay aims at (it samples between chunks of events).
-REPLAY_SAMPLES = 400
+REPLAY_SAMPLES = 200
 _OCCUPANCY_FIELDS = ("sizeclass", "size", "nspans", "objects", "bytes_in_use", "bytes_in_spans", "free_slots", "tail_waste")
 
 
@@ -113,6 +113,7 @@ class _Recorder:
         self.events: list[int] = []
         self.resident: list[int] = []
         self.peak_inuse = -1
+        self.released = 0
         self.peak_occupancy: np.ndarray | None = None
 
     def progress(self, position: int) -> None:
@@ -128,11 +129,22 @@ class _Recorder:
         self.final_resident = resident(heap)
 
     def _measure(self, heap) -> None:
-        """What goes with the History's latest sample: the replay's position, the resident arena, the peak's occupancy."""
+        """What goes with the History's latest sample: the replay's position, the resident arena, the peak's occupancy.
+
+        The arena's pages become resident as spans are first carved from them (HeapInuse
+        reaching a new peak) and leave when the scavenger releases them (HeapReleased
+        moving): the arena and bitmap are measured then, and the last measure carried
+        over the samples between.
+        """
         self.events.append(self.position)
-        r = resident(heap, metadata=False)
-        self.resident.append(r.arena + r.bitmap)
-        inuse = int(self.history.last_sample["heap_inuse"])
+        last = self.history.last_sample
+        inuse, released = int(last["heap_inuse"]), int(last["heap_released"])
+        if inuse > self.peak_inuse or released != self.released or not self.resident:
+            r = resident(heap, metadata=False)
+            self.resident.append(r.arena + r.bitmap)
+        else:
+            self.resident.append(self.resident[-1])
+        self.released = released
         if inuse > self.peak_inuse:
             self.peak_inuse = inuse
             self.peak_occupancy = class_occupancy(heap)
@@ -284,7 +296,7 @@ def _replay(source: Source, trace, gogc: int, mode: str, clock: str, rec: _Recor
     default = Limits()
     limits = Limits(**{**default.__dict__, "shadow_depth": max(default.shadow_depth, plan.nslots + SPARE_SLOTS),
                        "finalizers": REPLAY_FINALIZER_SLOTS})  # fmt: skip
-    chunk = max(1024, -(-len(trace) // REPLAY_SAMPLES))
+    chunk = max(2048, -(-len(trace) // REPLAY_SAMPLES))
     with Heap(HeapConfig(**{**config.__dict__, "limits": limits})) as heap:
         return replay(plan, mode=mode, heap=heap, progress=rec.progress, chunk_events=chunk, on_tick=rec, on_exit=rec.finish)
 
