@@ -43,6 +43,17 @@ def test_resume_on_a_finished_sweep_runs_nothing_and_rewrites_the_report(swept, 
     assert res.exit_code == 0 and "0 done, 6 done before" in res.stdout and (d / "report.html").is_file()
 
 
+def test_resume_alone_continues_the_recorded_grid_and_flags_widen_it(traces, tmp_path):
+    first = invoke("sweep", "--serial", "--trace", traces["good"], "--gogc", "50,100", "--clock", "virtual", "-o", tmp_path / "o")
+    assert first.exit_code == 0, first.output
+    res = invoke("sweep", "--serial", "--resume", "-o", tmp_path / "o")
+    assert res.exit_code == 0 and "2 runs: 0 done, 2 done before" in res.stdout
+    res = invoke("sweep", "--serial", "--resume", "-o", tmp_path / "o", "--gogc", "50,100,300")
+    assert res.exit_code == 0 and "3 runs: 1 done, 2 done before" in res.stdout
+    res = invoke("sweep", "--serial", "--resume", "-o", tmp_path / "none")
+    assert res.exit_code == 2 and "holds no sweep to resume" in res.stderr
+
+
 def test_a_failed_run_exits_1(traces, tmp_path):
     res = invoke("sweep", "--serial", "--trace", traces["bad"], "--trace", traces["good"], "--clock", "virtual", "-o", tmp_path / "o")
     assert res.exit_code == 1 and "2 runs: 1 done, 1 failed" in res.stdout and "FAILED: ReplayError" in res.stderr

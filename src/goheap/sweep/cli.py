@@ -67,7 +67,8 @@ A SPEC.toml file says the same (flags given too replace its keys):
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes of the local cluster (default: one per core).")
 @click.option("--serial", is_flag=True, help="Run in this process, one run after another, without Dask.")
-@click.option("--resume", is_flag=True, help="Continue the sweep in the results directory: skip the runs done.")
+@click.option("--resume", is_flag=True,
+              help="Continue the sweep in the results directory: skip the runs done (alone: the grid it records).")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.html",
               help="Write the comparison report of every run in the results directory.")
 @click.pass_context
@@ -95,8 +96,17 @@ def sweep_command(ctx, spec, out, traces, workloads, gogc, mode, clock, schedule
     if report is not None and not writable(str(report)):
         raise _fail("sweep", f"cannot write {report}: no such directory, or not writable")
     axes = {"gogc": _split(gogc), "mode": _split(mode)}
+    if out is None:
+        out = Path(f"{spec.stem}-sweep") if spec is not None else Path("sweep-results")
     try:
-        if spec is not None:
+        if spec is None and not traces and not workloads and resume:
+            from .results import ResultsDir
+
+            results = ResultsDir(out)
+            if not results.holds_a_sweep():
+                raise SweepSpecError(f"{out} holds no sweep to resume; give a SPEC file, --trace or --workload")
+            sweep = results.spec(clock=clock, **axes)
+        elif spec is not None:
             # paths on the command line are the shell's: relative to here, not to SPEC
             overrides = {"traces": [str(Path(t).resolve()) for t in traces] or None, "workloads": list(workloads) or None, "clock": clock, **axes}
             sweep = load_spec(spec, **overrides)
@@ -104,8 +114,6 @@ def sweep_command(ctx, spec, out, traces, workloads, gogc, mode, clock, schedule
             sweep = build_spec(traces=traces, workloads=workloads, clock=clock, **axes)
     except SweepSpecError as exc:
         raise _fail("sweep", str(exc)) from None
-    if out is None:
-        out = Path(f"{spec.stem}-sweep") if spec is not None else Path("sweep-results")
 
     from .cluster import SchedulerUnreachable
     from .driver import run_sweep

@@ -137,6 +137,19 @@ class ResultsDir:
             if not os.access(parent, os.W_OK | os.X_OK):
                 raise SweepSpecError(f"cannot write {p}: {parent} is not writable")
 
+    def spec(self, *, clock: str | None = None, **axes: Any) -> SweepSpec:
+        """The sweep DIR records (its latest grid), checked again (its traces must still be there);
+        ``clock`` and axes given (not None) replace its own."""
+        from .spec import build_spec
+
+        where = self.path / "sweep.json"
+        try:
+            again = json.loads(where.read_text())["spec"]
+            grid = {**again["grid"], **{k: v for k, v in axes.items() if v is not None}}
+            return build_spec(traces=again["traces"], workloads=again["workloads"], clock=clock or again["clock"], **grid)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SweepSpecError(f"{where}: cannot make the sweep again from it ({exc})") from None
+
     def finished(self) -> dict[str, dict[str, Any]]:
         """The records of the runs in DIR that succeeded, by run id (what --resume skips)."""
         out = {}
@@ -161,9 +174,16 @@ class ResultsDir:
         for r in runs:
             known.setdefault(r.run_id, {"run_id": r.run_id, "label": r.label, "params": r.to_json()})
         grid = {name: [AXES[name].show(v) for v in spec.axis_values(name)] for name in AXES}
+        # what build_spec needs to make this sweep again (goheap sweep --resume -o DIR alone)
+        again = {
+            "traces": [s.path for s in spec.sources if s.kind == "trace"],
+            "workloads": [s.label for s in spec.sources if s.kind == "workload"],
+            "clock": spec.clock,
+            "grid": {name: grid[name] for name in spec.grid},
+        }
         _write_json(self.path / "sweep.json", {
             "format": FORMAT, "version": VERSION,
-            "sources": [s.label for s in spec.sources], "grid": grid, "clock": spec.clock,
+            "sources": [s.label for s in spec.sources], "grid": grid, "clock": spec.clock, "spec": again,
             "runs": list(known.values()),
         })  # fmt: skip
         for f in sorted(self.runs_dir.glob("*.json")):
