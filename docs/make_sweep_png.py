@@ -1,8 +1,8 @@
 """Regenerate docs/sweep.png, the README's picture of a sweep's comparison report.
 
-Made the way the README's "Sweeps" section says: the shared binary-trees trace
-(../shared/data/go1.19-traces, imported with ``goheap trace import``) swept over four GOGC
-values and both replay modes with ``goheap sweep ... --report``, on a local Dask cluster;
+Made the way the README's "Sweeps" section says: the shared Go 1.27 execution trace of
+binary-trees (../shared/data/go1.27-traces, imported with ``goheap trace import``) swept
+over four GOGC values and both replay modes with ``goheap sweep ... --report``, on a local Dask cluster;
 then headless Chromium renders the report (goheap.report.browser), and the picture is the
 top of the page: the summary, the heap over time of the eight runs and the Pareto plots.
 
@@ -22,7 +22,7 @@ from goheap.cli import main
 from goheap.report import browser
 
 WIDTH, HEIGHT = 1200, 1700
-LOG = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "go1.19-traces" / "binary-trees-10-gogc20.log.gz"
+LOG = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "go1.27-traces" / "binarytrees-12.trace.gz"
 
 
 def make_sweep_png(out: Path) -> None:
@@ -32,10 +32,10 @@ def make_sweep_png(out: Path) -> None:
         os.chdir(tmp)  # the report names its results directory as the command line did
         try:
             with contextlib.redirect_stdout(io.StringIO()):
-                main(["trace", "import", str(LOG), "-o", "bt10.trace.npz"], standalone_mode=False)
-                main(["sweep", "--trace", "bt10.trace.npz", "--gogc", "25,50,100,200", "--mode", "gc,free",
-                      "-o", "bt10-sweep", "--report", "bt10-sweep.html"], standalone_mode=False)  # fmt: skip
-            page = browser.render("bt10-sweep.html", width=WIDTH, height=HEIGHT, full_page=False)
+                main(["trace", "import", str(LOG), "-o", "bt12.trace.npz"], standalone_mode=False)
+                main(["sweep", "--trace", "bt12.trace.npz", "--gogc", "25,50,100,200", "--mode", "gc,free",
+                      "-o", "bt12-sweep", "--report", "bt12-sweep.html"], standalone_mode=False)  # fmt: skip
+            page = browser.render("bt12-sweep.html", width=WIDTH, height=HEIGHT, full_page=False)
         finally:
             os.chdir(here)
     if page.console_errors:

@@ -310,11 +310,12 @@ def race_heap(**config) -> goheap.Heap:
 GO_HEAP_ADDRESS = 0xC000010000  # where a Go program's heap objects are
 
 
-def program_trace(n: int = 6000, seed: int = 1, big: int = 0) -> Trace:
+def program_trace(n: int = 6000, seed: int = 1, big: int = 0, clock: bool = False) -> Trace:
     """A small program: n allocations of 8 B to 2 KiB, most dying young, a GC point every 1000.
 
     big: the size of one more allocation at the start (larger than any arena: a replay of
-    the trace fails at once).
+    the trace fails at once). clock: the events carry times (1 µs apart), as an execution
+    trace's do.
     """
     rng = np.random.default_rng(seed)
     kind, addr, size = [], [], []
@@ -343,4 +344,5 @@ def program_trace(n: int = 6000, seed: int = 1, big: int = 0) -> Trace:
         kind=kind, addr=addr, size=size,
         type_id=[0 if k == KIND_ALLOC and s % 16 == 0 else -1 for k, s in zip(kind, size)],
         func_id=[-1] * len(kind), types=("*main.Node",), meta={"source": f"program-{seed}.log"},
+        time_ns=np.arange(len(kind), dtype=np.int64) * 1000 if clock else None,
     )  # fmt: skip

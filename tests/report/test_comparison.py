@@ -73,6 +73,16 @@ def _assert_drawn(png: bytes, width: int) -> None:
 
 
 @pytest.mark.nojit
+def test_the_heap_overlay_is_on_the_recorded_clock_when_every_run_has_one():
+    from goheap.report.comparison import plot_heap_overlay
+
+    timed = {"curve": {"total_alloc": [0, 10, 20], "heap_alloc": [0, 5, 2], "time_ns": [0, 10**9, 2 * 10**9]}}
+    untimed = {"curve": {"total_alloc": [0, 10, 20], "heap_alloc": [0, 5, 2]}}
+    assert "recorded run" in plot_heap_overlay([timed, timed], ["a", "b"]).axes[0].get_xlabel()
+    assert "TotalAlloc" in plot_heap_overlay([timed, untimed], ["a", "b"]).axes[0].get_xlabel()
+
+
+@pytest.mark.nojit
 def test_pareto_front():
     x = [1, 2, 3, 4, 2]
     y = [5, 3, 4, 1, 6]
@@ -88,7 +98,7 @@ def test_the_readme_picture_is_a_sweep_report_screenshot():
 
     root = Path(__file__).resolve().parents[2]
     readme = (root / "README.md").read_text()
-    assert "docs/sweep.png" in readme and "goheap sweep --trace bt10.trace.npz --gogc 25,50,100,200 --mode gc,free" in readme
+    assert "docs/sweep.png" in readme and "goheap sweep --trace bt12.trace.npz --gogc 25,50,100,200 --mode gc,free" in readme
     assert "--gogc\", \"25,50,100,200\", \"--mode\", \"gc,free\"" in (root / "docs" / "make_sweep_png.py").read_text()
     with Image.open(root / "docs" / "sweep.png") as img:
         assert img.format == "PNG" and img.size == (1200, 1700)

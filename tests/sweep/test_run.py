@@ -29,6 +29,18 @@ def test_a_trace_run_is_the_replay(traces):
     assert {k: v for k, v in again.row.items() if k not in ("cpu_s", "wall_s")} == {k: v for k, v in row.items() if k not in ("cpu_s", "wall_s")}
 
 
+def test_the_heap_curve_is_on_the_recorded_clock_when_the_trace_has_one(traces):
+    from heaptools import program_trace
+
+    timed = program_trace(clock=True)
+    rec = run_one(Source("trace", "timed"), trace=timed, gogc=50, clock="virtual")
+    curve = rec.details["curve"]
+    t = curve["time_ns"]
+    assert len(t) == len(curve["heap_alloc"]) and t == sorted(t) and 0 <= t[0] and t[-1] == timed.time_ns[-1]
+    untimed = run_one(Source("trace", "untimed"), trace=program_trace(), gogc=50, clock="virtual")
+    assert "time_ns" not in untimed.details["curve"] and untimed.row["num_gc"] == rec.row["num_gc"]
+
+
 def test_a_workload_run_is_goheap_run(tmp_path):
     source = Source("workload", "binarytrees", ("6",))
     rec = run_one(source, gogc=50, clock="real")

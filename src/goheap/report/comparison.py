@@ -4,8 +4,9 @@ Built from a sweep's results directory (:class:`goheap.sweep.ResultsDir`): the r
 records and the sweep's description. Per source (a trace or a workload), because runs of
 different programs are not comparable:
 
-* **heap over time**: every run's HeapAlloc curve overlaid, against the bytes allocated
-  so far (TotalAlloc: the same program allocates the same bytes under any setting, so the
+* **heap over time**: every run's HeapAlloc curve overlaid, against the recorded run's
+  clock when the trace has one (an execution trace), else against the bytes allocated so
+  far (TotalAlloc: the same program allocates the same bytes under any setting, so the
   curves line up);
 * **Pareto plots**: peak HeapAlloc and peak resident heap against the number of
   collections and against the total pause, one labelled point per run, the runs no other
@@ -114,14 +115,20 @@ def _colors(n: int) -> list:
 
 
 def plot_heap_overlay(records: Sequence[Mapping[str, Any]], labels: Sequence[str]):
-    """Every run's HeapAlloc against TotalAlloc, overlaid."""
+    """Every run's HeapAlloc overlaid: against the recorded run's time when every run has it, else TotalAlloc."""
     fig = _new_figure(10, 4.6)
     ax = fig.subplots()
     _style(ax)
-    curves = [(np.asarray(r["curve"]["total_alloc"], float), np.asarray(r["curve"]["heap_alloc"], float)) for r in records]
+    on_clock = bool(records) and all("time_ns" in r["curve"] for r in records)
+    key = "time_ns" if on_clock else "total_alloc"
+    curves = [(np.asarray(r["curve"][key], float), np.asarray(r["curve"]["heap_alloc"], float)) for r in records]
     xmax = max((float(x.max()) for x, _ in curves if len(x)), default=1.0)
     ymax = max((float(y.max()) for _, y in curves if len(y)), default=1.0)
-    dx = _scaled(ax, "x", xmax, "allocated so far, TotalAlloc")
+    if on_clock:
+        dx = 1e9
+        ax.set_xlabel("time in the recorded run (s)")
+    else:
+        dx = _scaled(ax, "x", xmax, "allocated so far, TotalAlloc")
     dy = _scaled(ax, "y", ymax, "HeapAlloc")
     for (x, y), label, color in zip(curves, labels, _colors(len(curves))):
         ax.plot(x / dx, y / dy, color=color, linewidth=1.0, label=label, alpha=0.9)
@@ -181,23 +188,29 @@ def class_fragmentation(records: Sequence[Mapping[str, Any]]) -> tuple[np.ndarra
 
 
 def plot_fragmentation(groups: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]):
-    """Per size class, the share of its spans' bytes not in objects (free slots and tail waste), one line per group."""
-    fig = _new_figure(10, 3.8)
-    ax = fig.subplots()
-    _style(ax)
-    for (name, recs), color in zip(groups, _colors(len(groups))):
-        sizes, in_spans, waste = class_fragmentation(recs)
+    """Per size class, the bytes of its spans not in objects (free slots and tail waste), and
+    their share of the class's spans; one line per group."""
+    fig = _new_figure(10, 5.4)
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[1, 1])
+    for ax in (top, bottom):
+        _style(ax)
+    data = [(name, *class_fragmentation(recs)) for name, recs in groups]
+    largest = max((float(w.max()) for _, sizes, _, w in data if len(sizes)), default=1.0)
+    dy = _scaled(top, "y", largest, "not in objects")
+    for (name, sizes, in_spans, waste), color in zip(data, _colors(len(data))):
         if not len(sizes):
             continue
         share = np.divide(waste, in_spans, out=np.zeros(len(sizes)), where=in_spans > 0) * 100
-        ax.plot(sizes, share, marker="o", markersize=3, linewidth=1.0, color=color,
-                label=f"{name}: {waste.sum() / max(in_spans.sum(), 1):.1%} of {format_bytes(in_spans.sum())}")  # fmt: skip
-    ax.set_xscale("log", base=2)
-    ax.xaxis.set_major_formatter(lambda v, _pos: format_bytes(v))
-    ax.set_xlabel("object size of the class")
-    ax.set_ylabel("not in objects (% of the class's spans)")
-    ax.set_ylim(0, 100)
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
+        label = f"{name}: {waste.sum() / max(in_spans.sum(), 1):.1%} of {format_bytes(in_spans.sum())} in small-object spans"
+        top.plot(sizes, waste / dy, marker="o", markersize=3, linewidth=1.0, color=color, label=label)
+        bottom.plot(sizes, share, marker="o", markersize=3, linewidth=1.0, color=color)
+    bottom.set_xscale("log", base=2)
+    bottom.xaxis.set_major_formatter(lambda v, _pos: format_bytes(v))
+    bottom.set_xlabel("object size of the class")
+    bottom.set_ylabel("share of the class's spans (%)")
+    bottom.set_ylim(0, 100)
+    top.set_ylim(bottom=0)
+    top.legend(loc="upper left", fontsize=8, frameon=False)
     return fig
 
 
@@ -285,10 +298,19 @@ def build_comparison(
         varying = _varying(srows, axes)
         labels = [_short_label(row, varying, show) for row in srows]
         parts.append(f"<h2>{_e(source)}: heap over time</h2>")
-        parts.append(_figure(plot_heap_overlay([rec for rec, _ in runs], labels),
+        recs = [rec for rec, _ in runs]
+        if all("time_ns" in rec["curve"] for rec in recs):
+            axis = ("against the recorded run's clock: each point is placed at the time the recorded program "
+                    "made the allocation replayed last, so the curves line up with the program's own timeline")  # fmt: skip
+        else:
+            axis = ("against the bytes allocated so far: every run of one program allocates the same bytes, so "
+                    "the curves line up (the trace has no clock: an allocfreetrace log)"
+                    if srows[0]["source_kind"] == "trace" else
+                    "against the bytes allocated so far: every run of one program allocates the same bytes, so "
+                    "the curves line up")  # fmt: skip
+        parts.append(_figure(plot_heap_overlay(recs, labels),
                              "HeapAlloc of each run, sampled as it ran and at the start and end of each collection, "
-                             "against the bytes allocated so far: every run of one program allocates the same bytes, "
-                             "so the curves line up and part where the collector's pacing differs."))  # fmt: skip
+                             f"{axis}; they part where the collector's pacing differs."))  # fmt: skip
         parts.append(f"<h2>{_e(source)}: heap against collections and pauses</h2>")
         pause_note = ("On the virtual clock pauses take no time. " if virtual else
                       "Pauses are goheap's own compiled collector's, on this machine's clock, not a Go binary's. ")  # fmt: skip
@@ -307,9 +329,10 @@ def build_comparison(
                 groups = [(f"{group_by}={k}", v) for k, v in values.items()]
         parts.append("<h2>Fragmentation per size class" + (f" by {_e(group_by)}" if len(groups) > 1 else "") + "</h2>")
         parts.append(_figure(plot_fragmentation(groups),
-                             "At each run's peak of HeapInuse: of the bytes in each size class's spans, the share not "
-                             "in objects (free slots and the tail each span leaves after its last slot), summed over "
-                             "the runs of each group. Large objects fill their spans and are left out."))  # fmt: skip
+                             "At each run's peak of HeapInuse, summed over the runs of each group: the bytes of each "
+                             "size class's spans not in objects (free slots, and the tail each span leaves after its "
+                             "last slot), and their share of the class's spans (a class with few objects can waste "
+                             "most of its one span). Large objects fill their spans and are left out."))  # fmt: skip
     parts.append("<h2>All runs</h2>")
     parts.append('<p class="note">Click a column to sort by it (again to reverse). A run is named by its id: '
                  '<code>goheap diff DIR:ID DIR:ID</code> compares two, field by field.</p>')

@@ -165,7 +165,23 @@ def _thin(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]
     return x[keep], y[keep]
 
 
-def _figures(rec: _Recorder, memstats, cpu_s: float, wall_s: float) -> tuple[dict[str, Any], dict[str, Any]]:
+def _curve_times(rec: _Recorder, total_alloc: np.ndarray, trace) -> np.ndarray | None:
+    """The recorded run's time (ns) at each point of the heap curve, when the trace has a clock.
+
+    A sample's time is that of the last event replayed before it; a collection's point,
+    placed between samples by the bytes allocated, is placed in time the same way.
+    """
+    if trace is None or not trace.has_clock or not len(trace):
+        return None
+    s = rec.history.samples
+    events = np.asarray(rec.events, np.int64)
+    times = np.where(events > 0, trace.time_ns[np.clip(events - 1, 0, len(trace) - 1)], 0).astype(np.float64)
+    xs = s["total_alloc"].astype(np.float64)
+    first = np.concatenate([[True], np.diff(xs) > 0])  # np.interp wants x increasing: the first of equal x
+    return np.round(np.interp(total_alloc, xs[first], times[first])).astype(np.int64)
+
+
+def _figures(rec: _Recorder, memstats, cpu_s: float, wall_s: float, trace=None) -> tuple[dict[str, Any], dict[str, Any]]:
     from ..report.plots import heap_alloc_curve
 
     h = rec.history
@@ -194,8 +210,12 @@ def _figures(rec: _Recorder, memstats, cpu_s: float, wall_s: float) -> tuple[dic
         "worker": f"{socket.gethostname()}:{os.getpid()}",
     }
     used = occ[occ["nspans"] > 0]
+    curve = {"total_alloc": x.astype(np.int64).tolist(), "heap_alloc": y.astype(np.int64).tolist()}
+    times = _curve_times(rec, x, trace)
+    if times is not None:
+        curve["time_ns"] = times.tolist()
     details = {
-        "curve": {"total_alloc": x.astype(np.int64).tolist(), "heap_alloc": y.astype(np.int64).tolist()},
+        "curve": curve,
         "samples": {
             "total_alloc": s["total_alloc"].tolist(),
             "heap_alloc": s["heap_alloc"].tolist(),
@@ -257,6 +277,10 @@ def run_one(source: Source, *, trace=None, clock: str = "real", gogc: int = 100,
         memstats = result.memstats
         extra["output"] = result.lines
     else:
+        if trace is None:
+            from ..trace.tracefile import Trace
+
+            trace = Trace.load(source.path)
         replayed = _replay(source, trace, gogc, mode, clock, rec)
         memstats = replayed.memstats
         extra["row"] = {
@@ -268,7 +292,7 @@ def run_one(source: Source, *, trace=None, clock: str = "real", gogc: int = 100,
         extra["recorded"] = {"num_gc": replayed.trace_num_gc, "peak_objects": replayed.trace_peak_objects,
                              "peak_bytes": replayed.trace_peak_bytes, "source": replayed.source}  # fmt: skip
     cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - wall0
-    figures, details = _figures(rec, memstats, cpu_s, wall_s)
+    figures, details = _figures(rec, memstats, cpu_s, wall_s, trace)
     figures.update(extra.pop("row", {}))
     details.update(extra)
     go = memstats.to_go()
@@ -281,10 +305,7 @@ def _replay(source: Source, trace, gogc: int, mode: str, clock: str, rec: _Recor
     from ..heap import Heap, HeapConfig
     from .._runtime.mallocinit import Limits
     from ..trace.replay import REPLAY_FINALIZER_SLOTS, SPARE_SLOTS, ReplayPlan, replay
-    from ..trace.tracefile import Trace
 
-    if trace is None:
-        trace = Trace.load(source.path)
     config = HeapConfig(gcpercent=gogc, gctrace=0, virtual_clock=clock == "virtual")
     key = source.digest
     plan = _PLANS.get(key) if key else None
