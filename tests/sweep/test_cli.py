@@ -154,7 +154,8 @@ def test_diff_two_sweep_rows_by_id_and_a_replay_json(swept, traces, tmp_path):
         ("{tmp}/notjson.json", "not JSON"),
         ("{tmp}/other.json", "not a goheap run"),
         ("{out}:zzzz", "no run of"),
-        ("{out}:999", "there is no row 999"),
+        ("{out}:99", "there is no row 99"),
+        ("{out}:999", "nor is it a row"),
         ("{out}", "a directory; name one run"),
     ],
 )

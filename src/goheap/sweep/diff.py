@@ -106,19 +106,20 @@ def _sweep_row(directory: Path, key: str, name: str) -> dict[str, Any]:
     results = ResultsDir(directory)
     if not results.holds_a_sweep():
         raise DiffInputError(f"{name}: {directory} holds no sweep (no sweep.json)")
-    records = results.records()
-    if key.isdigit():
-        n = int(key)
-        ordered = sorted(records, key=lambda r: row_order(table_row(r)))
-        if not 1 <= n <= len(ordered):
-            raise DiffInputError(f"{name}: the sweep has {len(ordered)} runs; there is no row {n}")
-        return ordered[n - 1]
-    found = [r for r in records if r["run_id"].startswith(key)]
-    if not found:
-        raise DiffInputError(f"{name}: no run of {directory} has an id starting with {key!r} (see its results.csv)")
-    if len(found) > 1:
-        raise DiffInputError(f"{name}: {len(found)} runs of {directory} have ids starting with {key!r}; give more of it")
-    return found[0]
+    records = sorted(results.records(), key=lambda r: row_order(table_row(r)))
+    by_id = [r for r in records if r["run_id"].startswith(key)] if len(key) >= 3 else []
+    row = int(key) if key.isdigit() and 1 <= int(key) <= len(records) else None
+    if row is not None and by_id:
+        raise DiffInputError(f"{name}: both row {row} and the run {by_id[0]['run_id']} of {directory}; give more of the id")
+    if row is not None:
+        return records[row - 1]
+    if len(by_id) == 1:
+        return by_id[0]
+    if by_id:
+        raise DiffInputError(f"{name}: {len(by_id)} runs of {directory} have ids starting with {key!r}; give more of it")
+    if key.isdigit() and len(key) < 3:
+        raise DiffInputError(f"{name}: the sweep has {len(records)} runs; there is no row {key}")
+    raise DiffInputError(f"{name}: no run of {directory} has an id starting with {key!r}, nor is it a row (see its results.csv)")
 
 
 def load_run_view(spec: str) -> RunView:

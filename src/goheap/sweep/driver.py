@@ -133,7 +133,7 @@ def run_sweep(
     Raises :class:`~goheap.sweep.spec.SweepSpecError` (an unusable DIR) or
     :class:`~goheap.sweep.cluster.SchedulerUnreachable` before writing anything.
     """
-    from .cluster import DaskRunner, SerialRunner
+    from .cluster import DaskRunner, SerialRunner, default_workers
 
     t0 = time.perf_counter()
     results = ResultsDir(out)
@@ -145,7 +145,14 @@ def run_sweep(
     outcome = SweepOutcome(Path(out), len(runs), skipped)
     own_runner = runner is None
     if runner is None:
-        runner = SerialRunner() if serial or not todo else DaskRunner(scheduler, workers)
+        if serial or not todo:
+            runner = SerialRunner()
+        else:
+            if progress is not None:  # the cluster takes seconds to start: say what is happening
+                what = f"connecting to the Dask scheduler at {scheduler}" if scheduler else (
+                    f"starting a local Dask cluster of {workers or default_workers()} worker processes")
+                print(f"goheap sweep: {len(todo)} runs to do; {what}", file=sys.stderr, flush=True)
+            runner = DaskRunner(scheduler, workers)
     outcome.where = runner.description
     bar = None
     try:
