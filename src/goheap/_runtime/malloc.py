@@ -93,7 +93,9 @@ allocator's and the accessors' hot paths, assembled from its parts in ``goheap/_
 runner; ``scavenger``: the clock, the scavenger's rounds, FreeOSMemory). Above the shell:
 ``goheap.workloads`` (the seed runs' programs ported, in a model of the 2013 Go process),
 ``goheap.trace`` (allocfreetrace import and replay), ``goheap.inspect`` and
-``goheap.report`` (views, HTML reports, pprof profiles), ``goheap.race`` and ``goheap.cli``.
+``goheap.report`` (views, HTML reports, pprof profiles), ``goheap.race``, ``goheap.sweep``
+(grids of runs on Dask, their results table, comparison report and ``goheap diff``) and
+``goheap.cli``.
 
 Departures
 ==========
