@@ -19,6 +19,7 @@ from ._runtime.sizeclasses import init_sizes
 from .errors import HeapError, RaceError
 from .report.outputs import RunOutputs, output_options
 from .sweep.cli import diff_command, sweep_command
+from .sweep.spec import parse_gogc
 from .trace.cli import replay_command, trace_group
 
 __all__ = ["main"]
@@ -30,14 +31,10 @@ class _GogcType(click.ParamType):
     name = "N|off"
 
     def convert(self, value, param, ctx):
-        if isinstance(value, int):
-            return value
-        text = str(value).strip()
-        if text == "off":
-            return -1
-        if text.isdigit():
-            return int(text)
-        self.fail(f"GOGC must be a non-negative integer or 'off', not {value!r}", param, ctx)
+        try:
+            return parse_gogc(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 GOGC = _GogcType()

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["BrowserError", "Rendered", "find_chromium", "render"]
+__all__ = ["BrowserError", "Rendered", "find_chromium", "render", "save_screenshot"]
 
 _CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 
@@ -277,3 +277,14 @@ def _render(pipe: _Pipe, url: str, width: int, height: int, full_page: bool, set
         height=int(page_h),
         value=value,
     )
+
+
+def save_screenshot(path: str | os.PathLike[str], out: str | os.PathLike[str], *, width: int, height: int) -> str:
+    """The top ``width`` x ``height`` of the page at ``path``, saved as a PNG to ``out`` (the
+    README's pictures); raises BrowserError if the page logs a console error. Returns a
+    line saying what was written."""
+    page = render(path, width=width, height=height, full_page=False)
+    if page.console_errors:
+        raise BrowserError(f"{path} has console errors: {page.console_errors}")
+    Path(out).write_bytes(page.png)
+    return f"{out}: {width}x{height} of a {page.width}x{page.height} page, {len(page.png):,} bytes"
