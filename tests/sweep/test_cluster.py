@@ -92,7 +92,7 @@ def test_ctrl_c_stops_the_sweep_and_its_workers_and_keeps_what_finished(traces, 
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
     assert p.returncode == 130, stderr
-    assert "interrupted" in stderr and "--resume continues" in stderr and "Traceback" not in stderr
+    assert "interrupted" in stderr and "--resume continues" in stderr and "Traceback" not in stderr, stderr
     kept = pq.read_table(out / "results.parquet").to_pylist()
     assert 2 <= len(kept) < 39 and {r["status"] for r in kept} == {"ok"}
     assert len(list((out / "runs").glob("*.json"))) == len(kept) and not list(out.glob(".*.tmp"))

@@ -62,7 +62,7 @@ class SerialRunner:
     def cancel(self) -> None:
         pass
 
-    def close(self) -> None:
+    def close(self, *, interrupted: bool = False) -> None:
         pass
 
 
@@ -171,9 +171,17 @@ class DaskRunner:
         with contextlib.suppress(Exception):
             self.client.unsubscribe_topic(STARTED_TOPIC)
 
-    def close(self) -> None:
-        """Cancel what has not run, and shut down the cluster this runner started."""
+    def close(self, *, interrupted: bool = False) -> None:
+        """Cancel what has not run, and shut down the cluster this runner started.
+
+        interrupted: the sweep was stopped (Ctrl-C): what Dask logs about the runs it
+        loses, now or as the process exits, is the shutdown asked for, so its loggers
+        stay quiet from now on.
+        """
         self.cancel()
+        if interrupted:
+            for name in _SHUTDOWN_LOGGERS:
+                logging.getLogger(name).setLevel(logging.CRITICAL + 1)
         with _quiet(_SHUTDOWN_LOGGERS):
             with contextlib.suppress(Exception):
                 self.client.close()
@@ -192,7 +200,7 @@ def _quiet(names):
     loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
-        lg.setLevel(logging.CRITICAL)
+        lg.setLevel(max(lg.level, logging.CRITICAL))
     try:
         yield
     finally:

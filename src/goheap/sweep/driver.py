@@ -169,7 +169,7 @@ def run_sweep(
         if bar is not None:
             bar.close()
         if own_runner:
-            runner.close()
+            runner.close(interrupted=outcome.interrupted)
         else:
             runner.cancel()
         if results.runs_dir.is_dir():
