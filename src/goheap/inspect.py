@@ -16,7 +16,6 @@ Views of the present state:
   waste and free slots (row 0: large objects);
 - :func:`page_map`: one :class:`PageState` per arena page in use;
 - :func:`mem_stats`: MemStats as ReadMemStats would return them now;
-- :func:`resident`: the heap's own memory actually paged in (arena, bitmap, metadata);
 - :func:`snapshot`: all of these at once, as a :class:`HeapSnapshot` that outlives the heap.
 
 Over time: :class:`History` records MemStats samples (``run_workload(on_tick=history)``),
@@ -31,7 +30,6 @@ from __future__ import annotations
 
 import enum
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
@@ -42,7 +40,6 @@ from ._runtime import layout as L
 from ._runtime.constants import MSPAN_FREE, MSPAN_IN_USE, NUM_SIZE_CLASSES, PAGE_SHIFT, PAGE_SIZE
 from ._runtime.sizeclasses import init_sizes
 from ._runtime.stats import MemStats
-from ._runtime.sysmem import resident_bytes
 
 if TYPE_CHECKING:
     from .heap import Heap
@@ -57,14 +54,15 @@ __all__ = [
     "History",
     "PageMapSnapshot",
     "PageState",
-    "Resident",
     "Span",
     "SpanState",
     "class_occupancy",
     "mem_stats",
     "page_map",
+    "arena_rss",
+    "heap_rss",
     "process_rss",
-    "resident",
+    "resident_bytes",
     "size_classes",
     "snapshot",
     "span_records",
@@ -346,82 +344,101 @@ def process_rss() -> int:
 _OS_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-class Resident(NamedTuple):
-    """Bytes of a heap's own memory paged in: arena, bitmap, and the other metadata (None: not measured)."""
+def _mincore():
+    import ctypes
 
-    arena: int
-    bitmap: int
-    metadata: int | None
-
-    @property
-    def total(self) -> int:
-        return self.arena + self.bitmap + (self.metadata or 0)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    libc.mincore.restype = ctypes.c_int
+    return libc.mincore
 
 
-_MINCORE_WINDOW = 1 << 30  # bytes asked of mincore at once (a 256 KiB answer)
-_SMAPS_VMA = re.compile(rb"^([0-9a-f]+)-([0-9a-f]+) ", re.M)
-_SMAPS_RSS = re.compile(rb"^Rss:\s+(\d+) kB", re.M)
+def resident_bytes(addr: int, nbytes: int) -> int:
+    """Bytes of the mapping [addr, addr+nbytes) resident in RAM now (mincore(2)), 0 where unknown."""
+    lo = addr - addr % _OS_PAGE_SIZE
+    npages = -(-(addr + nbytes - lo) // _OS_PAGE_SIZE)
+    if npages <= 0:
+        return 0
+    vec = np.zeros(npages, np.uint8)
+    if _MINCORE[0] is None:
+        _MINCORE[0] = _mincore()
+    if _MINCORE[0](lo, npages * _OS_PAGE_SIZE, vec.ctypes.data) != 0:
+        return 0
+    return int(np.count_nonzero(vec & 1)) * _OS_PAGE_SIZE
 
 
-def _resident_in(addr: int, nbytes: int) -> int:
-    """resident_bytes over a range of any size, a window at a time (the answer vector stays small)."""
-    total = 0
-    end = addr + nbytes
-    while addr < end:
-        n = min(_MINCORE_WINDOW, end - addr)
-        total += resident_bytes(addr, n)
-        addr += n
-    return total
+_MINCORE: list = [None]
 
 
-def _resident_in_regions(regions: list[tuple[int, int]]) -> int:
-    """Resident bytes of large, sparsely touched regions: the kernel's count per mapping
-    (/proc/self/smaps), which skips untouched page tables where mincore answers page by
-    page. The kernel merges neighbouring mappings: one made of the regions alone counts
-    whole; one that holds other memory too is measured with mincore on the regions' part."""
+def _mappings() -> list[tuple[int, int, int]]:
+    """(start, end, resident bytes) of each of this process's mappings (/proc/self/smaps)."""
     try:
         with open("/proc/self/smaps", "rb") as f:
             text = f.read()
     except OSError:
-        return sum(_resident_in(a, n) for a, n in regions)
-    vmas = [(int(m.group(1), 16), int(m.group(2), 16)) for m in _SMAPS_VMA.finditer(text)]
-    rss = [int(m.group(1)) << 10 for m in _SMAPS_RSS.finditer(text)]
-    if len(vmas) != len(rss):
-        return sum(_resident_in(a, n) for a, n in regions)
-    total = 0
-    for (lo, hi), r in zip(vmas, rss):
-        if not r:
-            continue
-        parts = [(max(lo, a), min(hi, a + n)) for a, n in regions if a < hi and a + n > lo]
-        if sum(b - a for a, b in parts) == hi - lo:  # all of it the heap's (regions never overlap)
-            total += r
-        else:
-            total += sum(_resident_in(a, b - a) for a, b in parts)
-    return total
+        return []
+    out = []
+    start = end = -1
+    for line in text.split(b"\n"):
+        if line[:1] in b"0123456789abcdef" and b"-" in line[:33] and not line.startswith(b"Rss:"):
+            lo, _, rest = line.partition(b"-")
+            try:
+                start, end = int(lo, 16), int(rest.split(b" ", 1)[0], 16)
+            except ValueError:
+                start = end = -1
+        elif line.startswith(b"Rss:") and start >= 0:
+            out.append((start, end, int(line.split()[1]) * 1024))
+    return out
 
 
-def resident(heap: Heap, *, metadata: bool = True) -> Resident:
-    """How much of the heap's own memory is resident now (mincore): the RSS the heap costs.
+def _arena_and_bitmap(heap: Heap) -> tuple[int, int]:
+    """[start, end) of the mapped bitmap and arena: the bitmap grows down from arena_start, the arena up."""
+    h = heap._arrays.h
+    return int(h[L.H_ARENA_START]) - int(h[L.H_BITMAP_MAPPED]), int(h[L.H_ARENA_USED])
 
-    arena: the mapped part of the arena; bitmap: the mapped part of the heap bitmap below
-    it; metadata: every other array the heap allocated from the OS (span table, page map,
-    work buffers, profile tables, ...), lazily paged, so only what was touched counts.
-    The metadata is several hundred GB of reserved address space, measured from the
-    kernel's per-mapping counts (a few tens of ms); with ``metadata=False`` only the
-    arena and bitmap are measured (with mincore: cheap), and ``metadata`` is None. The runtime never returns metadata pages
-    to the OS, so the metadata's resident size only grows during a run.
+
+def arena_rss(heap: Heap) -> int:
+    """The part of :func:`heap_rss` in the arena and its bitmap: what grows as spans are first
+    used and shrinks as the scavenger releases them (the metadata only ever grows). One
+    mincore(2) over the mapped range: cheap enough to take at every sample."""
+    heap._check_open()
+    lo, hi = _arena_and_bitmap(heap)
+    return resident_bytes(lo, hi - lo)
+
+
+def heap_rss(heap: Heap) -> int:
+    """The heap's own resident memory: arena pages in use, bitmap and metadata, as the OS counts them.
+
+    Unlike the process RSS (Python, numba, the compiled code...), this is the memory the
+    2013 runtime's heap itself occupies: the arena up to arena_used, the bitmap mapped
+    below it, and every metadata array (span table, page map, profile buckets...), counted
+    only where the OS has actually paged them in. The arena and bitmap are measured with
+    mincore(2) (:func:`arena_rss`: the part that can shrink); the metadata with the
+    kernel's count per mapping (/proc/self/smaps) where a mapping is wholly the heap's,
+    mincore for the part of a mapping the heap shares with another (the metadata arrays
+    reserve hundreds of GB of address space, which mincore alone would walk page by page).
+    A few ms: sample it sparingly.
     """
     heap._check_open()
-    h = heap._arrays.h
-    arena_start, arena_used = int(h[L.H_ARENA_START]), int(h[L.H_ARENA_USED])
-    bitmap_mapped = int(h[L.H_BITMAP_MAPPED])
-    arena = _resident_in(arena_start, arena_used - arena_start)
-    bitmap = _resident_in(arena_start - bitmap_mapped, bitmap_mapped)
-    meta = None
-    if metadata:
-        base = int(h[L.H_BASE])
-        meta = _resident_in_regions([(addr, n) for addr, n in heap._sysmem._owned if addr != base])
-    return Resident(arena, bitmap, meta)
+    arena_start = int(heap._arrays.h[L.H_ARENA_START])
+    ranges = []
+    for addr, nbytes in heap._sysmem._owned:
+        if not addr <= arena_start < addr + nbytes:  # the reservation: arena_rss measures its mapped part
+            ranges.append((addr, addr + nbytes))
+    merged: list[tuple[int, int]] = []  # adjacent arrays may share one kernel mapping
+    for lo, hi in sorted(ranges):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    total = arena_rss(heap)
+    for start, end, rss in _mappings():
+        for lo, hi in merged:
+            if lo <= start and end <= hi:
+                total += rss
+            elif start < hi and lo < end:
+                total += resident_bytes(max(lo, start), min(hi, end) - max(lo, start))
+    return total
 
 
 # ================================================================ a snapshot of everything
@@ -482,6 +499,7 @@ SAMPLE_DTYPE = np.dtype(
         ("num_gc", np.int64),
         ("pause_total_ns", np.int64),
         ("rss", np.int64),  # process RSS in bytes
+        ("heap_rss", np.int64),  # the heap's own resident bytes (heap_rss(): arena, bitmap, metadata)
     ]
 )
 
@@ -515,14 +533,18 @@ class History:
         history.samples["heap_alloc"], history.collections["pause_ns"]
 
     Each sample is :data:`SAMPLE_DTYPE`: the MemStats a ReadMemStats would return (computed
-    without perturbing the run, see :func:`mem_stats`), the process RSS and the wall
-    time. Each collection is one row of :attr:`collections` (:data:`COLLECTION_DTYPE`),
+    without perturbing the run, see :func:`mem_stats`), the process RSS, the heap's own
+    resident memory (:func:`heap_rss`, measured every :attr:`HEAP_RSS_INTERVAL_S`) and the
+    wall time. Each collection is one row of :attr:`collections` (:data:`COLLECTION_DTYPE`),
     rebuilt from the heap's gctrace rows; where it fell between two samples, its time and
     total_alloc are interpolated by the number of mallocs. With ``peak_page_map`` (the
     default) the page map is kept whenever heap_inuse reaches a new peak among the
     samples (:attr:`peak`); :meth:`finish` adds a last sample and a full
     :class:`HeapSnapshot` (:attr:`final`), so the heap may then be closed.
     """
+
+    #: Seconds between two measurements of the heap's resident memory (the samples between repeat it).
+    HEAP_RSS_INTERVAL_S = 0.25
 
     def __init__(self, *, peak_page_map: bool = True, clock=time.perf_counter):
         self._clock = clock
@@ -534,6 +556,8 @@ class History:
         self.peak_page_map = peak_page_map
         self.peak: PageMapSnapshot | None = None
         self.final: HeapSnapshot | None = None
+        self._heap_rss_at: float | None = None
+        self._heap_rss_value = 0
 
     # ------------------------------------------------------------ recording
 
@@ -548,7 +572,7 @@ class History:
             (
                 t, ms.heap_alloc, ms.next_gc, ms.heap_sys, ms.heap_idle, ms.heap_inuse,
                 ms.heap_released, ms.heap_objects, ms.total_alloc, ms.mallocs, ms.frees,
-                ms.sys, ms.num_gc, ms.pause_total_ns, process_rss(),
+                ms.sys, ms.num_gc, ms.pause_total_ns, process_rss(), self._heap_rss(heap, t),
             )
         )
         self._read_trace(heap)
@@ -558,8 +582,15 @@ class History:
         if self.peak_page_map and (self.peak is None or ms.heap_inuse > self.peak.heap_inuse):
             self.peak = _page_map_snapshot(heap, ms, t)
 
+    def _heap_rss(self, heap: Heap, t: float) -> int:
+        """heap_rss(), measured at most every HEAP_RSS_INTERVAL_S (it reads /proc: a few ms)."""
+        if self._heap_rss_at is None or t - self._heap_rss_at >= self.HEAP_RSS_INTERVAL_S:
+            self._heap_rss_at, self._heap_rss_value = t, heap_rss(heap)
+        return self._heap_rss_value
+
     def finish(self, heap: Heap) -> HeapSnapshot:
         """A last sample and a snapshot of everything (:attr:`final`); call before closing the heap."""
+        self._heap_rss_at = None  # measured now
         self.sample(heap)
         self.final = snapshot(heap, time_s=self._rows[-1][0])
         return self.final

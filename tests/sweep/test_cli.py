@@ -71,13 +71,13 @@ def test_a_spec_file_and_flags(traces, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--gogc", "50,lots"], "--gogc: GOGC must be a non-negative integer or 'off', not 'lots'"),
+        (["--gogc", "50,lots"], "--gogc: GOGC must be a percentage N >= 0 (at most 2147483647) or 'off', not 'lots'"),
         (["--gogc", "-1"], "not '-1'"),
         (["--mode", "gc,"], "mode must be one of gc, free, not ''"),
         (["--workload", "nosuch"], "unknown workload 'nosuch'"),
         (["--serial", "--scheduler", "tcp://127.0.0.1:1"], "cannot be combined with --scheduler"),
         (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "with --scheduler the cluster has its own workers"),
-        (["--report", "/no/such/dir/r.html"], "cannot write /no/such/dir/r.html"),
+        (["--report", "/no/such/dir/r.html"], "cannot write --report /no/such/dir/r.html: no such directory"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2_with_nothing_written(traces, tmp_path, args, message):

@@ -30,7 +30,7 @@ def test_ctrl_c_keeps_what_finished_and_resume_runs_the_rest(spec, tmp_path):
         raise KeyboardInterrupt
 
     outcome = run_sweep(spec, out, serial=True, on_record=interrupt_after_the_first)
-    assert outcome.interrupted and (outcome.ok, outcome.missing) == (1, 3)
+    assert (outcome.interrupted, outcome.exit_status, outcome.ok, outcome.missing) == ("SIGINT", 130, 1, 3)
     assert [r["run_id"] for r in table(out)] == seen  # the finished run is in the table, nothing else
     assert sorted(p.stem for p in (out / "runs").glob("*.json")) == seen
     assert not list(out.glob(".*tmp"))  # no temporary file left behind
@@ -39,12 +39,24 @@ def test_ctrl_c_keeps_what_finished_and_resume_runs_the_rest(spec, tmp_path):
     with pytest.raises(SweepSpecError, match="holds a sweep already: --resume"):
         run_sweep(spec, out, serial=True)
     resumed = run_sweep(spec, out, serial=True, resume=True)
-    assert (resumed.skipped, resumed.ok, resumed.interrupted) == (1, 3, False)
+    assert (resumed.skipped, resumed.ok, resumed.interrupted) == (1, 3, "")
     rows = table(out)
     assert len(rows) == 4 and {r["status"] for r in rows} == {"ok"}
     assert (out / "results.csv").read_text().count("\n") == 5
     again = run_sweep(spec, out, serial=True, resume=True)
     assert (again.skipped, again.finished) == (4, 0)
+
+
+def test_sigterm_is_an_interruption_too(spec, tmp_path):
+    import signal
+
+    from goheap.interrupts import Interrupted
+
+    def terminate(record):
+        raise Interrupted(signal.SIGTERM)
+
+    outcome = run_sweep(spec, tmp_path / "out", serial=True, on_record=terminate)
+    assert (outcome.interrupted, outcome.exit_status, outcome.ok) == ("SIGTERM", 143, 1)
 
 
 def test_resume_extends_a_grid_and_retries_failed_runs(traces, tmp_path):

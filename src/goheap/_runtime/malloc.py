@@ -95,7 +95,10 @@ runner; ``scavenger``: the clock, the scavenger's rounds, FreeOSMemory). Above t
 ``goheap.trace`` (allocfreetrace import and replay), ``goheap.inspect`` and
 ``goheap.report`` (views, HTML reports, pprof profiles), ``goheap.race``, ``goheap.sweep``
 (grids of runs on Dask, their results table, comparison report and ``goheap diff``) and
-``goheap.cli``.
+``goheap.cli``, with what every command shares in ``goheap.command`` (errors, output
+checks, GOGC flags), ``goheap.interrupts`` (Ctrl-C and SIGTERM at safe points) and
+``goheap.atomicfile`` (every output written whole or not at all); ``goheap.trace.bounded``
+reads untrusted files in bounded memory.
 
 Departures
 ==========
@@ -238,7 +241,9 @@ from .layout import (
     H_ARENA_START,
     H_ARENA_USED,
     H_ERR_ARG,
+    H_IN_GC,
     H_MEMPROFILE_RATE,
+    H_PROF_ORIGIN,
     H_RACE,
     L_LIST,
     LC_LOCAL_ALLOC,
@@ -258,6 +263,8 @@ from .layout import (
     SP_STATE,
     SP_TYPES_COMPRESSION,
     SP_TYPES_DATA,
+    PROF_ORIGIN_GC_SETTYPE,
+    PROF_ORIGIN_SETTYPE,
 )
 from .mcache import fastrand1, mcache_alloc, mcache_free
 from .mheap import load, mheap_alloc, mheap_free, mheap_lookup, mheap_lookup_maybe, store
@@ -493,7 +500,19 @@ def _store_byte(rt, addr, value):
 
 @jit
 def settype_flush(rt, c):
-    """Apply cache c's buffered settype calls to the span type arrays (MTypes compression)."""
+    """Apply cache c's buffered settype calls to the span type arrays (MTypes compression).
+
+    The type arrays it allocates are charged in the profile to runtime.settype_flush,
+    called from the collector or from runtime.new's settype (see mprof.py).
+    """
+    origin = rt.h[H_PROF_ORIGIN]
+    rt.h[H_PROF_ORIGIN] = PROF_ORIGIN_GC_SETTYPE if rt.h[H_IN_GC] != 0 else PROF_ORIGIN_SETTYPE
+    _settype_flush(rt, c)
+    rt.h[H_PROF_ORIGIN] = origin
+
+
+@jit
+def _settype_flush(rt, c):
     n = rt.cache_local[c, LC_SETTYPE_N]
     rt.cache_local[c, LC_SETTYPE_N] = 0
     spans = rt.spans

@@ -2,9 +2,9 @@
 
 Errors a user can make (a bad spec, an unusable output directory, an unreachable
 scheduler, an input of diff that is not a run) print one line on stderr and exit with
-status 2 before anything runs or is written. A sweep in which some run failed exits with
-status 1 (the failures are in the table and the runs' files); one stopped by Ctrl-C
-with 130, keeping every run that finished.
+status 2 before anything runs or is written (:func:`goheap.command.fail`). A sweep in
+which some run failed exits with status 1 (the failures are in the table and the runs'
+files); one stopped by Ctrl-C or SIGTERM with 130 or 143, keeping every run that finished.
 """
 
 from __future__ import annotations
@@ -15,12 +15,9 @@ from pathlib import Path
 
 import click
 
+from ..command import check_outputs, fail
+
 __all__ = ["diff_command", "sweep_command"]
-
-
-def _fail(command: str, message: str) -> click.exceptions.Exit:
-    click.echo(f"goheap {command}: error: {message}", err=True)
-    return click.exceptions.Exit(2)
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -82,19 +79,17 @@ def sweep_command(ctx, spec, out, traces, workloads, gogc, mode, clock, schedule
     """
     from click.core import ParameterSource
 
-    from ..report.outputs import writable
     from .spec import SweepSpecError, build_spec, load_spec
 
     if serial and ctx.get_parameter_source("scheduler") is ParameterSource.COMMANDLINE:
-        raise _fail("sweep", "--serial runs in this process: it cannot be combined with --scheduler")
+        raise fail("--serial runs in this process: it cannot be combined with --scheduler")
     if serial:
         scheduler = None
     if scheduler and workers:
-        raise _fail("sweep", "--workers sizes a local cluster; with --scheduler the cluster has its own workers")
+        raise fail("--workers sizes a local cluster; with --scheduler the cluster has its own workers")
     if serial and workers:
-        raise _fail("sweep", "--serial runs in this process: it cannot be combined with --workers")
-    if report is not None and not writable(str(report)):
-        raise _fail("sweep", f"cannot write {report}: no such directory, or not writable")
+        raise fail("--serial runs in this process: it cannot be combined with --workers")
+    check_outputs({"--report": report})
     axes = {"gogc": _split(gogc), "mode": _split(mode)}
     if out is None:
         out = Path(f"{spec.stem}-sweep") if spec is not None else Path("sweep-results")
@@ -113,7 +108,7 @@ def sweep_command(ctx, spec, out, traces, workloads, gogc, mode, clock, schedule
         else:
             sweep = build_spec(traces=traces, workloads=workloads, clock=clock, **axes)
     except SweepSpecError as exc:
-        raise _fail("sweep", str(exc)) from None
+        raise fail(str(exc)) from None
 
     from .cluster import SchedulerUnreachable
     from .driver import run_sweep
@@ -122,9 +117,9 @@ def sweep_command(ctx, spec, out, traces, workloads, gogc, mode, clock, schedule
     try:
         outcome = run_sweep(sweep, out, scheduler=scheduler, workers=workers, serial=serial, resume=resume, progress=progress)
     except (SweepSpecError, SchedulerUnreachable) as exc:
-        raise _fail("sweep", str(exc)) from None
+        raise fail(str(exc)) from None
     except OSError as exc:
-        raise _fail("sweep", f"cannot write {exc.filename}: {exc.strerror}") from None
+        raise fail(f"cannot write {exc.filename}: {exc.strerror}") from None
 
     done = f"{outcome.ok} done" + (f", {outcome.skipped} done before" if outcome.skipped else "")
     click.echo(f"{outcome.total} runs: {done}, {outcome.failed} failed; {outcome.where}, in {outcome.seconds:.1f} s.")
@@ -135,9 +130,9 @@ def sweep_command(ctx, spec, out, traces, workloads, gogc, mode, clock, schedule
         write_comparison(report, out)
         click.echo(f"Report: {report}")
     if outcome.interrupted:
-        click.echo(f"goheap sweep: interrupted: {outcome.missing} of {outcome.total} runs not done; "
-                   f"every finished run is kept (--resume continues)", err=True)  # fmt: skip
-        raise click.exceptions.Exit(130)
+        click.echo(f"goheap sweep: interrupted ({outcome.interrupted}): {outcome.missing} of {outcome.total} runs "
+                   f"not done; every finished run is kept in {out} (--resume continues)", err=True)  # fmt: skip
+        raise click.exceptions.Exit(outcome.exit_status)
     if outcome.failed:
         raise click.exceptions.Exit(1)
 
@@ -161,7 +156,7 @@ def diff_command(a: str, b: str, as_json: bool) -> None:
     try:
         result = diff(load_run_view(a), load_run_view(b))
     except DiffInputError as exc:
-        raise _fail("diff", str(exc)) from None
+        raise fail(str(exc)) from None
     if as_json:
         click.echo(json.dumps(result, indent=1))
         return

@@ -6,7 +6,7 @@ runner is started (a Dask cluster, or this process), and only then is DIR create
 run is kept the moment it finishes (:class:`~goheap.sweep.results.ResultsDir`). A bad
 spec, an unusable DIR or an unreachable scheduler is therefore an error with nothing
 written. Ctrl-C (KeyboardInterrupt) cancels the runs not finished, keeps every finished
-one, writes the tables and returns with ``interrupted`` set.
+one, writes the tables and returns with ``interrupted`` set (the signal's name).
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ class SweepOutcome:
     skipped: int
     ok: int = 0
     failed: int = 0
-    interrupted: bool = False
+    interrupted: str = ""  # the signal that stopped it ("SIGINT", "SIGTERM"), "" if none did
+    exit_status: int = 0  # what a shell expects of a command so stopped: 128 + the signal
     where: str = ""
     seconds: float = 0.0
 
@@ -163,13 +164,14 @@ def run_sweep(
             bar.finished(record)
             if on_record is not None:
                 on_record(record)
-    except KeyboardInterrupt:
-        outcome.interrupted = True
+    except KeyboardInterrupt as exc:  # goheap.interrupts.Interrupted on the command line: SIGINT or SIGTERM
+        outcome.interrupted = getattr(exc, "signal_name", "SIGINT")
+        outcome.exit_status = getattr(exc, "exit_status", 130)
     finally:
         if bar is not None:
             bar.close()
         if own_runner:
-            runner.close(interrupted=outcome.interrupted)
+            runner.close(interrupted=bool(outcome.interrupted))
         else:
             runner.cancel()
         if results.runs_dir.is_dir():

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..inspect import History, class_occupancy, resident
+from ..inspect import History, arena_rss, class_occupancy, heap_rss
 from .spec import RunParams, Source
 
 __all__ = [
@@ -126,7 +126,8 @@ class _Recorder:
     def finish(self, heap) -> None:
         self.history.finish(heap)  # a last sample, and the final snapshot
         self._measure(heap)
-        self.final_resident = resident(heap)
+        self.final_resident = heap_rss(heap)
+        self.final_arena = arena_rss(heap)
 
     def _measure(self, heap) -> None:
         """What goes with the History's latest sample: the replay's position, the resident arena, the peak's occupancy.
@@ -140,8 +141,7 @@ class _Recorder:
         last = self.history.last_sample
         inuse, released = int(last["heap_inuse"]), int(last["heap_released"])
         if inuse > self.peak_inuse or released != self.released or not self.resident:
-            r = resident(heap, metadata=False)
-            self.resident.append(r.arena + r.bitmap)
+            self.resident.append(arena_rss(heap))
         else:
             self.resident.append(self.resident[-1])
         self.released = released
@@ -200,8 +200,8 @@ def _figures(rec: _Recorder, memstats, cpu_s: float, wall_s: float, trace=None) 
         "peak_heap_alloc": int(max(y.max() if len(y) else 0, s["heap_alloc"].max())),
         "peak_heap_inuse": int(s["heap_inuse"].max()),
         "peak_heap_sys": int(s["heap_sys"].max()),
-        "peak_resident": int(max(rec.resident)) + int(final.metadata or 0),
-        "final_resident": final.total,
+        "peak_resident": max(rec.resident) + final - rec.final_arena,  # the metadata only ever grows
+        "final_resident": final,
         "fragmentation": (in_spans - in_use) / in_spans if in_spans else 0.0,
         "total_alloc": memstats.total_alloc,
         "mallocs": memstats.mallocs,
@@ -228,7 +228,7 @@ def _figures(rec: _Recorder, memstats, cpu_s: float, wall_s: float, trace=None) 
         },
         "collections": {k: c[k].tolist() for k in ("num_gc", "total_alloc", "heap_before", "heap_after", "pause_ns")},
         "occupancy_at_peak": {k: used[k].tolist() for k in _OCCUPANCY_FIELDS},
-        "resident_at_end": {"arena": final.arena, "bitmap": final.bitmap, "metadata": final.metadata},
+        "resident_at_end": {"arena_and_bitmap": rec.final_arena, "metadata": final - rec.final_arena},
         "memstats": memstats.to_go(),
     }
     return row, details

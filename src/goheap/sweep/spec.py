@@ -65,19 +65,13 @@ class SweepSpecError(HeapError, ValueError):
 
 
 def parse_gogc(value: object) -> int:
-    """A GOGC value of a grid: a non-negative integer, or ``"off"`` (-1). Raises ValueError."""
-    if isinstance(value, bool):
-        raise ValueError(f"GOGC must be a non-negative integer or 'off', not {value!r}")
-    if isinstance(value, int):
-        if value < 0:
-            raise ValueError(f"GOGC must be a non-negative integer or 'off', not {value}")
-        return value
-    text = str(value).strip()
-    if text == "off":
-        return -1
-    if text.isdigit():
-        return int(text)
-    raise ValueError(f"GOGC must be a non-negative integer or 'off', not {value!r}")
+    """A GOGC value of a grid, as ``--gogc`` takes it (:func:`goheap.command.parse_gogc_flag`):
+    an integer N >= 0 (a TOML integer or a string), or ``"off"`` (-1). Raises ValueError."""
+    from ..command import parse_gogc_flag
+
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"GOGC must be a percentage N >= 0 or 'off', not {value!r}")
+    return parse_gogc_flag(str(value))
 
 
 def _parse_mode(value: object) -> str:
