@@ -21,6 +21,7 @@ import click
 from .atomicfile import PendingFiles
 from .command import GOGC_FLAG, GoheapGroup, check_outputs, describe_gogc, fail, gogc_setting, on_interrupt
 from .report.outputs import RunOutputs, output_options
+from .sweep.cli import diff_command, sweep_command
 from .trace.cli import replay_command, trace_group
 
 __all__ = ["main"]
@@ -477,6 +478,8 @@ def _print_comparison(cmp, ref_name: str, our_name: str) -> None:
 
 main.add_command(trace_group)
 main.add_command(replay_command)
+main.add_command(sweep_command)
+main.add_command(diff_command)
 
 
 if __name__ == "__main__":

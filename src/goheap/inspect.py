@@ -59,6 +59,7 @@ __all__ = [
     "class_occupancy",
     "mem_stats",
     "page_map",
+    "arena_rss",
     "heap_rss",
     "process_rss",
     "resident_bytes",
@@ -390,24 +391,39 @@ def _mappings() -> list[tuple[int, int, int]]:
     return out
 
 
+def _arena_and_bitmap(heap: Heap) -> tuple[int, int]:
+    """[start, end) of the mapped bitmap and arena: the bitmap grows down from arena_start, the arena up."""
+    h = heap._arrays.h
+    return int(h[L.H_ARENA_START]) - int(h[L.H_BITMAP_MAPPED]), int(h[L.H_ARENA_USED])
+
+
+def arena_rss(heap: Heap) -> int:
+    """The part of :func:`heap_rss` in the arena and its bitmap: what grows as spans are first
+    used and shrinks as the scavenger releases them (the metadata only ever grows). One
+    mincore(2) over the mapped range: cheap enough to take at every sample."""
+    heap._check_open()
+    lo, hi = _arena_and_bitmap(heap)
+    return resident_bytes(lo, hi - lo)
+
+
 def heap_rss(heap: Heap) -> int:
     """The heap's own resident memory: arena pages in use, bitmap and metadata, as the OS counts them.
 
     Unlike the process RSS (Python, numba, the compiled code...), this is the memory the
     2013 runtime's heap itself occupies: the arena up to arena_used, the bitmap mapped
     below it, and every metadata array (span table, page map, profile buckets...), counted
-    only where the OS has actually paged them in. The kernel's count per mapping
-    (/proc/self/smaps) is used for mappings wholly the heap's, mincore(2) for the part of
-    a mapping the heap shares with another (the metadata arrays reserve hundreds of GB of
-    address space, which mincore alone would walk page by page). A few ms: sample it
-    sparingly.
+    only where the OS has actually paged them in. The arena and bitmap are measured with
+    mincore(2) (:func:`arena_rss`: the part that can shrink); the metadata with the
+    kernel's count per mapping (/proc/self/smaps) where a mapping is wholly the heap's,
+    mincore for the part of a mapping the heap shares with another (the metadata arrays
+    reserve hundreds of GB of address space, which mincore alone would walk page by page).
+    A few ms: sample it sparingly.
     """
     heap._check_open()
-    h = heap._arrays.h
-    arena_start, arena_used = int(h[L.H_ARENA_START]), int(h[L.H_ARENA_USED])
-    ranges = [(arena_start - int(h[L.H_BITMAP_MAPPED]), arena_used)]
+    arena_start = int(heap._arrays.h[L.H_ARENA_START])
+    ranges = []
     for addr, nbytes in heap._sysmem._owned:
-        if not addr <= arena_start < addr + nbytes:  # the reservation: its mapped part is above
+        if not addr <= arena_start < addr + nbytes:  # the reservation: arena_rss measures its mapped part
             ranges.append((addr, addr + nbytes))
     merged: list[tuple[int, int]] = []  # adjacent arrays may share one kernel mapping
     for lo, hi in sorted(ranges):
@@ -415,7 +431,7 @@ def heap_rss(heap: Heap) -> int:
             merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
         else:
             merged.append((lo, hi))
-    total = 0
+    total = arena_rss(heap)
     for start, end, rss in _mappings():
         for lo, hi in merged:
             if lo <= start and end <= hi:
@@ -594,6 +610,11 @@ class History:
 
     def __len__(self) -> int:
         return len(self._rows)
+
+    @property
+    def last_sample(self) -> np.void:
+        """The latest sample (a record of :data:`SAMPLE_DTYPE`); IndexError before the first."""
+        return np.array([self._rows[-1]], SAMPLE_DTYPE)[0]
 
     @property
     def samples(self) -> np.ndarray:

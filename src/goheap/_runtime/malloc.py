@@ -95,11 +95,12 @@ runner; ``scavenger``: the clock, the scavenger's rounds, FreeOSMemory). Above t
 ``goheap.trace`` (recorded Go programs: Go 1.3-1.21 allocfreetrace logs and, through the
 compiled ``goheap.trace.exectrace``, Go 1.23+ execution traces, imported into trace files
 and replayed beside the recorded run), ``goheap.inspect`` and
-``goheap.report`` (views, HTML reports, pprof profiles), ``goheap.race`` and ``goheap.cli``,
-with what every command shares in ``goheap.command`` (errors, output checks, GOGC flags),
-``goheap.interrupts`` (Ctrl-C and SIGTERM at safe points) and ``goheap.atomicfile`` (every
-output written whole or not at all); ``goheap.trace.bounded`` reads untrusted files in
-bounded memory.
+``goheap.report`` (views, HTML reports, pprof profiles), ``goheap.race``, ``goheap.sweep``
+(grids of runs on Dask, their results table, comparison report and ``goheap diff``) and
+``goheap.cli``, with what every command shares in ``goheap.command`` (errors, output
+checks, GOGC flags), ``goheap.interrupts`` (Ctrl-C and SIGTERM at safe points) and
+``goheap.atomicfile`` (every output written whole or not at all); ``goheap.trace.bounded``
+reads untrusted files in bounded memory.
 
 Departures
 ==========
