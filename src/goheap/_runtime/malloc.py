@@ -149,8 +149,14 @@ Where goheap differs from the seed on purpose. Anything else that differs is a b
    given back when it ends (freemcache), its BySize counts folded in first (the seed
    folds them only in cachestats) so that no count is lost.
 9. *free() is public.* ``Heap.free`` and ``nb.free`` are the seed's runtime·free, which
-   Go code never calls and which never sees a block with a finalizer; goheap's removes a
-   block's finalizer, so that the next block allocated at that address does not inherit it.
+   Go code never calls and which never sees a block with a finalizer or a type; goheap's
+   removes a block's finalizer and forgets its type (its slot's type record, as sweepspan
+   does, and any settype still buffered for it), so that the next block allocated at that
+   address inherits neither: an untyped one scanned with a stale pointer map would lose
+   the objects it points to. The shell's accessors (``Heap.lookup``, ``load_word``,
+   ``store_word``, ``view``, and ``goheap.nb.checked``) accept only addresses inside
+   allocated blocks, where the seed's mlookup (and ``nb.lookup``) also finds free slots:
+   a store into a free object would rewrite its free-list link.
 10. *SysMap maps the bitmap first.* MHeap_SysAlloc maps the bitmap covering the new arena
     pages before the pages themselves (the seed maps them after), so that a refusal of
     either leaves arena_used and Sys equal to what is mapped. No result differs otherwise.
@@ -231,18 +237,23 @@ from .layout import (
     E_NOT_ALLOCATED,
     E_NOT_IN_HEAP,
     E_OUT_OF_MEMORY,
+    E_OUTSIDE_BLOCK,
     E_TAIL,
+    E_UNALIGNED,
     H_ARENA_END,
     H_ARENA_START,
     H_ARENA_USED,
+    H_BASE,
     H_ERR_ARG,
     H_MEMPROFILE_RATE,
     H_RACE,
+    H_SETTYPE_PENDING,
     L_LIST,
     LC_LOCAL_ALLOC,
     LC_LOCAL_NFREE,
     LC_LOCAL_NLOOKUP,
     LC_LOCAL_NMALLOC,
+    LC_INUSE,
     LC_LOCAL_TOTAL_ALLOC,
     LC_NEXT_SAMPLE,
     LC_SETTYPE_N,
@@ -418,6 +429,8 @@ def free(rt, c, v):
     s = mheap_lookup(rt, v)
     if h[H_RACE] != 0:
         racefree(rt, v, s)  # race mode: a write of the whole block, then its words marked freed
+    if h[H_SETTYPE_PENDING] != 0:
+        settype_cancel(rt, v)
     prof = (bits & _BIT_SPECIAL) != 0
     sizeclass = rt.spans[s, SP_SIZECLASS]
     if sizeclass == 0:
@@ -428,6 +441,11 @@ def free(rt, c, v):
         mheap_free(rt, c, s, True)
     else:
         size = rt.spans[s, SP_ELEMSIZE]  # class_to_size[sizeclass], from the span row already at hand
+        compression = rt.spans[s, SP_TYPES_COMPRESSION]
+        if compression != MTYPES_EMPTY:
+            # the slot's next block may be untyped: it must not be scanned as this one's type
+            # (sweepspan forgets the type of what it frees; the seed's free never met a typed block)
+            cleartype(rt, compression, rt.spans[s, SP_TYPES_DATA], (v - (rt.spans[s, SP_START] << PAGE_SHIFT)) // size)
         if size > 8:
             store(rt, v + 8, 1)  # needs zeroing
         markfreed(rt, v)
@@ -452,6 +470,11 @@ def mlookup(rt, c, v):
     Like the seed, it does not consult the bitmap: a free slot of an in-use span is found too.
     """
     rt.cache_local[c, LC_LOCAL_NLOOKUP] += 1
+    return _block_of(rt, v)
+
+
+@jit
+def _block_of(rt, v):
     s = mheap_lookup_maybe(rt, v)
     if s == 0:
         return 0, 0, 0
@@ -462,6 +485,49 @@ def mlookup(rt, c, v):
         return 0, 0, 0
     size = rt.spans[s, SP_ELEMSIZE]
     return start + (v - start) // size * size, size, s
+
+
+@jit
+def mlookup_allocated(rt, c, v):
+    """mlookup of an allocated block only: (base, size, 0), else (0, 0, E_*). Counted as a lookup."""
+    rt.cache_local[c, LC_LOCAL_NLOOKUP] += 1
+    return allocated_block(rt, v)
+
+
+@jit
+def allocated_block(rt, v):
+    """(base, size, 0) of the allocated block holding v (interior pointers allowed), else (0, 0, E_*).
+
+    mlookup finds free slots too; this is what the checked accessors accept (Heap.lookup,
+    load_word, view, goheap.nb.checked): a block with its allocated bit set, a large span
+    in use, or a FlagNoGC block, which has no allocated bit and is told from a free slot by
+    a walk of the free lists (the rare, slow path, as in free_check).
+    """
+    if v < rt.h[H_ARENA_START] or v >= rt.h[H_ARENA_USED]:
+        return 0, 0, E_NOT_IN_HEAP
+    base, size, s = _block_of(rt, v)
+    if base == 0:
+        return 0, 0, E_NOT_ALLOCATED
+    if rt.spans[s, SP_SIZECLASS] != 0 and not is_allocated(rt, base) and _on_a_free_list(rt, s, base):
+        return 0, 0, E_NOT_ALLOCATED
+    return base, size, 0
+
+
+@jit
+def checked_range(rt, addr, nbytes, align):
+    """0 if [addr, addr+nbytes) lies inside one allocated block and addr is a multiple of align, else E_*.
+
+    Not counted as a lookup. The faulting address is left in h[H_ERR_ARG].
+    """
+    rt.h[H_ERR_ARG] = addr
+    if addr % align != 0:
+        return E_UNALIGNED
+    base, size, err = allocated_block(rt, addr)
+    if err != 0:
+        return err
+    if addr + nbytes > base + size:
+        return E_OUTSIDE_BLOCK
+    return 0
 
 
 # ================================================================ settype and span type arrays
@@ -475,8 +541,40 @@ def settype(rt, c, v, typ):
     rt.settype_buf[c, n + 1] = typ
     n += 2
     rt.cache_local[c, LC_SETTYPE_N] = n
+    rt.h[H_SETTYPE_PENDING] += 1
     if n == SETTYPE_BUF_LEN:
         settype_flush(rt, c)
+
+
+@jit
+def settype_cancel(rt, v):
+    """Drop the buffered settype calls of the block at v, which is being freed (goheap's free only).
+
+    Flushed later, they would type whatever block takes the slot next. The other entries
+    keep their order.
+    """
+    for c in range(rt.cache_local.shape[0]):
+        if rt.cache_local[c, LC_INUSE] == 0:
+            continue
+        n = rt.cache_local[c, LC_SETTYPE_N]
+        kept = 0
+        for k in range(0, n, 2):
+            if rt.settype_buf[c, k] == v:
+                continue
+            rt.settype_buf[c, kept] = rt.settype_buf[c, k]
+            rt.settype_buf[c, kept + 1] = rt.settype_buf[c, k + 1]
+            kept += 2
+        rt.cache_local[c, LC_SETTYPE_N] = kept
+        rt.h[H_SETTYPE_PENDING] -= (n - kept) // 2
+
+
+@jit
+def cleartype(rt, compression, type_data, i):
+    """Forget the type of slot i of a small-object span whose type record is (compression, type_data)."""
+    if compression == MTYPES_WORDS:
+        store(rt, type_data + 8 * i, 0)
+    elif compression == MTYPES_BYTES:
+        rt.mem8[type_data + MTYPES_BYTES_SLOTS * 8 + i - rt.h[H_BASE]] = 0
 
 
 @jit
@@ -494,6 +592,7 @@ def settype_flush(rt, c):
     """Apply cache c's buffered settype calls to the span type arrays (MTypes compression)."""
     n = rt.cache_local[c, LC_SETTYPE_N]
     rt.cache_local[c, LC_SETTYPE_N] = 0
+    rt.h[H_SETTYPE_PENDING] -= n // 2
     spans = rt.spans
     for k in range(0, n, 2):
         v = rt.settype_buf[c, k]
