@@ -88,9 +88,12 @@ cache row ``c`` as their second where the seed uses ``m->mcache``. Layers call d
 only: entry -> api -> gc -> malloc -> mcache -> mcentral -> mheap -> fixalloc, bitmap ->
 sysmem (a test enforces it). ``heap.py`` is the Python shell over it all: ``Heap``, the
 allocator's and the accessors' hot paths, assembled from its parts in ``goheap/_shell/``
-(``config``: HeapConfig, readgogc, TypeInfo; ``roots``: RootSet's handles and regions;
-``profiling``: stacks, buckets, heap profiles; ``finalizers``: SetFinalizer and the queue's
-runner; ``scavenger``: the clock, the scavenger's rounds, FreeOSMemory). Above the shell:
+(``config``: HeapConfig, readgogc, TypeInfo; ``args``: the checks of every number a call
+takes; ``roots``: RootSet's handles and regions; ``scope``: handle scopes and Refs;
+``lifetime``: close() against other threads, and what outlives it; ``profiling``: stacks,
+buckets, heap profiles; ``finalizers``: SetFinalizer and the queue's runner; ``scavenger``:
+the clock, the scavenger's rounds, FreeOSMemory). ``goheap.nb`` is the compiled API
+(``_jit_api.py``) and its checked twin (``_jit_checked.py``, ``goheap.nb.checked``). Above the shell:
 ``goheap.workloads`` (the seed runs' programs ported, in a model of the 2013 Go process),
 ``goheap.trace`` (allocfreetrace import and replay), ``goheap.inspect`` and
 ``goheap.report`` (views, HTML reports, pprof profiles), ``goheap.race`` and ``goheap.cli``.
@@ -101,7 +104,9 @@ Where goheap differs from the seed on purpose. Anything else that differs is a b
 
 1. *One M, the GIL as the lock.* Compiled runtime calls hold the GIL, so every operation is
    atomic with respect to other Python threads; the per-thread caches, batches and stat
-   lags are kept exactly, but the locks themselves are not modelled.
+   lags are kept exactly, but the locks themselves are not modelled. The shell's own
+   tables (roots, finalizers, types) change under one lock per heap, and close() waits
+   for the calls other threads are making (``goheap/_shell/lifetime.py``).
 2. *Collector procs are interleaved, not parallel.* With nproc > 1 the procs' mark and
    sweep run on one thread as a discrete-event simulation (``gc/gchelper.py``): each
    proc runs the seed's own algorithms (parfor ranges cnt*i/nthr and its steal and
@@ -156,7 +161,10 @@ Where goheap differs from the seed on purpose. Anything else that differs is a b
    the objects it points to. The shell's accessors (``Heap.lookup``, ``load_word``,
    ``store_word``, ``view``, and ``goheap.nb.checked``) accept only addresses inside
    allocated blocks, where the seed's mlookup (and ``nb.lookup``) also finds free slots:
-   a store into a free object would rewrite its free-list link.
+   a store into a free object would rewrite its free-list link. The runtime's own blocks
+   (span type arrays, the finalizer table's arrays) are heap blocks too, which no call
+   hands out but free and the accessors accept if given their address (a stale pointer
+   into a reused slot, say): the seed's C has the same hole.
 10. *SysMap maps the bitmap first.* MHeap_SysAlloc maps the bitmap covering the new arena
     pages before the pages themselves (the seed maps them after), so that a refusal of
     either leaves arena_used and Sys equal to what is mapped. No result differs otherwise.
