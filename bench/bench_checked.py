@@ -25,7 +25,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import time
 
 import numba
 from numba import types
@@ -37,11 +36,14 @@ from goheap._runtime import layout as L
 from goheap._runtime._jit import entry_point
 from goheap._runtime.constants import FLAG_NO_GC, FLAG_NO_POINTERS, FLAG_NO_PROFILING, MAX_SMALL_SIZE, PAGE_SIZE
 
+from bench_malloc import best_of  # bench/ is the script's directory, first on sys.path
+
 
 class AsBefore:
     """The shell's accessors, alloc and free as they were before they were checked (commit 651513a).
 
-    The method bodies are that commit's, unchanged but for the names they reach the heap by.
+    The paths the benchmark takes are that commit's code, unchanged but for the names they
+    reach the heap by; the ones it cannot take (sampling, collecting, finalizers) raise.
     """
 
     def __init__(self, heap: goheap.Heap):
@@ -158,16 +160,6 @@ def _words_checked(rt, p, n):
         nb.checked.store(rt, p + 8, i)
         s += nb.checked.load(rt, p + 16)
     return s
-
-
-def best_of(repeat: int, fn) -> float:
-    """The least CPU time of ``repeat`` calls of fn, in seconds."""
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.process_time()
-        fn()
-        best = min(best, time.process_time() - t0)
-    return best
 
 
 def per_op(repeat: int, n: int, fn) -> float:

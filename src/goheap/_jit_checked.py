@@ -41,6 +41,7 @@ from ._runtime.layout import (
 from ._runtime.malloc import checked_range
 from .errors import AddressError, HeapClosed, HeapError, InvalidValue
 
+# goheap.nb's functions: their twins here, and the names goheap.nb exports
 __all__ = [
     "alloc",
     "alloc_noscan",

@@ -82,34 +82,7 @@ from ._jit_api import (
     set_profile_bucket,
 )
 
-__all__ = [
-    "FLAG_NO_GC",
-    "FLAG_NO_POINTERS",
-    "FLAG_NO_PROFILING",
-    "alloc",
-    "alloc_noscan",
-    "alloc_typed",
-    "checked",
-    "free",
-    "gc",
-    "get_root",
-    "load",
-    "load_byte",
-    "lookup",
-    "pop_root",
-    "push_root",
-    "race_func_enter",
-    "race_func_exit",
-    "set_profile_bucket",
-    "set_root",
-    "set_shadow_depth",
-    "shadow_depth",
-    "stack_load",
-    "stack_release",
-    "stack_reserve",
-    "stack_store",
-    "store",
-    "store_byte",
-]
+# the flags, the checked twin, and every function (goheap.nb.checked has the same names)
+__all__ = sorted(["FLAG_NO_GC", "FLAG_NO_POINTERS", "FLAG_NO_PROFILING", "checked", *checked.__all__])
 
 checked.check_python_calls(globals())
