@@ -41,14 +41,13 @@ def main() -> None:
         def count(self):
             done[0] += 1
 
-    examples = -(-args.steps // args.steps_per_example)
     t0 = time.monotonic()
     try:
-        while done[0] < args.steps:
+        while done[0] < args.steps:  # in rounds of 50 programs, to report progress
             run_state_machine_as_test(
                 Counted,
                 settings=settings(
-                    max_examples=examples,
+                    max_examples=50,
                     stateful_step_count=args.steps_per_example,
                     deadline=None,
                     database=None,
