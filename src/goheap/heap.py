@@ -356,7 +356,8 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
 
     def _type_word(self, type: TypeInfo, size: int, noscan) -> int:
         """The settype word of a block of ``size`` bytes of a registered type."""
-        self._type_size(type)
+        if type.__class__ is not TypeInfo or not 0 < type.id < len(self._types) or self._types[type.id] is not type:
+            self._type_size(type)  # not one of this heap's own TypeInfos: is it a copy of one?
         if noscan:
             raise errors.HeapError("a typed block cannot be noscan")
         if size < type.size:
@@ -365,7 +366,11 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
 
     def _type_size(self, type: TypeInfo) -> int:
         """The size of a type registered with this heap (InvalidValue for any other)."""
-        if not isinstance(type, TypeInfo) or not 0 < type.id < len(self._types) or self._types[type.id] != type:
+        try:
+            registered = self._types[type.id] if type.id > 0 else None
+        except (AttributeError, IndexError, TypeError):
+            registered = None
+        if registered is None or (registered is not type and registered != type):  # equal: a copy of it
             raise errors.InvalidValue(f"{type!r} is not a type registered with this heap (use register_type)")
         return type.size
 

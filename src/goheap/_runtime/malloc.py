@@ -438,7 +438,7 @@ def free(rt, c, v):
     if h[H_RACE] != 0:
         racefree(rt, v, s)  # race mode: a write of the whole block, then its words marked freed
     if h[H_SETTYPE_PENDING] != 0:
-        settype_cancel(rt, v)
+        settype_cancel(rt, c, v)
     prof = (bits & _BIT_SPECIAL) != 0
     sizeclass = rt.spans[s, SP_SIZECLASS]
     if sizeclass == 0:
@@ -555,25 +555,33 @@ def settype(rt, c, v, typ):
 
 
 @jit
-def settype_cancel(rt, v):
-    """Drop the buffered settype calls of the block at v, which is being freed (goheap's free only).
+def settype_cancel(rt, c, v):
+    """Drop the buffered settype calls of the block at v, which cache c is freeing (goheap's free only).
 
     Flushed later, they would type whatever block takes the slot next. The other entries
-    keep their order.
+    keep their order. Cache c's own buffer first: when it holds every pending call (one
+    thread allocating and freeing typed blocks) no other is looked at.
     """
-    for c in range(rt.cache_local.shape[0]):
-        if rt.cache_local[c, LC_INUSE] == 0:
+    _settype_cancel_in(rt, c, v)
+    if rt.cache_local[c, LC_SETTYPE_N] // 2 == rt.h[H_SETTYPE_PENDING]:
+        return
+    for k in range(rt.cache_local.shape[0]):
+        if k != c and rt.cache_local[k, LC_INUSE] != 0:
+            _settype_cancel_in(rt, k, v)
+
+
+@jit
+def _settype_cancel_in(rt, c, v):
+    n = rt.cache_local[c, LC_SETTYPE_N]
+    kept = 0
+    for k in range(0, n, 2):
+        if rt.settype_buf[c, k] == v:
             continue
-        n = rt.cache_local[c, LC_SETTYPE_N]
-        kept = 0
-        for k in range(0, n, 2):
-            if rt.settype_buf[c, k] == v:
-                continue
-            rt.settype_buf[c, kept] = rt.settype_buf[c, k]
-            rt.settype_buf[c, kept + 1] = rt.settype_buf[c, k + 1]
-            kept += 2
-        rt.cache_local[c, LC_SETTYPE_N] = kept
-        rt.h[H_SETTYPE_PENDING] -= (n - kept) // 2
+        rt.settype_buf[c, kept] = rt.settype_buf[c, k]
+        rt.settype_buf[c, kept + 1] = rt.settype_buf[c, k + 1]
+        kept += 2
+    rt.cache_local[c, LC_SETTYPE_N] = kept
+    rt.h[H_SETTYPE_PENDING] -= (n - kept) // 2
 
 
 @jit

@@ -39,7 +39,8 @@ class RootSet:
 
     def add(self, p: int) -> int:
         """Keep the block holding p alive; returns a handle for :meth:`remove` and :meth:`set`."""
-        p = args.address(p, "root")
+        if p.__class__ is not int or not 0 <= p <= args.INT64_MAX:
+            p = args.address(p, "root")
         h = self._heap
         with h._lock:
             h._check_open()
@@ -109,7 +110,7 @@ class RootSet:
     def _slot(self, handle: int) -> int:
         """The slot of a handle in use (the caller holds the heap's lock)."""
         self._heap._check_open()
-        k = args.integer(handle, "root handle")
+        k = handle if handle.__class__ is int else args.integer(handle, "root handle")
         if not 0 <= k < int(self._heap._arrays.h[L.H_NROOTSLOTS]) or k in self._free or k in self._dropped:
             raise errors.InvalidValue(f"no root handle {handle!r}")
         return k
