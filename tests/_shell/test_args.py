@@ -111,6 +111,7 @@ def test_the_audits_cases(heap):
         heap.register_type("T", size=1.5)
 
 
+@pytest.mark.nojit
 def test_limits_and_config_are_checked():
     with pytest.raises(goheap.ConfigError, match="gctrace_rows is 0"):
         goheap.Limits(gctrace_rows=0)
