@@ -52,15 +52,18 @@ H_GC_PARFOR_BYTES = 18  # go_process: bytes of each ParFor descriptor allocated 
 H_GC_PARFOR_DONE = 19  # the ParFor descriptors exist
 H_NTYPES = 20  # rows of typedesc in use (row 0 is "no type")
 H_NTYPEPTRS = 21
+H_PROF_ORIGIN = 22  # the runtime function allocating now (PROF_ORIGIN_*), 0 when it is the program
 H_NGOROUTINES = 23  # goroutine stacks the seed would scan: one root each, for its roots-array accounting
 H_NROOTSLOTS = 24  # high-water mark of rootslots in use
 H_SYS_MAPPED = 25  # bytes SysMap'd from compiled code (arena and bitmap)
 H_SYSMAP_LIMIT = 26  # -1, or the bytes compiled SysMap may map before it refuses (FailingOS.map_limit)
 H_MAX_FINALIZERS = 27  # Limits.finalizers: addfinalizer refuses more (each is a root of every collection)
-H_CLOSED = 28  # 1 once Heap.close() began: goheap.nb's checked functions refuse the runtime (h is Python memory, never unmapped)
-H_SETTYPE_PENDING = 29  # settype calls buffered in all caches and not yet flushed (free cancels its block's)
+H_PROF_NSTACKS = 28  # profile buckets the shell has interned (rows 0..n-1; runtime ones come from the top)
+H_START_NS = 29  # the clock when the heap was built (runtimeInitTime, for gctrace's @time)
+H_CLOSED = 30  # 1 once Heap.close() began: goheap.nb's checked functions refuse the runtime (h is Python memory, never unmapped)
 H_RACE = 31  # race mode: 1 when the heap was built with race=True (raceshadow.py, race.py)
-H_NSLOTS = 32
+H_SETTYPE_PENDING = 32  # settype calls buffered in all caches and not yet flushed (free cancels its block's)
+H_NSLOTS = 40
 
 # ---------------------------------------------------------------- mstats: MStats (int64)
 ST_ALLOC = 0
@@ -271,6 +274,7 @@ GS_NWAIT = 32  # work.nwait: procs waiting in getfull
 GS_NPROC = 33  # work.nproc of the running collection
 GS_BUFFERLIST_FREE = 34  # BufferLists on the free list
 GS_ERROR = 35  # an internal limit was hit during the last collection (an E_* code), 0 if none
+GS_PROF_NDERIVED = 36  # runtime-origin profile buckets taken from the top of the table
 GS_NSLOTS = 40
 
 # ---------------------------------------------------------------- gctrace_log columns
@@ -294,7 +298,10 @@ TR_NOSYIELD = 16
 TR_NSLEEP = 17
 TR_FORCED = 18
 TR_PAUSE_NS = 19
-TR_NSLOTS = 20
+TR_START_NS = 20  # the clock when the collection started
+TR_GOAL = 21  # next_gc when it started: the heap goal this collection was paced for
+TR_PAUSE_TOTAL_NS = 22  # PauseTotalNs after it
+TR_NSLOTS = 23
 
 # ---------------------------------------------------------------- roots: registered global regions
 RG_ADDR = 0
@@ -395,7 +402,17 @@ PB_RECENT_ALLOCS = 4
 PB_RECENT_FREES = 5
 PB_RECENT_ALLOC_BYTES = 6
 PB_RECENT_FREE_BYTES = 7
-PB_NSLOTS = 8
+PB_PARENT = 8  # a runtime-origin bucket: 1 + the bucket of the program stack it was called from
+PB_ORIGIN = 9  # a runtime-origin bucket: its PROF_ORIGIN_*
+PB_DERIVED = 10  # PB_DERIVED + origin - 1: this stack's runtime-origin bucket for that origin, 0 if none
+PB_NSLOTS = PB_DERIVED + 4
+
+# The runtime's own allocations that the profile charges to runtime frames (called from the
+# program's stack in H_PROF_STACK): goheap.report.pprof.RUNTIME_ORIGIN_FRAMES names them.
+PROF_ORIGIN_SETTYPE = 1  # settype_flush of a full settype buffer (runtime.new -> settype)
+PROF_ORIGIN_GC_SETTYPE = 2  # settype_flush at the start of a collection
+PROF_ORIGIN_PARFOR = 3  # the collector's ParFor descriptors (first collection)
+PROF_ORIGIN_FINALIZER = 4  # the finalizer table (addfinalizer)
 
 PAUSE_NS_LEN = PAUSE_HISTORY
 

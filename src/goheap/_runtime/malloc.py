@@ -96,7 +96,11 @@ the clock, the scavenger's rounds, FreeOSMemory). ``goheap.nb`` is the compiled 
 (``_jit_api.py``) and its checked twin (``_jit_checked.py``, ``goheap.nb.checked``). Above the shell:
 ``goheap.workloads`` (the seed runs' programs ported, in a model of the 2013 Go process),
 ``goheap.trace`` (allocfreetrace import and replay), ``goheap.inspect`` and
-``goheap.report`` (views, HTML reports, pprof profiles), ``goheap.race`` and ``goheap.cli``.
+``goheap.report`` (views, HTML reports, pprof profiles), ``goheap.race`` and ``goheap.cli``,
+with what every command shares in ``goheap.command`` (errors, output checks, GOGC flags),
+``goheap.interrupts`` (Ctrl-C and SIGTERM at safe points) and ``goheap.atomicfile`` (every
+output written whole or not at all); ``goheap.trace.bounded`` reads untrusted files in
+bounded memory.
 
 Departures
 ==========
@@ -253,7 +257,9 @@ from .layout import (
     H_ARENA_USED,
     H_BASE,
     H_ERR_ARG,
+    H_IN_GC,
     H_MEMPROFILE_RATE,
+    H_PROF_ORIGIN,
     H_RACE,
     H_SETTYPE_PENDING,
     L_LIST,
@@ -275,6 +281,8 @@ from .layout import (
     SP_STATE,
     SP_TYPES_COMPRESSION,
     SP_TYPES_DATA,
+    PROF_ORIGIN_GC_SETTYPE,
+    PROF_ORIGIN_SETTYPE,
 )
 from .mcache import fastrand1, mcache_alloc, mcache_free
 from .mheap import load, mheap_alloc, mheap_free, mheap_lookup, mheap_lookup_maybe, store
@@ -605,7 +613,19 @@ def _store_byte(rt, addr, value):
 
 @jit
 def settype_flush(rt, c):
-    """Apply cache c's buffered settype calls to the span type arrays (MTypes compression)."""
+    """Apply cache c's buffered settype calls to the span type arrays (MTypes compression).
+
+    The type arrays it allocates are charged in the profile to runtime.settype_flush,
+    called from the collector or from runtime.new's settype (see mprof.py).
+    """
+    origin = rt.h[H_PROF_ORIGIN]
+    rt.h[H_PROF_ORIGIN] = PROF_ORIGIN_GC_SETTYPE if rt.h[H_IN_GC] != 0 else PROF_ORIGIN_SETTYPE
+    _settype_flush(rt, c)
+    rt.h[H_PROF_ORIGIN] = origin
+
+
+@jit
+def _settype_flush(rt, c):
     n = rt.cache_local[c, LC_SETTYPE_N]
     rt.cache_local[c, LC_SETTYPE_N] = 0
     rt.h[H_SETTYPE_PENDING] -= n // 2
