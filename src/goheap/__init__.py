@@ -5,8 +5,8 @@ collector at Go commit 8a6ff3ab ("runtime: allocate heap metadata at run time"),
 real virtual memory. The overview essay is the docstring of ``goheap._runtime.malloc``.
 
     >>> import goheap
-    >>> with goheap.Heap(arena_size=64 << 20) as h:
-    ...     p = h.alloc(16)
+    >>> with goheap.Heap(arena_size=64 << 20) as h, h.scope() as s:
+    ...     p = s.alloc(16)
     ...     h.lookup(p)
     (..., 16)
 """
@@ -27,10 +27,11 @@ from .errors import (
     HeapError,
     InvalidFree,
     InvalidSize,
+    InvalidValue,
     OutOfMemory,
     RaceError,
 )
-from .heap import Heap, HeapConfig, TypeInfo, readgogc
+from .heap import Heap, HeapConfig, Ref, Scope, TypeInfo, readgogc
 from . import inspect, race
 from .race import RaceOptions
 from .inspect import HeapSnapshot, History, PageMapSnapshot, PageState, Span, SpanState
@@ -51,6 +52,7 @@ __all__ = [
     "History",
     "InvalidFree",
     "InvalidSize",
+    "InvalidValue",
     "Limits",
     "MemStats",
     "OutOfMemory",
@@ -58,6 +60,8 @@ __all__ = [
     "PageState",
     "RaceError",
     "RaceOptions",
+    "Ref",
+    "Scope",
     "SizeClassStats",
     "SizeClasses",
     "Span",

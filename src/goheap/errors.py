@@ -20,6 +20,7 @@ __all__ = [
     "HeapError",
     "InvalidFree",
     "InvalidSize",
+    "InvalidValue",
     "OutOfMemory",
     "RaceError",
 ]
@@ -51,6 +52,18 @@ class DoubleFree(InvalidFree):
 
 class InvalidSize(HeapError, ValueError):
     """A negative size, or one larger than the arena could ever hold."""
+
+    __module__ = "goheap"
+
+
+class InvalidValue(HeapError, ValueError, TypeError):
+    """An argument the heap cannot take: a number that is not an int (a float, a bool, a
+    string) or is out of range, or a TypeInfo this heap did not register.
+
+    For numbers that are neither addresses (:class:`AddressError`) nor sizes
+    (:class:`InvalidSize`): a word to store, a handle, a rate, a time, a stack slot. Both a
+    ValueError and a TypeError, as the two cases are.
+    """
 
     __module__ = "goheap"
 

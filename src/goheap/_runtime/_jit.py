@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import os
 import shutil
 import threading
@@ -24,8 +25,9 @@ import time
 from pathlib import Path
 
 import numba
+from numba.core.registry import CPUDispatcher
 
-__all__ = ["entry_point", "jit", "jit_entry", "jit_inline", "source_hash"]
+__all__ = ["checked_from_python", "entry_point", "jit", "jit_entry", "jit_inline", "source_hash"]
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -122,3 +124,33 @@ def entry_point(dispatcher, signature):
     if numba.config.DISABLE_JIT:
         return dispatcher
     return dispatcher.compile(signature)
+
+
+class _CheckedFromPython(CPUDispatcher):
+    """A compiled function that, called from Python rather than from compiled code, runs a checked twin.
+
+    Compiled callers type it as any dispatcher and call its fast machine code directly;
+    only a call from the interpreter goes through ``__call__``, to ``python_call``.
+    """
+
+    def __call__(self, *args, **kwargs):
+        return self.python_call(*args, **kwargs)
+
+    def __reduce__(self):
+        return _by_name, (self.py_func.__module__, self.py_func.__name__)
+
+
+def _by_name(module: str, name: str):
+    """The module-level function ``module.name`` (how a checked dispatcher is pickled)."""
+    return getattr(importlib.import_module(module), name)
+
+
+def checked_from_python(dispatcher, python_call) -> None:
+    """Make calls of ``dispatcher`` from Python run ``python_call`` instead; compiled callers are unaffected.
+
+    Interpreted (NUMBA_DISABLE_JIT) nothing changes: compiled callers are Python callers there.
+    """
+    if numba.config.DISABLE_JIT:
+        return
+    dispatcher.__class__ = _CheckedFromPython
+    dispatcher.python_call = python_call

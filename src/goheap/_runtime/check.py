@@ -19,6 +19,9 @@ from .constants import (
     MSPAN_DEAD,
     MSPAN_FREE,
     MSPAN_IN_USE,
+    MTYPES_BYTES,
+    MTYPES_BYTES_SLOTS,
+    MTYPES_WORDS,
     NUM_SIZE_CLASSES,
     PAGE_SHIFT,
     PAGE_SIZE,
@@ -164,6 +167,7 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
     # ---- caches
     ncaches = a.cache_list.shape[0]
     cached: dict[int, int] = {}  # span -> objects sitting in caches
+    cached_objects: list[int] = []
     cached_bytes = 0
     for c in range(ncaches):
         if not a.cache_local[c, L.LC_INUSE]:
@@ -184,6 +188,7 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
                 if r.bits(p) & BIT_ALLOCATED:
                     _fail(f"mcache {c} class {cl}: cached object {p:#x} is marked allocated")
                 cached[s] = cached.get(s, 0) + 1
+                cached_objects.append(p)
                 n += 1
                 p = r.word(p)
             if n != int(a.cache_list[c, cl, L.L_NLIST]):
@@ -197,6 +202,7 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
     live_bytes = 0
     live_objects = 0
     on_central = set()
+    free_objects = set(cached_objects)
     for cl in range(1, NUM_SIZE_CLASSES):
         size = int(a.class_to_size[cl])
         nfree = 0
@@ -227,6 +233,8 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
                 _fail(f"span {s}: more objects in caches than handed out")
             live_objects += handed_out
             live_bytes += handed_out * size
+            _check_free_untyped(r, s, free, lo, size)
+            free_objects.update(free)
             allocated = sum(1 for k in range(cap) if r.bits(lo + k * size) & BIT_ALLOCATED)
             if allocated > handed_out:
                 _fail(f"span {s}: {allocated} objects marked allocated, only {handed_out} handed out")
@@ -234,6 +242,11 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
                 _fail(f"span {s}: a mark bit survived the sweep")
         if nfree != int(a.central_nfree[cl]):
             _fail(f"mcentral[{cl}]: nfree is {int(a.central_nfree[cl])}, its spans hold {nfree} free objects")
+
+    for p in cached_objects:
+        s = int(smap[(p - arena_start) >> PAGE_SHIFT])
+        _check_free_untyped(r, s, [p], int(spans[s, L.SP_START]) << PAGE_SHIFT, int(spans[s, L.SP_ELEMSIZE]))
+    _check_pending_settypes(r, a, free_objects)
 
     # ---- large objects
     for start, npages, s, state in live:
@@ -273,6 +286,38 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
         _fail("work.full still holds a Workbuf after the collection")
 
     _check_finalizers(r, a, finalizers)
+
+
+def _check_free_untyped(r: _Reader, s: int, free: list[int], lo: int, size: int) -> None:
+    """No free object of small span s has a type record (the next block in its slot may be untyped)."""
+    compression = int(r.a.spans[s, L.SP_TYPES_COMPRESSION])
+    data = int(r.a.spans[s, L.SP_TYPES_DATA])
+    for p in free:
+        i = (p - lo) // size
+        if compression == MTYPES_WORDS:
+            typ = r.word(data + 8 * i)
+        elif compression == MTYPES_BYTES:
+            typ = int(r.a.mem8[data + MTYPES_BYTES_SLOTS * 8 + i - r.base])
+        else:
+            return
+        if typ:
+            _fail(f"span {s}: free object {p:#x} still has a type record ({typ:#x})")
+
+
+def _check_pending_settypes(r: _Reader, a: L.RuntimeArrays, free_objects: set[int]) -> None:
+    """The buffered settype calls are counted, and none names a free object (a freed block's are cancelled)."""
+    total = 0
+    for c in range(a.cache_local.shape[0]):
+        if not a.cache_local[c, L.LC_INUSE]:
+            continue
+        n = int(a.cache_local[c, L.LC_SETTYPE_N])
+        total += n // 2
+        for k in range(0, n, 2):
+            v = int(a.settype_buf[c, k])
+            if v in free_objects:
+                _fail(f"mcache {c}: a pending settype names {v:#x}, a free object")
+    if total != int(a.h[L.H_SETTYPE_PENDING]):
+        _fail(f"settype: {int(a.h[L.H_SETTYPE_PENDING])} calls counted pending, the caches hold {total}")
 
 
 def _check_finalizers(r: _Reader, a: L.RuntimeArrays, finalizers: dict | None) -> None:

@@ -12,14 +12,14 @@ from numba import types
 
 from . import api
 from ._jit import jit_entry
-from .gc.collect import cachestats
+from .gc.collect import cachestats, gc_repeat
 from .bitmap import get_bits
 from .handle import runtime_at
-from .layout import H_ARENA_START, H_ARENA_USED
-from .malloc import free_check, gettype, mlookup, settype_flush
+from .layout import E_OUTSIDE_BLOCK, E_STACK_FULL, E_UNALIGNED, H_ARENA_START, H_ARENA_USED, H_BASE, H_ERR_ARG, LC_SHADOW_SP
+from .malloc import free_check, gettype, mlookup, mlookup_allocated, settype_flush
 from .mcache import allocmcache, freemcache
 from .gc import finalizers
-from .mheap import mheap_scavenge
+from .mheap import mheap_next_release, mheap_scavenge
 from .mheap import nanotime as mheap_nanotime
 
 
@@ -45,6 +45,25 @@ def malloc_typed(handle, c, size, flag, typ):
 
 
 @jit_entry
+def alloc_rooted(handle, c, size, flag, zeroed, typ):
+    """Scope.alloc: mallocgc (then settype, if typ) and push the block on thread c's shadow stack.
+
+    One compiled call, so no collection can come between the allocation and the push. The
+    stack's room is checked first: E_STACK_FULL (nothing allocated) when it has none.
+    """
+    rt = runtime_at(handle)
+    if rt.cache_local[c, LC_SHADOW_SP] >= rt.shadow.shape[1]:
+        rt.h[H_ERR_ARG] = rt.shadow.shape[1]
+        return E_STACK_FULL
+    v = api.mallocgc(rt, c, size, flag, True, zeroed)
+    if v > 0:
+        if typ != 0:
+            api.settype(rt, c, v, typ)
+        api.push_root(rt, c, v)
+    return v
+
+
+@jit_entry
 def free(handle, c, v):
     return api.free(runtime_at(handle), c, v)
 
@@ -66,6 +85,31 @@ def check_free(handle, v):
 @jit_entry
 def lookup(handle, c, v):
     return mlookup(runtime_at(handle), c, v)
+
+
+@jit_entry
+def lookup_allocated(handle, c, v):
+    """Heap.lookup: (base, size, 0) of the allocated block holding v, else (0, 0, E_*)."""
+    return mlookup_allocated(runtime_at(handle), c, v)
+
+
+@jit_entry
+def word_index(handle, c, p, i):
+    """Heap.load_word/store_word: the index in mem of word i of the allocated block at p, or E_*.
+
+    p must be word-aligned and inside an allocated block (interior pointers allowed), and
+    word i, counted from p, inside the same block. On error h[H_ERR_ARG] is p.
+    """
+    rt = runtime_at(handle)
+    rt.h[H_ERR_ARG] = p
+    if p & 7:
+        return E_UNALIGNED
+    base, size, err = mlookup_allocated(rt, c, p)
+    if err != 0:
+        return err
+    if i < 0 or i >= (base + size - p) >> 3:
+        return E_OUTSIDE_BLOCK
+    return (p + 8 * i - rt.h[H_BASE]) >> 3
 
 
 @jit_entry
@@ -95,6 +139,16 @@ def read_stats(handle):
 @jit_entry
 def scavenge(handle, now, limit):
     return mheap_scavenge(runtime_at(handle), now, limit)
+
+
+@jit_entry
+def next_release(handle, t0, limit):
+    return mheap_next_release(runtime_at(handle), t0, limit)
+
+
+@jit_entry
+def repeat_gc(handle, n, t_first, period):
+    gc_repeat(runtime_at(handle), n, t_first, period)
 
 
 @jit_entry
@@ -130,6 +184,21 @@ def has_finalizer(handle, p):
 
 
 @jit_entry
+def take_finalizer_queue(handle):
+    return finalizers.finq_take(runtime_at(handle))
+
+
+@jit_entry
+def unqueue_finalizer(handle, p):
+    return finalizers.finq_remove(runtime_at(handle), p)
+
+
+@jit_entry
+def queue_finalizer(handle, p):
+    return finalizers.finq_push(runtime_at(handle), p)
+
+
+@jit_entry
 def nanotime(handle):
     return mheap_nanotime(runtime_at(handle))
 
@@ -138,7 +207,8 @@ def nanotime(handle):
 HOT = {
     "alloc": (alloc, (types.int64, types.int64, types.int64, types.int64, types.boolean)),
     "free": (free, (types.int64, types.int64, types.int64)),
-    "lookup": (lookup, (types.int64, types.int64, types.int64)),
+    "lookup": (lookup_allocated, (types.int64, types.int64, types.int64)),
+    "word_index": (word_index, (types.int64, types.int64, types.int64, types.int64)),
 }
 @jit_entry
 def push_root(handle, c, v):

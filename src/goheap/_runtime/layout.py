@@ -60,8 +60,10 @@ H_SYSMAP_LIMIT = 26  # -1, or the bytes compiled SysMap may map before it refuse
 H_MAX_FINALIZERS = 27  # Limits.finalizers: addfinalizer refuses more (each is a root of every collection)
 H_PROF_NSTACKS = 28  # profile buckets the shell has interned (rows 0..n-1; runtime ones come from the top)
 H_START_NS = 29  # the clock when the heap was built (runtimeInitTime, for gctrace's @time)
+H_CLOSED = 30  # 1 once Heap.close() began: goheap.nb's checked functions refuse the runtime (h is Python memory, never unmapped)
 H_RACE = 31  # race mode: 1 when the heap was built with race=True (raceshadow.py, race.py)
-H_NSLOTS = 32
+H_SETTYPE_PENDING = 32  # settype calls buffered in all caches and not yet flushed (free cancels its block's)
+H_NSLOTS = 40
 
 # ---------------------------------------------------------------- mstats: MStats (int64)
 ST_ALLOC = 0
@@ -174,6 +176,9 @@ E_TAIL = -7  # in the tail waste of a small-object span
 E_CORRUPT = -8
 E_NO_CACHE = -9
 E_DEADLOCK = -10
+E_OUTSIDE_BLOCK = -11  # an access past the end (or before the start) of its block
+E_UNALIGNED = -12  # a word access at an address that is not a multiple of 8
+E_STACK_FULL = -13  # the thread's shadow stack has no free slot
 
 
 class RuntimeArrays(NamedTuple):

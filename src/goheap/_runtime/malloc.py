@@ -88,9 +88,12 @@ cache row ``c`` as their second where the seed uses ``m->mcache``. Layers call d
 only: entry -> api -> gc -> malloc -> mcache -> mcentral -> mheap -> fixalloc, bitmap ->
 sysmem (a test enforces it). ``heap.py`` is the Python shell over it all: ``Heap``, the
 allocator's and the accessors' hot paths, assembled from its parts in ``goheap/_shell/``
-(``config``: HeapConfig, readgogc, TypeInfo; ``roots``: RootSet's handles and regions;
-``profiling``: stacks, buckets, heap profiles; ``finalizers``: SetFinalizer and the queue's
-runner; ``scavenger``: the clock, the scavenger's rounds, FreeOSMemory). Above the shell:
+(``config``: HeapConfig, readgogc, TypeInfo; ``args``: the checks of every number a call
+takes; ``roots``: RootSet's handles and regions; ``scope``: handle scopes and Refs;
+``lifetime``: close() against other threads, and what outlives it; ``profiling``: stacks,
+buckets, heap profiles; ``finalizers``: SetFinalizer and the queue's runner; ``scavenger``:
+the clock, the scavenger's rounds, FreeOSMemory). ``goheap.nb`` is the compiled API
+(``_jit_api.py``) and its checked twin (``_jit_checked.py``, ``goheap.nb.checked``). Above the shell:
 ``goheap.workloads`` (the seed runs' programs ported, in a model of the 2013 Go process),
 ``goheap.trace`` (recorded Go programs: Go 1.3-1.21 allocfreetrace logs and, through the
 compiled ``goheap.trace.exectrace``, Go 1.23+ execution traces, imported into trace files
@@ -108,7 +111,9 @@ Where goheap differs from the seed on purpose. Anything else that differs is a b
 
 1. *One M, the GIL as the lock.* Compiled runtime calls hold the GIL, so every operation is
    atomic with respect to other Python threads; the per-thread caches, batches and stat
-   lags are kept exactly, but the locks themselves are not modelled.
+   lags are kept exactly, but the locks themselves are not modelled. The shell's own
+   tables (roots, finalizers, types) change under one lock per heap, and close() waits
+   for the calls other threads are making (``goheap/_shell/lifetime.py``).
 2. *Collector procs are interleaved, not parallel.* With nproc > 1 the procs' mark and
    sweep run on one thread as a discrete-event simulation (``gc/gchelper.py``): each
    proc runs the seed's own algorithms (parfor ranges cnt*i/nthr and its steal and
@@ -156,8 +161,17 @@ Where goheap differs from the seed on purpose. Anything else that differs is a b
    given back when it ends (freemcache), its BySize counts folded in first (the seed
    folds them only in cachestats) so that no count is lost.
 9. *free() is public.* ``Heap.free`` and ``nb.free`` are the seed's runtime·free, which
-   Go code never calls and which never sees a block with a finalizer; goheap's removes a
-   block's finalizer, so that the next block allocated at that address does not inherit it.
+   Go code never calls and which never sees a block with a finalizer or a type; goheap's
+   removes a block's finalizer and forgets its type (its slot's type record, as sweepspan
+   does, and any settype still buffered for it), so that the next block allocated at that
+   address inherits neither: an untyped one scanned with a stale pointer map would lose
+   the objects it points to. The shell's accessors (``Heap.lookup``, ``load_word``,
+   ``store_word``, ``view``, and ``goheap.nb.checked``) accept only addresses inside
+   allocated blocks, where the seed's mlookup (and ``nb.lookup``) also finds free slots:
+   a store into a free object would rewrite its free-list link. The runtime's own blocks
+   (span type arrays, the finalizer table's arrays) are heap blocks too, which no call
+   hands out but free and the accessors accept if given their address (a stale pointer
+   into a reused slot, say): the seed's C has the same hole.
 10. *SysMap maps the bitmap first.* MHeap_SysAlloc maps the bitmap covering the new arena
     pages before the pages themselves (the seed maps them after), so that a refusal of
     either leaves arena_used and Sys equal to what is mapped. No result differs otherwise.
@@ -238,20 +252,25 @@ from .layout import (
     E_NOT_ALLOCATED,
     E_NOT_IN_HEAP,
     E_OUT_OF_MEMORY,
+    E_OUTSIDE_BLOCK,
     E_TAIL,
+    E_UNALIGNED,
     H_ARENA_END,
     H_ARENA_START,
     H_ARENA_USED,
+    H_BASE,
     H_ERR_ARG,
     H_IN_GC,
     H_MEMPROFILE_RATE,
     H_PROF_ORIGIN,
     H_RACE,
+    H_SETTYPE_PENDING,
     L_LIST,
     LC_LOCAL_ALLOC,
     LC_LOCAL_NFREE,
     LC_LOCAL_NLOOKUP,
     LC_LOCAL_NMALLOC,
+    LC_INUSE,
     LC_LOCAL_TOTAL_ALLOC,
     LC_NEXT_SAMPLE,
     LC_SETTYPE_N,
@@ -429,6 +448,8 @@ def free(rt, c, v):
     s = mheap_lookup(rt, v)
     if h[H_RACE] != 0:
         racefree(rt, v, s)  # race mode: a write of the whole block, then its words marked freed
+    if h[H_SETTYPE_PENDING] != 0:
+        settype_cancel(rt, c, v)
     prof = (bits & _BIT_SPECIAL) != 0
     sizeclass = rt.spans[s, SP_SIZECLASS]
     if sizeclass == 0:
@@ -439,6 +460,11 @@ def free(rt, c, v):
         mheap_free(rt, c, s, True)
     else:
         size = rt.spans[s, SP_ELEMSIZE]  # class_to_size[sizeclass], from the span row already at hand
+        compression = rt.spans[s, SP_TYPES_COMPRESSION]
+        if compression != MTYPES_EMPTY:
+            # the slot's next block may be untyped: it must not be scanned as this one's type
+            # (sweepspan forgets the type of what it frees; the seed's free never met a typed block)
+            cleartype(rt, compression, rt.spans[s, SP_TYPES_DATA], (v - (rt.spans[s, SP_START] << PAGE_SHIFT)) // size)
         if size > 8:
             store(rt, v + 8, 1)  # needs zeroing
         markfreed(rt, v)
@@ -463,6 +489,11 @@ def mlookup(rt, c, v):
     Like the seed, it does not consult the bitmap: a free slot of an in-use span is found too.
     """
     rt.cache_local[c, LC_LOCAL_NLOOKUP] += 1
+    return _block_of(rt, v)
+
+
+@jit
+def _block_of(rt, v):
     s = mheap_lookup_maybe(rt, v)
     if s == 0:
         return 0, 0, 0
@@ -473,6 +504,49 @@ def mlookup(rt, c, v):
         return 0, 0, 0
     size = rt.spans[s, SP_ELEMSIZE]
     return start + (v - start) // size * size, size, s
+
+
+@jit
+def mlookup_allocated(rt, c, v):
+    """mlookup of an allocated block only: (base, size, 0), else (0, 0, E_*). Counted as a lookup."""
+    rt.cache_local[c, LC_LOCAL_NLOOKUP] += 1
+    return allocated_block(rt, v)
+
+
+@jit
+def allocated_block(rt, v):
+    """(base, size, 0) of the allocated block holding v (interior pointers allowed), else (0, 0, E_*).
+
+    mlookup finds free slots too; this is what the checked accessors accept (Heap.lookup,
+    load_word, view, goheap.nb.checked): a block with its allocated bit set, a large span
+    in use, or a FlagNoGC block, which has no allocated bit and is told from a free slot by
+    a walk of the free lists (the rare, slow path, as in free_check).
+    """
+    if v < rt.h[H_ARENA_START] or v >= rt.h[H_ARENA_USED]:
+        return 0, 0, E_NOT_IN_HEAP
+    base, size, s = _block_of(rt, v)
+    if base == 0:
+        return 0, 0, E_NOT_ALLOCATED
+    if rt.spans[s, SP_SIZECLASS] != 0 and not is_allocated(rt, base) and _on_a_free_list(rt, s, base):
+        return 0, 0, E_NOT_ALLOCATED
+    return base, size, 0
+
+
+@jit
+def checked_range(rt, addr, nbytes, align):
+    """0 if [addr, addr+nbytes) lies inside one allocated block and addr is a multiple of align, else E_*.
+
+    Not counted as a lookup. The faulting address is left in h[H_ERR_ARG].
+    """
+    rt.h[H_ERR_ARG] = addr
+    if addr % align != 0:
+        return E_UNALIGNED
+    base, size, err = allocated_block(rt, addr)
+    if err != 0:
+        return err
+    if addr + nbytes > base + size:
+        return E_OUTSIDE_BLOCK
+    return 0
 
 
 # ================================================================ settype and span type arrays
@@ -486,8 +560,48 @@ def settype(rt, c, v, typ):
     rt.settype_buf[c, n + 1] = typ
     n += 2
     rt.cache_local[c, LC_SETTYPE_N] = n
+    rt.h[H_SETTYPE_PENDING] += 1
     if n == SETTYPE_BUF_LEN:
         settype_flush(rt, c)
+
+
+@jit
+def settype_cancel(rt, c, v):
+    """Drop the buffered settype calls of the block at v, which cache c is freeing (goheap's free only).
+
+    Flushed later, they would type whatever block takes the slot next. The other entries
+    keep their order. Cache c's own buffer first: when it holds every pending call (one
+    thread allocating and freeing typed blocks) no other is looked at.
+    """
+    _settype_cancel_in(rt, c, v)
+    if rt.cache_local[c, LC_SETTYPE_N] // 2 == rt.h[H_SETTYPE_PENDING]:
+        return
+    for k in range(rt.cache_local.shape[0]):
+        if k != c and rt.cache_local[k, LC_INUSE] != 0:
+            _settype_cancel_in(rt, k, v)
+
+
+@jit
+def _settype_cancel_in(rt, c, v):
+    n = rt.cache_local[c, LC_SETTYPE_N]
+    kept = 0
+    for k in range(0, n, 2):
+        if rt.settype_buf[c, k] == v:
+            continue
+        rt.settype_buf[c, kept] = rt.settype_buf[c, k]
+        rt.settype_buf[c, kept + 1] = rt.settype_buf[c, k + 1]
+        kept += 2
+    rt.cache_local[c, LC_SETTYPE_N] = kept
+    rt.h[H_SETTYPE_PENDING] -= (n - kept) // 2
+
+
+@jit
+def cleartype(rt, compression, type_data, i):
+    """Forget the type of slot i of a small-object span whose type record is (compression, type_data)."""
+    if compression == MTYPES_WORDS:
+        store(rt, type_data + 8 * i, 0)
+    elif compression == MTYPES_BYTES:
+        rt.mem8[type_data + MTYPES_BYTES_SLOTS * 8 + i - rt.h[H_BASE]] = 0
 
 
 @jit
@@ -517,6 +631,7 @@ def settype_flush(rt, c):
 def _settype_flush(rt, c):
     n = rt.cache_local[c, LC_SETTYPE_N]
     rt.cache_local[c, LC_SETTYPE_N] = 0
+    rt.h[H_SETTYPE_PENDING] -= n // 2
     spans = rt.spans
     for k in range(0, n, 2):
         v = rt.settype_buf[c, k]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InvalidSize
+from ..errors import ConfigError, InvalidSize
 from . import layout as L
 from ._jit import jit
 from .constants import (
@@ -44,7 +44,12 @@ def mheap_record_bytes(arena_size: int) -> int:
 
 @dataclass(frozen=True)
 class Limits:
-    """Capacities of the metadata tables that are not fixed by the arena."""
+    """Capacities of the metadata tables that are not fixed by the arena.
+
+    Each is an int in the range ``LIMIT_RANGES`` gives (ConfigError otherwise): at least one
+    of each (no finalizers at all is allowed), and at most what fits in memory or address
+    space (tables allocated eagerly are bounded tighter than those paged in lazily).
+    """
 
     max_threads: int = 64
     shadow_depth: int = 1 << 16
@@ -57,6 +62,29 @@ class Limits:
     type_pointer_words: int = 1 << 22
     profile_buckets: int = 1 << 16
     gctrace_rows: int = 1 << 16
+
+    def __post_init__(self) -> None:
+        for name, (lo, hi) in LIMIT_RANGES.items():
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+                raise ConfigError(f"Limits.{name} must be an int, not {value!r}")
+            if not lo <= value <= hi:
+                raise ConfigError(f"Limits.{name} is {value}: it must be in {lo}..{hi}")
+
+
+LIMIT_RANGES = {
+    "max_threads": (1, 1 << 12),  # the per-cache tables are allocated at once
+    "shadow_depth": (1, 1 << 28),
+    "root_slots": (1, 1 << 32),
+    "global_regions": (1, 1 << 16),
+    "region_pointer_words": (1, 1 << 32),
+    "finalizers": (0, 1 << 32),
+    "finalizer_queue": (1, 1 << 32),
+    "types": (1, 1 << 24),
+    "type_pointer_words": (1, 1 << 32),
+    "profile_buckets": (1, 1 << 24),
+    "gctrace_rows": (1, 1 << 24),
+}
 
 
 def workbuf_rows(arena_size: int) -> int:
@@ -76,7 +104,12 @@ def gcroot_rows(npages: int, limits: Limits) -> int:
 
 
 def check_arena_size(arena_size: int) -> None:
-    if not isinstance(arena_size, int) or arena_size < HEAP_ALLOC_CHUNK or arena_size % HEAP_ALLOC_CHUNK:
+    if (
+        not isinstance(arena_size, (int, np.integer))
+        or isinstance(arena_size, (bool, np.bool_))
+        or arena_size < HEAP_ALLOC_CHUNK
+        or arena_size % HEAP_ALLOC_CHUNK
+    ):
         raise InvalidSize(f"arena size {arena_size!r} must be a positive multiple of {HEAP_ALLOC_CHUNK} (1 MB)")
     if arena_size > MAX_MEM * 8:
         raise InvalidSize(f"arena size {arena_size} is larger than the {MAX_MEM * 8 >> 30} GB goheap supports")

@@ -91,6 +91,8 @@ from .layout import (
 from .raceshadow import racemapshadow
 from .sysmem import CLOCK_REALTIME, os_clock_gettime, sys_map, sys_unused
 
+_INT64_MAX = (1 << 63) - 1
+
 ALLSPANS_FIRST_CAP = (64 << 10) // 8  # the seed's first allspans array: 64 KB of pointers
 
 
@@ -537,6 +539,31 @@ def scavengelist(rt, head, now, limit):
             sys_unused(rt, spans[s, SP_START] << PAGE_SHIFT, spans[s, SP_NPAGES] << PAGE_SHIFT)
         s = spans[s, SP_NEXT]
     return sumreleased
+
+
+@jit
+def mheap_next_release(rt, t0, limit):
+    """The earliest time >= t0 at which mheap_scavenge(time, limit) would release a page (INT64_MAX: never).
+
+    A free span not yet released is released at a time t once t - unusedsince > limit, or
+    at once if t < unusedsince (the seed's unsigned compare). For Heap.advance_clock, to
+    jump over the scavenger's idle rounds.
+    """
+    spans = rt.spans
+    first = _INT64_MAX
+    for n in range(MAX_MHEAP_LIST + 1):
+        head = LARGE_HEAD if n == MAX_MHEAP_LIST else FREE_HEAD0 + n
+        s = spans[head, SP_NEXT]
+        while s != head:
+            if spans[s, SP_NPRELEASED] < spans[s, SP_NPAGES]:
+                u = spans[s, SP_UNUSEDSINCE]
+                if t0 < u:
+                    return t0
+                t = _INT64_MAX if u > _INT64_MAX - limit - 1 else u + limit + 1
+                if t < first:
+                    first = t
+            s = spans[s, SP_NEXT]
+    return t0 if first < t0 else first
 
 
 @jit

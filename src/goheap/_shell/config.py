@@ -15,6 +15,7 @@ from .._runtime.constants import FORCE_GC_PERIOD_NS, MAX_MEM, MEM_PROFILE_RATE, 
 from .._runtime.mallocinit import Limits
 from .._runtime.sysmem import OSBackend
 from ..race import RaceOptions
+from . import args
 
 __all__ = ["HeapConfig", "TypeInfo", "readgogc"]
 
@@ -86,14 +87,44 @@ class TypeInfo:
 
 
 def check_config(config: HeapConfig) -> None:
-    if isinstance(config.nproc, bool) or not isinstance(config.nproc, int) or config.nproc < 1:
-        raise errors.ConfigError(f"nproc must be a positive int, not {config.nproc!r}")
-    if config.gcpercent is not None and (isinstance(config.gcpercent, bool) or not isinstance(config.gcpercent, int)):
-        raise errors.ConfigError(f"gcpercent must be an int or None, not {config.gcpercent!r}")
-    if min(config.force_gc_period_ns, config.scavenge_limit_ns) < 2:
-        raise errors.ConfigError("force_gc_period_ns and scavenge_limit_ns must be at least 2 ns (the tick is half the smaller)")
+    """Every field holds a value goheap can honour; else ConfigError naming the field."""
+    if not isinstance(config, HeapConfig):
+        raise errors.ConfigError(f"a heap is built from a HeapConfig, not {type(config).__name__}")
+
+    def number(name, lo, hi, none_ok=False):
+        value = getattr(config, name)
+        if not (none_ok and value is None):
+            args.integer(value, f"HeapConfig.{name}", lo, hi, errors.ConfigError)
+
+    number("gcpercent", args.INT32_MIN, args.INT32_MAX, none_ok=True)  # the seed's int32 gcpercent
+    number("gctrace", args.INT32_MIN, args.INT32_MAX, none_ok=True)
+    number("memprofilerate", args.INT64_MIN, args.INT64_MAX)
+    number("nproc", 1, args.INT64_MAX)
+    number("start_time_ns", 0, args.INT64_MAX)
+    # the tick is half the smaller of the two
+    number("force_gc_period_ns", 2, args.INT64_MAX)
+    number("scavenge_limit_ns", 2, args.INT64_MAX)
+    for name, kind in (("os", OSBackend), ("race_options", RaceOptions)):
+        if getattr(config, name) is not None and not isinstance(getattr(config, name), kind):
+            raise errors.ConfigError(f"HeapConfig.{name} must be a {kind.__name__} or None, not {getattr(config, name)!r}")
+    if not isinstance(config.limits, Limits):
+        raise errors.ConfigError(f"HeapConfig.limits must be a goheap.Limits, not {config.limits!r}")
+    if config.trace_stream is not None and not callable(getattr(config.trace_stream, "write", None)):
+        raise errors.ConfigError(f"HeapConfig.trace_stream must have a write method, not {config.trace_stream!r}")
     if config.gctrace_format not in GCTRACE_FORMATS:
         raise errors.ConfigError(f"gctrace_format must be one of {', '.join(GCTRACE_FORMATS)}, not {config.gctrace_format!r}")
     if config.scavenger_thread and config.virtual_clock:
         raise errors.ConfigError("scavenger_thread runs in real time; it cannot drive a virtual clock")
 
+
+def build_config(config, overrides: dict) -> HeapConfig:
+    """Heap(config, **overrides)'s config: ``config`` (or the defaults) with the overrides applied."""
+    config = HeapConfig() if config is None else config
+    check_config(config)
+    if overrides:
+        unknown = sorted(set(overrides) - set(config.__dataclass_fields__))
+        if unknown:
+            raise errors.ConfigError(f"HeapConfig has no field {', '.join(unknown)}")
+        config = HeapConfig(**{**config.__dict__, **overrides})
+        check_config(config)
+    return config

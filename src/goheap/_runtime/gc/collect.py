@@ -278,3 +278,33 @@ def _gc(rt, c, force):
     mprof_gc(rt)
     rt.h[H_IN_GC] = 0
     return True
+
+
+@jit
+def gc_repeat(rt, n, t_first, period):
+    """Record n more forced collections at t_first, t_first + period, ..., each a repeat of the last one.
+
+    For Heap.advance_clock over a quiet heap: when a forced collection on one proc changed
+    nothing but the collector's own counters, and no mutator runs, every later one does
+    exactly the same, so this writes what they would have written (NumGC, LastGC, the
+    pause history, the gctrace rows: the last row, renumbered) without running them.
+    Their cost stays O(the rings' sizes).
+    """
+    if n <= 0:
+        return
+    log = rt.gctrace_log
+    nrows = log.shape[0]
+    last = log[(rt.gcstats[GS_NTRACE] - 1) % nrows].copy()
+    pause = last[TR_PAUSE_NS]
+    numgc = rt.mstats[ST_NUMGC]
+    ntrace = rt.gcstats[GS_NTRACE]
+    for k in range(max(0, n - nrows), n):
+        row = log[(ntrace + k) % nrows]
+        row[:] = last
+        row[TR_NUMGC] = numgc + k + 1
+    for k in range(max(0, n - PAUSE_HISTORY), n):
+        rt.pause_ns[(numgc + k) % PAUSE_HISTORY] = pause
+    rt.gcstats[GS_NTRACE] = ntrace + n
+    rt.mstats[ST_NUMGC] = numgc + n
+    rt.mstats[ST_PAUSE_TOTAL_NS] += n * pause
+    rt.mstats[ST_LAST_GC] = t_first + (n - 1) * period + pause

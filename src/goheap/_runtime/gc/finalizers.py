@@ -188,6 +188,30 @@ def finq_push(rt, p):
 
 
 @jit
+def finq_take(rt):
+    """runfinq's first step: the queued objects, oldest first, and the queue emptied, in one step."""
+    n = rt.gcstats[GS_NFINQ]
+    queue = rt.finq[:n].copy()
+    rt.finq[:n] = 0
+    rt.gcstats[GS_NFINQ] = 0
+    return queue
+
+
+@jit
+def finq_remove(rt, p):
+    """Take p out of the queue if it waits there (goheap's free of a block whose finalizer is queued)."""
+    n = rt.gcstats[GS_NFINQ]
+    for k in range(n):
+        if rt.finq[k] == p:
+            for j in range(k, n - 1):
+                rt.finq[j] = rt.finq[j + 1]
+            rt.finq[n - 1] = 0
+            rt.gcstats[GS_NFINQ] = n - 1
+            return True
+    return False
+
+
+@jit
 def handlespecial(rt, p, size):
     """An unreachable special block: queue its finalizer and keep it (True), or settle its profile record."""
     if getfinalizer(rt, p, False):

@@ -13,9 +13,6 @@ from ..constants import (
     BIT_MASK,
     BIT_SPECIAL,
     MSPAN_IN_USE,
-    MTYPES_BYTES,
-    MTYPES_BYTES_SLOTS,
-    MTYPES_WORDS,
     PAGE_SHIFT,
 )
 from ..layout import (
@@ -34,6 +31,7 @@ from ..layout import (
     SP_TYPES_COMPRESSION,
     SP_TYPES_DATA,
 )
+from ..malloc import cleartype
 from ..mcentral import mcentral_free_span
 from ..mheap import mheap_free, store
 from .finalizers import handlespecial
@@ -93,10 +91,7 @@ def sweepspan(rt, c, s):
             lc[LC_LOCAL_ALLOC] -= size
             lc[LC_LOCAL_NFREE] += 1
         else:
-            if compression == MTYPES_WORDS:
-                store(rt, type_data + 8 * i, 0)
-            elif compression == MTYPES_BYTES:
-                rt.mem8[type_data + MTYPES_BYTES_SLOTS * 8 + i - rt.h[H_BASE]] = 0
+            cleartype(rt, compression, type_data, i)
             if size > 8:
                 store(rt, p + 8, 1)  # needs zeroing
             if head == 0:
