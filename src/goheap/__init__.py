@@ -31,6 +31,7 @@ from .errors import (
     RaceError,
 )
 from .heap import Heap, HeapConfig, TypeInfo, readgogc
+from .policy import Pacer, Policy, PolicyError, Scavenger, SizeClassTable
 from . import inspect, race
 from .race import RaceOptions
 from .inspect import HeapSnapshot, History, PageMapSnapshot, PageState, Span, SpanState
@@ -54,11 +55,16 @@ __all__ = [
     "Limits",
     "MemStats",
     "OutOfMemory",
+    "Pacer",
     "PageMapSnapshot",
     "PageState",
+    "Policy",
+    "PolicyError",
     "RaceError",
     "RaceOptions",
+    "Scavenger",
     "SizeClassStats",
+    "SizeClassTable",
     "SizeClasses",
     "Span",
     "SpanState",
@@ -74,7 +80,7 @@ __version__ = "0.1.0"
 for _name in (
     "GCStats", "MemStats", "SizeClassStats", "SizeClasses", "TypeInfo", "HeapConfig", "Limits",
     "HeapSnapshot", "History", "PageMapSnapshot", "PageState", "Span", "SpanState", "init_sizes", "readgogc",
-    "RaceOptions",
+    "RaceOptions", "Pacer", "Scavenger", "SizeClassTable",
 ):
     globals()[_name].__module__ = "goheap"
 del _name

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import click
 
-from ._runtime.sizeclasses import init_sizes
 from .errors import HeapError, RaceError
+from .policy import PRESETS, SCOPE_NOTE, PolicyError
+from .policy_cli import policy_option, policy_options, resolve_policy
 from .report.outputs import RunOutputs, output_options
 from .trace.cli import replay_command, trace_group
 
@@ -110,12 +111,36 @@ def main() -> None:
 
 
 @main.command()
-def sizeclasses() -> None:
-    """Print the 61 size classes as msize.c computes them."""
-    out = ["class  bytes/obj  pages  bytes/span  objects  tail waste  transfer"]
-    for c, size, npages, span, objs, waste, transfer in init_sizes().rows():
-        out.append(f"{c:5d}  {size:9d}  {npages:5d}  {span:10d}  {objs:7d}  {waste:10d}  {transfer:8d}")
+@policy_option
+def sizeclasses(policy: str) -> None:
+    """Print a policy's size classes (the seed's: the 61 of msize.c) in the columns of Go's sizeclasses.go.
+
+    Max waste is the worst case of a span: each object one byte over the previous class, plus the tail.
+    """
+    try:
+        table = resolve_policy(policy).size_classes
+    except PolicyError as exc:
+        raise _fail("sizeclasses", str(exc)) from None
+    out = [
+        f"size classes of policy {policy}: {table.describe()}",
+        f"{'class':<5}  {'bytes/obj':<9}  {'bytes/span':<10}  {'objects':<7}  {'tail waste':<10}  {'max waste':<9}",
+    ]
+    for c, size, span, objects, tail, max_waste in table.go_rows():
+        out.append(f"{c:5d}  {size:9d}  {span:10d}  {objects:7d}  {tail:10d}  {max_waste:8.2f}%")
     click.echo("\n".join(out))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print every preset's full policy as one JSON object.")
+def policies(as_json: bool) -> None:
+    """List the policy presets (for --policy), one line each."""
+    if as_json:
+        click.echo(json.dumps({name: p.to_dict() for name, p in PRESETS.items()}, indent=1))
+        return
+    width = max(len(name) for name in PRESETS)
+    for name, p in PRESETS.items():
+        click.echo(f"{name:<{width}}  {p.description}")
+    click.echo(SCOPE_NOTE)
 
 
 # Kept static so that ``--help`` does not load the compiled runtime; a test checks it against WORKLOADS.
@@ -135,6 +160,7 @@ Workloads (ports of the seed runs' programs):
 @click.option("--json", "as_json", is_flag=True, help="Print everything as one JSON object instead.")
 @click.option("-o", "--output", "prefix", type=click.Path(dir_okay=False), help="Also write PREFIX.stdout and PREFIX.stderr.")
 @output_options
+@policy_options
 @click.option("--race", is_flag=True, default=False,
               help="Race mode (go run -race): check every heap access for data races; options from $GORACE. "
                    "Exits with status 66 (GORACE exitcode) when races were found.")
@@ -148,6 +174,9 @@ def run(
     memprofilerate: int | None,
     heap_profile: str | None,
     report: str | None,
+    policy: str,
+    memory_limit: str | None,
+    min_heap: str | None,
     race: bool,
 ) -> None:
     """Run WORKLOAD on a fresh 2013 Go heap and print what the Go program prints, then its MemStats.
@@ -159,6 +188,10 @@ def run(
     for arg in args:
         if arg.startswith("--"):
             raise _fail("run", f"unknown option {arg!r} (options go before the workload's arguments? see --help)")
+    try:
+        resolved = resolve_policy(policy, memory_limit, min_heap)
+    except PolicyError as exc:
+        raise _fail("run", str(exc)) from None
     try:
         outputs = RunOutputs(report, heap_profile)
     except ValueError as exc:
@@ -172,6 +205,7 @@ def run(
         outputs.on_exit(heap)
 
     config = {} if memprofilerate is None else {"memprofilerate": memprofilerate}
+    config["policy"] = resolved
     if race:
         from .race import RaceOptions
 
@@ -205,7 +239,12 @@ def run(
         progress.close()
 
     if report:
-        command = " ".join(["goheap run", workload, *args] + ([f"--gogc {'off' if gogc < 0 else gogc}"] if gogc is not None else []))
+        command = " ".join(
+            ["goheap run"]
+            + ([f"--gogc {'off' if gogc < 0 else gogc}"] if gogc is not None else [])
+            + ([] if resolved.is_seed else [f"--policy {policy}"])
+            + [workload, *args]
+        )
         try:
             outputs.write_report(
                 title=f"{workload} {' '.join(args)}".strip(),
@@ -239,6 +278,7 @@ def _run_json(result) -> dict:
         "output": result.lines,
         "memstats": ms,
         "gctrace": result.gctrace_lines(),
+        "policy": result.policy.to_dict(),
         "elapsed_s": round(result.elapsed_s, 6),
     }
 

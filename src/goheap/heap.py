@@ -35,16 +35,11 @@ from ._runtime.constants import (
     FLAG_NO_GC,
     FLAG_NO_POINTERS,
     FLAG_NO_PROFILING,
-    FORCE_GC_PERIOD_NS,
     GC_STACK_SEGMENT_BYTES,
     MAX_GCPROC,
     MAX_MEM,
-    MAX_SMALL_SIZE,
     MEM_PROFILE_RATE,
-    PAGE_SHIFT,
-    PAGE_SIZE,
     PARFOR_BYTES,
-    SCAVENGE_LIMIT_NS,
     TYPEINFO_ARRAY,
     TYPEINFO_SINGLE_OBJECT,
 )
@@ -53,6 +48,7 @@ from ._runtime.handle import forget_handle, handle_of
 from ._runtime.mallocinit import Limits, build_runtime
 from ._runtime.stats import GCStats, MemStats
 from ._runtime.sysmem import OSBackend, SysMem
+from .policy import Policy, PolicyError
 from .race import RaceDetector, RaceOptions
 
 if TYPE_CHECKING:
@@ -113,9 +109,15 @@ class HeapConfig:
     ``goheap._runtime.gc.gchelper``) and gctrace shows their handoffs, steals and yields.
     virtual_clock: the runtime's clock is ``start_time_ns`` and moves only with
     :meth:`Heap.advance_clock` (deterministic pauses, scavenger and LastGC).
-    force_gc_period_ns / scavenge_limit_ns: the scavenger's policy (2 and 5 minutes); it
-    wakes every min(both)/2. scavenger_thread: run it on a daemon thread in real time
-    (off by default; a collection can then happen between any two heap calls).
+    policy: the size classes and page size, pacer and scavenger (:class:`goheap.Policy`,
+    or a preset's name or a policy file's path; the seed's by default).
+    memory_limit / min_heap: override the policy's pacer (byte counts or GOMEMLIMIT-style
+    strings like "64MiB"; memory_limit "off" for none); None: the policy's (a policy that
+    reads $GOMEMLIMIT reads it then).
+    force_gc_period_ns / scavenge_limit_ns: override the policy's scavenger (the seed's:
+    2 and 5 minutes; it wakes every min(both)/2); None: the policy's. scavenger_thread:
+    run it on a daemon thread in real time (off by default; a collection can then happen
+    between any two heap calls).
     go_process: the runtime allocates its own blocks as a Go process's does: each
     collection runs on a heap-allocated stack segment, and the first one allocates its
     ParFor descriptors (see :mod:`goheap.workloads.goprocess` for the rest of a process).
@@ -131,8 +133,11 @@ class HeapConfig:
     nproc: int = 1
     virtual_clock: bool = False
     start_time_ns: int = 0
-    force_gc_period_ns: int = FORCE_GC_PERIOD_NS
-    scavenge_limit_ns: int = SCAVENGE_LIMIT_NS
+    policy: Policy | str = "seed"
+    memory_limit: int | str | None = None
+    min_heap: int | str | None = None
+    force_gc_period_ns: int | None = None
+    scavenge_limit_ns: int | None = None
     scavenger_thread: bool = False
     enable_gc: bool = True
     go_process: bool = False
@@ -156,15 +161,25 @@ class TypeInfo:
         return (self.id << L.TYPE_TAG_BITS) | tag
 
 
-def _check_config(config: HeapConfig) -> None:
+def _check_config(config: HeapConfig) -> Policy:
+    """Raise ConfigError for a config goheap cannot build; return the policy the heap will run."""
     if isinstance(config.nproc, bool) or not isinstance(config.nproc, int) or config.nproc < 1:
         raise errors.ConfigError(f"nproc must be a positive int, not {config.nproc!r}")
     if config.gcpercent is not None and (isinstance(config.gcpercent, bool) or not isinstance(config.gcpercent, int)):
         raise errors.ConfigError(f"gcpercent must be an int or None, not {config.gcpercent!r}")
-    if min(config.force_gc_period_ns, config.scavenge_limit_ns) < 2:
-        raise errors.ConfigError("force_gc_period_ns and scavenge_limit_ns must be at least 2 ns (the tick is half the smaller)")
     if config.scavenger_thread and config.virtual_clock:
         raise errors.ConfigError("scavenger_thread runs in real time; it cannot drive a virtual clock")
+    if not isinstance(config.policy, (Policy, str, os.PathLike)):
+        raise PolicyError(f"policy must be a goheap.Policy, a preset's name or a policy file, not {config.policy!r}")
+    policy = Policy.from_name(config.policy).resolve(config.memory_limit, config.min_heap)
+    ages = {}
+    if config.force_gc_period_ns is not None:
+        ages["force_gc_period_ns"] = config.force_gc_period_ns
+    if config.scavenge_limit_ns is not None:
+        ages["release_idle_after_ns"] = config.scavenge_limit_ns
+    if ages:
+        policy = policy.replace(**ages)
+    return policy
 
 
 class RootSet:
@@ -402,7 +417,7 @@ class Heap:
             config = HeapConfig(**{**config.__dict__, **overrides})
         self.config = config
         self._closed = True
-        _check_config(config)
+        self.policy = _check_config(config)
         gcpercent = config.gcpercent if config.gcpercent is not None else readgogc(os.environ.get("GOGC"))
         gctrace = config.gctrace if config.gctrace is not None else _atoi(os.environ.get("GOGCTRACE"))
         self._sysmem = SysMem(config.os)
@@ -410,7 +425,9 @@ class Heap:
         if config.race:
             race_options = config.race_options or RaceOptions.from_gorace(os.environ.get("GORACE"))
         try:
-            arrays = build_runtime(self._sysmem, config.arena_size, config.limits, race_options and race_options.sizes())
+            arrays = build_runtime(
+                self._sysmem, config.arena_size, config.limits, race_options and race_options.sizes(), self.policy.size_classes.build()
+            )
             L.check_arrays(arrays)
         except BaseException:
             self._sysmem.release_all()
@@ -425,9 +442,17 @@ class Heap:
         self._cache_words = memoryview(arrays.cache_local.reshape(-1))
         self._numgc_seen = 0
         self._max_size = config.arena_size
+        self._max_small_size = self.policy.size_classes.max_small_size
+        self._page_size = self.policy.page_size
+        # a small request rounds up to at most growth x size + 8 bytes (2 for the seed's classes)
+        sizes = [s for s, _ in self.policy.size_classes.rows]
+        self._class_growth = max([2] + [-(-b // (a + 1)) for a, b in zip(sizes, sizes[1:])])
         self._profile_rate = config.memprofilerate
         h = arrays.h
         h[L.H_GCPERCENT] = -1 if gcpercent < 0 else gcpercent
+        self._set_pacer(-1 if gcpercent < 0 else gcpercent, self.policy.pacer.memory_limit)
+        retain = self.policy.scavenger.retain_extra_percent
+        h[L.H_SCAVENGE_RETAIN] = -1 if retain is None else retain
         h[L.H_GCTRACE] = gctrace
         h[L.H_MEMPROFILE_RATE] = config.memprofilerate
         h[L.H_NPROC] = min(config.nproc, MAX_GCPROC)
@@ -447,8 +472,9 @@ class Heap:
         self._stacks: dict[tuple, int] = {(): 0}
         self._stack_frames: list[tuple] = [()]
         self._traced = 0
+        self._policy_traced = False
         self._scvg_k = 0
-        self._scvg_tick_ns = min(config.force_gc_period_ns, config.scavenge_limit_ns) // 2
+        self._scvg_tick_ns = self.policy.scavenger.tick_ns
         self._next_scavenge = config.start_time_ns + self._scvg_tick_ns
         self._scvg_thread: threading.Thread | None = None
         self._scvg_stop = threading.Event()
@@ -529,12 +555,21 @@ class Heap:
             else:
                 self._run_finalizers()
 
+    def _trace_stream(self) -> TextIO:
+        """Where gctrace and scavenger lines go; the first line names the policy, unless it is the seed's."""
+        stream = self.trace_stream or sys.stderr
+        if not self._policy_traced:
+            self._policy_traced = True
+            if not self.policy.is_seed:
+                stream.write(self.policy.trace_line() + "\n")
+        return stream
+
     def _print_traces(self) -> None:
         gs = self._arrays.gcstats
         log = self._arrays.gctrace_log
         n = int(gs[L.GS_NTRACE])
-        if self._arrays.h[L.H_GCTRACE] > 0:
-            stream = self.trace_stream or sys.stderr
+        if self._arrays.h[L.H_GCTRACE] > 0 and n > self._traced:
+            stream = self._trace_stream()
             for k in range(max(self._traced, n - log.shape[0]), n):
                 stream.write(format_gctrace(log[k % log.shape[0]]) + "\n")
         self._traced = n
@@ -585,8 +620,9 @@ class Heap:
             flag |= FLAG_NO_PROFILING
         elif self._profile_rate > 0 and (
             size >= self._profile_rate
-            # mallocgc samples when next_sample <= the rounded size: at most 2*size+8 when small
-            or self._cache_words[c * L.LC_NSLOTS + L.LC_NEXT_SAMPLE] <= (2 * size + 8 if size <= MAX_SMALL_SIZE else size + PAGE_SIZE)
+            # mallocgc samples when next_sample <= the rounded size: at most growth*size+8 when small
+            or self._cache_words[c * L.LC_NSLOTS + L.LC_NEXT_SAMPLE]
+            <= (self._class_growth * size + 8 if size <= self._max_small_size else size + self._page_size)
         ):
             self._charge_stack()  # this allocation may be sampled: find its call stack
         if nogc:
@@ -753,6 +789,7 @@ class Heap:
             time_nanos=time.time_ns(),
             comments=[
                 f"goheap heap profile: MemProfileRate={rate}, as of collection {int(st[L.ST_NUMGC])}",
+                self.policy.trace_line(),
             ],
         )
 
@@ -884,11 +921,42 @@ class Heap:
         self._arrays.mstats[L.ST_ENABLEGC] = 1 if enabled else 0
 
     def set_gc_percent(self, percent: int) -> int:
-        """debug.SetGCPercent: returns the old value; negative disables collection (-1)."""
+        """debug.SetGCPercent: returns the old value; negative disables collection (-1).
+
+        As in the seed, next_gc moves at the next collection; under a policy with a minimum
+        heap or a memory limit (Go >= 1.5's pacers) it is recomputed at once, as Go does.
+        """
         self._check_open()
         old = int(self._arrays.h[L.H_GCPERCENT])
-        self._arrays.h[L.H_GCPERCENT] = -1 if percent < 0 else int(percent)
+        new = -1 if percent < 0 else int(percent)
+        self._arrays.h[L.H_GCPERCENT] = new
+        self._set_pacer(new, self.policy.pacer.memory_limit)
         return old
+
+    def set_memory_limit(self, limit: int | str | None) -> int | None:
+        """debug.SetMemoryLimit: a soft limit on the runtime's memory; returns the previous one.
+
+        limit: bytes, or a GOMEMLIMIT-style string ("64MiB"); "off" or None removes it.
+        None is returned where there was no limit (Go returns MaxInt64). The heap goal is
+        recomputed at once, as Go's SetMemoryLimit does (see ``goheap._runtime.pacer``).
+        """
+        self._check_open()
+        old = self.policy.pacer.memory_limit
+        self.policy = self.policy.resolve(memory_limit="off" if limit is None else limit)
+        self._set_pacer(int(self._arrays.h[L.H_GCPERCENT]), self.policy.pacer.memory_limit)
+        return old
+
+    def _set_pacer(self, gcpercent: int, memory_limit: int | None) -> None:
+        """The pacer's numbers into the runtime: the heap minimum at this GOGC, the memory limit.
+
+        A policy with either (Go >= 1.5's pacers) has next_gc recomputed now, as Go's
+        gcControllerCommit does; the seed's waits for the next collection.
+        """
+        h = self._arrays.h
+        h[L.H_MIN_HEAP] = self.policy.pacer.min_heap * gcpercent // 100 if gcpercent > 0 else 0
+        h[L.H_MEMORY_LIMIT] = -1 if memory_limit is None else memory_limit
+        if self.policy.pacer.min_heap or memory_limit is not None:
+            entry.commit_pacer(self._handle)
 
     def set_finalizer(self, p: int, fn: Callable[[int], object] | None) -> None:
         """runtime.SetFinalizer: call fn(p) once the block at p is found unreachable; None removes it.
@@ -997,9 +1065,10 @@ class Heap:
     def scavenger_tick(self) -> int:
         """One round of the scavenger goroutine; the bytes it released.
 
-        Forces a collection if none ran for force_gc_period_ns, then returns the free spans
-        idle for more than scavenge_limit_ns to the OS (madvise DONTNEED). With gctrace on,
-        prints the seed's ``scvg<k>:`` lines.
+        Forces a collection if none ran for the policy's force_gc_period_ns, then returns
+        free spans to the OS (madvise DONTNEED): those idle for more than its
+        release_idle_after_ns (the seed's rule), and those over its retained-heap goal (Go
+        1.19's). With gctrace on, prints the seed's ``scvg<k>:`` lines.
         """
         self._check_open()
         k = self._scvg_k
@@ -1007,16 +1076,20 @@ class Heap:
         now = self.now()
         st = self._arrays.mstats
         trace = self._arrays.h[L.H_GCTRACE] > 0
-        stream = self.trace_stream or sys.stderr
-        if now - int(st[L.ST_LAST_GC]) > self.config.force_gc_period_ns:
+        scavenger = self.policy.scavenger
+        if now - int(st[L.ST_LAST_GC]) > scavenger.force_gc_period_ns:
             entry.gc(self._handle, self._cache(), True)
             self._print_traces()
             if trace:
-                stream.write(f"scvg{k}: GC forced\n")
+                self._trace_stream().write(f"scvg{k}: GC forced\n")
             now = self.now()
-        released = int(entry.scavenge(self._handle, now, self.config.scavenge_limit_ns))
+        released = 0
+        if scavenger.release_idle_after_ns is not None:
+            released += int(entry.scavenge(self._handle, now, scavenger.release_idle_after_ns))
+        if scavenger.retain_extra_percent is not None:
+            released += int(entry.scavenge_to_goal(self._handle))
         if trace:
-            stream.write("".join(format_scvg(k, released, st)))
+            self._trace_stream().write("".join(format_scvg(k, released, st)))
         self._after()
         return released
 

@@ -1,6 +1,6 @@
 """The runtime's layers call only downward: a lower module never imports a higher one.
 
-Order (architecture.md): sysmem < fixalloc, bitmap, raceshadow < mheap < mcentral < mcache,
+Order (architecture.md): sysmem < fixalloc, bitmap, raceshadow, pacer < mheap < mcentral < mcache,
 race < malloc < gc < api (the compiled API) < entry (the shell's entry points), the race
 shell < the heap.py shell. Modules of plain definitions (constants, layout, the
 jit decorator, errors, the size-class computation, stats, trace formatting) sit below them
@@ -27,6 +27,7 @@ RANKS = {
     "_runtime.layout": 0,
     "_runtime._jit": 0,
     "_runtime.sizeclasses": 0,
+    "_runtime.gosizeclasses": 0,
     "_runtime.stats": 0,
     "_runtime.gctrace": 0,
     "_runtime.handle": 0,
@@ -35,6 +36,7 @@ RANKS = {
     "_runtime.bitmap": 2,
     "_runtime.raceshadow": 2,
     "_runtime.mprof": 2,
+    "_runtime.pacer": 2,
     "_runtime.mheap": 3,
     "_runtime.mcentral": 4,
     "_runtime.mcache": 5,

@@ -15,12 +15,13 @@ from ._jit import jit_entry
 from .gc.collect import cachestats
 from .bitmap import get_bits
 from .handle import runtime_at
-from .layout import H_ARENA_START, H_ARENA_USED
+from .layout import H_ARENA_START, H_ARENA_USED, ST_NEXT_GC
 from .malloc import free_check, gettype, mlookup, settype_flush
 from .mcache import allocmcache, freemcache
 from .gc import finalizers
-from .mheap import mheap_scavenge
+from .mheap import mheap_scavenge, mheap_scavenge_top
 from .mheap import nanotime as mheap_nanotime
+from .pacer import heap_goal, scavenge_need
 
 
 @jit_entry
@@ -95,6 +96,20 @@ def read_stats(handle):
 @jit_entry
 def scavenge(handle, now, limit):
     return mheap_scavenge(runtime_at(handle), now, limit)
+
+
+@jit_entry
+def scavenge_to_goal(handle):
+    """The retained-heap scavenger's round (a policy's Go 1.19 rule): release down to its goal."""
+    rt = runtime_at(handle)
+    return mheap_scavenge_top(rt, scavenge_need(rt, 0))
+
+
+@jit_entry
+def commit_pacer(handle):
+    """gcControllerCommit: recompute next_gc now (SetGCPercent, SetMemoryLimit under a Go >= 1.5 pacer)."""
+    rt = runtime_at(handle)
+    rt.mstats[ST_NEXT_GC] = heap_goal(rt)
 
 
 @jit_entry

@@ -210,15 +210,12 @@ from .constants import (
     FLAG_NO_GC,
     FLAG_NO_POINTERS,
     FLAG_NO_PROFILING,
-    MAX_SMALL_SIZE,
     MSPAN_IN_USE,
     MTYPES_BYTES,
     MTYPES_BYTES_SLOTS,
     MTYPES_EMPTY,
     MTYPES_SINGLE,
     MTYPES_WORDS,
-    PAGE_MASK,
-    PAGE_SHIFT,
 )
 from .layout import (
     E_BAD_SIZE,
@@ -232,7 +229,9 @@ from .layout import (
     H_ARENA_START,
     H_ARENA_USED,
     H_ERR_ARG,
+    H_MAX_SMALL_SIZE,
     H_MEMPROFILE_RATE,
+    H_PAGE_SHIFT,
     H_RACE,
     L_LIST,
     LC_LOCAL_ALLOC,
@@ -246,15 +245,13 @@ from .layout import (
     SP_ELEMSIZE,
     SP_FREELIST,
     SP_LIMIT,
-    SP_NPAGES,
     SP_SIZECLASS,
-    SP_START,
     SP_STATE,
     SP_TYPES_COMPRESSION,
     SP_TYPES_DATA,
 )
 from .mcache import fastrand1, mcache_alloc, mcache_free
-from .mheap import load, mheap_alloc, mheap_free, mheap_lookup, mheap_lookup_maybe, store
+from .mheap import load, mheap_alloc, mheap_free, mheap_lookup, mheap_lookup_maybe, span_base, span_bytes, store
 from .mprof import mprof_free, mprof_malloc
 from .race import racefree
 
@@ -267,7 +264,7 @@ _BIT_SPECIAL = np.int64(BIT_SPECIAL)
 
 @jit
 def size_to_class(rt, size):
-    """SizeToClass: the class of a small request (0 < size <= 32768)."""
+    """SizeToClass: the class of a small request (0 < size <= h[H_MAX_SMALL_SIZE], at most 32768)."""
     if size > 1024 - 8:
         return rt.size_to_class128[(size - 1024 + 127) >> 7]
     return rt.size_to_class8[(size + 7) >> 3]
@@ -289,7 +286,7 @@ def malloc_nogc(rt, c, size, flag, zeroed):
     if size == 0:
         size = 1
     lc = rt.cache_local[c]
-    if size <= MAX_SMALL_SIZE:
+    if size <= rt.h[H_MAX_SMALL_SIZE]:
         sizeclass = size_to_class(rt, size)
         size = rt.class_to_size[sizeclass]
         v = mcache_alloc(rt, c, sizeclass, size, zeroed)
@@ -301,18 +298,19 @@ def malloc_nogc(rt, c, size, flag, zeroed):
         lc[LC_LOCAL_TOTAL_ALLOC] += size
         rt.cache_by_size[c, sizeclass, 0] += 1
     else:
-        npages = size >> PAGE_SHIFT
-        if size & ((1 << PAGE_SHIFT) - 1):
+        shift = rt.h[H_PAGE_SHIFT]
+        npages = size >> shift
+        if size & ((1 << shift) - 1):
             npages += 1
         s = mheap_alloc(rt, c, npages, 0, True, zeroed)
         if s == 0:
             rt.h[H_ERR_ARG] = size
             return E_OUT_OF_MEMORY
         lc[LC_LOCAL_NMALLOC] += 1
-        size = npages << PAGE_SHIFT
+        size = npages << shift
         lc[LC_LOCAL_ALLOC] += size
         lc[LC_LOCAL_TOTAL_ALLOC] += size
-        v = rt.spans[s, SP_START] << PAGE_SHIFT
+        v = span_base(rt, s)
         markspan(rt, v, 0, 0, True)
 
     if not (flag & FLAG_NO_GC):
@@ -352,12 +350,12 @@ def free_check(rt, v):
         # In a free span. If v bears a needs-zeroing mark (word 0 of a freed span's first
         # page, word 1 of a freed small object), a block that started there was freed.
         if (v & 7) == 0:
-            if (v & PAGE_MASK) == 0 and load(rt, v) == 1:
+            if (v & ((1 << rt.h[H_PAGE_SHIFT]) - 1)) == 0 and load(rt, v) == 1:
                 return E_DOUBLE_FREE
             if v + 8 < rt.h[H_ARENA_USED] and load(rt, v + 8) == 1:
                 return E_DOUBLE_FREE
         return E_NOT_ALLOCATED
-    start = rt.spans[s, SP_START] << PAGE_SHIFT
+    start = span_base(rt, s)
     if rt.spans[s, SP_SIZECLASS] == 0:
         if v != start:
             return E_INTERIOR
@@ -417,10 +415,10 @@ def free(rt, c, v):
     prof = (bits & _BIT_SPECIAL) != 0
     sizeclass = rt.spans[s, SP_SIZECLASS]
     if sizeclass == 0:
-        size = rt.spans[s, SP_NPAGES] << PAGE_SHIFT
+        size = span_bytes(rt, s)
         store(rt, v, 1)  # needs zeroing
         markfreed(rt, v)
-        unmarkspan(rt, v, 1 << PAGE_SHIFT)
+        unmarkspan(rt, v, 1 << rt.h[H_PAGE_SHIFT])
         mheap_free(rt, c, s, True)
     else:
         size = rt.spans[s, SP_ELEMSIZE]  # class_to_size[sizeclass], from the span row already at hand
@@ -451,9 +449,9 @@ def mlookup(rt, c, v):
     s = mheap_lookup_maybe(rt, v)
     if s == 0:
         return 0, 0, 0
-    start = rt.spans[s, SP_START] << PAGE_SHIFT
+    start = span_base(rt, s)
     if rt.spans[s, SP_SIZECLASS] == 0:
-        return start, rt.spans[s, SP_NPAGES] << PAGE_SHIFT, s
+        return start, span_bytes(rt, s), s
     if v >= rt.spans[s, SP_LIMIT]:
         return 0, 0, 0
     size = rt.spans[s, SP_ELEMSIZE]
@@ -502,9 +500,9 @@ def settype_flush(rt, c):
             spans[s, SP_TYPES_DATA] = typ
             continue
         size = spans[s, SP_ELEMSIZE]
-        start = spans[s, SP_START] << PAGE_SHIFT
+        start = span_base(rt, s)
         ofs = (v - start) // size
-        ntypes = (spans[s, SP_NPAGES] << PAGE_SHIFT) // size
+        ntypes = span_bytes(rt, s) // size
         compression = spans[s, SP_TYPES_COMPRESSION]
         if compression == MTYPES_EMPTY:
             data = malloc_nogc(rt, c, MTYPES_BYTES_SLOTS * 8 + ntypes, FLAG_NO_POINTERS, True)
@@ -553,7 +551,7 @@ def gettype(rt, v):
         return 0
     if compression == MTYPES_SINGLE:
         return spans[s, SP_TYPES_DATA]
-    start = spans[s, SP_START] << PAGE_SHIFT
+    start = span_base(rt, s)
     ofs = (v - start) // spans[s, SP_ELEMSIZE]
     data = spans[s, SP_TYPES_DATA]
     if compression == MTYPES_WORDS:

@@ -4,7 +4,7 @@
 
     goheap trace import LOG [-o OUT]   # LOG: plain text or gzip, - for stdin; OUT default: LOG.trace.npz
     goheap trace info TRACE
-    goheap replay TRACE [--gogc N|off] [--mode gc|free] [--gctrace] [--json] [--check]
+    goheap replay TRACE [--gogc N|off] [--mode gc|free] [--gctrace] [--json] [--check] [--policy NAME|FILE.toml]
 
 The group is the click object :data:`trace_group` and the replay command
 :data:`replay_command`; the main ``goheap`` CLI adds both with ``main.add_command``. They
@@ -30,6 +30,8 @@ import click
 
 from goheap.errors import HeapError
 from goheap.heap import readgogc
+from goheap.policy import PolicyError
+from goheap.policy_cli import policy_options, resolve_policy
 from goheap.report.outputs import RunOutputs, output_options
 from goheap.trace.allocfreetrace import ImportResult, import_log_to_file
 from goheap.trace.replay import MODES, ReplayResult, replay
@@ -227,6 +229,7 @@ def _looks_like_a_log(path: Path) -> bool:
     help="Verify that no live object is ever freed, and every heap invariant at the end (slower).",
 )
 @output_options
+@policy_options
 def replay_command(
     trace: Path,
     gogc: int | None,
@@ -237,6 +240,9 @@ def replay_command(
     memprofilerate: int | None,
     heap_profile: str | None,
     report: str | None,
+    policy: str,
+    memory_limit: str | None,
+    min_heap: str | None,
 ) -> None:
     """Replay the allocations of the trace file TRACE on a fresh goheap heap.
 
@@ -245,6 +251,10 @@ def replay_command(
     recorded collection, and both peaks. Make TRACE with `goheap trace import LOG`.
     """
     fail = "goheap replay"
+    try:
+        resolved = resolve_policy(policy, memory_limit, min_heap)
+    except PolicyError as e:
+        raise _fail(str(e), fail) from None
     try:
         t = Trace.load(trace)
     except TraceFormatError as e:
@@ -270,6 +280,7 @@ def replay_command(
         memprofilerate=memprofilerate,
         on_tick=outputs.on_tick,
         on_exit=outputs.on_exit,
+        policy=resolved,
     )
     try:
         if _stderr_is_tty():

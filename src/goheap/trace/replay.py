@@ -89,6 +89,7 @@ from goheap._runtime.mallocinit import Limits
 from goheap._runtime.stats import MemStats
 from goheap.errors import HeapCorrupted, HeapError
 from goheap.heap import Heap, HeapConfig
+from goheap.policy import SEED, Policy
 from goheap.trace.tracefile import KIND_ALLOC, KIND_FREE, KIND_GC, Trace
 
 __all__ = [
@@ -580,6 +581,7 @@ class ReplayResult:
     goheap_peak_objects: int
     goheap_peak_heap_alloc: int
     seconds: float = field(compare=False)  # wall time of the replay loop (not deterministic)
+    policy: Policy = SEED  # the policy the heap ran
 
     @property
     def num_gc(self) -> int:
@@ -596,6 +598,7 @@ class ReplayResult:
             f"Events={self.events} (allocs={c['alloc']} frees={c['free']} gcs={c['gc']})",
             f"Mode={self.mode}",
             f"GOGC={gogc}",
+            f"Policy={self.policy.name}",
             f"PreTraceObjects={self.pre_trace_objects}",
             "# Comparison with the recorded run",
             f"{'':<24}{'recorded':>14}{'goheap':>14}",
@@ -622,6 +625,7 @@ class ReplayResult:
             "trace": {"source": self.source, "events": self.events, "counts": dict(self.counts)},
             "mode": self.mode,
             "gogc": self.gogc,
+            "policy": self.policy.to_dict(),
             "pre_trace_objects": self.pre_trace_objects,
             "memstats": self.memstats.to_go(),
             "comparison": {
@@ -651,6 +655,9 @@ def replay(
     memprofilerate: int | None = None,
     on_tick: Callable[[Heap], Any] | None = None,
     on_exit: Callable[[Heap], Any] | None = None,
+    policy: Policy | str = "seed",
+    memory_limit: int | str | None = None,
+    min_heap: int | str | None = None,
 ) -> ReplayResult:
     """Replay ``trace`` on goheap and compare (see the module docstring).
 
@@ -670,6 +677,7 @@ def replay(
     on_tick(heap): called after each chunk (e.g. a :class:`goheap.History`);
     on_exit(heap): called once the replay is done, with the heap still open (to write a
     report or a heap profile).
+    policy / memory_limit / min_heap: a fresh heap's (as HeapConfig's; see :class:`goheap.Policy`).
 
     Raises :class:`TraceOverlapError` (nothing replayed) for an inconsistent trace, and
     the runtime's :class:`~goheap.HeapError` (naming the event) if goheap fails, e.g.
@@ -698,6 +706,9 @@ def replay(
                 trace_stream=trace_stream,
                 virtual_clock=True,
                 limits=limits,
+                policy=policy,
+                memory_limit=memory_limit,
+                min_heap=min_heap,
                 **({} if memprofilerate is None else {"memprofilerate": memprofilerate}),
             )
         )
@@ -836,6 +847,7 @@ def _run(
         goheap_peak_objects=int(st[_S_PEAK_OBJECTS]),
         goheap_peak_heap_alloc=int(st[_S_PEAK_HEAP_ALLOC]),
         seconds=seconds,
+        policy=heap.policy,
     )
 
 
