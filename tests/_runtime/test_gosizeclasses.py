@@ -33,16 +33,21 @@ def test_the_1_27_table_is_msize_with_gos_parameters() -> None:
 def test_the_facts_of_the_1_27_table() -> None:
     rows = go_size_classes("1.27")
     assert len(rows) + 1 == 68  # NumSizeClasses, class 0 included
-    assert rows[2] == (24, 1)  # the 24-byte class
+    assert rows[:3] == ((8, 1), (16, 1), (24, 1))  # the 24-byte class
     assert rows[-1] == (32768, 4) and max(n for _, n in rows) == 10  # MaxSizeClassNPages
     assert max(n * GO_PAGE_SIZE // s for s, n in rows) == 1024  # MaxObjsPerSpan
+    assert all(n * GO_PAGE_SIZE % s <= n * GO_PAGE_SIZE // 8 for s, n in rows)  # tail waste at most 1/8
     assert go_size_classes("go1.27") == rows
-    assert set(GO_SIZE_CLASSES) == {f"1.{minor}" for minor in range(19, 28)}
+
+
+def test_every_supported_version_has_the_same_table() -> None:
+    assert sorted(GO_SIZE_CLASSES, key=lambda v: int(v[2:])) == [f"1.{minor}" for minor in range(19, 28)]
+    assert all(go_size_classes(v) == go_size_classes("1.27") for v in GO_SIZE_CLASSES)
 
 
 def test_an_unknown_version_names_the_known_ones() -> None:
-    with pytest.raises(ValueError, match=r"Go version '1.3' \(known: 1.19, 1.20"):
-        go_size_classes("1.3")
+    with pytest.raises(ValueError, match=r"'1\.18'.*1\.19, 1\.20, 1\.21, 1\.22"):
+        go_size_classes("1.18")
 
 
 def _goroots() -> list[Path]:

@@ -9,14 +9,15 @@ Glossary
 ========
 
 page
-    A *runtime* page of 4 KB (``PAGE_SIZE``). An *OS page* is also 4 KB on amd64 Linux, but
-    the two are different ideas: the runtime counts its pages; the OS pages memory in lazily.
+    A *runtime* page of 4 KB (``PAGE_SIZE``; a policy may choose 8 KB or more, see
+    "Policies"). An *OS page* is also 4 KB on amd64 Linux, but the two are different
+    ideas: the runtime counts its pages; the OS pages memory in lazily.
 span (MSpan)
     A run of contiguous runtime pages, either free (in the page heap) or in use: holding one
     large object, or carved into objects of one size class.
 size class
     One of 60 object sizes from 8 B to 32 KB (class 0 means "large"), computed by
-    ``sizeclasses.py`` exactly as msize.c computes them.
+    ``sizeclasses.py`` exactly as msize.c computes them (or a policy's table).
 FixAlloc
     A free-list allocator of fixed-size records (MSpan, MCache): ``fixalloc.py``.
 MHeap
@@ -70,6 +71,49 @@ the block freed, and goheap.nb's loads and stores call raceread/racewrite first,
 Every hook tests ``h[H_RACE]`` first; compiled mutators test nothing at all unless they
 were compiled for a race-mode heap's runtime (a ``RaceRuntime``).
 
+Policies
+========
+A heap runs under a policy (:class:`goheap.Policy`: ``HeapConfig(policy=)``, ``goheap
+run|replay --policy``): its size-class table and page size, its pacer and its
+scavenger. The default, ``seed``, is the 2013 runtime's numbers, and with it goheap runs
+exactly as the seed does; the presets ``go1.27-classes``, ``modern-pacer`` and
+``modern`` put later Go's numbers into the same 2013 code (``goheap policies``). A
+policy is data in the heap's state, read where the seed uses its constants; no code
+path asks which policy it runs under.
+
+Size classes and page size
+    ``mallocinit.build_runtime`` fills ``class_to_size``, ``class_to_allocnpages``,
+    ``class_to_transfercount`` and the two ``size_to_class`` lookups from the policy's
+    table (``sizeclasses.from_rows``: msize.c's algorithm, Go's table of
+    ``gosizeclasses.py``, or rows of its own). The table's length is the heap's
+    NumSizeClasses: it sizes ``by_size`` (MemStats.BySize), ``central_nfree`` and each
+    MCache's lists and BySize counters, and the loops over classes read it from there.
+    ``h[H_MAX_SMALL_SIZE]``, the largest class, divides small from large objects.
+    ``h[H_PAGE_SHIFT]`` is the page: ``span_base``/``span_bytes`` (mheap.py), the span
+    map's index, large objects' rounding, MHeap_Grow's 64 KB rounding, the exact free
+    lists under 1 MB (``h[H_MAX_MHEAP_LIST]``: 256 of 4 KB, 128 of 8 KB), the mark's
+    and sweep's span lookups, the scavenger, the race detector's block bounds,
+    ``check()`` and ``goheap.inspect`` all read it. The heap bitmap (four bits per word)
+    does not depend on it. Sys charges the MHeap record and each MCache for the table's
+    classes and the page's span map, as sizeof would. Reading the shift from the state
+    rather than compiling a constant costs the seed's speed nothing measurable
+    (bench_malloc, bench_gc, binary-trees 16: within noise), so there is one build of the
+    runtime for every page size.
+Pacer (``pacer.py``)
+    At the end of each collection ``heap_goal`` sets next_gc: the seed's heap_alloc x
+    (1 + GOGC/100), floored by ``h[H_MIN_HEAP]`` (Go >= 1.5's 4 MB x GOGC/100, also the
+    first goal) and lowered to the memory limit's goal (``h[H_MEMORY_LIMIT]``, Go 1.19's
+    memoryLimitHeapGoal), which is recomputed after each heap growth too (mheap_grow).
+    The formula, its source and what happens past the limit are in ``pacer.py``.
+Scavenger
+    The seed's rule (spans idle 5 minutes released, a collection forced after 2) runs in
+    the Python shell's scavenger tick with the policy's ages. Go 1.19's rule
+    (``h[H_SCAVENGE_RETAIN]``): at the end of each collection ``pace_scavenger`` sets
+    the retained heap to keep, and free spans are released from the top of the arena
+    down to it then, before each heap growth, and at each tick (``mheap_scavenge_top``).
+
+What a preset cannot model is Departure 16.
+
 Heap metadata at run time (the seed's change)
 =============================================
 The seed moved the 256 MB MHeap record out of the binary's BSS into memory allocated when
@@ -85,8 +129,12 @@ Layout of the code
 state as their first argument, as Go's take ``MHeap *h`` (a ``RuntimeRef``: a borrowed
 pointer to the heap's ``Runtime`` of arrays, free of reference counting), and a thread's
 cache row ``c`` as their second where the seed uses ``m->mcache``. Layers call downward
-only: entry -> api -> gc -> malloc -> mcache -> mcentral -> mheap -> fixalloc, bitmap ->
-sysmem (a test enforces it). ``heap.py`` is the Python shell over it all. Above the shell:
+only: entry -> api -> gc -> malloc -> mcache -> mcentral -> mheap -> pacer, fixalloc, bitmap ->
+sysmem (a test enforces it). ``heap.py`` is the Python shell over it all: ``Heap``, the
+allocator's and the accessors' hot paths, assembled from its parts in ``goheap/_shell/``
+(``config``: HeapConfig, readgogc, TypeInfo; ``roots``: RootSet's handles and regions;
+``profiling``: stacks, buckets, heap profiles; ``finalizers``: SetFinalizer and the queue's
+runner; ``scavenger``: the clock, the scavenger's rounds, FreeOSMemory). Above the shell:
 ``goheap.workloads`` (the seed runs' programs ported, in a model of the 2013 Go process),
 ``goheap.trace`` (allocfreetrace import and replay), ``goheap.inspect`` and
 ``goheap.report`` (views, HTML reports, pprof profiles), ``goheap.race`` and ``goheap.cli``.
@@ -196,6 +244,22 @@ Where goheap differs from the seed on purpose. Anything else that differs is a b
     exiting with status 66 (``goheap run --race`` exits 66). As with TSan, the shadow is
     not charged to MemStats.Sys, a large block's free is checked over its first 1 KB only,
     and blocks freed by the collector are not marked freed.
+16. *A policy changes numbers, not the 2013 design.* Under the non-seed presets goheap is
+    the seed's runtime with later Go's tables and pacing rules, not later Go. Not
+    modelled: Go >= 1.5's concurrent mark (write barriers, assists, the 25% background
+    worker, the trigger set ahead of the goal: goheap stops the world when heap_alloc
+    reaches the goal itself) and its GC CPU limiter (past a memory limit goheap keeps a
+    64 KB runway instead, see ``pacer.py``); the goal's share for stacks and globals (Go
+    1.18; goheap paces the heap alone); Go >= 1.3's tiny allocator (no-pointer objects
+    under 16 bytes packed into one block; goheap gives each its own slot), per-P caches
+    of whole spans (Go 1.2; goheap keeps the seed's transfer batches), Go 1.14's page
+    allocator and Go 1.11's heap arenas (goheap keeps the seed's free lists and one
+    reservation); the background scavenger's 1% CPU pacing and 64 KB chunks (goheap
+    releases whole free spans, at once, at the points in "Policies"). The memory limit
+    counts MemStats.Sys less HeapReleased, with only the part of the seed's span map
+    that covers the arena in use (the seed SysAllocs all of it; Go has mapped it lazily
+    since 1.2). MemStats.BySize has an entry per class of the policy's table (Go >= 1.3
+    truncates it to 61). Under the seed's policy none of this applies.
 '''
 
 from __future__ import annotations
