@@ -181,11 +181,11 @@ def _grow_live_heap(heap: goheap.Heap, live_target: int, step_garbage: int = 4) 
 
 def test_a_memory_limit_collects_more_and_keeps_the_heap_under_it() -> None:
     limit = 24 * MiB
-    config = dict(arena_size=256 * MiB, gcpercent=100, memprofilerate=0, virtual_clock=True)
-    with goheap.Heap(**config) as free_heap:
+    config = dict(arena_size=256 * MiB, gcpercent=100, memprofilerate=0, virtual_clock=True, policy="modern-pacer")
+    with goheap.Heap(**config, memory_limit="off") as free_heap:
         unlimited = _grow_live_heap(free_heap, 20 * MiB)
         unlimited_gcs = _num_gc(free_heap)
-    with goheap.Heap(**config, policy="modern-pacer", memory_limit="24MiB") as h:
+    with goheap.Heap(**config, memory_limit="24MiB") as h:
         assert h.policy.pacer.memory_limit == limit
         limited = _grow_live_heap(h, 20 * MiB)
         h.check()
