@@ -139,6 +139,6 @@ def test_random_operations_against_a_model(policy: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("policy", list(PRESETS))
+@pytest.mark.parametrize("policy", ["seed", "modern"])  # modern: Go's classes on 8 KB pages
 def test_random_operations_against_a_model_at_length(policy: str) -> None:
     _run(max_examples=120, steps=60, policy=policy)
