@@ -624,12 +624,18 @@ class ReplayResult:
         """One-line remarks on the comparison: how often goheap collected, what frees mean."""
         out = []
         ratio = self.gc_ratio
-        if ratio is not None and ratio >= FREQUENT_GC_RATIO:
+        if ratio is not None and ratio >= FREQUENT_GC_RATIO and not self.policy.pacer.min_heap:
             out.append(
                 f"goheap collected {ratio:.1f}x as often as the recorded run: the 2013 pacer starts the next "
                 "collection at GOGC% above the live heap however small it is, where today's Go waits for at "
                 "least 4 MB (and counts stacks and globals); to compare heap sizes at a similar pace, raise "
-                "goheap's GOGC (--gogc N)"
+                "goheap's GOGC (--gogc N) or take today's minimum heap (--policy modern-pacer)"
+            )
+        elif ratio is not None and ratio >= FREQUENT_GC_RATIO:
+            out.append(
+                f"goheap collected {ratio:.1f}x as often as the recorded run: its pacer, with this policy's "
+                "minimum heap, still counts the heap alone (today's Go adds stacks and globals to the live "
+                "heap GOGC% grows from) and stops the world at the goal itself"
             )
         out.append(
             "A free in the trace is when the recorded run's sweeper freed the block, up to one GC cycle after "
