@@ -198,6 +198,17 @@ def _rows(value) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
+def _part_from_dict(cls, data, where: str, table: str, base, converters: dict):
+    """A Pacer or Scavenger from its table of a policy dictionary: each key converted, the rest from ``base``."""
+    r = _Reader(data, where, table)
+    kw = {key: r.take(key, convert, getattr(base, key)) for key, convert in converters.items()}
+    r.done()
+    try:
+        return cls(**kw)
+    except PolicyError as exc:
+        raise PolicyError(f"{where}: {exc}") from None
+
+
 # ================================================================ size classes
 
 
@@ -422,18 +433,8 @@ class Pacer:
 
     @classmethod
     def from_dict(cls, data, where: str = "pacer", base: Pacer | None = None) -> Pacer:
-        base = base or cls()
-        r = _Reader(data, where, "pacer")
-        kw = {
-            "min_heap": r.take("min_heap", parse_byte_count, base.min_heap),
-            "memory_limit": r.take("memory_limit", _off_or(parse_byte_count), base.memory_limit),
-            "gomemlimit": r.take("gomemlimit", _bool, base.gomemlimit),
-        }
-        r.done()
-        try:
-            return cls(**kw)
-        except PolicyError as exc:
-            raise PolicyError(f"{where}: {exc}") from None
+        converters = {"min_heap": parse_byte_count, "memory_limit": _off_or(parse_byte_count), "gomemlimit": _bool}
+        return _part_from_dict(cls, data, where, "pacer", base or cls(), converters)
 
 
 @dataclass(frozen=True)
@@ -491,18 +492,8 @@ class Scavenger:
 
     @classmethod
     def from_dict(cls, data, where: str = "scavenger", base: Scavenger | None = None) -> Scavenger:
-        base = base or cls()
-        r = _Reader(data, where, "scavenger")
-        kw = {
-            "force_gc_period_ns": r.take("force_gc_period_ns", _int, base.force_gc_period_ns),
-            "release_idle_after_ns": r.take("release_idle_after_ns", _off_or(_int), base.release_idle_after_ns),
-            "retain_extra_percent": r.take("retain_extra_percent", _off_or(_int), base.retain_extra_percent),
-        }
-        r.done()
-        try:
-            return cls(**kw)
-        except PolicyError as exc:
-            raise PolicyError(f"{where}: {exc}") from None
+        converters = {"force_gc_period_ns": _int, "release_idle_after_ns": _off_or(_int), "retain_extra_percent": _off_or(_int)}
+        return _part_from_dict(cls, data, where, "scavenger", base or cls(), converters)
 
 
 # ================================================================ the policy
