@@ -283,3 +283,19 @@ def test_the_seeds_scavenger_ages_come_from_the_policy() -> None:
         assert h.read_mem_stats().heap_released > 0
     lines = out.getvalue().splitlines()
     assert lines[0] == policy.trace_line() and any(line.startswith("scvg0:") for line in lines)
+
+
+# ---------------------------------------------------------------- a table of one's own
+
+
+@pytest.mark.nojit
+def test_a_table_of_its_own_and_past_its_largest_class_large_objects() -> None:
+    policy = goheap.Policy("four", goheap.SizeClassTable.table([[16, 1], [64, 1], [512, 1], [4096, 2]], page_size=8192))
+    with goheap.Heap(arena_size=64 * MiB, gcpercent=-1, memprofilerate=0, policy=policy) as h:
+        got = {n: h.lookup(h.alloc(n))[1] for n in (1, 17, 65, 4096, 4097, 40000)}
+        assert got == {1: 16, 17: 64, 65: 512, 4096: 4096, 4097: 8192, 40000: 40960}  # 8 KB pages
+        spans = goheap.inspect.span_records(h, free=False)
+        assert {s.sizeclass for s in spans} == {0, 1, 2, 3, 4} and all(s.page_size == 8192 for s in spans)
+        ms = h.read_mem_stats()
+        assert [b.size for b in ms.by_size] == [0, 16, 64, 512, 4096]
+        h.check()

@@ -37,7 +37,7 @@ H_ARENA_END = 3
 H_BITMAP_MAPPED = 4
 H_NSPAN = 5  # MSpans ever carved (allspans = FIRST_SPAN .. FIRST_SPAN+nspan-1)
 H_NSPANCAP = 6  # capacity of the seed's allspans array, for its Sys accounting
-H_CLOCK_VIRTUAL = 7  # 1: nanotime() reads H_NOW; 0: the real-time clock
+H_PAGE_SHIFT = 7  # the policy's runtime page: 12 (the seed's 4 KB) or more; beside arena_start, read with it
 H_NOW = 8
 H_GCPERCENT = 9  # -1 = off
 H_GCTRACE = 10
@@ -52,13 +52,12 @@ H_GC_PARFOR_BYTES = 18  # go_process: bytes of each ParFor descriptor allocated 
 H_GC_PARFOR_DONE = 19  # the ParFor descriptors exist
 H_NTYPES = 20  # rows of typedesc in use (row 0 is "no type")
 H_NTYPEPTRS = 21
-H_PAGE_SHIFT = 22  # the policy's runtime page: 12 (the seed's 4 KB) or more
+H_CLOCK_VIRTUAL = 22  # 1: nanotime() reads H_NOW; 0: the real-time clock
 H_NGOROUTINES = 23  # goroutine stacks the seed would scan: one root each, for its roots-array accounting
 H_NROOTSLOTS = 24  # high-water mark of rootslots in use
 H_SYS_MAPPED = 25  # bytes SysMap'd from compiled code (arena and bitmap)
 H_SYSMAP_LIMIT = 26  # -1, or the bytes compiled SysMap may map before it refuses (FailingOS.map_limit)
 H_MAX_FINALIZERS = 27  # Limits.finalizers: addfinalizer refuses more (each is a root of every collection)
-H_MAX_SMALL_SIZE = 28  # the policy's largest size class: larger requests are large objects
 H_MAX_MHEAP_LIST = 29  # exact free lists free[1..n-1]: spans under 1 MB (1 << (20 - page shift))
 H_MIN_HEAP = 30  # the pacer's heap minimum at the current GOGC (policy min_heap x GOGC/100), 0 = none
 H_RACE = 31  # race mode: 1 when the heap was built with race=True (raceshadow.py, race.py)

@@ -88,7 +88,7 @@ Size classes and page size
     ``gosizeclasses.py``, or rows of its own). The table's length is the heap's
     NumSizeClasses: it sizes ``by_size`` (MemStats.BySize), ``central_nfree`` and each
     MCache's lists and BySize counters, and the loops over classes read it from there.
-    ``h[H_MAX_SMALL_SIZE]``, the largest class, divides small from large objects.
+    Past the largest class the lookups give class 0, so larger requests are large objects.
     ``h[H_PAGE_SHIFT]`` is the page: ``span_base``/``span_bytes`` (mheap.py), the span
     map's index, large objects' rounding, MHeap_Grow's 64 KB rounding, the exact free
     lists under 1 MB (``h[H_MAX_MHEAP_LIST]``: 256 of 4 KB, 128 of 8 KB), the mark's
@@ -96,9 +96,10 @@ Size classes and page size
     ``check()`` and ``goheap.inspect`` all read it. The heap bitmap (four bits per word)
     does not depend on it. Sys charges the MHeap record and each MCache for the table's
     classes and the page's span map, as sizeof would. Reading the shift from the state
-    rather than compiling a constant costs the seed's speed nothing measurable
-    (bench_malloc, bench_gc, binary-trees 16: within noise), so there is one build of the
-    runtime for every page size.
+    rather than compiling a constant (kept in the cache line of arena_start, which every
+    lookup reads too) left the seed's speed within noise (bench_malloc, bench_gc,
+    binary-trees 16, measured side by side), so one build of the runtime serves every
+    page size.
 Pacer (``pacer.py``)
     At the end of each collection ``heap_goal`` sets next_gc: the seed's heap_alloc x
     (1 + GOGC/100), floored by ``h[H_MIN_HEAP]`` (Go >= 1.5's 4 MB x GOGC/100, also the
@@ -274,6 +275,7 @@ from .constants import (
     FLAG_NO_GC,
     FLAG_NO_POINTERS,
     FLAG_NO_PROFILING,
+    MAX_SMALL_SIZE,
     MSPAN_IN_USE,
     MTYPES_BYTES,
     MTYPES_BYTES_SLOTS,
@@ -293,7 +295,6 @@ from .layout import (
     H_ARENA_START,
     H_ARENA_USED,
     H_ERR_ARG,
-    H_MAX_SMALL_SIZE,
     H_MEMPROFILE_RATE,
     H_PAGE_SHIFT,
     H_RACE,
@@ -328,7 +329,7 @@ _BIT_SPECIAL = np.int64(BIT_SPECIAL)
 
 @jit
 def size_to_class(rt, size):
-    """SizeToClass: the class of a small request (0 < size <= h[H_MAX_SMALL_SIZE], at most 32768)."""
+    """SizeToClass: the class of a request (0 < size <= 32768); 0 where it is larger than every class."""
     if size > 1024 - 8:
         return rt.size_to_class128[(size - 1024 + 127) >> 7]
     return rt.size_to_class8[(size + 7) >> 3]
@@ -350,8 +351,10 @@ def malloc_nogc(rt, c, size, flag, zeroed):
     if size == 0:
         size = 1
     lc = rt.cache_local[c]
-    if size <= rt.h[H_MAX_SMALL_SIZE]:
-        sizeclass = size_to_class(rt, size)
+    sizeclass = 0
+    if size <= MAX_SMALL_SIZE:
+        sizeclass = size_to_class(rt, size)  # 0 past a policy's largest class: a large object
+    if sizeclass != 0:
         size = rt.class_to_size[sizeclass]
         v = mcache_alloc(rt, c, sizeclass, size, zeroed)
         if v == 0:

@@ -171,7 +171,6 @@ def build_runtime(
     h[L.H_MAX_FINALIZERS] = limits.finalizers
     h[L.H_RACE] = 0 if race is None else 1
     h[L.H_PAGE_SHIFT] = page_shift
-    h[L.H_MAX_SMALL_SIZE] = classes.max_small_size
     h[L.H_MAX_MHEAP_LIST] = MHEAP_LIST_BYTES >> page_shift
     h[L.H_SPANMAP_SYS] = npages * 8
     h[L.H_MEMORY_LIMIT] = -1

@@ -1,9 +1,9 @@
 """Page heap: mheap.c. See :mod:`goheap._runtime.malloc` for the overview.
 
 The heap hands out runs of pages (spans): 4 KB in the seed, the policy's page size
-(``h[H_PAGE_SHIFT]``) in general. Free spans of n < 256 pages (under 1 MB:
-``h[H_MAX_MHEAP_LIST]`` lists) sit on the exact list free[n], larger ones on the single list ``large``; every list is LIFO.
-Allocation takes the first span of the smallest exact list that fits, else the best fit
+(``h[H_PAGE_SHIFT]``) in general. Free spans under 1 MB (n < 256 pages of 4 KB:
+``h[H_MAX_MHEAP_LIST]``) sit on the exact list free[n], larger ones on the single list
+``large``; every list is LIFO. Allocation takes the first span of the smallest exact list that fits, else the best fit
 on ``large`` (fewest pages, then lowest address), else grows the arena by at least 1 MB.
 A span bigger than asked for is trimmed and its tail goes back as a free span. Freeing
 coalesces with both neighbours, found through the page -> span map.
