@@ -299,3 +299,27 @@ def test_a_table_of_its_own_and_past_its_largest_class_large_objects() -> None:
         ms = h.read_mem_stats()
         assert [b.size for b in ms.by_size] == [0, 16, 64, 512, 4096]
         h.check()
+
+
+# ---------------------------------------------------------------- the policy is named in every output
+
+
+def test_the_policy_is_named_in_json_trace_report_and_profile(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from goheap.cli import main
+    from goheap.report.pprof import read_profile
+
+    report, profile = tmp_path / "r.html", tmp_path / "p.pb.gz"
+    args = ["run", "--policy", "modern", "--memory-limit", "64MiB", "--json", "--gctrace",
+            "--report", str(report), "--heap-profile", str(profile), "binarytrees", "12"]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    data = __import__("json").loads(result.stdout)
+    assert data["policy"]["name"] == "modern" and data["policy"]["pacer"]["memory_limit"] == 64 * MiB
+    modern = PRESETS["modern"].replace(memory_limit=64 * MiB)
+    assert data["gctrace"][0] == modern.trace_line()  # the trace's first line names it
+    assert result.stderr.splitlines()[0] == modern.trace_line()
+    assert "memory limit 64 MiB" in report.read_text() and "with policy modern" in report.read_text()
+    p = read_profile(profile)
+    assert modern.trace_line() in [p.string_table[c] for c in p.comment]

@@ -314,7 +314,7 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
             flag |= FLAG_NO_PROFILING
         elif self._profile_rate > 0 and (
             size >= self._profile_rate
-            # mallocgc samples when next_sample <= the rounded size: at most 2*size+8 when small
+            # mallocgc samples when next_sample <= the rounded size: at most growth*size+8 when small
             or self._cache_words[c * L.LC_NSLOTS + L.LC_NEXT_SAMPLE]
             <= (self._class_growth * size + 8 if size <= self._max_small_size else size + self._page_size)
         ):
