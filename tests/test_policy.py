@@ -264,6 +264,12 @@ def test_heap_config_refuses_a_bad_policy_before_building_anything(monkeypatch) 
 # ---------------------------------------------------------------- the CLI
 
 
+def test_the_help_text_names_every_preset() -> None:
+    from goheap.policy_cli import PRESET_NAMES
+
+    assert PRESET_NAMES == tuple(PRESETS)
+
+
 def test_goheap_policies_lists_each_preset_on_one_line_and_the_scope() -> None:
     result = CliRunner().invoke(main, ["policies"])
     assert result.exit_code == 0, result.output

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import TextIO
@@ -35,12 +36,12 @@ from ._runtime.constants import (
     TYPEINFO_ARRAY,
     TYPEINFO_SINGLE_OBJECT,
 )
-from ._runtime.gctrace import format_gctrace
+from ._runtime.gctrace import format_gctrace, format_gctrace_modern, gctrace_level_from_environment
 from ._runtime.handle import forget_handle, handle_of
 from ._runtime.mallocinit import build_runtime
 from ._runtime.stats import GCStats, MemStats
 from ._runtime.sysmem import SysMem
-from ._shell.config import HeapConfig, TypeInfo, atoi, check_config, readgogc
+from ._shell.config import HeapConfig, TypeInfo, check_config, readgogc
 from ._shell.finalizers import HeapFinalizers
 from ._shell.profiling import HeapProfiling
 from ._shell.roots import RootSet
@@ -113,7 +114,7 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
         self._closed = True
         self.policy: Policy = check_config(config)
         gcpercent = config.gcpercent if config.gcpercent is not None else readgogc(os.environ.get("GOGC"))
-        gctrace = config.gctrace if config.gctrace is not None else atoi(os.environ.get("GOGCTRACE"))
+        gctrace = config.gctrace if config.gctrace is not None else gctrace_level_from_environment(os.environ)
         self._sysmem = SysMem(config.os)
         race_options = None
         if config.race:
@@ -152,6 +153,7 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
         h[L.H_NPROC] = min(config.nproc, MAX_GCPROC)
         h[L.H_CLOCK_VIRTUAL] = 1 if config.virtual_clock else 0
         h[L.H_NOW] = config.start_time_ns
+        h[L.H_START_NS] = config.start_time_ns if config.virtual_clock else time.time_ns()
         if config.go_process:
             h[L.H_GC_STACK_BYTES] = GC_STACK_SEGMENT_BYTES
             h[L.H_GC_PARFOR_BYTES] = PARFOR_BYTES
@@ -264,8 +266,11 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
         n = int(gs[L.GS_NTRACE])
         if self._arrays.h[L.H_GCTRACE] > 0 and n > self._traced:
             stream = self._trace_stream()
+            start_ns = int(self._arrays.h[L.H_START_NS])
+            modern = self.config.gctrace_format == "modern"
             for k in range(max(self._traced, n - log.shape[0]), n):
-                stream.write(format_gctrace(log[k % log.shape[0]]) + "\n")
+                row = log[k % log.shape[0]]
+                stream.write((format_gctrace_modern(row, start_ns) if modern else format_gctrace(row)) + "\n")
         self._traced = n
 
     def gctrace_rows(self) -> np.ndarray:

@@ -61,7 +61,9 @@ __all__ = [
     "class_occupancy",
     "mem_stats",
     "page_map",
+    "heap_rss",
     "process_rss",
+    "resident_bytes",
     "size_classes",
     "snapshot",
     "span_records",
@@ -356,6 +358,88 @@ def process_rss() -> int:
 _OS_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
+def _mincore():
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    libc.mincore.restype = ctypes.c_int
+    return libc.mincore
+
+
+def resident_bytes(addr: int, nbytes: int) -> int:
+    """Bytes of the mapping [addr, addr+nbytes) resident in RAM now (mincore(2)), 0 where unknown."""
+    lo = addr - addr % _OS_PAGE_SIZE
+    npages = -(-(addr + nbytes - lo) // _OS_PAGE_SIZE)
+    if npages <= 0:
+        return 0
+    vec = np.zeros(npages, np.uint8)
+    if _MINCORE[0] is None:
+        _MINCORE[0] = _mincore()
+    if _MINCORE[0](lo, npages * _OS_PAGE_SIZE, vec.ctypes.data) != 0:
+        return 0
+    return int(np.count_nonzero(vec & 1)) * _OS_PAGE_SIZE
+
+
+_MINCORE: list = [None]
+
+
+def _mappings() -> list[tuple[int, int, int]]:
+    """(start, end, resident bytes) of each of this process's mappings (/proc/self/smaps)."""
+    try:
+        with open("/proc/self/smaps", "rb") as f:
+            text = f.read()
+    except OSError:
+        return []
+    out = []
+    start = end = -1
+    for line in text.split(b"\n"):
+        if line[:1] in b"0123456789abcdef" and b"-" in line[:33] and not line.startswith(b"Rss:"):
+            lo, _, rest = line.partition(b"-")
+            try:
+                start, end = int(lo, 16), int(rest.split(b" ", 1)[0], 16)
+            except ValueError:
+                start = end = -1
+        elif line.startswith(b"Rss:") and start >= 0:
+            out.append((start, end, int(line.split()[1]) * 1024))
+    return out
+
+
+def heap_rss(heap: Heap) -> int:
+    """The heap's own resident memory: arena pages in use, bitmap and metadata, as the OS counts them.
+
+    Unlike the process RSS (Python, numba, the compiled code...), this is the memory the
+    2013 runtime's heap itself occupies: the arena up to arena_used, the bitmap mapped
+    below it, and every metadata array (span table, page map, profile buckets...), counted
+    only where the OS has actually paged them in. The kernel's count per mapping
+    (/proc/self/smaps) is used for mappings wholly the heap's, mincore(2) for the part of
+    a mapping the heap shares with another (the metadata arrays reserve hundreds of GB of
+    address space, which mincore alone would walk page by page). A few ms: sample it
+    sparingly.
+    """
+    heap._check_open()
+    h = heap._arrays.h
+    arena_start, arena_used = int(h[L.H_ARENA_START]), int(h[L.H_ARENA_USED])
+    ranges = [(arena_start - int(h[L.H_BITMAP_MAPPED]), arena_used)]
+    for addr, nbytes in heap._sysmem._owned:
+        if not addr <= arena_start < addr + nbytes:  # the reservation: its mapped part is above
+            ranges.append((addr, addr + nbytes))
+    merged: list[tuple[int, int]] = []  # adjacent arrays may share one kernel mapping
+    for lo, hi in sorted(ranges):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    total = 0
+    for start, end, rss in _mappings():
+        for lo, hi in merged:
+            if lo <= start and end <= hi:
+                total += rss
+            elif start < hi and lo < end:
+                total += resident_bytes(max(lo, start), min(hi, end) - max(lo, start))
+    return total
+
+
 # ================================================================ a snapshot of everything
 
 
@@ -416,6 +500,7 @@ SAMPLE_DTYPE = np.dtype(
         ("num_gc", np.int64),
         ("pause_total_ns", np.int64),
         ("rss", np.int64),  # process RSS in bytes
+        ("heap_rss", np.int64),  # the heap's own resident bytes (heap_rss(): arena, bitmap, metadata)
     ]
 )
 
@@ -449,14 +534,18 @@ class History:
         history.samples["heap_alloc"], history.collections["pause_ns"]
 
     Each sample is :data:`SAMPLE_DTYPE`: the MemStats a ReadMemStats would return (computed
-    without perturbing the run, see :func:`mem_stats`), the process RSS and the wall
-    time. Each collection is one row of :attr:`collections` (:data:`COLLECTION_DTYPE`),
+    without perturbing the run, see :func:`mem_stats`), the process RSS, the heap's own
+    resident memory (:func:`heap_rss`, measured every :attr:`HEAP_RSS_INTERVAL_S`) and the
+    wall time. Each collection is one row of :attr:`collections` (:data:`COLLECTION_DTYPE`),
     rebuilt from the heap's gctrace rows; where it fell between two samples, its time and
     total_alloc are interpolated by the number of mallocs. With ``peak_page_map`` (the
     default) the page map is kept whenever heap_inuse reaches a new peak among the
     samples (:attr:`peak`); :meth:`finish` adds a last sample and a full
     :class:`HeapSnapshot` (:attr:`final`), so the heap may then be closed.
     """
+
+    #: Seconds between two measurements of the heap's resident memory (the samples between repeat it).
+    HEAP_RSS_INTERVAL_S = 0.25
 
     def __init__(self, *, peak_page_map: bool = True, clock=time.perf_counter):
         self._clock = clock
@@ -467,6 +556,8 @@ class History:
         self.peak_page_map = peak_page_map
         self.peak: PageMapSnapshot | None = None
         self.final: HeapSnapshot | None = None
+        self._heap_rss_at: float | None = None
+        self._heap_rss_value = 0
 
     # ------------------------------------------------------------ recording
 
@@ -481,15 +572,22 @@ class History:
             (
                 t, ms.heap_alloc, ms.next_gc, ms.heap_sys, ms.heap_idle, ms.heap_inuse,
                 ms.heap_released, ms.heap_objects, ms.total_alloc, ms.mallocs, ms.frees,
-                ms.sys, ms.num_gc, ms.pause_total_ns, process_rss(),
+                ms.sys, ms.num_gc, ms.pause_total_ns, process_rss(), self._heap_rss(heap, t),
             )
         )
         self._read_trace(heap)
         if self.peak_page_map and (self.peak is None or ms.heap_inuse > self.peak.heap_inuse):
             self.peak = _page_map_snapshot(heap, ms, t)
 
+    def _heap_rss(self, heap: Heap, t: float) -> int:
+        """heap_rss(), measured at most every HEAP_RSS_INTERVAL_S (it reads /proc: a few ms)."""
+        if self._heap_rss_at is None or t - self._heap_rss_at >= self.HEAP_RSS_INTERVAL_S:
+            self._heap_rss_at, self._heap_rss_value = t, heap_rss(heap)
+        return self._heap_rss_value
+
     def finish(self, heap: Heap) -> HeapSnapshot:
         """A last sample and a snapshot of everything (:attr:`final`); call before closing the heap."""
+        self._heap_rss_at = None  # measured now
         self.sample(heap)
         self.final = snapshot(heap, time_s=self._rows[-1][0])
         return self.final

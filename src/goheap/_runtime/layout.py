@@ -52,20 +52,23 @@ H_GC_PARFOR_BYTES = 18  # go_process: bytes of each ParFor descriptor allocated 
 H_GC_PARFOR_DONE = 19  # the ParFor descriptors exist
 H_NTYPES = 20  # rows of typedesc in use (row 0 is "no type")
 H_NTYPEPTRS = 21
-H_CLOCK_VIRTUAL = 22  # 1: nanotime() reads H_NOW; 0: the real-time clock
+H_PROF_ORIGIN = 22  # the runtime function allocating now (PROF_ORIGIN_*), 0 when it is the program
 H_NGOROUTINES = 23  # goroutine stacks the seed would scan: one root each, for its roots-array accounting
 H_NROOTSLOTS = 24  # high-water mark of rootslots in use
 H_SYS_MAPPED = 25  # bytes SysMap'd from compiled code (arena and bitmap)
 H_SYSMAP_LIMIT = 26  # -1, or the bytes compiled SysMap may map before it refuses (FailingOS.map_limit)
 H_MAX_FINALIZERS = 27  # Limits.finalizers: addfinalizer refuses more (each is a root of every collection)
-H_MAX_MHEAP_LIST = 29  # exact free lists free[1..n-1]: spans under 1 MB (1 << (20 - page shift))
-H_MIN_HEAP = 30  # the pacer's heap minimum at the current GOGC (policy min_heap x GOGC/100), 0 = none
+H_PROF_NSTACKS = 28  # profile buckets the shell has interned (rows 0..n-1; runtime ones come from the top)
+H_START_NS = 29  # the clock when the heap was built (runtimeInitTime, for gctrace's @time)
+H_CLOCK_VIRTUAL = 30  # 1: nanotime() reads H_NOW; 0: the real-time clock
 H_RACE = 31  # race mode: 1 when the heap was built with race=True (raceshadow.py, race.py)
 H_MEMORY_LIMIT = 32  # the pacer's soft memory limit in bytes, -1 = none
 H_SCAVENGE_RETAIN = 33  # the scavenger's retained-heap rule: heap goal + this %, -1 = off (the seed)
 H_SPANMAP_SYS = 34  # bytes of span map in the seed's MHeap record (Sys), of which the memory limit counts only the used part
 H_HEAP_MARKED = 35  # heap_alloc at the end of the last collection: what the next goal grows from
 H_SCAVENGE_GOAL = 36  # retained heap the scavenger keeps (set at each collection), INT64_MAX = none
+H_MAX_MHEAP_LIST = 37  # exact free lists free[1..n-1]: spans under 1 MB (1 << (20 - page shift))
+H_MIN_HEAP = 38  # the pacer's heap minimum at the current GOGC (policy min_heap x GOGC/100), 0 = none
 H_NSLOTS = 40
 
 # ---------------------------------------------------------------- mstats: MStats (int64)
@@ -274,6 +277,7 @@ GS_NWAIT = 32  # work.nwait: procs waiting in getfull
 GS_NPROC = 33  # work.nproc of the running collection
 GS_BUFFERLIST_FREE = 34  # BufferLists on the free list
 GS_ERROR = 35  # an internal limit was hit during the last collection (an E_* code), 0 if none
+GS_PROF_NDERIVED = 36  # runtime-origin profile buckets taken from the top of the table
 GS_NSLOTS = 40
 
 # ---------------------------------------------------------------- gctrace_log columns
@@ -297,8 +301,11 @@ TR_NOSYIELD = 16
 TR_NSLEEP = 17
 TR_FORCED = 18
 TR_PAUSE_NS = 19
-TR_NEXT_GC = 20  # the heap goal the collection set (the pacer's; heap1 x (1 + GOGC/100) in the seed)
-TR_NSLOTS = 21
+TR_START_NS = 20  # the clock when the collection started
+TR_GOAL = 21  # next_gc when it started: the heap goal this collection was paced for
+TR_PAUSE_TOTAL_NS = 22  # PauseTotalNs after it
+TR_NEXT_GC = 23  # the heap goal the collection set (the pacer's; heap1 x (1 + GOGC/100) in the seed)
+TR_NSLOTS = 24
 
 # ---------------------------------------------------------------- roots: registered global regions
 RG_ADDR = 0
@@ -399,7 +406,17 @@ PB_RECENT_ALLOCS = 4
 PB_RECENT_FREES = 5
 PB_RECENT_ALLOC_BYTES = 6
 PB_RECENT_FREE_BYTES = 7
-PB_NSLOTS = 8
+PB_PARENT = 8  # a runtime-origin bucket: 1 + the bucket of the program stack it was called from
+PB_ORIGIN = 9  # a runtime-origin bucket: its PROF_ORIGIN_*
+PB_DERIVED = 10  # PB_DERIVED + origin - 1: this stack's runtime-origin bucket for that origin, 0 if none
+PB_NSLOTS = PB_DERIVED + 4
+
+# The runtime's own allocations that the profile charges to runtime frames (called from the
+# program's stack in H_PROF_STACK): goheap.report.pprof.RUNTIME_ORIGIN_FRAMES names them.
+PROF_ORIGIN_SETTYPE = 1  # settype_flush of a full settype buffer (runtime.new -> settype)
+PROF_ORIGIN_GC_SETTYPE = 2  # settype_flush at the start of a collection
+PROF_ORIGIN_PARFOR = 3  # the collector's ParFor descriptors (first collection)
+PROF_ORIGIN_FINALIZER = 4  # the finalizer table (addfinalizer)
 
 PAUSE_NS_LEN = PAUSE_HISTORY
 

@@ -138,7 +138,11 @@ allocator's and the accessors' hot paths, assembled from its parts in ``goheap/_
 runner; ``scavenger``: the clock, the scavenger's rounds, FreeOSMemory). Above the shell:
 ``goheap.workloads`` (the seed runs' programs ported, in a model of the 2013 Go process),
 ``goheap.trace`` (allocfreetrace import and replay), ``goheap.inspect`` and
-``goheap.report`` (views, HTML reports, pprof profiles), ``goheap.race`` and ``goheap.cli``.
+``goheap.report`` (views, HTML reports, pprof profiles), ``goheap.race`` and ``goheap.cli``,
+with what every command shares in ``goheap.command`` (errors, output checks, GOGC flags),
+``goheap.interrupts`` (Ctrl-C and SIGTERM at safe points) and ``goheap.atomicfile`` (every
+output written whole or not at all); ``goheap.trace.bounded`` reads untrusted files in
+bounded memory.
 
 Departures
 ==========
@@ -295,8 +299,10 @@ from .layout import (
     H_ARENA_START,
     H_ARENA_USED,
     H_ERR_ARG,
+    H_IN_GC,
     H_MEMPROFILE_RATE,
     H_PAGE_SHIFT,
+    H_PROF_ORIGIN,
     H_RACE,
     L_LIST,
     LC_LOCAL_ALLOC,
@@ -314,6 +320,8 @@ from .layout import (
     SP_STATE,
     SP_TYPES_COMPRESSION,
     SP_TYPES_DATA,
+    PROF_ORIGIN_GC_SETTYPE,
+    PROF_ORIGIN_SETTYPE,
 )
 from .mcache import fastrand1, mcache_alloc, mcache_free
 from .mheap import load, mheap_alloc, mheap_free, mheap_lookup, mheap_lookup_maybe, span_base, span_bytes, store
@@ -552,7 +560,19 @@ def _store_byte(rt, addr, value):
 
 @jit
 def settype_flush(rt, c):
-    """Apply cache c's buffered settype calls to the span type arrays (MTypes compression)."""
+    """Apply cache c's buffered settype calls to the span type arrays (MTypes compression).
+
+    The type arrays it allocates are charged in the profile to runtime.settype_flush,
+    called from the collector or from runtime.new's settype (see mprof.py).
+    """
+    origin = rt.h[H_PROF_ORIGIN]
+    rt.h[H_PROF_ORIGIN] = PROF_ORIGIN_GC_SETTYPE if rt.h[H_IN_GC] != 0 else PROF_ORIGIN_SETTYPE
+    _settype_flush(rt, c)
+    rt.h[H_PROF_ORIGIN] = origin
+
+
+@jit
+def _settype_flush(rt, c):
     n = rt.cache_local[c, LC_SETTYPE_N]
     rt.cache_local[c, LC_SETTYPE_N] = 0
     spans = rt.spans

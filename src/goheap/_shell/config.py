@@ -12,6 +12,7 @@ from typing import TextIO
 from .. import errors
 from .._runtime import layout as L
 from .._runtime.constants import MAX_MEM, MEM_PROFILE_RATE, TYPEINFO_SINGLE_OBJECT
+from .._runtime.gctrace import GCTRACE_FORMATS, runtime_atoi
 from .._runtime.mallocinit import Limits
 from .._runtime.sysmem import OSBackend
 from ..policy import Policy, PolicyError
@@ -26,24 +27,17 @@ def readgogc(value: str | None) -> int:
         return 100
     if value == "off":
         return -1
-    return atoi(value)
-
-
-def atoi(value: str | None) -> int:
-    """The runtime's atoi: leading decimal digits only (no sign), accumulated in an int32 that wraps."""
-    n = 0
-    for ch in value or "":
-        if not "0" <= ch <= "9":
-            break
-        n = (n * 10 + ord(ch) - ord("0")) & 0xFFFFFFFF
-    return n - (1 << 32) if n >= 1 << 31 else n
+    return runtime_atoi(value)
 
 
 @dataclass(frozen=True)
 class HeapConfig:
     """How to build a heap. Every default is the seed's.
 
-    gcpercent / gctrace: None reads GOGC / GOGCTRACE from the environment, as the seed does.
+    gcpercent / gctrace: None reads GOGC / GOGCTRACE from the environment, as the seed does
+    (GODEBUG=gctrace=N, today's Go's setting, is read too when GOGCTRACE is not set).
+    gctrace_format: the trace lines' format, "seed" (the default) or "modern" (today's
+    Go's ``gc 1 @0.012s 2%: ...``; see :func:`goheap._runtime.gctrace.format_gctrace_modern`).
     nproc: collector procs (work.nproc), at most 8 (MaxGcproc) as the seed's gcprocs allows;
     with more than one, the procs' mark and sweep are interleaved deterministically (see
     ``goheap._runtime.gc.gchelper``) and gctrace shows their handoffs, steals and yields.
@@ -68,6 +62,7 @@ class HeapConfig:
     arena_size: int = MAX_MEM
     gcpercent: int | None = None
     gctrace: int | None = None
+    gctrace_format: str = "seed"
     trace_stream: TextIO | None = None
     memprofilerate: int = MEM_PROFILE_RATE
     nproc: int = 1
@@ -107,6 +102,8 @@ def check_config(config: HeapConfig) -> Policy:
         raise errors.ConfigError(f"nproc must be a positive int, not {config.nproc!r}")
     if config.gcpercent is not None and (isinstance(config.gcpercent, bool) or not isinstance(config.gcpercent, int)):
         raise errors.ConfigError(f"gcpercent must be an int or None, not {config.gcpercent!r}")
+    if config.gctrace_format not in GCTRACE_FORMATS:
+        raise errors.ConfigError(f"gctrace_format must be one of {', '.join(GCTRACE_FORMATS)}, not {config.gctrace_format!r}")
     if config.scavenger_thread and config.virtual_clock:
         raise errors.ConfigError("scavenger_thread runs in real time; it cannot drive a virtual clock")
     if not isinstance(config.policy, (Policy, str, os.PathLike)):

@@ -92,10 +92,12 @@ class HeapProfiling:
         k = self._stacks.get(key)
         if k is None:
             k = len(self._stack_frames)
-            if k >= self._arrays.prof.shape[0]:
+            # the runtime's own buckets fill the table from the top (see _runtime/mprof.py)
+            if k >= self._arrays.prof.shape[0] - int(self._arrays.gcstats[L.GS_PROF_NDERIVED]):
                 return 0  # the bucket table is full: charge the unattributed bucket
             self._stacks[key] = k
             self._stack_frames.append(key)
+            self._arrays.h[L.H_PROF_NSTACKS] = k + 1
         return k
 
     @contextlib.contextmanager
@@ -144,9 +146,12 @@ class HeapProfiling:
 
         self._check_open()
         n = int(self._arrays.gcstats[L.GS_PROF_NBUCKET])
-        prof = self._arrays.prof[:n]
+        top = self._arrays.prof.shape[0]
+        runtime_rows = np.arange(top - int(self._arrays.gcstats[L.GS_PROF_NDERIVED]), top)[::-1]
+        rows = np.concatenate([np.arange(n), runtime_rows])
+        prof = self._arrays.prof
         out = []
-        for b in np.flatnonzero(prof[:, L.PB_ALLOCS] + prof[:, L.PB_RECENT_ALLOCS]):
+        for b in rows[np.flatnonzero(prof[rows, L.PB_ALLOCS] + prof[rows, L.PB_RECENT_ALLOCS])]:
             row = [int(x) for x in prof[b]]
             out.append(
                 HeapSample(
@@ -160,8 +165,12 @@ class HeapProfiling:
         return out
 
     def _profile_frames(self, bucket: int) -> tuple[pprof.Frame, ...]:
-        from ..report.pprof import Frame
+        from ..report.pprof import RUNTIME_ORIGIN_FRAMES, Frame
 
+        origin = int(self._arrays.prof[bucket, L.PB_ORIGIN])
+        if origin:  # the runtime's own allocation, called from a program stack
+            parent = int(self._arrays.prof[bucket, L.PB_PARENT]) - 1
+            return RUNTIME_ORIGIN_FRAMES[origin] + self._profile_frames(parent)
         key = self._stack_frames[bucket] if bucket < len(self._stack_frames) else None
         if not key:
             name = "(unattributed)" if bucket == 0 or key is not None else f"(profile bucket {bucket})"

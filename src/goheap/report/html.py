@@ -6,7 +6,7 @@ end state. Figures are matplotlib SVG inlined in the page (see :mod:`goheap.repo
 there is no script and no external resource, so the file opens offline, anywhere.
 
 Sections: a summary of the run, heap over time (HeapAlloc, NextGC, HeapSys, HeapReleased
-and the process RSS against bytes allocated), the GC pauses, the size classes (bytes in
+and the heap's own resident memory against bytes allocated), the GC pauses, the size classes (bytes in
 use, free slots and tail waste per class), the arena's span map at the peak of HeapInuse
 and at the end, and MemStats as a table.
 
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import __version__
+from ..atomicfile import atomic_write
 from ..inspect import History, HeapSnapshot, PageState
 from . import plots
 
@@ -140,6 +141,7 @@ def build_report(
     occ = final.occupancy
 
     peak_rss = int(samples["rss"].max()) if len(samples) else 0
+    peak_heap_rss = int(samples["heap_rss"].max()) if len(samples) else 0
     in_spans = int(occ["bytes_in_spans"].sum())
     in_use = int(occ["bytes_in_use"].sum())
     cards = _cards(
@@ -149,7 +151,8 @@ def build_report(
             ("peak HeapInuse", _bytes(max(int(samples["heap_inuse"].max()) if len(samples) else 0, ms.heap_inuse))),
             ("HeapSys", _bytes(ms.heap_sys)),
             ("fragmentation at the end", f"{(in_spans - in_use) / in_spans:.1%}" if in_spans else "-"),
-            ("peak process RSS", _bytes(peak_rss)),
+            ("peak heap resident (arena, bitmap, metadata)", _bytes(peak_heap_rss)),
+            ("peak process RSS (all of Python)", _bytes(peak_rss)),
         ]
     )
     info: list[list[object]] = [[k, v] for k, v in (run_info or {}).items()]
@@ -226,7 +229,10 @@ def _heap_note(collections) -> str:
             " The runtime measures HeapAlloc at the start of a collection only with gctrace on "
             "(--gctrace): without it the curve rises to the trigger each collection crossed."
         )
-    return note + " The process RSS is the whole Python process's, interpreter and compiled code included."
+    return note + (
+        " Below, the heap's own resident memory: the arena's pages in use, its bitmap and its"
+        " metadata as far as the OS has paged them in (mincore), not the Python process around it."
+    )
 
 
 def _occupancy_table(occ) -> str:
@@ -313,5 +319,6 @@ def write_report(
         history.finish(heap)
     text = build_report(history, title=title, subtitle=subtitle, run_info=run_info, sections=sections)
     out = Path(path)
-    out.write_text(text, encoding="utf-8")
+    with atomic_write(out, "w", encoding="utf-8") as f:
+        f.write(text)
     return out

@@ -7,11 +7,9 @@ samples the heap while it runs and writes the files when it is done.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import click
 
+from ..atomicfile import PendingFiles
 from ..inspect import History
 
 __all__ = ["RunOutputs", "output_options"]
@@ -34,27 +32,18 @@ def output_options(fn):
     return fn
 
 
-def writable(path: str) -> bool:
-    """Whether a file can be created (or replaced) at path: checked before a long run rather than after."""
-    target = Path(path)
-    if target.exists():
-        return target.is_file() and os.access(target, os.W_OK)
-    parent = target.parent
-    return parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)
-
-
 class RunOutputs:
     """Samples a heap for a report (``on_tick``), writes the profile at the end (``on_exit``), then the report.
 
-    Raises ValueError at once if a requested file cannot be written.
+    Both are written to temporary names of ``pending`` (a :class:`goheap.atomicfile.PendingFiles`
+    the command commits once everything is written), so an interrupted or failed command
+    leaves neither behind. The paths are checked beforehand (``goheap.command.check_outputs``).
     """
 
-    def __init__(self, report: str | None, heap_profile: str | None):
-        for path in (report, heap_profile):
-            if path and not writable(path):
-                raise ValueError(f"cannot write {path}: no such directory, or not writable")
+    def __init__(self, report: str | None, heap_profile: str | None, pending: PendingFiles):
         self.report = report
         self.heap_profile = heap_profile
+        self.pending = pending
         self.history = History() if report else None
 
     @property
@@ -65,11 +54,13 @@ class RunOutputs:
         if self.history is not None:
             self.history.finish(heap)
         if self.heap_profile:
-            heap.write_heap_profile(self.heap_profile)
+            with self.pending.writing(self.heap_profile) as path:
+                heap.write_heap_profile(path)
 
     def write_report(self, *, title: str, subtitle: str, run_info: dict[str, str], sections=None) -> None:
         if self.history is None:
             return
         from .html import write_report
 
-        write_report(self.report, self.history, title=title, subtitle=subtitle, run_info=run_info, sections=sections)
+        with self.pending.writing(self.report) as path:
+            write_report(path, self.history, title=title, subtitle=subtitle, run_info=run_info, sections=sections)

@@ -133,7 +133,7 @@ def heap_alloc_curve(history: History) -> tuple[np.ndarray, np.ndarray]:
 
 
 def plot_heap_over_time(history: History) -> Figure:
-    """HeapAlloc (saw-tooth through the collections), NextGC, HeapSys, HeapReleased; process RSS below."""
+    """HeapAlloc (saw-tooth through the collections), NextGC, HeapSys, HeapReleased; the heap's resident memory below."""
     s = history.samples
     c = history.collections
     fig = _figure(10, 5.6)
@@ -158,9 +158,10 @@ def plot_heap_over_time(history: History) -> Figure:
     top.step(s["total_alloc"] / dx, s["heap_released"] / dy, where="post", color=COLORS["heap_released"], linewidth=1.2, label=released)
     top.set_ylim(bottom=0, top=largest / dy * 1.05)
     top.legend(loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=8, frameon=False, ncol=4)
-    dr = _scaled(bottom, "y", float(s["rss"].max()), "RSS")
-    bottom.plot(s["total_alloc"] / dx, s["rss"] / dr, color=COLORS["rss"], linewidth=1.3, label="process RSS (whole Python process)")
-    bottom.set_ylim(0, max(float(s["rss"].max()) / dr * 1.15, 1.0))
+    dr = _scaled(bottom, "y", float(s["heap_rss"].max()), "resident")
+    bottom.plot(s["total_alloc"] / dx, s["heap_rss"] / dr, color=COLORS["rss"], linewidth=1.3,
+                label="the heap's resident memory (arena, bitmap, metadata; mincore)")
+    bottom.set_ylim(0, max(float(s["heap_rss"].max()) / dr * 1.15, 1.0))
     bottom.legend(loc="lower right", fontsize=8, frameon=False)
     bottom.set_xlim(left=0)
     return fig

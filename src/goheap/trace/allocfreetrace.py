@@ -99,6 +99,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from goheap.trace.bounded import LineGuard
 from goheap.trace.tracefile import (
     COLUMNS,
     FORMAT_NAME,
@@ -131,6 +132,7 @@ CHUNK_EVENTS = 1 << 18
 PROGRESS_EVERY = 4096
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_U64 = (1 << 64) - 1
 _HEX = r"0[xX][0-9a-fA-F]+"
 _ALLOC_RE = re.compile(rf"tracealloc\(({_HEX}), ({_HEX})(?:, (.+))?\)[ \t\r\n]*\Z", re.S)
 _FREE_RE = re.compile(rf"tracefree\(({_HEX}), ({_HEX})(?:, (.+))?\)[ \t\r\n]*\Z", re.S)
@@ -399,6 +401,11 @@ def _parse_into(
                     raise malformed(lineno, line)
                 addr = int(m[1], 16)
                 size = int(m[2], 16)
+                if addr > _U64 or size > _U64:
+                    raise TraceFormatError(
+                        f"{source}:{lineno}: {'address' if addr > _U64 else 'size'} "
+                        f"{m[1] if addr > _U64 else m[2]} does not fit in 64 bits"
+                    )
                 tname = m[3]
                 # ---- the goroutine header ----------------------------------------------
                 for lineno, line in it:
@@ -543,7 +550,7 @@ class _LogFile:
     peeking at the first two bytes.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], source: str = "<log>") -> None:
         if os.fspath(path) == "-":
             self._file: IO[bytes] = sys.stdin.buffer
             self._owned = False
@@ -557,9 +564,10 @@ class _LogFile:
             self._gzip = (
                 gzip.GzipFile(fileobj=self._buffered, mode="rb") if self.compressed else None
             )
-            self.text = io.TextIOWrapper(
-                self._gzip or self._buffered, encoding="utf-8", errors="replace", newline=None
-            )
+            # every line bounded (MAX_LINE_BYTES) after decompression: /dev/zero or a gzip
+            # bomb is refused after one long line, never held
+            guarded = io.BufferedReader(LineGuard(self._gzip or self._buffered, source), 1 << 16)
+            self.text = io.TextIOWrapper(guarded, encoding="utf-8", errors="replace", newline=None)
         except BaseException:
             self.close()
             raise
@@ -599,13 +607,42 @@ def open_log(path: str | os.PathLike[str]) -> IO[str]:
     """Open a log for reading as text, decompressing it if it starts with gzip magic.
 
     Opened exactly as :func:`import_log` reads it (UTF-8, ``errors='replace'``, universal
-    newlines); closing the returned file closes everything.
+    newlines, each line at most :data:`~goheap.trace.bounded.MAX_LINE_BYTES`); closing the
+    returned file closes everything.
     """
-    with open(path, "rb") as f:
-        compressed = f.read(2) == _GZIP_MAGIC
-    if compressed:
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline=None)
-    return open(path, encoding="utf-8", errors="replace", newline=None)  # noqa: SIM115
+    raw = open(path, "rb")  # noqa: SIM115 - closed with the text stream
+    try:
+        buffered = io.BufferedReader(raw, 1 << 16)
+        stream: IO[bytes] = buffered
+        if buffered.peek(2)[:2] == _GZIP_MAGIC:
+            stream = gzip.GzipFile(fileobj=buffered, mode="rb")
+        guarded = io.BufferedReader(LineGuard(_Closing(stream, raw), _source_name(path)), 1 << 16)
+        return io.TextIOWrapper(guarded, encoding="utf-8", errors="replace", newline=None)
+    except BaseException:
+        raw.close()
+        raise
+
+
+class _Closing(io.RawIOBase):
+    """Reads ``stream``; closing it closes ``stream`` and then the file under it."""
+
+    def __init__(self, stream: IO[bytes], file: IO[bytes]) -> None:
+        super().__init__()
+        self._stream, self._file = stream, file
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        return self._stream.readinto(b)  # type: ignore[attr-defined, no-any-return]
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._stream.close()
+            finally:
+                self._file.close()
+        super().close()
 
 
 def _source_name(path: str | os.PathLike[str]) -> str:
@@ -629,7 +666,7 @@ def import_log(
     Raises :class:`TraceFormatError` for a malformed or empty log and ``OSError`` if the
     file cannot be read; warns :class:`TraceTruncatedWarning` for a log cut short.
     """
-    with _LogFile(path) as log:
+    with _LogFile(path, _source_name(path)) as log:
         tick = _ticker(log, progress)
         trace = parse_lines(
             log.text,
@@ -690,11 +727,15 @@ def import_log_to_file(
     """
     out = Path(out)
     directory = out.parent if str(out.parent) else Path(".")
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", suffix=".import", dir=directory) as spill:
+    try:
+        spill_dir = tempfile.TemporaryDirectory(prefix=f".{out.name}.", suffix=".import", dir=directory)
+    except OSError as e:  # name the output, never the temporary directory
+        raise OSError(e.errno, e.strerror, os.fspath(out)) from None
+    with spill_dir as spill:
         cols = _Columns(chunk_events, spill_dir=spill)
         try:
             stacks = _StackTable()
-            with _LogFile(path) as log:
+            with _LogFile(path, _source_name(path)) as log:
                 types, funcs, meta = _parse_into(
                     cols,
                     log.text,
@@ -712,6 +753,10 @@ def import_log_to_file(
             for name in ("stack_frames", "stack_offsets"):
                 columns[name] = (len(tables[name]), [tables[name].tobytes()])
             write_trace_file(out, columns, types, funcs, meta, frames=tables["frames"])
+        except OSError as e:
+            if e.filename is not None and os.fspath(e.filename).startswith(spill):
+                raise OSError(e.errno, e.strerror, os.fspath(out)) from None
+            raise
         finally:
             cols.close()
     full_meta = dict(meta)

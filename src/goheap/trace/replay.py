@@ -716,6 +716,7 @@ def replay(
     mode: str = "gc",
     gogc: int | None = None,
     gctrace: int | None = None,
+    gctrace_format: str = "seed",
     trace_stream: TextIO | None = None,
     heap: Heap | None = None,
     check: bool = False,
@@ -777,6 +778,7 @@ def replay(
             HeapConfig(
                 gcpercent=gogc,
                 gctrace=gctrace,
+                gctrace_format=gctrace_format,
                 trace_stream=trace_stream,
                 virtual_clock=True,
                 limits=limits,

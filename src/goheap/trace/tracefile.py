@@ -94,7 +94,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -103,6 +102,9 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+
+from goheap.atomicfile import PendingFiles
+from goheap.trace.bounded import memory_budget, read_npy_member
 
 try:  # pragma: no branch - goheap.errors is part of the package
     from goheap.errors import HeapError as _ErrorBase
@@ -165,6 +167,8 @@ TABLES: tuple[tuple[str, np.dtype], ...] = (
 _DTYPES = dict(COLUMNS + OPTIONAL_COLUMNS + TABLES)
 _MEMBERS = frozenset(name for name, _ in COLUMNS) | {"strings", "meta"}
 _COLUMN_NAMES = frozenset(name for name, _ in COLUMNS + OPTIONAL_COLUMNS)
+#: The largest JSON member (meta, string tables) a trace file may hold.
+MAX_JSON_BYTES = 1 << 28
 
 
 class TraceFormatError(_ErrorBase, ValueError):
@@ -412,27 +416,41 @@ class Trace:
             return TraceFormatError(f"{name}: not a valid goheap trace file: {what}")
 
         with open(path, "rb") as f:
-            data = f.read()
-        if data[:6] == b"\x93NUMPY":
-            raise bad("expected a .npz archive, got a single .npy array")
-        if data[:2] != b"PK":  # numpy would take anything else for a pickle
-            raise bad("cannot read it as a .npz archive (it is not a zip file)")
-        try:
-            npz = np.load(io.BytesIO(data), allow_pickle=False)
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-            raise bad(f"cannot read it as a .npz archive ({e})") from None
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise bad("expected a .npz archive, got a single .npy array")
-        with npz:
-            missing = sorted(_MEMBERS - set(npz.files))
-            if missing:
-                raise bad(f"missing member(s) {', '.join(missing)}")
+            head = f.read(6)
+            if head[:6] == b"\x93NUMPY":
+                raise bad("expected a .npz archive, got a single .npy array")
+            if head[:2] != b"PK":  # numpy would take anything else for a pickle
+                raise bad("cannot read it as a .npz archive (it is not a zip file)")
             try:
-                meta = _json_member(npz["meta"])
-                strings = _json_member(npz["strings"])
-                arrays = {n: npz[n] for n in _DTYPES if n in npz.files}
-            except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, OSError) as e:
-                raise bad(f"unreadable member ({e})") from None
+                zf = zipfile.ZipFile(f)
+            except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+                raise bad(f"cannot read it as a .npz archive ({e})") from None
+            with zf:
+                present = {m[:-4] for m in zf.namelist() if m.endswith(".npy")}
+                missing = sorted(_MEMBERS - present)
+                if missing:
+                    raise bad(f"missing member(s) {', '.join(missing)}")
+                # every member is read in bounded memory, its size checked before it is
+                # decompressed (see goheap.trace.bounded): the small JSON members first
+                budget = memory_budget()
+                label = f"{name}: not a valid goheap trace file"
+                try:
+                    meta = _json_member(read_npy_member(zf, "meta.npy", label, max_bytes=MAX_JSON_BYTES))
+                    strings = _json_member(read_npy_member(zf, "strings.npy", label, max_bytes=MAX_JSON_BYTES))
+                    events = meta.get("events") if isinstance(meta, dict) else None
+                    if not isinstance(events, int) or isinstance(events, bool) or events < 0:
+                        events = None
+                    arrays = {}
+                    for n in _DTYPES:
+                        if f"{n}.npy" in zf.namelist():
+                            rows = events if n in _COLUMN_NAMES else None
+                            arrays[n] = read_npy_member(zf, f"{n}.npy", label, max_bytes=budget, rows=rows)
+                            budget -= arrays[n].nbytes
+                except (ValueError, UnicodeDecodeError, RecursionError) as e:
+                    if isinstance(e, TraceFormatError):
+                        raise
+                    what = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+                    raise bad(f"unreadable member ({what})") from None
         if not isinstance(meta, dict):
             raise bad("'meta' is not a JSON object")
         if meta.get("format") != FORMAT_NAME:
@@ -578,11 +596,8 @@ def write_trace_file(
         tables["frames"] = [list(f) for f in frames]
     strings = json.dumps(tables).encode("utf-8")
     meta_bytes = json.dumps(meta, sort_keys=True).encode("utf-8")
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 is for the temporary name only
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(
+    with PendingFiles() as pending:
+        with pending.writing(path) as tmp, open(tmp, "wb") as f, zipfile.ZipFile(
             f, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True
         ) as zf:
             for name, dtype in COLUMNS + OPTIONAL_COLUMNS + TABLES:
@@ -591,20 +606,8 @@ def write_trace_file(
                     _write_member(zf, name, dtype, int(n), blocks)
             for name, data in (("strings", strings), ("meta", meta_bytes)):
                 _write_member(zf, name, np.dtype(np.uint8), len(data), [data])
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        pending.commit()
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _write_member(

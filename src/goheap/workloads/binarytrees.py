@@ -41,9 +41,12 @@ from .._runtime.layout import runtime_ref
 from ..heap import Heap
 from .gostack import RETURN_PC, node_literal_tree
 
-__all__ = ["MIN_DEPTH", "NODE_SIZE", "parse_args", "run", "run_python"]
+__all__ = ["MAX_N", "MIN_DEPTH", "NODE_SIZE", "parse_args", "run", "run_python"]
 
 MIN_DEPTH = 4
+# The stretch tree of depth N+1 has 2**(N+2)-1 nodes of 16 bytes: 2**(N+6) bytes, the whole
+# 128 GB (2**37) arena at N = 31. The Go program runs out of memory there too.
+MAX_N = 31
 NODE_SIZE = 16  # struct { left, right *Node }
 
 CHECK_FRAME = 3  # return PC, outgoing receiver, outgoing result
@@ -59,9 +62,15 @@ def parse_args(args: list[str]) -> int:
     if not args:
         return 0
     try:
-        return int(args[0], 10)
+        n = int(args[0], 10)
     except ValueError:
         raise ValueError(f"binarytrees: N must be an integer, not {args[0]!r}") from None
+    if n > MAX_N:
+        raise ValueError(
+            f"binarytrees: N={n} is too deep: its stretch tree (depth N+1) alone would need "
+            f"2**{n + 6} bytes, more than the 128 GB arena holds; N can be at most {MAX_N}"
+        )
+    return n
 
 
 def max_depth_of(n: int) -> int:

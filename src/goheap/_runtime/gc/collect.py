@@ -32,6 +32,7 @@ from ..layout import (
     H_NGOROUTINES,
     H_NPROC,
     H_NSPAN,
+    H_PROF_ORIGIN,
     LC_INUSE,
     PARFOR_MARK,
     PARFOR_SWEEP,
@@ -40,6 +41,7 @@ from ..layout import (
     PF_NSLEEP,
     PF_NSTEAL,
     PF_NSTEALCNT,
+    PROF_ORIGIN_PARFOR,
     ST_ENABLEGC,
     ST_HEAP_ALLOC,
     ST_LAST_GC,
@@ -50,6 +52,7 @@ from ..layout import (
     ST_PAUSE_TOTAL_NS,
     ST_SYS,
     TR_FORCED,
+    TR_GOAL,
     TR_HEAP0,
     TR_HEAP1,
     TR_MARK_NS,
@@ -69,6 +72,8 @@ from ..layout import (
     TR_OBJ1,
     TR_OTHER_NS,
     TR_PAUSE_NS,
+    TR_PAUSE_TOTAL_NS,
+    TR_START_NS,
     TR_SWEEP_NS,
 )
 from ..malloc import free, malloc_nogc, settype_flush
@@ -159,8 +164,11 @@ def _parfor_alloc(rt, c):
     rt.h[H_GC_PARFOR_DONE] = 1
     # work.markfor and work.sweepfor live in the runtime's bss, a root the collector always
     # sees; FlagNoGC gives the same immortality without a root.
+    origin = rt.h[H_PROF_ORIGIN]
+    rt.h[H_PROF_ORIGIN] = PROF_ORIGIN_PARFOR
     malloc_nogc(rt, c, nbytes, FLAG_NO_GC, True)
     malloc_nogc(rt, c, nbytes, FLAG_NO_GC, True)
+    rt.h[H_PROF_ORIGIN] = origin
 
 
 @jit
@@ -203,6 +211,7 @@ def _gc(rt, c, force):
         return False
     rt.h[H_IN_GC] = 1
     t0 = nanotime(rt)
+    goal = rt.mstats[ST_NEXT_GC]
     for k in range(rt.cache_local.shape[0]):
         if rt.cache_local[k, LC_INUSE] != 0:
             settype_flush(rt, k)
@@ -243,10 +252,9 @@ def _gc(rt, c, force):
     tr = rt.gctrace_log[row]
     tr[:] = 0
     _fold_gcstats(rt, tr)
-    last_goal = rt.mstats[ST_NEXT_GC]
     rt.h[H_HEAP_MARKED] = rt.mstats[ST_HEAP_ALLOC]
     rt.mstats[ST_NEXT_GC] = heap_goal(rt)
-    pace_scavenger(rt, last_goal)
+    pace_scavenger(rt, goal)
     mheap_scavenge_top(rt, scavenge_need(rt, 0))
 
     heap1 = rt.mstats[ST_HEAP_ALLOC]
@@ -271,6 +279,9 @@ def _gc(rt, c, force):
     tr[TR_NFREE] = rt.mstats[ST_NFREE]
     tr[TR_FORCED] = 1 if force else 0
     tr[TR_PAUSE_NS] = t4 - t0
+    tr[TR_START_NS] = t0
+    tr[TR_GOAL] = goal
+    tr[TR_PAUSE_TOTAL_NS] = rt.mstats[ST_PAUSE_TOTAL_NS]
     tr[TR_NEXT_GC] = rt.mstats[ST_NEXT_GC]
     rt.gcstats[GS_NTRACE] += 1
 

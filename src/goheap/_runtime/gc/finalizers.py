@@ -38,6 +38,8 @@ from ..layout import (
     H_BASE,
     H_MAX_FINALIZERS,
     ST_SYS,
+    H_PROF_ORIGIN,
+    PROF_ORIGIN_FINALIZER,
 )
 from ..malloc import free, malloc_nogc
 from ..mprof import mprof_free
@@ -114,10 +116,13 @@ def resizefintab(rt, c, t):
         newmax = FINTAB_INITIAL_MAX
     elif tab[FT_NDEAD] < tab[FT_NKEY] // 2:
         newmax *= 3
+    origin = rt.h[H_PROF_ORIGIN]
+    rt.h[H_PROF_ORIGIN] = PROF_ORIGIN_FINALIZER
     newkey = malloc_nogc(rt, c, newmax * 8, FLAG_NO_POINTERS | FLAG_NO_GC, True)
+    newval = malloc_nogc(rt, c, newmax * FIN_BYTES, FLAG_NO_GC, True) if newkey >= 0 else -1
+    rt.h[H_PROF_ORIGIN] = origin
     if newkey < 0:
         return False
-    newval = malloc_nogc(rt, c, newmax * FIN_BYTES, FLAG_NO_GC, True)
     if newval < 0:
         free(rt, c, newkey)
         return False
