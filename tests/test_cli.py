@@ -110,8 +110,8 @@ def test_compare_two_files_and_check_fails_on_difference(runner, seed_runs, tmp_
 
 def test_sizeclasses(runner):
     res = runner.invoke(cli.main, ["sizeclasses"])
-    rows = res.stdout.splitlines()[1:]
-    assert len(rows) == 60 and rows[0].split() == ["1", "8", "1", "4096", "512", "0", "32"]
+    rows = res.stdout.splitlines()[2:]
+    assert len(rows) == 60 and rows[0].split() == ["1", "8", "4096", "512", "0", "87.50%"]
 
 
 def test_workload_help_lists_every_workload():

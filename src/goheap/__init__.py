@@ -32,6 +32,7 @@ from .errors import (
     RaceError,
 )
 from .heap import Heap, HeapConfig, Ref, Scope, TypeInfo, readgogc
+from .policy import Pacer, Policy, PolicyError, Scavenger, SizeClassTable
 from . import inspect, race
 from .race import RaceOptions
 from .inspect import HeapSnapshot, History, PageMapSnapshot, PageState, Span, SpanState
@@ -56,13 +57,18 @@ __all__ = [
     "Limits",
     "MemStats",
     "OutOfMemory",
+    "Pacer",
     "PageMapSnapshot",
     "PageState",
+    "Policy",
+    "PolicyError",
     "RaceError",
     "RaceOptions",
     "Ref",
+    "Scavenger",
     "Scope",
     "SizeClassStats",
+    "SizeClassTable",
     "SizeClasses",
     "Span",
     "SpanState",
@@ -78,7 +84,7 @@ __version__ = "0.1.0"
 for _name in (
     "GCStats", "MemStats", "SizeClassStats", "SizeClasses", "TypeInfo", "HeapConfig", "Limits",
     "HeapSnapshot", "History", "PageMapSnapshot", "PageState", "Span", "SpanState", "init_sizes", "readgogc",
-    "RaceOptions",
+    "RaceOptions", "Pacer", "Scavenger", "SizeClassTable",
 ):
     globals()[_name].__module__ = "goheap"
 del _name

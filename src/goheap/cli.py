@@ -20,6 +20,7 @@ import click
 
 from .atomicfile import PendingFiles
 from .command import GOGC_FLAG, GoheapGroup, check_outputs, describe_gogc, fail, gogc_setting, on_interrupt
+from .policy_cli import policy_option, policy_options, resolve_policy
 from .report.outputs import RunOutputs, output_options
 from .sweep.cli import diff_command, sweep_command
 from .trace.cli import replay_command, trace_group
@@ -121,18 +122,41 @@ def main() -> None:
 
 
 @main.command(
-    short_help="Print the 61 size classes as msize.c computes them.",
-    epilog="\b\nExample:\n  goheap sizeclasses | head -5",
+    short_help="Print a policy's size classes (the seed's: the 61 of msize.c).",
+    epilog="\b\nExamples:\n  goheap sizeclasses | head -5\n  goheap sizeclasses --policy go1.27-classes",
 )
-def sizeclasses() -> None:
-    """Print the 61 size classes as msize.c computes them: bytes per object, pages per span,
-    objects per span, tail waste and the transfer batch, one class a line."""
-    from ._runtime.sizeclasses import init_sizes
-
-    out = ["class  bytes/obj  pages  bytes/span  objects  tail waste  transfer"]
-    for c, size, npages, span, objs, waste, transfer in init_sizes().rows():
-        out.append(f"{c:5d}  {size:9d}  {npages:5d}  {span:10d}  {objs:7d}  {waste:10d}  {transfer:8d}")
+@policy_option
+def sizeclasses(policy: str) -> None:
+    """Print a policy's size classes (the seed's: the 61 of msize.c) in the columns of Go's
+    sizeclasses.go: class, bytes per object, bytes per span, objects per span, tail waste
+    and max waste (the worst case of a span: each object one byte over the previous class,
+    plus the tail), one class a line."""
+    table = resolve_policy(policy).size_classes
+    out = [
+        f"size classes of policy {policy}: {table.describe()}",
+        f"{'class':<5}  {'bytes/obj':<9}  {'bytes/span':<10}  {'objects':<7}  {'tail waste':<10}  {'max waste':<9}",
+    ]
+    for c, size, span, objects, tail, max_waste in table.go_rows():
+        out.append(f"{c:5d}  {size:9d}  {span:10d}  {objects:7d}  {tail:10d}  {max_waste:8.2f}%")
     click.echo("\n".join(out))
+
+
+@main.command(
+    short_help="List the policy presets (for --policy), one line each.",
+    epilog="\b\nExamples:\n  goheap policies\n  goheap policies --json",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print every preset's full policy as one JSON object.")
+def policies(as_json: bool) -> None:
+    """List the policy presets for --policy, one line each, then what no policy changes."""
+    from .policy import PRESETS, SCOPE_NOTE
+
+    if as_json:
+        click.echo(json.dumps({name: p.to_dict() for name, p in PRESETS.items()}, indent=1))
+        return
+    width = max(len(name) for name in PRESETS)
+    for name, p in PRESETS.items():
+        click.echo(f"{name:<{width}}  {p.description}")
+    click.echo(SCOPE_NOTE)
 
 
 # Kept static so that ``--help`` does not load the compiled runtime; a test checks it against WORKLOADS.
@@ -155,6 +179,7 @@ Examples:
   goheap run binarytrees 16 --gctrace
   GODEBUG=gctrace=1 goheap run gcbench --gctrace-format modern
   goheap run churn --report churn.html --heap-profile churn.pb.gz
+  goheap run --policy modern --memory-limit 64MiB gcbench
   goheap run binarytrees 14 --gogc 50 -o bt14 && goheap compare bt14 ../shared/data/go-seed-runs/runs/binarytrees-N14-gogc50"""
 
 
@@ -177,6 +202,7 @@ Examples:
               help="Also write PREFIX.stdout (output and MemStats) and PREFIX.stderr (seed-format gctrace), "
                    "the seed runs' files that goheap compare reads.")
 @output_options
+@policy_options
 @click.option("--race", is_flag=True, default=False,
               help="Race mode (go run -race): check every heap access for data races; options from $GORACE. "
                    "Exits with status 66 (GORACE exitcode) when races were found.")
@@ -192,6 +218,9 @@ def run(
     memprofilerate: int | None,
     heap_profile: str | None,
     report: str | None,
+    policy: str,
+    memory_limit: str | None,
+    min_heap: str | None,
     race: bool,
 ) -> None:
     """Run WORKLOAD on a fresh 2013 Go heap: print what the Go program prints, then a summary.
@@ -214,6 +243,7 @@ def run(
         raise fail(str(exc)) from None
     gogc_value, gogc_source = gogc_setting(gogc)
     config = {} if memprofilerate is None else {"memprofilerate": memprofilerate}
+    config["policy"] = resolved = resolve_policy(policy, memory_limit, min_heap)
     if race:
         from .race import RaceOptions
 
@@ -262,7 +292,12 @@ def run(
             progress.close()
 
         if report:
-            command = " ".join(["goheap run", workload, *args] + ([f"--gogc {'off' if gogc < 0 else gogc}"] if gogc is not None else []))
+            command = " ".join(
+                ["goheap run"]
+                + ([f"--gogc {'off' if gogc < 0 else gogc}"] if gogc is not None else [])
+                + ([] if resolved.is_seed else [f"--policy {policy}"])
+                + [workload, *args]
+            )
             outputs.write_report(
                 title=title,
                 subtitle=f"{command}: the Go program run on goheap's model of the February 2013 Go runtime",
@@ -319,7 +354,7 @@ def run_summary(result, gogc: str) -> str:
     return (
         f"# goheap: {ms['NumGC']} collection{'' if ms['NumGC'] == 1 else 's'}, pause total {ms['PauseTotalNs'] / 1e6:.1f} ms"
         f" (max {max(pauses, default=0) / 1e6:.1f} ms), peak heap {_mb(peak)}, HeapSys {_mb(ms['HeapSys'])},"
-        f" {result.elapsed_s:.2f} s; {gogc}"
+        f" {result.elapsed_s:.2f} s; {gogc}" + ("" if result.policy.is_seed else f"; policy {result.policy.name}")
     )
 
 
@@ -335,6 +370,7 @@ def _run_json(result) -> dict:
         "output": result.lines,
         "memstats": ms,
         "gctrace": result.gctrace_lines(),
+        "policy": result.policy.to_dict(),
         "elapsed_s": round(result.elapsed_s, 6),
     }
 

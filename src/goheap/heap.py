@@ -26,6 +26,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from typing import TextIO
 
 import numpy as np
 
@@ -40,8 +41,6 @@ from ._runtime.constants import (
     FLAG_NO_PROFILING,
     GC_STACK_SEGMENT_BYTES,
     MAX_GCPROC,
-    MAX_SMALL_SIZE,
-    PAGE_SIZE,
     PARFOR_BYTES,
     TYPEINFO_ARRAY,
     TYPEINFO_SINGLE_OBJECT,
@@ -58,6 +57,7 @@ from ._shell.profiling import HeapProfiling
 from ._shell.roots import RootSet
 from ._shell.scavenger import HeapScavenger
 from ._shell.scope import Ref, Scope
+from .policy import Policy
 from .race import RaceDetector, RaceOptions, skip_file
 
 __all__ = ["Heap", "HeapConfig", "Ref", "RootSet", "Scope", "TypeInfo", "readgogc"]
@@ -118,6 +118,7 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
         self._closed = self._closing = self._released = True  # until it is built
         config = build_config(config, overrides)
         self.config = config
+        self.policy: Policy = check_config(config)
         gcpercent = config.gcpercent if config.gcpercent is not None else readgogc(os.environ.get("GOGC"))
         gctrace = config.gctrace if config.gctrace is not None else gctrace_level_from_environment(os.environ)
         self._sysmem = SysMem(config.os)
@@ -125,7 +126,9 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
         if config.race:
             race_options = config.race_options or RaceOptions.from_gorace(os.environ.get("GORACE"))
         try:
-            arrays = build_runtime(self._sysmem, config.arena_size, config.limits, race_options and race_options.sizes())
+            arrays = build_runtime(
+                self._sysmem, config.arena_size, config.limits, race_options and race_options.sizes(), self.policy.size_classes.build()
+            )
             L.check_arrays(arrays)
         except MemoryError as exc:
             self._sysmem.release_all()
@@ -149,9 +152,17 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
         self._cache_words = memoryview(arrays.cache_local.reshape(-1))
         self._numgc_seen = 0
         self._max_size = int(config.arena_size)
+        self._max_small_size = self.policy.size_classes.max_small_size
+        self._page_size = self.policy.page_size
+        # a small request rounds up to at most growth x size + 8 bytes (2 for the seed's classes)
+        sizes = [s for s, _ in self.policy.size_classes.rows]
+        self._class_growth = max([2] + [-(-b // (a + 1)) for a, b in zip(sizes, sizes[1:])])
         self._profile_rate = config.memprofilerate
         h = arrays.h
         h[L.H_GCPERCENT] = -1 if gcpercent < 0 else gcpercent
+        self._set_pacer(-1 if gcpercent < 0 else gcpercent, self.policy.pacer.memory_limit)
+        retain = self.policy.scavenger.retain_extra_percent
+        h[L.H_SCAVENGE_RETAIN] = -1 if retain is None else retain
         h[L.H_GCTRACE] = gctrace
         h[L.H_MEMPROFILE_RATE] = config.memprofilerate
         h[L.H_NPROC] = min(config.nproc, MAX_GCPROC)
@@ -172,8 +183,9 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
         self._stacks: dict[tuple, int] = {(): 0}
         self._stack_frames: list[tuple] = [()]
         self._traced = 0
+        self._policy_traced = False
         self._scvg_k = 0
-        self._scvg_tick_ns = min(config.force_gc_period_ns, config.scavenge_limit_ns) // 2
+        self._scvg_tick_ns = self.policy.scavenger.tick_ns
         self._next_scavenge = config.start_time_ns + self._scvg_tick_ns
         self._scvg_thread: threading.Thread | None = None
         self._scvg_stop = threading.Event()
@@ -264,13 +276,22 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
             else:
                 self._run_finalizers()
 
+    def _trace_stream(self) -> TextIO:
+        """Where gctrace and scavenger lines go; the first line names the policy, unless it is the seed's."""
+        stream = self.trace_stream or sys.stderr
+        if not self._policy_traced:
+            self._policy_traced = True
+            if not self.policy.is_seed:
+                stream.write(self.policy.trace_line() + "\n")
+        return stream
+
     def _print_traces(self) -> None:
         with self._lock:
             gs = self._arrays.gcstats
             log = self._arrays.gctrace_log
             n = int(gs[L.GS_NTRACE])
-            if self._arrays.h[L.H_GCTRACE] > 0:
-                stream = self.trace_stream or sys.stderr
+            if self._arrays.h[L.H_GCTRACE] > 0 and n > self._traced:
+                stream = self._trace_stream()
                 start_ns = int(self._arrays.h[L.H_START_NS])
                 modern = self.config.gctrace_format == "modern"
                 for k in range(max(self._traced, n - log.shape[0]), n):
@@ -327,7 +348,9 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
             flag |= FLAG_NO_PROFILING
         elif self._profile_rate > 0 and (
             size >= self._profile_rate
-            or self._cache_words[c * L.LC_NSLOTS + L.LC_NEXT_SAMPLE] <= (2 * size + 8 if size <= MAX_SMALL_SIZE else size + PAGE_SIZE)
+            # mallocgc samples when next_sample <= the rounded size: at most growth*size+8 when small
+            or self._cache_words[c * L.LC_NSLOTS + L.LC_NEXT_SAMPLE]
+            <= (self._class_growth * size + 8 if size <= self._max_small_size else size + self._page_size)
         ):
             self._charge_stack()
         if nogc:
@@ -351,8 +374,9 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
             flag |= FLAG_NO_PROFILING
         elif self._profile_rate > 0 and (
             size >= self._profile_rate
-            # mallocgc samples when next_sample <= the rounded size: at most 2*size+8 when small
-            or self._cache_words[c * L.LC_NSLOTS + L.LC_NEXT_SAMPLE] <= (2 * size + 8 if size <= MAX_SMALL_SIZE else size + PAGE_SIZE)
+            # mallocgc samples when next_sample <= the rounded size: at most growth*size+8 when small
+            or self._cache_words[c * L.LC_NSLOTS + L.LC_NEXT_SAMPLE]
+            <= (self._class_growth * size + 8 if size <= self._max_small_size else size + self._page_size)
         ):
             self._charge_stack()  # this allocation may be sampled: find its call stack
         if nogc:
@@ -575,13 +599,42 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
     def set_gc_percent(self, percent: int) -> int:
         """debug.SetGCPercent: returns the old value; negative disables collection (-1).
 
-        percent is an int32, as the seed's gcpercent.
+        percent is an int32, as the seed's gcpercent. As in the seed, next_gc moves at the
+        next collection; under a policy with a minimum heap or a memory limit (Go >= 1.5's
+        pacers) it is recomputed at once, as Go does.
         """
         percent = args.integer(percent, "GC percent", args.INT32_MIN, args.INT32_MAX)
         self._check_open()
         old = int(self._arrays.h[L.H_GCPERCENT])
-        self._arrays.h[L.H_GCPERCENT] = -1 if percent < 0 else percent
+        new = -1 if percent < 0 else percent
+        self._arrays.h[L.H_GCPERCENT] = new
+        self._set_pacer(new, self.policy.pacer.memory_limit)
         return old
+
+    def set_memory_limit(self, limit: int | str | None) -> int | None:
+        """debug.SetMemoryLimit: a soft limit on the runtime's memory; returns the previous one.
+
+        limit: bytes, or a GOMEMLIMIT-style string ("64MiB"); "off" or None removes it.
+        None is returned where there was no limit (Go returns MaxInt64). The heap goal is
+        recomputed at once, as Go's SetMemoryLimit does (see ``goheap._runtime.pacer``).
+        """
+        self._check_open()
+        old = self.policy.pacer.memory_limit
+        self.policy = self.policy.resolve(memory_limit="off" if limit is None else limit)
+        self._set_pacer(int(self._arrays.h[L.H_GCPERCENT]), self.policy.pacer.memory_limit)
+        return old
+
+    def _set_pacer(self, gcpercent: int, memory_limit: int | None) -> None:
+        """The pacer's numbers into the runtime: the heap minimum at this GOGC, the memory limit.
+
+        A policy with either (Go >= 1.5's pacers) has next_gc recomputed now, as Go's
+        gcControllerCommit does; the seed's waits for the next collection.
+        """
+        h = self._arrays.h
+        h[L.H_MIN_HEAP] = self.policy.pacer.min_heap * gcpercent // 100 if gcpercent > 0 else 0
+        h[L.H_MEMORY_LIMIT] = -1 if memory_limit is None else memory_limit
+        if self.policy.pacer.min_heap or memory_limit is not None:
+            entry.commit_pacer(self._handle)
 
     # ------------------------------------------------------------ statistics
 

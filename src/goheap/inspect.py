@@ -11,7 +11,8 @@ Views of the present state:
 
 - :func:`spans`: every span (start address, npages, sizeclass, state, ref, elemsize, ...)
   as a numpy structured array; :func:`span_records` the same as a list of :class:`Span`;
-- :func:`size_classes`: the 61-class table of msize.c, as ``goheap sizeclasses`` prints it;
+- :func:`size_classes`: the heap's size-class table (the seed's: msize.c's 61 classes), as
+  ``goheap sizeclasses`` prints it;
 - :func:`class_occupancy`: per size class, objects and bytes in use, bytes in spans, tail
   waste and free slots (row 0: large objects);
 - :func:`page_map`: one :class:`PageState` per arena page in use;
@@ -23,7 +24,8 @@ one point per collection rebuilt from the heap's gctrace rows, and the page map 
 peak of heap_inuse.
 
 Terms are the runtime's (see the glossary in :mod:`goheap._runtime.malloc`): a *page* is
-a 4 KB runtime page, a *slot* is the room for one object in a span of a size class.
+a runtime page (4 KB in the seed; the policy's page size), a *slot* is the room for one
+object in a span of a size class.
 """
 
 from __future__ import annotations
@@ -37,9 +39,9 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from ._runtime import layout as L
-from ._runtime.constants import MSPAN_FREE, MSPAN_IN_USE, NUM_SIZE_CLASSES, PAGE_SHIFT, PAGE_SIZE
-from ._runtime.sizeclasses import init_sizes
+from ._runtime.constants import MSPAN_FREE, MSPAN_IN_USE, PAGE_SIZE
 from ._runtime.stats import MemStats
+from .policy import Policy
 
 if TYPE_CHECKING:
     from .heap import Heap
@@ -113,10 +115,11 @@ class Span(NamedTuple):
     elemsize: int
     nslots: int
     npreleased: int
+    page_size: int = PAGE_SIZE
 
     @property
     def nbytes(self) -> int:
-        return self.npages << PAGE_SHIFT
+        return self.npages * self.page_size
 
     @property
     def end(self) -> int:
@@ -141,8 +144,9 @@ def spans(heap: Heap, *, free: bool = True) -> np.ndarray:
     rows = _span_rows(heap)
     if not free:
         rows = rows[rows[:, L.SP_STATE] == MSPAN_IN_USE]
+    shift = _page_shift(heap)
     out = np.zeros(len(rows), SPAN_DTYPE)
-    out["start"] = rows[:, L.SP_START].astype(np.uint64) << np.uint64(PAGE_SHIFT)
+    out["start"] = rows[:, L.SP_START].astype(np.uint64) << np.uint64(shift)
     out["npages"] = rows[:, L.SP_NPAGES]
     out["state"] = rows[:, L.SP_STATE]
     inuse = rows[:, L.SP_STATE] == MSPAN_IN_USE
@@ -150,18 +154,23 @@ def spans(heap: Heap, *, free: bool = True) -> np.ndarray:
     out["ref"] = np.where(inuse, rows[:, L.SP_REF], 0)
     out["elemsize"] = np.where(inuse, rows[:, L.SP_ELEMSIZE], 0)
     elemsize = np.maximum(out["elemsize"], 1)
-    out["nslots"] = np.where(inuse, (rows[:, L.SP_NPAGES] << PAGE_SHIFT) // elemsize, 0)
+    out["nslots"] = np.where(inuse, (rows[:, L.SP_NPAGES] << shift) // elemsize, 0)
     out["npreleased"] = np.where(inuse, 0, rows[:, L.SP_NPRELEASED])
     return out
 
 
 def span_records(heap: Heap, *, free: bool = True) -> list[Span]:
     """:func:`spans` as a list of :class:`Span` records."""
+    page_size = 1 << _page_shift(heap)
     return [
         Span(int(r["start"]), int(r["npages"]), int(r["sizeclass"]), SpanState(int(r["state"])),
-             int(r["ref"]), int(r["elemsize"]), int(r["nslots"]), int(r["npreleased"]))
+             int(r["ref"]), int(r["elemsize"]), int(r["nslots"]), int(r["npreleased"]), page_size)
         for r in spans(heap, free=free)
     ]
+
+
+def _page_shift(heap: Heap) -> int:
+    return int(heap._arrays.h[L.H_PAGE_SHIFT])
 
 
 # ================================================================ size classes
@@ -179,9 +188,13 @@ SIZE_CLASS_DTYPE = np.dtype(
 )
 
 
-def size_classes() -> np.ndarray:
-    """The size-class table (classes 1..60) as a structured array of :data:`SIZE_CLASS_DTYPE`."""
-    return np.array(init_sizes().rows(), SIZE_CLASS_DTYPE)
+def size_classes(of: Heap | Policy | str | None = None) -> np.ndarray:
+    """A size-class table (classes 1..N) as a structured array of :data:`SIZE_CLASS_DTYPE`.
+
+    of: a heap (its policy's table), a policy or a preset's name; None: the seed's.
+    """
+    policy = Policy.from_name(getattr(of, "policy", of) if of is not None else "seed")
+    return np.array(policy.size_classes.build().rows(), SIZE_CLASS_DTYPE)
 
 
 # ================================================================ occupancy per size class
@@ -213,10 +226,10 @@ def class_occupancy(heap: Heap) -> np.ndarray:
     rows = _span_rows(heap)
     rows = rows[rows[:, L.SP_STATE] == MSPAN_IN_USE]
     cls = rows[:, L.SP_SIZECLASS]
-    nbytes = rows[:, L.SP_NPAGES] << PAGE_SHIFT
+    nbytes = rows[:, L.SP_NPAGES] << _page_shift(heap)
     elemsize = rows[:, L.SP_ELEMSIZE]
     nslots = nbytes // np.maximum(elemsize, 1)
-    n = NUM_SIZE_CLASSES
+    n = len(a.class_to_size)
 
     def per_class(weights) -> np.ndarray:
         return np.bincount(cls, weights=weights, minlength=n).astype(np.int64)
@@ -248,16 +261,17 @@ def class_occupancy(heap: Heap) -> np.ndarray:
 def page_map(heap: Heap) -> np.ndarray:
     """One :class:`PageState` (uint8) per runtime page from arena_start to arena_used.
 
-    Page i is at address ``heap.arena_start + i * 4096``. The seed does not record which
+    Page i is at address ``heap.arena_start + i * page size`` (4096 in the seed). The seed does not record which
     pages of a partly released free span were released (coalescing adds up the counts,
     ``npreleased``), so such a span shows its released pages at its end: the counts are
-    exact (``HeapReleased`` is the number of RELEASED pages times 4096), their place within
-    the span is nominal.
+    exact (``HeapReleased`` is the number of RELEASED pages times the page size), their place
+    within the span is nominal.
     """
     a = heap._arrays
     rows = _span_rows(heap)
-    first_page = int(a.h[L.H_ARENA_START]) >> PAGE_SHIFT
-    npages = (int(a.h[L.H_ARENA_USED]) - int(a.h[L.H_ARENA_START])) >> PAGE_SHIFT
+    shift = _page_shift(heap)
+    first_page = int(a.h[L.H_ARENA_START]) >> shift
+    npages = (int(a.h[L.H_ARENA_USED]) - int(a.h[L.H_ARENA_START])) >> shift
     start = rows[:, L.SP_START] - first_page
     end = start + rows[:, L.SP_NPAGES]
     inuse = rows[:, L.SP_STATE] == MSPAN_IN_USE
@@ -286,6 +300,7 @@ class PageMapSnapshot:
     total_alloc: int
     num_gc: int
     time_s: float  # seconds since the history started
+    page_size: int = PAGE_SIZE  # bytes of one page of ``pages``
 
     def counts(self) -> dict[PageState, int]:
         """Pages in each state."""
@@ -296,7 +311,7 @@ class PageMapSnapshot:
 def _page_map_snapshot(heap: Heap, ms: MemStats, time_s: float) -> PageMapSnapshot:
     return PageMapSnapshot(
         page_map(heap), heap.arena_start, ms.heap_inuse, ms.heap_idle, ms.heap_released,
-        ms.total_alloc, ms.num_gc, time_s,
+        ms.total_alloc, ms.num_gc, time_s, 1 << _page_shift(heap),
     )
 
 
@@ -459,6 +474,7 @@ class HeapSnapshot:
     gcpercent: int
     mem_profile_rate: int
     virtual_clock: bool
+    policy: Policy = field(default_factory=Policy)  # the policy the heap ran
 
 
 def snapshot(heap: Heap, *, time_s: float = 0.0) -> HeapSnapshot:
@@ -477,6 +493,7 @@ def snapshot(heap: Heap, *, time_s: float = 0.0) -> HeapSnapshot:
         gcpercent=int(a.h[L.H_GCPERCENT]),
         mem_profile_rate=int(a.h[L.H_MEMPROFILE_RATE]),
         virtual_clock=bool(a.h[L.H_CLOCK_VIRTUAL]),
+        policy=heap.policy,
     )
 
 
@@ -510,7 +527,7 @@ COLLECTION_DTYPE = np.dtype(
         ("total_alloc", np.int64),  # interpolated between samples (by mallocs)
         ("heap_before", np.int64),  # heap_alloc when it started (estimated unless ``measured``)
         ("heap_after", np.int64),  # and when it ended
-        ("next_gc", np.int64),  # the trigger it set: heap_after * (1 + GOGC/100)
+        ("next_gc", np.int64),  # the trigger it set: heap_after * (1 + GOGC/100) in the seed, the pacer's goal
         ("measured", np.bool_),  # heap_before and objects_before measured by the runtime (gctrace on)
         ("objects_before", np.int64),  # -1 unless measured
         ("objects_after", np.int64),
@@ -552,7 +569,6 @@ class History:
         self._rows: list[tuple] = []
         self._trace: list[np.ndarray] = []
         self._ntrace = 0
-        self._gcpercent: list[tuple[int, int]] = []  # (num_gc, GOGC) each time it was seen to change
         self.peak_page_map = peak_page_map
         self.peak: PageMapSnapshot | None = None
         self.final: HeapSnapshot | None = None
@@ -576,9 +592,6 @@ class History:
             )
         )
         self._read_trace(heap)
-        gcpercent = int(heap._arrays.h[L.H_GCPERCENT])
-        if not self._gcpercent or self._gcpercent[-1][1] != gcpercent:
-            self._gcpercent.append((ms.num_gc, gcpercent))
         if self.peak_page_map and (self.peak is None or ms.heap_inuse > self.peak.heap_inuse):
             self.peak = _page_map_snapshot(heap, ms, t)
 
@@ -645,9 +658,8 @@ class History:
         out["other_ns"] = tr[:, L.TR_OTHER_NS]
         out["pause_ns"] = tr[:, L.TR_PAUSE_NS]
         out["forced"] = tr[:, L.TR_FORCED] != 0
-        gcpercent = self._gcpercent_at(out["num_gc"])
         heap1 = out["heap_after"]
-        out["next_gc"] = heap1 + heap1 * gcpercent // 100  # as the collector sets it, in integers
+        out["next_gc"] = tr[:, L.TR_NEXT_GC]
         # The seed measures heap_alloc and the objects at the start of a collection only when
         # gctrace is on (it folds the caches' stats first). Otherwise an automatic collection
         # started once the lagging heap_alloc crossed the previous one's trigger: that
@@ -668,15 +680,6 @@ class History:
         out["total_alloc"] = np.round(_interp_monotone(m, mallocs, total)).astype(np.int64)
         out["time_s"] = _interp_monotone(m, mallocs, times)
         return out
-
-    def _gcpercent_at(self, num_gc: np.ndarray) -> np.ndarray:
-        """GOGC in force when each collection ended: the value the samples last saw before it."""
-        if not self._gcpercent:
-            return np.full(len(num_gc), 100, np.int64)
-        seen_at = np.array([k for k, _ in self._gcpercent])
-        values = np.array([v for _, v in self._gcpercent])
-        i = np.searchsorted(seen_at, num_gc, side="left") - 1
-        return values[np.clip(i, 0, len(values) - 1)]
 
 
 def _interp_monotone(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """The runtime's layers call only downward: a lower module never imports a higher one.
 
-Order (architecture.md): sysmem < fixalloc, bitmap, raceshadow < mheap < mcentral < mcache,
+Order (architecture.md): sysmem < fixalloc, bitmap, raceshadow, pacer < mheap < mcentral < mcache,
 race < malloc < gc < api (the compiled API) < entry (the shell's entry points), the race
 shell < goheap.nb's checked twins (_jit_checked) < goheap.nb and the shell's leaves
 (_shell: args, lifetime) < the shell's parts (config, roots, scope, profiling, finalizers,
@@ -38,6 +38,7 @@ RANKS = {
     "_runtime.bitmap": 2,
     "_runtime.raceshadow": 2,
     "_runtime.mprof": 2,
+    "_runtime.pacer": 2,
     "_runtime.mheap": 3,
     "_runtime.mcentral": 4,
     "_runtime.mcache": 5,

@@ -15,16 +15,12 @@ from .constants import (
     BIT_ALLOCATED,
     BIT_MARKED,
     BIT_SPECIAL,
-    MAX_MHEAP_LIST,
     MSPAN_DEAD,
     MSPAN_FREE,
     MSPAN_IN_USE,
     MTYPES_BYTES,
     MTYPES_BYTES_SLOTS,
     MTYPES_WORDS,
-    NUM_SIZE_CLASSES,
-    PAGE_SHIFT,
-    PAGE_SIZE,
 )
 
 
@@ -98,8 +94,15 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
     h, st, spans, smap = a.h, a.mstats, a.spans, a.spanmap
     arena_start = int(h[L.H_ARENA_START])
     arena_used = int(h[L.H_ARENA_USED])
-    first_page = arena_start >> PAGE_SHIFT
-    used_pages = (arena_used - arena_start) >> PAGE_SHIFT
+    # the policy's page size and classes, as the runtime reads them
+    page_shift = int(h[L.H_PAGE_SHIFT])
+    page_size = 1 << page_shift
+    max_mheap_list = int(h[L.H_MAX_MHEAP_LIST])
+    nclasses = len(a.class_to_size)
+    if page_size < 4096 or max_mheap_list != (1 << 20) >> page_shift:
+        _fail(f"heap: page shift {page_shift} and {max_mheap_list} exact free lists disagree")
+    first_page = arena_start >> page_shift
+    used_pages = (arena_used - arena_start) >> page_shift
     nspan = int(h[L.H_NSPAN])
     rows = range(L.FIRST_SPAN, L.FIRST_SPAN + nspan)
 
@@ -135,26 +138,26 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
     # ---- page heap free lists
     free_spans = set()
     idle = released = 0
-    for n in range(1, MAX_MHEAP_LIST):
+    for n in range(1, max_mheap_list):
         for s in _walk_list(r, L.FREE_HEAD0 + n, f"mheap.free[{n}]", nspan):
             if int(spans[s, L.SP_STATE]) != MSPAN_FREE or int(spans[s, L.SP_NPAGES]) != n:
                 _fail(f"mheap.free[{n}]: span {s} is not a free span of {n} pages")
             free_spans.add(s)
     for s in _walk_list(r, L.LARGE_HEAD, "mheap.large", nspan):
-        if int(spans[s, L.SP_STATE]) != MSPAN_FREE or int(spans[s, L.SP_NPAGES]) < MAX_MHEAP_LIST:
-            _fail(f"mheap.large: span {s} is not a free span of at least {MAX_MHEAP_LIST} pages")
+        if int(spans[s, L.SP_STATE]) != MSPAN_FREE or int(spans[s, L.SP_NPAGES]) < max_mheap_list:
+            _fail(f"mheap.large: span {s} is not a free span of at least {max_mheap_list} pages")
         free_spans.add(s)
     inuse = 0
     for start, npages, s, state in live:
         if state == MSPAN_FREE:
             if s not in free_spans:
                 _fail(f"free span {s} is on no free list")
-            idle += npages * PAGE_SIZE
-            released += int(spans[s, L.SP_NPRELEASED]) * PAGE_SIZE
+            idle += npages * page_size
+            released += int(spans[s, L.SP_NPRELEASED]) * page_size
             if not 0 <= int(spans[s, L.SP_NPRELEASED]) <= npages:
                 _fail(f"free span {s}: npreleased {int(spans[s, L.SP_NPRELEASED])} of {npages} pages")
         else:
-            inuse += npages * PAGE_SIZE
+            inuse += npages * page_size
     if int(st[L.ST_HEAP_IDLE]) != idle:
         _fail(f"stats: heap_idle is {int(st[L.ST_HEAP_IDLE])}, free spans hold {idle}")
     if int(st[L.ST_HEAP_INUSE]) != inuse:
@@ -173,7 +176,7 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
         if not a.cache_local[c, L.LC_INUSE]:
             continue
         total = 0
-        for cl in range(1, NUM_SIZE_CLASSES):
+        for cl in range(1, nclasses):
             size = int(a.class_to_size[cl])
             n = 0
             seen = set()
@@ -182,7 +185,7 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
                 if p in seen:
                     _fail(f"mcache {c} class {cl}: list has a cycle at {p:#x}")
                 seen.add(p)
-                s = int(smap[(p - arena_start) >> PAGE_SHIFT]) if arena_start <= p < arena_used else 0
+                s = int(smap[(p - arena_start) >> page_shift]) if arena_start <= p < arena_used else 0
                 if s == 0 or int(spans[s, L.SP_SIZECLASS]) != cl or int(spans[s, L.SP_STATE]) != MSPAN_IN_USE:
                     _fail(f"mcache {c} class {cl}: object {p:#x} is not in an in-use span of that class")
                 if r.bits(p) & BIT_ALLOCATED:
@@ -203,7 +206,7 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
     live_objects = 0
     on_central = set()
     free_objects = set(cached_objects)
-    for cl in range(1, NUM_SIZE_CLASSES):
+    for cl in range(1, nclasses):
         size = int(a.class_to_size[cl])
         nfree = 0
         for head, nonempty in ((L.NONEMPTY_HEAD0 + cl, True), (L.EMPTY_HEAD0 + cl, False)):
@@ -219,8 +222,8 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
                 continue
             if s not in on_central:
                 _fail(f"span {s} of class {cl} is on neither central list")
-            lo = start << PAGE_SHIFT
-            cap = (npages << PAGE_SHIFT) // size
+            lo = start << page_shift
+            cap = (npages << page_shift) // size
             if int(spans[s, L.SP_LIMIT]) != lo + cap * size:
                 _fail(f"span {s}: limit {int(spans[s, L.SP_LIMIT]):#x}, want {lo + cap * size:#x}")
             free = _chain(r, int(spans[s, L.SP_FREELIST]), lo, lo + cap * size, size, f"span {s}", cap)
@@ -244,17 +247,17 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
             _fail(f"mcentral[{cl}]: nfree is {int(a.central_nfree[cl])}, its spans hold {nfree} free objects")
 
     for p in cached_objects:
-        s = int(smap[(p - arena_start) >> PAGE_SHIFT])
-        _check_free_untyped(r, s, [p], int(spans[s, L.SP_START]) << PAGE_SHIFT, int(spans[s, L.SP_ELEMSIZE]))
+        s = int(smap[(p - arena_start) >> page_shift])
+        _check_free_untyped(r, s, [p], int(spans[s, L.SP_START]) << page_shift, int(spans[s, L.SP_ELEMSIZE]))
     _check_pending_settypes(r, a, free_objects)
 
     # ---- large objects
     for start, npages, s, state in live:
         if state == MSPAN_IN_USE and int(spans[s, L.SP_SIZECLASS]) == 0:
             live_objects += 1
-            live_bytes += npages * PAGE_SIZE
-            if int(spans[s, L.SP_ELEMSIZE]) != npages * PAGE_SIZE:
-                _fail(f"large span {s}: elemsize {int(spans[s, L.SP_ELEMSIZE])}, want {npages * PAGE_SIZE}")
+            live_bytes += npages * page_size
+            if int(spans[s, L.SP_ELEMSIZE]) != npages * page_size:
+                _fail(f"large span {s}: elemsize {int(spans[s, L.SP_ELEMSIZE])}, want {npages * page_size}")
 
     # ---- the bitmap: no bits in free spans; a large object's only at its first word
     # (free() trusts an allocated bit to mean "the start of an allocated block")
@@ -262,11 +265,11 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
     for start, npages, s, state in live:
         large = state == MSPAN_IN_USE and int(spans[s, L.SP_SIZECLASS]) == 0
         if state == MSPAN_FREE or large:
-            words = r.bitmap_words(start << PAGE_SHIFT, npages << PAGE_SHIFT)
+            words = r.bitmap_words(start << page_shift, npages << page_shift)
             if state == MSPAN_FREE and words.any():
-                _fail(f"bitmap: free span {s} at {start << PAGE_SHIFT:#x} has bits set")
+                _fail(f"bitmap: free span {s} at {start << page_shift:#x} has bits set")
             if large and (words[:-1].any() or words[-1] & ~first_word_bits):
-                _fail(f"bitmap: large object {start << PAGE_SHIFT:#x} has bits beyond its first word")
+                _fail(f"bitmap: large object {start << page_shift:#x} has bits beyond its first word")
 
     # ---- the lagging stats, with every cache's deltas added back
     lag_alloc = int(a.cache_local[:, L.LC_LOCAL_CACHEALLOC].sum())
@@ -280,7 +283,7 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
 
     # ---- the collector's leftovers: no mark bit on a large block either, no queued work
     for start, npages, s, state in live:
-        if state == MSPAN_IN_USE and int(spans[s, L.SP_SIZECLASS]) == 0 and r.bits(start << PAGE_SHIFT) & BIT_MARKED:
+        if state == MSPAN_IN_USE and int(spans[s, L.SP_SIZECLASS]) == 0 and r.bits(start << page_shift) & BIT_MARKED:
             _fail(f"large span {s}: a mark bit survived the sweep")
     if int(a.gcstats[L.GS_WORKBUF_FULL]) != 0 and not int(h[L.H_IN_GC]):
         _fail("work.full still holds a Workbuf after the collection")

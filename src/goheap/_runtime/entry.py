@@ -15,12 +15,13 @@ from ._jit import jit_entry
 from .gc.collect import cachestats, gc_repeat
 from .bitmap import get_bits
 from .handle import runtime_at
-from .layout import E_OUTSIDE_BLOCK, E_STACK_FULL, E_UNALIGNED, H_ARENA_START, H_ARENA_USED, H_BASE, H_ERR_ARG, LC_SHADOW_SP
+from .layout import E_OUTSIDE_BLOCK, E_STACK_FULL, E_UNALIGNED, H_ARENA_START, H_ARENA_USED, H_BASE, H_ERR_ARG, LC_SHADOW_SP, ST_NEXT_GC
 from .malloc import free_check, gettype, mlookup, mlookup_allocated, settype_flush
 from .mcache import allocmcache, freemcache
 from .gc import finalizers
-from .mheap import mheap_next_release, mheap_scavenge
+from .mheap import mheap_next_release, mheap_scavenge, mheap_scavenge_top
 from .mheap import nanotime as mheap_nanotime
+from .pacer import heap_goal, scavenge_need
 
 
 @jit_entry
@@ -149,6 +150,20 @@ def next_release(handle, t0, limit):
 @jit_entry
 def repeat_gc(handle, n, t_first, period):
     gc_repeat(runtime_at(handle), n, t_first, period)
+
+
+@jit_entry
+def scavenge_to_goal(handle):
+    """The retained-heap scavenger's round (a policy's Go 1.19 rule): release down to its goal."""
+    rt = runtime_at(handle)
+    return mheap_scavenge_top(rt, scavenge_need(rt, 0))
+
+
+@jit_entry
+def commit_pacer(handle):
+    """gcControllerCommit: recompute next_gc now (SetGCPercent, SetMemoryLimit under a Go >= 1.5 pacer)."""
+    rt = runtime_at(handle)
+    rt.mstats[ST_NEXT_GC] = heap_goal(rt)
 
 
 @jit_entry

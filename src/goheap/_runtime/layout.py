@@ -27,7 +27,7 @@ from numba.core.extending import infer_getattr, intrinsic, lower_getattr_generic
 from numba.core.typing.templates import AttributeTemplate
 from numba.experimental import structref
 
-from .constants import MAX_MHEAP_LIST, NUM_SIZE_CLASSES, PAUSE_HISTORY
+from .constants import MAX_MHEAP_LIST, MAX_SIZE_CLASSES, PAUSE_HISTORY
 
 # ---------------------------------------------------------------- h: MHeap scalars (int64)
 H_BASE = 0  # start of the reservation: the lowest bitmap byte; mem[0] is the word here
@@ -37,7 +37,7 @@ H_ARENA_END = 3
 H_BITMAP_MAPPED = 4
 H_NSPAN = 5  # MSpans ever carved (allspans = FIRST_SPAN .. FIRST_SPAN+nspan-1)
 H_NSPANCAP = 6  # capacity of the seed's allspans array, for its Sys accounting
-H_CLOCK_VIRTUAL = 7  # 1: nanotime() reads H_NOW; 0: the real-time clock
+H_PAGE_SHIFT = 7  # the policy's runtime page: 12 (the seed's 4 KB) or more; beside arena_start, read with it
 H_NOW = 8
 H_GCPERCENT = 9  # -1 = off
 H_GCTRACE = 10
@@ -60,10 +60,18 @@ H_SYSMAP_LIMIT = 26  # -1, or the bytes compiled SysMap may map before it refuse
 H_MAX_FINALIZERS = 27  # Limits.finalizers: addfinalizer refuses more (each is a root of every collection)
 H_PROF_NSTACKS = 28  # profile buckets the shell has interned (rows 0..n-1; runtime ones come from the top)
 H_START_NS = 29  # the clock when the heap was built (runtimeInitTime, for gctrace's @time)
-H_CLOSED = 30  # 1 once Heap.close() began: goheap.nb's checked functions refuse the runtime (h is Python memory, never unmapped)
+H_CLOCK_VIRTUAL = 30  # 1: nanotime() reads H_NOW; 0: the real-time clock
 H_RACE = 31  # race mode: 1 when the heap was built with race=True (raceshadow.py, race.py)
-H_SETTYPE_PENDING = 32  # settype calls buffered in all caches and not yet flushed (free cancels its block's)
-H_NSLOTS = 40
+H_MEMORY_LIMIT = 32  # the pacer's soft memory limit in bytes, -1 = none
+H_SCAVENGE_RETAIN = 33  # the scavenger's retained-heap rule: heap goal + this %, -1 = off (the seed)
+H_SPANMAP_SYS = 34  # bytes of span map in the seed's MHeap record (Sys), of which the memory limit counts only the used part
+H_HEAP_MARKED = 35  # heap_alloc at the end of the last collection: what the next goal grows from
+H_SCAVENGE_GOAL = 36  # retained heap the scavenger keeps (set at each collection), INT64_MAX = none
+H_MAX_MHEAP_LIST = 37  # exact free lists free[1..n-1]: spans under 1 MB (1 << (20 - page shift))
+H_MIN_HEAP = 38  # the pacer's heap minimum at the current GOGC (policy min_heap x GOGC/100), 0 = none
+H_CLOSED = 39  # 1 once Heap.close() began: goheap.nb's checked functions refuse the runtime (h is Python memory, never unmapped)
+H_SETTYPE_PENDING = 40  # settype calls buffered in all caches and not yet flushed (free cancels its block's)
+H_NSLOTS = 48
 
 # ---------------------------------------------------------------- mstats: MStats (int64)
 ST_ALLOC = 0
@@ -119,8 +127,8 @@ SP_NFIELDS = 16
 FREE_HEAD0 = 1  # free[n] is row FREE_HEAD0 + n, n = 0..255 (free[0] unused)
 LARGE_HEAD = FREE_HEAD0 + MAX_MHEAP_LIST
 NONEMPTY_HEAD0 = LARGE_HEAD + 1  # mcentral[c].nonempty
-EMPTY_HEAD0 = NONEMPTY_HEAD0 + NUM_SIZE_CLASSES  # mcentral[c].empty
-FIRST_SPAN = EMPTY_HEAD0 + NUM_SIZE_CLASSES  # first row handed out by the span FixAlloc
+EMPTY_HEAD0 = NONEMPTY_HEAD0 + MAX_SIZE_CLASSES  # mcentral[c].empty (room for any policy's classes)
+FIRST_SPAN = EMPTY_HEAD0 + MAX_SIZE_CLASSES  # first row handed out by the span FixAlloc
 
 # ---------------------------------------------------------------- fixalloc: FixAlloc records (int64)
 FA_SPAN = 0  # spanalloc: hands out span rows
@@ -188,18 +196,18 @@ class RuntimeArrays(NamedTuple):
     mem8: np.ndarray  # the same memory as bytes
     h: np.ndarray  # int64[H_NSLOTS]
     mstats: np.ndarray  # int64[ST_NSLOTS]
-    by_size: np.ndarray  # int64[61, 3]
+    by_size: np.ndarray  # int64[nclasses, 3] (61 classes for the seed's table; see goheap.policy)
     pause_ns: np.ndarray  # int64[256]
     spans: np.ndarray  # int64[nrows, SP_NFIELDS]
     spanmap: np.ndarray  # int32[arena pages]: page -> span row, 0 = nil
     fixalloc: np.ndarray  # int64[2, FA_NSLOTS]
-    central_nfree: np.ndarray  # int64[61]
-    cache_list: np.ndarray  # int64[ncaches, 61, 3]
+    central_nfree: np.ndarray  # int64[nclasses]
+    cache_list: np.ndarray  # int64[ncaches, nclasses, 3]
     cache_local: np.ndarray  # int64[ncaches, LC_NSLOTS]
-    cache_by_size: np.ndarray  # int64[ncaches, 61, 2]: nmalloc, nfree
-    class_to_size: np.ndarray  # int64[61]
-    class_to_allocnpages: np.ndarray  # int64[61]
-    class_to_transfercount: np.ndarray  # int64[61]
+    cache_by_size: np.ndarray  # int64[ncaches, nclasses, 2]: nmalloc, nfree
+    class_to_size: np.ndarray  # int64[nclasses]: its length is the heap's NumSizeClasses
+    class_to_allocnpages: np.ndarray  # int64[nclasses]
+    class_to_transfercount: np.ndarray  # int64[nclasses]
     size_to_class8: np.ndarray  # int64[129]
     size_to_class128: np.ndarray  # int64[249]
     scratch: np.ndarray  # int64[8]: a timespec and other scratch words
@@ -301,7 +309,8 @@ TR_PAUSE_NS = 19
 TR_START_NS = 20  # the clock when the collection started
 TR_GOAL = 21  # next_gc when it started: the heap goal this collection was paced for
 TR_PAUSE_TOTAL_NS = 22  # PauseTotalNs after it
-TR_NSLOTS = 23
+TR_NEXT_GC = 23  # the heap goal the collection set (the pacer's; heap1 x (1 + GOGC/100) in the seed)
+TR_NSLOTS = 24
 
 # ---------------------------------------------------------------- roots: registered global regions
 RG_ADDR = 0

@@ -9,14 +9,15 @@ Glossary
 ========
 
 page
-    A *runtime* page of 4 KB (``PAGE_SIZE``). An *OS page* is also 4 KB on amd64 Linux, but
-    the two are different ideas: the runtime counts its pages; the OS pages memory in lazily.
+    A *runtime* page of 4 KB (``PAGE_SIZE``; a policy may choose 8 KB or more, see
+    "Policies"). An *OS page* is also 4 KB on amd64 Linux, but the two are different
+    ideas: the runtime counts its pages; the OS pages memory in lazily.
 span (MSpan)
     A run of contiguous runtime pages, either free (in the page heap) or in use: holding one
     large object, or carved into objects of one size class.
 size class
     One of 60 object sizes from 8 B to 32 KB (class 0 means "large"), computed by
-    ``sizeclasses.py`` exactly as msize.c computes them.
+    ``sizeclasses.py`` exactly as msize.c computes them (or a policy's table).
 FixAlloc
     A free-list allocator of fixed-size records (MSpan, MCache): ``fixalloc.py``.
 MHeap
@@ -70,6 +71,50 @@ the block freed, and goheap.nb's loads and stores call raceread/racewrite first,
 Every hook tests ``h[H_RACE]`` first; compiled mutators test nothing at all unless they
 were compiled for a race-mode heap's runtime (a ``RaceRuntime``).
 
+Policies
+========
+A heap runs under a policy (:class:`goheap.Policy`: ``HeapConfig(policy=)``, ``goheap
+run|replay --policy``): its size-class table and page size, its pacer and its
+scavenger. The default, ``seed``, is the 2013 runtime's numbers, and with it goheap runs
+exactly as the seed does; the presets ``go1.27-classes``, ``modern-pacer`` and
+``modern`` put later Go's numbers into the same 2013 code (``goheap policies``). A
+policy is data in the heap's state, read where the seed uses its constants; no code
+path asks which policy it runs under.
+
+Size classes and page size
+    ``mallocinit.build_runtime`` fills ``class_to_size``, ``class_to_allocnpages``,
+    ``class_to_transfercount`` and the two ``size_to_class`` lookups from the policy's
+    table (``sizeclasses.from_rows``: msize.c's algorithm, Go's table of
+    ``gosizeclasses.py``, or rows of its own). The table's length is the heap's
+    NumSizeClasses: it sizes ``by_size`` (MemStats.BySize), ``central_nfree`` and each
+    MCache's lists and BySize counters, and the loops over classes read it from there.
+    Past the largest class the lookups give class 0, so larger requests are large objects.
+    ``h[H_PAGE_SHIFT]`` is the page: ``span_base``/``span_bytes`` (mheap.py), the span
+    map's index, large objects' rounding, MHeap_Grow's 64 KB rounding, the exact free
+    lists under 1 MB (``h[H_MAX_MHEAP_LIST]``: 256 of 4 KB, 128 of 8 KB), the mark's
+    and sweep's span lookups, the scavenger, the race detector's block bounds,
+    ``check()`` and ``goheap.inspect`` all read it. The heap bitmap (four bits per word)
+    does not depend on it. Sys charges the MHeap record and each MCache for the table's
+    classes and the page's span map, as sizeof would. Reading the shift from the state
+    rather than compiling a constant (kept in the cache line of arena_start, which every
+    lookup reads too) left the seed's speed within noise (bench_malloc, bench_gc,
+    binary-trees 16, measured side by side), so one build of the runtime serves every
+    page size.
+Pacer (``pacer.py``)
+    At the end of each collection ``heap_goal`` sets next_gc: the seed's heap_alloc x
+    (1 + GOGC/100), floored by ``h[H_MIN_HEAP]`` (Go >= 1.5's 4 MB x GOGC/100, also the
+    first goal) and lowered to the memory limit's goal (``h[H_MEMORY_LIMIT]``, Go 1.19's
+    memoryLimitHeapGoal), which is recomputed after each heap growth too (mheap_grow).
+    The formula, its source and what happens past the limit are in ``pacer.py``.
+Scavenger
+    The seed's rule (spans idle 5 minutes released, a collection forced after 2) runs in
+    the Python shell's scavenger tick with the policy's ages. Go 1.19's rule
+    (``h[H_SCAVENGE_RETAIN]``): at the end of each collection ``pace_scavenger`` sets
+    the retained heap to keep, and free spans are released from the top of the arena
+    down to it then, before each heap growth, and at each tick (``mheap_scavenge_top``).
+
+What a preset cannot model is Departure 16.
+
 Heap metadata at run time (the seed's change)
 =============================================
 The seed moved the 256 MB MHeap record out of the binary's BSS into memory allocated when
@@ -85,7 +130,7 @@ Layout of the code
 state as their first argument, as Go's take ``MHeap *h`` (a ``RuntimeRef``: a borrowed
 pointer to the heap's ``Runtime`` of arrays, free of reference counting), and a thread's
 cache row ``c`` as their second where the seed uses ``m->mcache``. Layers call downward
-only: entry -> api -> gc -> malloc -> mcache -> mcentral -> mheap -> fixalloc, bitmap ->
+only: entry -> api -> gc -> malloc -> mcache -> mcentral -> mheap -> pacer, fixalloc, bitmap ->
 sysmem (a test enforces it). ``heap.py`` is the Python shell over it all: ``Heap``, the
 allocator's and the accessors' hot paths, assembled from its parts in ``goheap/_shell/``
 (``config``: HeapConfig, readgogc, TypeInfo; ``args``: the checks of every number a call
@@ -221,6 +266,22 @@ Where goheap differs from the seed on purpose. Anything else that differs is a b
     exiting with status 66 (``goheap run --race`` exits 66). As with TSan, the shadow is
     not charged to MemStats.Sys, a large block's free is checked over its first 1 KB only,
     and blocks freed by the collector are not marked freed.
+16. *A policy changes numbers, not the 2013 design.* Under the non-seed presets goheap is
+    the seed's runtime with later Go's tables and pacing rules, not later Go. Not
+    modelled: Go >= 1.5's concurrent mark (write barriers, assists, the 25% background
+    worker, the trigger set ahead of the goal: goheap stops the world when heap_alloc
+    reaches the goal itself) and its GC CPU limiter (past a memory limit goheap keeps a
+    64 KB runway instead, see ``pacer.py``); the goal's share for stacks and globals (Go
+    1.18; goheap paces the heap alone); Go >= 1.3's tiny allocator (no-pointer objects
+    under 16 bytes packed into one block; goheap gives each its own slot), per-P caches
+    of whole spans (Go 1.2; goheap keeps the seed's transfer batches), Go 1.14's page
+    allocator and Go 1.11's heap arenas (goheap keeps the seed's free lists and one
+    reservation); the background scavenger's 1% CPU pacing and 64 KB chunks (goheap
+    releases whole free spans, at once, at the points in "Policies"). The memory limit
+    counts MemStats.Sys less HeapReleased, with only the part of the seed's span map
+    that covers the arena in use (the seed SysAllocs all of it; Go has mapped it lazily
+    since 1.2). MemStats.BySize has an entry per class of the policy's table (Go >= 1.3
+    truncates it to 61). Under the seed's policy none of this applies.
 '''
 
 from __future__ import annotations
@@ -242,8 +303,6 @@ from .constants import (
     MTYPES_EMPTY,
     MTYPES_SINGLE,
     MTYPES_WORDS,
-    PAGE_MASK,
-    PAGE_SHIFT,
 )
 from .layout import (
     E_BAD_SIZE,
@@ -262,6 +321,7 @@ from .layout import (
     H_ERR_ARG,
     H_IN_GC,
     H_MEMPROFILE_RATE,
+    H_PAGE_SHIFT,
     H_PROF_ORIGIN,
     H_RACE,
     H_SETTYPE_PENDING,
@@ -278,9 +338,7 @@ from .layout import (
     SP_ELEMSIZE,
     SP_FREELIST,
     SP_LIMIT,
-    SP_NPAGES,
     SP_SIZECLASS,
-    SP_START,
     SP_STATE,
     SP_TYPES_COMPRESSION,
     SP_TYPES_DATA,
@@ -288,7 +346,7 @@ from .layout import (
     PROF_ORIGIN_SETTYPE,
 )
 from .mcache import fastrand1, mcache_alloc, mcache_free
-from .mheap import load, mheap_alloc, mheap_free, mheap_lookup, mheap_lookup_maybe, store
+from .mheap import load, mheap_alloc, mheap_free, mheap_lookup, mheap_lookup_maybe, span_base, span_bytes, store
 from .mprof import mprof_free, mprof_malloc
 from .race import racefree
 
@@ -301,7 +359,7 @@ _BIT_SPECIAL = np.int64(BIT_SPECIAL)
 
 @jit
 def size_to_class(rt, size):
-    """SizeToClass: the class of a small request (0 < size <= 32768)."""
+    """SizeToClass: the class of a request (0 < size <= 32768); 0 where it is larger than every class."""
     if size > 1024 - 8:
         return rt.size_to_class128[(size - 1024 + 127) >> 7]
     return rt.size_to_class8[(size + 7) >> 3]
@@ -323,8 +381,10 @@ def malloc_nogc(rt, c, size, flag, zeroed):
     if size == 0:
         size = 1
     lc = rt.cache_local[c]
+    sizeclass = 0
     if size <= MAX_SMALL_SIZE:
-        sizeclass = size_to_class(rt, size)
+        sizeclass = size_to_class(rt, size)  # 0 past a policy's largest class: a large object
+    if sizeclass != 0:
         size = rt.class_to_size[sizeclass]
         v = mcache_alloc(rt, c, sizeclass, size, zeroed)
         if v == 0:
@@ -335,18 +395,19 @@ def malloc_nogc(rt, c, size, flag, zeroed):
         lc[LC_LOCAL_TOTAL_ALLOC] += size
         rt.cache_by_size[c, sizeclass, 0] += 1
     else:
-        npages = size >> PAGE_SHIFT
-        if size & ((1 << PAGE_SHIFT) - 1):
+        shift = rt.h[H_PAGE_SHIFT]
+        npages = size >> shift
+        if size & ((1 << shift) - 1):
             npages += 1
         s = mheap_alloc(rt, c, npages, 0, True, zeroed)
         if s == 0:
             rt.h[H_ERR_ARG] = size
             return E_OUT_OF_MEMORY
         lc[LC_LOCAL_NMALLOC] += 1
-        size = npages << PAGE_SHIFT
+        size = npages << shift
         lc[LC_LOCAL_ALLOC] += size
         lc[LC_LOCAL_TOTAL_ALLOC] += size
-        v = rt.spans[s, SP_START] << PAGE_SHIFT
+        v = span_base(rt, s)
         markspan(rt, v, 0, 0, True)
 
     if not (flag & FLAG_NO_GC):
@@ -386,12 +447,12 @@ def free_check(rt, v):
         # In a free span. If v bears a needs-zeroing mark (word 0 of a freed span's first
         # page, word 1 of a freed small object), a block that started there was freed.
         if (v & 7) == 0:
-            if (v & PAGE_MASK) == 0 and load(rt, v) == 1:
+            if (v & ((1 << rt.h[H_PAGE_SHIFT]) - 1)) == 0 and load(rt, v) == 1:
                 return E_DOUBLE_FREE
             if v + 8 < rt.h[H_ARENA_USED] and load(rt, v + 8) == 1:
                 return E_DOUBLE_FREE
         return E_NOT_ALLOCATED
-    start = rt.spans[s, SP_START] << PAGE_SHIFT
+    start = span_base(rt, s)
     if rt.spans[s, SP_SIZECLASS] == 0:
         if v != start:
             return E_INTERIOR
@@ -453,10 +514,10 @@ def free(rt, c, v):
     prof = (bits & _BIT_SPECIAL) != 0
     sizeclass = rt.spans[s, SP_SIZECLASS]
     if sizeclass == 0:
-        size = rt.spans[s, SP_NPAGES] << PAGE_SHIFT
+        size = span_bytes(rt, s)
         store(rt, v, 1)  # needs zeroing
         markfreed(rt, v)
-        unmarkspan(rt, v, 1 << PAGE_SHIFT)
+        unmarkspan(rt, v, 1 << rt.h[H_PAGE_SHIFT])
         mheap_free(rt, c, s, True)
     else:
         size = rt.spans[s, SP_ELEMSIZE]  # class_to_size[sizeclass], from the span row already at hand
@@ -464,7 +525,7 @@ def free(rt, c, v):
         if compression != MTYPES_EMPTY:
             # the slot's next block may be untyped: it must not be scanned as this one's type
             # (sweepspan forgets the type of what it frees; the seed's free never met a typed block)
-            cleartype(rt, compression, rt.spans[s, SP_TYPES_DATA], (v - (rt.spans[s, SP_START] << PAGE_SHIFT)) // size)
+            cleartype(rt, compression, rt.spans[s, SP_TYPES_DATA], (v - span_base(rt, s)) // size)
         if size > 8:
             store(rt, v + 8, 1)  # needs zeroing
         markfreed(rt, v)
@@ -497,9 +558,9 @@ def _block_of(rt, v):
     s = mheap_lookup_maybe(rt, v)
     if s == 0:
         return 0, 0, 0
-    start = rt.spans[s, SP_START] << PAGE_SHIFT
+    start = span_base(rt, s)
     if rt.spans[s, SP_SIZECLASS] == 0:
-        return start, rt.spans[s, SP_NPAGES] << PAGE_SHIFT, s
+        return start, span_bytes(rt, s), s
     if v >= rt.spans[s, SP_LIMIT]:
         return 0, 0, 0
     size = rt.spans[s, SP_ELEMSIZE]
@@ -644,9 +705,9 @@ def _settype_flush(rt, c):
             spans[s, SP_TYPES_DATA] = typ
             continue
         size = spans[s, SP_ELEMSIZE]
-        start = spans[s, SP_START] << PAGE_SHIFT
+        start = span_base(rt, s)
         ofs = (v - start) // size
-        ntypes = (spans[s, SP_NPAGES] << PAGE_SHIFT) // size
+        ntypes = span_bytes(rt, s) // size
         compression = spans[s, SP_TYPES_COMPRESSION]
         if compression == MTYPES_EMPTY:
             data = malloc_nogc(rt, c, MTYPES_BYTES_SLOTS * 8 + ntypes, FLAG_NO_POINTERS, True)
@@ -695,7 +756,7 @@ def gettype(rt, v):
         return 0
     if compression == MTYPES_SINGLE:
         return spans[s, SP_TYPES_DATA]
-    start = spans[s, SP_START] << PAGE_SHIFT
+    start = span_base(rt, s)
     ofs = (v - start) // spans[s, SP_ELEMSIZE]
     data = spans[s, SP_TYPES_DATA]
     if compression == MTYPES_WORDS:

@@ -4,6 +4,10 @@ The reservation holds the bitmap directly below the arena, as on the seed's 64-b
 layout, at Go's hint address when it is free (bitmap at 0xc000000000, so a default heap's
 arena starts at 0xc200000000) and anywhere otherwise. Every metadata array is sized from
 the arena and paged in lazily (the seed's change, taken all the way).
+
+The size classes and the page size are the heap's policy's (:mod:`goheap.policy`): the
+tables go into the state arrays (their length is the heap's NumSizeClasses), the page
+shift and the limits derived from it into ``h``, where compiled code reads them.
 """
 
 from __future__ import annotations
@@ -21,25 +25,37 @@ from .constants import (
     HEAP_ALLOC_CHUNK,
     MAX_GCPROC,
     MAX_MEM,
+    MHEAP_LIST_BYTES,
     NUM_SIZE_CLASSES,
     PAGE_SHIFT,
     PAUSE_HISTORY,
-    SIZEOF_MCACHE,
-    SIZEOF_MHEAP,
+    SIZEOF_MCACHE_FIXED,
+    SIZEOF_MCACHE_PER_CLASS,
+    SIZEOF_MCENTRAL,
+    SIZEOF_MHEAP_FIXED,
     SIZEOF_MSPAN,
 )
 from .mheap import mheap_init, mspanlist_init
 from .raceshadow import RaceSizes, build_race_arrays
-from .sizeclasses import init_sizes
+from .sizeclasses import SizeClasses, init_sizes
 from .sysmem import SysMem, array_at, metadata_array
 
-# The seed's MHeap record: 8 bytes of span map per arena page plus about 40 KB of the rest.
-MHEAP_RECORD_REST = SIZEOF_MHEAP - (MAX_MEM >> PAGE_SHIFT) * 8
+INT64_MAX = (1 << 63) - 1
+
+def mheap_record_bytes(arena_size: int, page_shift: int = PAGE_SHIFT, nclasses: int = NUM_SIZE_CLASSES) -> int:
+    """What sizeof(MHeap) would be for an arena of this size (charged to Sys at start-up).
+
+    8 bytes of span map per arena page, an MSpan list head per exact free list and one
+    for ``large``, an MCentral per size class, and the scalars: 268,476,544 bytes for the
+    seed's 128 GB arena, 4 KB pages and 61 classes.
+    """
+    max_mheap_list = MHEAP_LIST_BYTES >> page_shift
+    return (arena_size >> page_shift) * 8 + SIZEOF_MSPAN * (max_mheap_list + 1) + SIZEOF_MCENTRAL * nclasses + SIZEOF_MHEAP_FIXED
 
 
-def mheap_record_bytes(arena_size: int) -> int:
-    """What sizeof(MHeap) would be for an arena of this size (charged to Sys at start-up)."""
-    return (arena_size >> PAGE_SHIFT) * 8 + MHEAP_RECORD_REST
+def mcache_record_bytes(nclasses: int = NUM_SIZE_CLASSES) -> int:
+    """sizeof(MCache): its lists and BySize counters per class (2024 bytes for the seed's 61)."""
+    return SIZEOF_MCACHE_FIXED + SIZEOF_MCACHE_PER_CLASS * nclasses
 
 
 @dataclass(frozen=True)
@@ -115,18 +131,23 @@ def check_arena_size(arena_size: int) -> None:
         raise InvalidSize(f"arena size {arena_size} is larger than the {MAX_MEM * 8 >> 30} GB goheap supports")
 
 
-def build_runtime(sysmem: SysMem, arena_size: int, limits: Limits, race: RaceSizes | None = None) -> L.RuntimeArrays:
+def build_runtime(
+    sysmem: SysMem, arena_size: int, limits: Limits, race: RaceSizes | None = None, classes: SizeClasses | None = None
+) -> L.RuntimeArrays:
     """Reserve the arena and allocate every metadata array (mallocinit steps 1-8).
 
     race: build the race detector's shadow and tables too (raceinit), with these sizes.
+    classes: the size classes and their page size (the seed's when None).
     """
     check_arena_size(arena_size)
+    classes = classes if classes is not None else init_sizes()
+    page_shift = classes.page_size.bit_length() - 1
+    nclasses = classes.num_classes
     bitmap_size = arena_size // BITMAP_DIVISOR
     base = sysmem.sys_reserve(ARENA_HINT_BITMAP, bitmap_size + arena_size, "the heap arena")
     arena_start = base + bitmap_size
-    npages = arena_size >> PAGE_SHIFT
+    npages = arena_size >> page_shift
     nc = limits.max_threads
-    classes = init_sizes()
 
     def meta(shape, dtype=np.int64):
         return metadata_array(sysmem, shape, dtype)
@@ -136,15 +157,15 @@ def build_runtime(sysmem: SysMem, arena_size: int, limits: Limits, race: RaceSiz
         mem8=array_at(base, bitmap_size + arena_size, np.uint8),
         h=np.zeros(L.H_NSLOTS, np.int64),
         mstats=np.zeros(L.ST_NSLOTS, np.int64),
-        by_size=np.zeros((NUM_SIZE_CLASSES, 3), np.int64),
+        by_size=np.zeros((nclasses, 3), np.int64),
         pause_ns=np.zeros(PAUSE_HISTORY, np.int64),
         spans=meta((L.FIRST_SPAN + npages + 1, L.SP_NFIELDS)),
         spanmap=meta(npages, np.int32),
         fixalloc=np.zeros((2, L.FA_NSLOTS), np.int64),
-        central_nfree=np.zeros(NUM_SIZE_CLASSES, np.int64),
-        cache_list=np.zeros((nc, NUM_SIZE_CLASSES, 3), np.int64),
+        central_nfree=np.zeros(nclasses, np.int64),
+        cache_list=np.zeros((nc, nclasses, 3), np.int64),
         cache_local=np.zeros((nc, L.LC_NSLOTS), np.int64),
-        cache_by_size=np.zeros((nc, NUM_SIZE_CLASSES, 2), np.int64),
+        cache_by_size=np.zeros((nc, nclasses, 2), np.int64),
         class_to_size=classes.class_to_size.copy(),
         class_to_allocnpages=classes.class_to_allocnpages.copy(),
         class_to_transfercount=classes.class_to_transfercount.copy(),
@@ -182,13 +203,19 @@ def build_runtime(sysmem: SysMem, arena_size: int, limits: Limits, race: RaceSiz
     h[L.H_NGOROUTINES] = 1
     h[L.H_MAX_FINALIZERS] = limits.finalizers
     h[L.H_RACE] = 0 if race is None else 1
-    rt.mstats[L.ST_SYS] = mheap_record_bytes(arena_size)
+    h[L.H_PAGE_SHIFT] = page_shift
+    h[L.H_MAX_MHEAP_LIST] = MHEAP_LIST_BYTES >> page_shift
+    h[L.H_SPANMAP_SYS] = npages * 8
+    h[L.H_MEMORY_LIMIT] = -1
+    h[L.H_SCAVENGE_RETAIN] = -1
+    h[L.H_SCAVENGE_GOAL] = INT64_MAX
+    rt.mstats[L.ST_SYS] = mheap_record_bytes(arena_size, page_shift, nclasses)
     rt.by_size[:, L.BY_SIZE_SIZE] = classes.class_to_size
     fa = rt.fixalloc
     fa[L.FA_SPAN, L.FA_SIZE] = SIZEOF_MSPAN
     fa[L.FA_SPAN, L.FA_NEXT] = L.FIRST_SPAN
     fa[L.FA_SPAN, L.FA_CAP] = rt.spans.shape[0]
-    fa[L.FA_CACHE, L.FA_SIZE] = SIZEOF_MCACHE
+    fa[L.FA_CACHE, L.FA_SIZE] = mcache_record_bytes(nclasses)
     fa[L.FA_CACHE, L.FA_CAP] = nc
     _init_lists(L.as_runtime(rt))
     return rt
@@ -198,6 +225,6 @@ def build_runtime(sysmem: SysMem, arena_size: int, limits: Limits, race: RaceSiz
 def _init_lists(runtime):
     rt = L.runtime_ref(runtime)
     mheap_init(rt)
-    for c in range(NUM_SIZE_CLASSES):
+    for c in range(rt.class_to_size.shape[0]):
         mspanlist_init(rt, L.NONEMPTY_HEAD0 + c)
         mspanlist_init(rt, L.EMPTY_HEAD0 + c)

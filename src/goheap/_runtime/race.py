@@ -51,18 +51,15 @@ from numba.extending import intrinsic
 
 from ..errors import RaceError
 from ._jit import jit, jit_entry
-from .constants import PAGE_SHIFT
 from .handle import runtime_at
 from .layout import (
     H_ARENA_START,
     H_ARENA_USED,
     SP_ELEMSIZE,
     SP_LIMIT,
-    SP_NPAGES,
     SP_SIZECLASS,
-    SP_START,
 )
-from .mheap import mheap_lookup_maybe
+from .mheap import mheap_lookup_maybe, span_base, span_bytes
 from .raceshadow import (
     AR_ALLOC,
     AR_BASE,
@@ -533,11 +530,11 @@ def _block_of(rt, addr, rr, n):
     s = mheap_lookup_maybe(rt, addr)
     if s != 0:
         spans = rt.spans
-        sstart = spans[s, SP_START] << PAGE_SHIFT
+        sstart = span_base(rt, s)
         sizeclass = spans[s, SP_SIZECLASS]
         if sizeclass == 0:
             base = sstart
-            size = spans[s, SP_NPAGES] << PAGE_SHIFT
+            size = span_bytes(rt, s)
         elif addr < spans[s, SP_LIMIT]:
             size = spans[s, SP_ELEMSIZE]
             base = sstart + (addr - sstart) // size * size
@@ -720,7 +717,7 @@ def _block(rt, s):
     """(size, size class) of the blocks of in-use span s."""
     sizeclass = rt.spans[s, SP_SIZECLASS]
     if sizeclass == 0:
-        return rt.spans[s, SP_NPAGES] << PAGE_SHIFT, 0
+        return span_bytes(rt, s), 0
     return rt.spans[s, SP_ELEMSIZE], sizeclass
 
 

@@ -5,15 +5,17 @@ See :mod:`goheap.heap` for the shell that uses them.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from .. import errors
 from .._runtime import layout as L
+from .._runtime.constants import MAX_MEM, MEM_PROFILE_RATE, TYPEINFO_SINGLE_OBJECT
 from .._runtime.gctrace import GCTRACE_FORMATS, runtime_atoi
-from .._runtime.constants import FORCE_GC_PERIOD_NS, MAX_MEM, MEM_PROFILE_RATE, SCAVENGE_LIMIT_NS, TYPEINFO_SINGLE_OBJECT
 from .._runtime.mallocinit import Limits
 from .._runtime.sysmem import OSBackend
+from ..policy import Policy, PolicyError
 from ..race import RaceOptions
 from . import args
 
@@ -42,9 +44,15 @@ class HeapConfig:
     ``goheap._runtime.gc.gchelper``) and gctrace shows their handoffs, steals and yields.
     virtual_clock: the runtime's clock is ``start_time_ns`` and moves only with
     :meth:`Heap.advance_clock` (deterministic pauses, scavenger and LastGC).
-    force_gc_period_ns / scavenge_limit_ns: the scavenger's policy (2 and 5 minutes); it
-    wakes every min(both)/2. scavenger_thread: run it on a daemon thread in real time
-    (off by default; a collection can then happen between any two heap calls).
+    policy: the size classes and page size, pacer and scavenger (:class:`goheap.Policy`,
+    or a preset's name or a policy file's path; the seed's by default).
+    memory_limit / min_heap: override the policy's pacer (byte counts or GOMEMLIMIT-style
+    strings like "64MiB"; memory_limit "off" for none); None: the policy's (a policy that
+    reads $GOMEMLIMIT reads it then).
+    force_gc_period_ns / scavenge_limit_ns: override the policy's scavenger (the seed's:
+    2 and 5 minutes; it wakes every min(both)/2); None: the policy's. scavenger_thread:
+    run it on a daemon thread in real time (off by default; a collection can then happen
+    between any two heap calls).
     go_process: the runtime allocates its own blocks as a Go process's does: each
     collection runs on a heap-allocated stack segment, and the first one allocates its
     ParFor descriptors (see :mod:`goheap.workloads.goprocess` for the rest of a process).
@@ -61,8 +69,11 @@ class HeapConfig:
     nproc: int = 1
     virtual_clock: bool = False
     start_time_ns: int = 0
-    force_gc_period_ns: int = FORCE_GC_PERIOD_NS
-    scavenge_limit_ns: int = SCAVENGE_LIMIT_NS
+    policy: Policy | str = "seed"
+    memory_limit: int | str | None = None
+    min_heap: int | str | None = None
+    force_gc_period_ns: int | None = None
+    scavenge_limit_ns: int | None = None
     scavenger_thread: bool = False
     enable_gc: bool = True
     go_process: bool = False
@@ -86,8 +97,8 @@ class TypeInfo:
         return (self.id << L.TYPE_TAG_BITS) | tag
 
 
-def check_config(config: HeapConfig) -> None:
-    """Every field holds a value goheap can honour; else ConfigError naming the field."""
+def check_config(config: HeapConfig) -> Policy:
+    """Every field holds a value goheap can honour (else ConfigError naming the field); return the policy the heap will run."""
     if not isinstance(config, HeapConfig):
         raise errors.ConfigError(f"a heap is built from a HeapConfig, not {type(config).__name__}")
 
@@ -102,8 +113,8 @@ def check_config(config: HeapConfig) -> None:
     number("nproc", 1, args.INT64_MAX)
     number("start_time_ns", 0, args.INT64_MAX)
     # the tick is half the smaller of the two
-    number("force_gc_period_ns", 2, args.INT64_MAX)
-    number("scavenge_limit_ns", 2, args.INT64_MAX)
+    number("force_gc_period_ns", 2, args.INT64_MAX, none_ok=True)
+    number("scavenge_limit_ns", 2, args.INT64_MAX, none_ok=True)
     for name, kind in (("os", OSBackend), ("race_options", RaceOptions)):
         if getattr(config, name) is not None and not isinstance(getattr(config, name), kind):
             raise errors.ConfigError(f"HeapConfig.{name} must be a {kind.__name__} or None, not {getattr(config, name)!r}")
@@ -115,6 +126,15 @@ def check_config(config: HeapConfig) -> None:
         raise errors.ConfigError(f"gctrace_format must be one of {', '.join(GCTRACE_FORMATS)}, not {config.gctrace_format!r}")
     if config.scavenger_thread and config.virtual_clock:
         raise errors.ConfigError("scavenger_thread runs in real time; it cannot drive a virtual clock")
+    if not isinstance(config.policy, (Policy, str, os.PathLike)):
+        raise PolicyError(f"policy must be a goheap.Policy, a preset's name or a policy file, not {config.policy!r}")
+    policy = Policy.from_name(config.policy).resolve(config.memory_limit, config.min_heap)
+    ages = {}
+    if config.force_gc_period_ns is not None:
+        ages["force_gc_period_ns"] = config.force_gc_period_ns
+    if config.scavenge_limit_ns is not None:
+        ages["release_idle_after_ns"] = config.scavenge_limit_ns
+    return policy.replace(**ages) if ages else policy
 
 
 def build_config(config, overrides: dict) -> HeapConfig:

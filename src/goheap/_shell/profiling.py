@@ -201,5 +201,6 @@ class HeapProfiling:
             time_nanos=time.time_ns(),
             comments=[
                 f"goheap heap profile: MemProfileRate={rate}, as of collection {int(st[L.ST_NUMGC])}",
+                self.policy.trace_line(),
             ],
         )

@@ -5,8 +5,6 @@ See :mod:`goheap._runtime.mheap` (mheap_scavenge) for what a round releases.
 
 from __future__ import annotations
 
-import sys
-
 from .. import errors
 from .._runtime import entry
 from .._runtime import layout as L
@@ -86,14 +84,20 @@ class HeapScavenger:
         """Skip the rounds from the next one on that would do nothing but repeat a quiet collection.
 
         A round releases spans from the first time ``next_release`` gives: it and what follows
-        run for real. A round at t forces a collection if t - LastGC > force_gc_period_ns:
+        run for real. Under the retained-heap rule (a policy's Go 1.19 scavenger) a round
+        releases what a collection left over the goal, so rounds are jumped only once a
+        forced collection was quiet and its round released down to the goal. A round at t forces a collection if t - LastGC > force_gc_period_ns:
         when the heap is quiet (and the collection runs on one proc, so that it is
         deterministic) those are recorded by ``repeat_gc``; otherwise the first one runs.
         """
+        scavenger = self.policy.scavenger
+        if scavenger.retain_extra_percent is not None and not quiet:
+            return  # the retained-heap rule releases after a collection: run rounds until one was quiet
         tick = self._scvg_tick_ns
         t0 = self._next_scavenge
-        limit = self.config.scavenge_limit_ns
-        end = min(target, int(entry.next_release(self._handle, t0, limit)) - 1)
+        end = target
+        if scavenger.release_idle_after_ns is not None:
+            end = min(end, int(entry.next_release(self._handle, t0, scavenger.release_idle_after_ns)) - 1)
         if end < t0:
             return
         rounds = (end - t0) // tick + 1
@@ -101,7 +105,7 @@ class HeapScavenger:
         st = self._arrays.mstats
         ngc = first = every = 0
         if st[L.ST_ENABLEGC] != 0 and h[L.H_GCPERCENT] >= 0:
-            period = self.config.force_gc_period_ns
+            period = scavenger.force_gc_period_ns
             first = max(0, (int(st[L.ST_LAST_GC]) + period - t0) // tick + 1)  # the first round that forces one
             every = period // tick + 1  # rounds from one forced collection to the next
             if quiet and h[L.H_NPROC] == 1 and h[L.H_GC_STACK_BYTES] == 0:
@@ -120,9 +124,10 @@ class HeapScavenger:
     def scavenger_tick(self) -> int:
         """One round of the scavenger goroutine; the bytes it released.
 
-        Forces a collection if none ran for force_gc_period_ns, then returns the free spans
-        idle for more than scavenge_limit_ns to the OS (madvise DONTNEED). With gctrace on,
-        prints the seed's ``scvg<k>:`` lines.
+        Forces a collection if none ran for the policy's force_gc_period_ns, then returns
+        free spans to the OS (madvise DONTNEED): those idle for more than its
+        release_idle_after_ns (the seed's rule), and those over its retained-heap goal (Go
+        1.19's). With gctrace on, prints the seed's ``scvg<k>:`` lines.
         """
         self._check_open()
         k = self._scvg_k
@@ -130,16 +135,20 @@ class HeapScavenger:
         now = self.now()
         st = self._arrays.mstats
         trace = self._arrays.h[L.H_GCTRACE] > 0
-        stream = self.trace_stream or sys.stderr
-        if now - int(st[L.ST_LAST_GC]) > self.config.force_gc_period_ns:
+        scavenger = self.policy.scavenger
+        if now - int(st[L.ST_LAST_GC]) > scavenger.force_gc_period_ns:
             entry.gc(self._handle, self._cache(), True)
             self._print_traces()
             if trace:
-                stream.write(f"scvg{k}: GC forced\n")
+                self._trace_stream().write(f"scvg{k}: GC forced\n")
             now = self.now()
-        released = int(entry.scavenge(self._handle, now, self.config.scavenge_limit_ns))
+        released = 0
+        if scavenger.release_idle_after_ns is not None:
+            released += int(entry.scavenge(self._handle, now, scavenger.release_idle_after_ns))
+        if scavenger.retain_extra_percent is not None:
+            released += int(entry.scavenge_to_goal(self._handle))
         if trace:
-            stream.write("".join(format_scvg(k, released, st)))
+            self._trace_stream().write("".join(format_scvg(k, released, st)))
         self._after()
         return released
 

@@ -157,6 +157,7 @@ def build_report(
     )
     info: list[list[object]] = [[k, v] for k, v in (run_info or {}).items()]
     info += [
+        ["policy", final.policy.summary()],
         ["GOGC", "off" if final.gcpercent < 0 else final.gcpercent],
         ["MemProfileRate", f"{final.mem_profile_rate:,}"],
         ["arena", f"{final.arena_start:#x}, {_bytes(final.arena_size)} reserved, {_bytes(final.arena_used - final.arena_start)} mapped"],
@@ -196,7 +197,7 @@ def build_report(
         _gc_table(collections),
         "</div>",
         f"<footer>goheap {_e(__version__)}: the Go runtime's allocator and collector of February 2013 "
-        f"(commit 8a6ff3ab). Written {_e(datetime.datetime.now().isoformat(timespec='seconds'))}.</footer>",
+        f"(commit 8a6ff3ab){'' if final.policy.is_seed else ', with policy ' + _e(final.policy.name)}. Written {_e(datetime.datetime.now().isoformat(timespec='seconds'))}.</footer>",
         "</body></html>",
     ]
     return "\n".join(p for p in parts if p)

@@ -32,7 +32,7 @@ __all__ = [
     "to_svg",
 ]
 
-PAGE_SIZE = 4096
+PAGE_SIZE = 4096  # the seed's page, for an empty figure: a page map carries its own
 
 # One colour per PageState, in enum order (colour-blind safe: blue, green, grey, white).
 PAGE_COLORS = {
@@ -270,7 +270,8 @@ def plot_span_maps(maps: list[tuple[str, PageMapSnapshot | None]]) -> Figure:
     nrows = max(-(-npages // width), 1)
     fig = _figure(10, 1.5 + min(max(nrows * 0.045, 1.8), 7.5))
     axes = fig.subplots(1, max(len(maps), 1), squeeze=False, sharey=True)[0]
-    row_bytes = width * PAGE_SIZE
+    page_size = maps[0][1].page_size if maps else PAGE_SIZE
+    row_bytes = width * page_size
     dy, unit = byte_unit(nrows * row_bytes)
     dx, xunit = byte_unit(row_bytes)
     for i, (ax, (title, m)) in enumerate(zip(axes, maps)):

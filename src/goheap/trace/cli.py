@@ -5,7 +5,7 @@
     goheap trace import INPUT [-o OUT] # INPUT: an allocfreetrace log or a Go execution trace,
                                        # plain or gzip, - for stdin; OUT default: INPUT.trace.npz
     goheap trace info TRACE
-    goheap replay TRACE [--gogc N|off] [--mode gc|free] [--gctrace] [--json] [--check]
+    goheap replay TRACE [--gogc N|off] [--mode gc|free] [--gctrace] [--json] [--check] [--policy P]
 
 The group is the click object :data:`trace_group` and the replay command
 :data:`replay_command`; the main ``goheap`` CLI adds both with ``main.add_command``. They
@@ -35,6 +35,7 @@ import click
 from goheap.atomicfile import PendingFiles
 from goheap.command import GOGC_FLAG, GoheapGroup, check_outputs, fail, gogc_setting, on_interrupt
 from goheap.errors import HeapError
+from goheap.policy_cli import policy_options, resolve_policy
 from goheap.report.outputs import RunOutputs, output_options
 from goheap.trace.allocfreetrace import ImportResult, import_log_to_file
 from goheap.trace.detect import detect_format
@@ -226,7 +227,8 @@ REPLAY_EPILOG = """\b
 Examples:
   goheap replay prog.trace.npz
   goheap replay prog.trace.npz --gogc 50 --gctrace
-  goheap replay prog.trace.npz --report r.html --heap-profile p.pb.gz"""
+  goheap replay prog.trace.npz --report r.html --heap-profile p.pb.gz
+  goheap replay prog.trace.npz --policy modern --memory-limit 64MiB"""
 
 
 @click.command("replay", short_help="Replay a Go program's allocations on the 2013 heap.", epilog=REPLAY_EPILOG)
@@ -264,6 +266,7 @@ Examples:
     help="Verify that no live object is ever freed, and every heap invariant at the end (slower).",
 )
 @output_options
+@policy_options
 def replay_command(
     trace: Path,
     gogc: int | None,
@@ -275,6 +278,9 @@ def replay_command(
     memprofilerate: int | None,
     heap_profile: str | None,
     report: str | None,
+    policy: str,
+    memory_limit: str | None,
+    min_heap: str | None,
 ) -> None:
     """Replay the allocations of the trace file TRACE on a fresh goheap heap.
 
@@ -288,6 +294,7 @@ def replay_command(
     which on stderr; a --memprofilerate that leaves fewer than 1,000 samples is warned about.
     """
     check_outputs({"--report": report, "--heap-profile": heap_profile}, {"the trace": trace})
+    resolved = resolve_policy(policy, memory_limit, min_heap)
     try:
         t = Trace.load(trace)
     except TraceFormatError as e:
@@ -309,12 +316,14 @@ def replay_command(
     written = [p for p in (report, heap_profile) if p]
     on_interrupt(f"the replay of {trace} did not finish; nothing was written" + (f" ({', '.join(written)})" if written else ""))
     with PendingFiles() as pending:
-        text = _replay(t, trace, gogc, gogc_source, mode, gctrace, gctrace_format, as_json, check, memprofilerate, report, heap_profile, pending)
+        text = _replay(t, trace, gogc, gogc_source, mode, gctrace, gctrace_format, as_json, check, memprofilerate, report,
+                       heap_profile, pending, resolved)
         pending.commit()
     click.echo(text)
 
 
-def _replay(t, trace, gogc, gogc_source, mode, gctrace, gctrace_format, as_json, check, memprofilerate, report, heap_profile, pending) -> str:
+def _replay(t, trace, gogc, gogc_source, mode, gctrace, gctrace_format, as_json, check, memprofilerate, report, heap_profile, pending,
+            policy) -> str:
     """Replay ``t``; its report and profile go to ``pending``; returns what to print."""
     from goheap.trace.replay import heap_profile_rate, replay
 
@@ -334,6 +343,7 @@ def _replay(t, trace, gogc, gogc_source, mode, gctrace, gctrace_format, as_json,
         memprofilerate=memprofilerate,
         on_tick=outputs.on_tick,
         on_exit=outputs.on_exit,
+        policy=policy,
     )
     try:
         if _stderr_is_tty():

@@ -103,6 +103,7 @@ from goheap._runtime.mallocinit import Limits
 from goheap._runtime.stats import MemStats
 from goheap.errors import HeapCorrupted, HeapError
 from goheap.heap import Heap, HeapConfig
+from goheap.policy import SEED, Policy
 from goheap.trace.tracefile import KIND_ALLOC, KIND_FREE, KIND_GC, Trace
 
 __all__ = [
@@ -627,6 +628,7 @@ class ReplayResult:
     gogc_source: str = ""
     duration_ns: int = -1  # the recorded run's length (-1: the trace has no clock)
     series: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.int64), compare=False, repr=False)
+    policy: Policy = SEED  # the policy the heap ran
 
     @property
     def num_gc(self) -> int:
@@ -642,12 +644,18 @@ class ReplayResult:
         """One-line remarks on the comparison: how often goheap collected, what frees mean."""
         out = []
         ratio = self.gc_ratio
-        if ratio is not None and ratio >= FREQUENT_GC_RATIO:
+        if ratio is not None and ratio >= FREQUENT_GC_RATIO and not self.policy.pacer.min_heap:
             out.append(
                 f"goheap collected {ratio:.1f}x as often as the recorded run: the 2013 pacer starts the next "
                 "collection at GOGC% above the live heap however small it is, where today's Go waits for at "
                 "least 4 MB (and counts stacks and globals); to compare heap sizes at a similar pace, raise "
-                "goheap's GOGC (--gogc N)"
+                "goheap's GOGC (--gogc N) or take today's minimum heap (--policy modern-pacer)"
+            )
+        elif ratio is not None and ratio >= FREQUENT_GC_RATIO:
+            out.append(
+                f"goheap collected {ratio:.1f}x as often as the recorded run: its pacer, with this policy's "
+                "minimum heap, still counts the heap alone (today's Go adds stacks and globals to the live "
+                "heap GOGC% grows from) and stops the world at the goal itself"
             )
         out.append(
             "A free in the trace is when the recorded run's sweeper freed the block, up to one GC cycle after "
@@ -667,6 +675,7 @@ class ReplayResult:
             f"Events={self.events} (allocs={c['alloc']} frees={c['free']} gcs={c['gc']})",
             f"Mode={self.mode}",
             f"GOGC={gogc} (from {self.gogc_source})" if self.gogc_source else f"GOGC={gogc}",
+            f"Policy={self.policy.name}",
             f"PreTraceObjects={self.pre_trace_objects}",
         ]
         if clock:
@@ -705,6 +714,7 @@ class ReplayResult:
             "gogc_source": self.gogc_source,
             "duration_ns": self.duration_ns,
             "notes": self.notes(),
+            "policy": self.policy.to_dict(),
             "pre_trace_objects": self.pre_trace_objects,
             "memstats": self.memstats.to_go(),
             "comparison": {
@@ -778,6 +788,9 @@ def replay(
     gogc_source: str | None = None,
     on_tick: Callable[[Heap], Any] | None = None,
     on_exit: Callable[[Heap], Any] | None = None,
+    policy: Policy | str = "seed",
+    memory_limit: int | str | None = None,
+    min_heap: int | str | None = None,
 ) -> ReplayResult:
     """Replay ``trace`` on goheap and compare (see the module docstring).
 
@@ -801,6 +814,7 @@ def replay(
     on_tick(heap): called after each chunk (e.g. a :class:`goheap.History`);
     on_exit(heap): called once the replay is done, with the heap still open (to write a
     report or a heap profile).
+    policy / memory_limit / min_heap: a fresh heap's (as HeapConfig's; see :class:`goheap.Policy`).
 
     Raises :class:`TraceOverlapError` (nothing replayed) for an inconsistent trace, and
     the runtime's :class:`~goheap.HeapError` (naming the event) if goheap fails, e.g.
@@ -830,6 +844,9 @@ def replay(
                 trace_stream=trace_stream,
                 virtual_clock=True,
                 limits=limits,
+                policy=policy,
+                memory_limit=memory_limit,
+                min_heap=min_heap,
                 **({} if memprofilerate is None else {"memprofilerate": memprofilerate}),
             )
         )
@@ -990,6 +1007,7 @@ def _run(
         gogc_source=gogc_source,
         duration_ns=int(time_ns[-1]) if trace.has_clock else -1,
         series=np.array(series, np.int64).reshape(-1, 4),
+        policy=heap.policy,
     )
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import HeapError
 from ..heap import Heap
+from ..policy import SEED, Policy
 from .._runtime.stats import MemStats
 from . import binarytrees, churn, gcbench
 from .._runtime.gctrace import format_gctrace
@@ -99,14 +100,17 @@ class RunResult:
     memstats: MemStats
     gctrace: np.ndarray  # one row per collection (columns: goheap._runtime.layout.TR_*)
     elapsed_s: float
+    policy: Policy = SEED  # the policy the heap ran
 
     def stdout_lines(self) -> list[str]:
         """The program's output, then ``# MemStats`` and its Key=Value lines (the seed runs' .stdout)."""
         return [*self.lines, "# MemStats", *self.memstats.go_lines()]
 
     def gctrace_lines(self) -> list[str]:
-        """The collector's trace, one seed-format line per collection (the seed runs' .stderr)."""
-        return [format_gctrace(row) for row in self.gctrace]
+        """The collector's trace, one seed-format line per collection (the seed runs' .stderr),
+        after a line naming the policy unless it is the seed's."""
+        header = [] if self.policy.is_seed else [self.policy.trace_line()]
+        return header + [format_gctrace(row) for row in self.gctrace]
 
     def to_seed_run(self) -> SeedRun:
         return SeedRun.from_text("\n".join(self.stdout_lines()), "\n".join(self.gctrace_lines()), self.workload)
@@ -171,7 +175,7 @@ def run_workload(
         workload.run(heap, parsed, lines.append, tick, progress or (lambda fraction: None))
         proc.exit()
         elapsed = time.perf_counter() - t0
-        result = RunResult(name, args, lines, heap.read_mem_stats(), heap.gctrace_rows(), elapsed)
+        result = RunResult(name, args, lines, heap.read_mem_stats(), heap.gctrace_rows(), elapsed, heap.policy)
         if on_exit is not None:
             on_exit(heap)
         return result

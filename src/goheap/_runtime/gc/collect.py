@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._jit import jit
-from ..constants import FLAG_NO_GC, FLAG_NO_PROFILING, MAX_GCPROC, NUM_SIZE_CLASSES, PAUSE_HISTORY
+from ..constants import FLAG_NO_GC, FLAG_NO_PROFILING, MAX_GCPROC, PAUSE_HISTORY
 from ..layout import (
     FIRST_SPAN,
     GP_NHANDOFF,
@@ -26,7 +26,9 @@ from ..layout import (
     H_GC_STACK_BYTES,
     H_GCPERCENT,
     H_GCTRACE,
+    H_HEAP_MARKED,
     H_IN_GC,
+    H_MEMORY_LIMIT,
     H_NGOROUTINES,
     H_NPROC,
     H_NSPAN,
@@ -64,6 +66,7 @@ from ..layout import (
     TR_NSLEEP,
     TR_NSTEAL,
     TR_NSTEALCNT,
+    TR_NEXT_GC,
     TR_NUMGC,
     TR_OBJ0,
     TR_OBJ1,
@@ -75,8 +78,9 @@ from ..layout import (
 )
 from ..malloc import free, malloc_nogc, settype_flush
 from ..mcache import mcache_release_all
-from ..mheap import nanotime, purgecachedstats
+from ..mheap import mheap_scavenge_top, nanotime, purgecachedstats
 from ..mprof import mprof_gc
+from ..pacer import heap_goal, pace_scavenger, scavenge_need
 from .gchelper import gc_procs
 from .mark import mark_serial
 from .parfor import parforsetup
@@ -93,7 +97,7 @@ def cachestats(rt):
     for c in range(rt.cache_local.shape[0]):
         if rt.cache_local[c, LC_INUSE] != 0:
             purgecachedstats(rt, c)
-            for i in range(NUM_SIZE_CLASSES):
+            for i in range(rt.by_size.shape[0]):
                 rt.by_size[i, 1] += rt.cache_by_size[c, i, 0]
                 rt.by_size[i, 2] += rt.cache_by_size[c, i, 1]
                 rt.cache_by_size[c, i, 0] = 0
@@ -123,9 +127,11 @@ def _account_roots(rt):
 def gc(rt, c, force):
     """runtime.gc: collect if enabled and (forced or the heap reached next_gc). True if it ran.
 
-    GOGCTRACE >= 2 runs a second, forced collection after every automatic one, as in the seed.
+    GOGC=off disables it, as in the seed, unless the policy set a memory limit (then, as
+    in Go >= 1.19, the limit alone paces it). GOGCTRACE >= 2 runs a second, forced
+    collection after every automatic one, as in the seed.
     """
-    if rt.mstats[ST_ENABLEGC] == 0 or rt.h[H_GCPERCENT] < 0 or rt.h[H_IN_GC] != 0:
+    if rt.mstats[ST_ENABLEGC] == 0 or (rt.h[H_GCPERCENT] < 0 and rt.h[H_MEMORY_LIMIT] < 0) or rt.h[H_IN_GC] != 0:
         return False
     segment = _stack_segment_alloc(rt, c)
     ran = _gc(rt, c, force)
@@ -246,7 +252,10 @@ def _gc(rt, c, force):
     tr = rt.gctrace_log[row]
     tr[:] = 0
     _fold_gcstats(rt, tr)
-    rt.mstats[ST_NEXT_GC] = rt.mstats[ST_HEAP_ALLOC] + rt.mstats[ST_HEAP_ALLOC] * rt.h[H_GCPERCENT] // 100
+    rt.h[H_HEAP_MARKED] = rt.mstats[ST_HEAP_ALLOC]
+    rt.mstats[ST_NEXT_GC] = heap_goal(rt)
+    pace_scavenger(rt, goal)
+    mheap_scavenge_top(rt, scavenge_need(rt, 0))
 
     heap1 = rt.mstats[ST_HEAP_ALLOC]
     obj1 = rt.mstats[ST_NMALLOC] - rt.mstats[ST_NFREE]
@@ -273,6 +282,7 @@ def _gc(rt, c, force):
     tr[TR_START_NS] = t0
     tr[TR_GOAL] = goal
     tr[TR_PAUSE_TOTAL_NS] = rt.mstats[ST_PAUSE_TOTAL_NS]
+    tr[TR_NEXT_GC] = rt.mstats[ST_NEXT_GC]
     rt.gcstats[GS_NTRACE] += 1
 
     mprof_gc(rt)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from .._jit import jit
 from ..bitmap import setblockspecial
-from ..constants import FLAG_NO_GC, FLAG_NO_POINTERS, PAGE_SIZE
+from ..constants import FINBLOCK_BYTES, FLAG_NO_GC, FLAG_NO_POINTERS
 from ..layout import (
     E_OUT_OF_MEMORY,
     FINBLOCK_CAP,
@@ -181,7 +181,7 @@ def finq_push(rt, p):
     if n % FINBLOCK_CAP == 0 and n // FINBLOCK_CAP >= rt.gcstats[GS_NFINBLOCKS]:
         # every FinBlock is full: SysAlloc another page
         rt.gcstats[GS_NFINBLOCKS] += 1
-        rt.mstats[ST_SYS] += PAGE_SIZE
+        rt.mstats[ST_SYS] += FINBLOCK_BYTES
     rt.finq[n] = p
     rt.gcstats[GS_NFINQ] = n + 1
     return True

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import jit
-from ..constants import MSPAN_IN_USE, PAGE_SHIFT
+from ..constants import MSPAN_IN_USE
 from ..layout import (
     FIRST_SPAN,
     GP_CLOCK,
@@ -45,12 +45,11 @@ from ..layout import (
     PARFOR_MARK,
     PARFOR_SWEEP,
     SP_ELEMSIZE,
-    SP_NPAGES,
     SP_SIZECLASS,
     SP_STATE,
     WB_NOBJ,
 )
-from ..mheap import nanotime
+from ..mheap import nanotime, span_bytes
 from .mark import (
     SCAN_RETURNED,
     SCAN_WAIT,
@@ -140,7 +139,7 @@ def _sweep_cost(rt, s):
         return COST_PARFOR_ITER
     n = 1
     if rt.spans[s, SP_SIZECLASS] != 0:
-        n = (rt.spans[s, SP_NPAGES] << PAGE_SHIFT) // rt.spans[s, SP_ELEMSIZE]
+        n = span_bytes(rt, s) // rt.spans[s, SP_ELEMSIZE]
     return COST_SWEEP_SPAN + COST_SWEEP_OBJECT * n
 
 

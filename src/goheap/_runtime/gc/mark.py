@@ -33,7 +33,6 @@ from ..constants import (
     BIT_NO_POINTERS,
     MSPAN_IN_USE,
     MTYPES_EMPTY,
-    PAGE_SHIFT,
     TYPEINFO_ARRAY,
     TYPEINFO_MAP,
 )
@@ -58,6 +57,7 @@ from ..layout import (
     H_ARENA_START,
     H_ARENA_USED,
     H_BASE,
+    H_PAGE_SHIFT,
     LC_SHADOW_SP,
     PT_BT_BITP,
     PT_BT_P,
@@ -207,7 +207,8 @@ def _flush(rt, mem, wb, pb, spans, spanmap, arena_start, base, p, wbuf, nobj, np
         wbuf = getempty(rt, wbuf)
         nobj = 0
     bitbase = (arena_start - base) >> 3
-    page0 = arena_start >> PAGE_SHIFT
+    page_shift = rt.h[H_PAGE_SHIFT]
+    page0 = arena_start >> page_shift
 
     # phase 1: find each target's block start; keep the allocated, unmarked ones
     nbit = 0
@@ -231,14 +232,14 @@ def _flush(rt, mem, wb, pb, spans, spanmap, arena_start, base, p, wbuf, nobj, np
                 bits = xbits >> shift
             else:
                 # ask the span map (an inlined MHeap_LookupMaybe)
-                page = obj >> PAGE_SHIFT
+                page = obj >> page_shift
                 s = spanmap[page - page0]
                 if s == 0:
                     continue
                 start = spans[s, SP_START]
                 if page < start or page - start >= spans[s, SP_NPAGES] or spans[s, SP_STATE] != MSPAN_IN_USE:
                     continue
-                sbase = start << PAGE_SHIFT
+                sbase = start << page_shift
                 if spans[s, SP_SIZECLASS] == 0:
                     obj = sbase
                 else:
@@ -271,7 +272,7 @@ def _flush(rt, mem, wb, pb, spans, spanmap, arena_start, base, p, wbuf, nobj, np
         if (bits & _NOPTR) != 0:
             continue
         obj = pb[k, PT_BT_P]
-        s = spanmap[(obj >> PAGE_SHIFT) - page0]
+        s = spanmap[(obj >> page_shift) - page0]
         prefetch(obj)
         i = WB_OBJ + 3 * nobj
         wb[wbuf, i] = obj
@@ -369,7 +370,7 @@ def _scan_words(rt, mem, wb, pb, spans, spanmap, lo, hi, base, p, b, n, wbuf, no
 def scan_block(rt, p, b, n, wbuf, nobj, nptr):
     """Scan the heap block [b, b+n): precisely if its span records a type for it, else conservatively."""
     rt.gcstats[GS_SCANNED_BYTES] += n
-    s = rt.spanmap[(b - rt.h[H_ARENA_START]) >> PAGE_SHIFT]
+    s = rt.spanmap[(b - rt.h[H_ARENA_START]) >> rt.h[H_PAGE_SHIFT]]
     if rt.spans[s, SP_TYPES_COMPRESSION] != MTYPES_EMPTY:
         return _scan_typed_or_map(rt, p, b, n, wbuf, nobj, nptr)
     return _scan_words_counted(rt, p, b, n, wbuf, nobj, nptr)
@@ -450,7 +451,8 @@ def drain(rt, p, wbuf, nobj, nptr, clock, limit_clock, limit_p, cost_object, cos
     lo = rt.h[H_ARENA_START]
     hi = rt.h[H_ARENA_USED]
     base = rt.h[H_BASE]
-    page0 = lo >> PAGE_SHIFT
+    page_shift = rt.h[H_PAGE_SHIFT]
+    page0 = lo >> page_shift
     scanned = 0
     marked = 0
     while nobj > 0 and (clock < limit_clock or (clock == limit_clock and p < limit_p)):
@@ -460,7 +462,7 @@ def drain(rt, p, wbuf, nobj, nptr, clock, limit_clock, limit_p, cost_object, cos
         n = wb[wbuf, i + 1]
         scanned += n
         clock += cost_object + cost_word * (n >> 3)
-        if spans[spanmap[(b >> PAGE_SHIFT) - page0], SP_TYPES_COMPRESSION] != MTYPES_EMPTY:
+        if spans[spanmap[(b >> page_shift) - page0], SP_TYPES_COMPRESSION] != MTYPES_EMPTY:
             wbuf, nobj, nptr = _scan_typed_or_map(rt, p, b, n, wbuf, nobj, nptr)
             continue
         # _scan_words, inlined by hand: a call costs reference counts on its array arguments,

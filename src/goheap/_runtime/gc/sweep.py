@@ -13,27 +13,25 @@ from ..constants import (
     BIT_MASK,
     BIT_SPECIAL,
     MSPAN_IN_USE,
-    PAGE_SHIFT,
 )
 from ..layout import (
     GS_FREED,
     H_ARENA_START,
     H_BASE,
+    H_PAGE_SHIFT,
     LC_LOCAL_ALLOC,
     LC_LOCAL_CACHEALLOC,
     LC_LOCAL_NFREE,
     LC_LOCAL_OBJECTS,
     SP_ELEMSIZE,
-    SP_NPAGES,
     SP_SIZECLASS,
-    SP_START,
     SP_STATE,
     SP_TYPES_COMPRESSION,
     SP_TYPES_DATA,
 )
 from ..malloc import cleartype
 from ..mcentral import mcentral_free_span
-from ..mheap import mheap_free, store
+from ..mheap import mheap_free, span_base, span_bytes, store
 from .finalizers import handlespecial
 
 _ALLOC = np.int64(BIT_ALLOCATED)
@@ -50,13 +48,14 @@ def sweepspan(rt, c, s):
     if spans[s, SP_STATE] != MSPAN_IN_USE:
         return
     cl = spans[s, SP_SIZECLASS]
+    nbytes = span_bytes(rt, s)
     if cl == 0:
-        size = spans[s, SP_NPAGES] << PAGE_SHIFT
+        size = nbytes
         n = 1
     else:
         size = spans[s, SP_ELEMSIZE]
-        n = (spans[s, SP_NPAGES] << PAGE_SHIFT) // size
-    p = spans[s, SP_START] << PAGE_SHIFT
+        n = nbytes // size
+    p = span_base(rt, s)
     compression = spans[s, SP_TYPES_COMPRESSION]
     type_data = spans[s, SP_TYPES_DATA]
     arena_start = rt.h[H_ARENA_START]
@@ -85,7 +84,7 @@ def sweepspan(rt, c, s):
         rt.mem[bitp] = (rt.mem[bitp] & ~(_MASK << shift)) | (_BOUNDARY << shift)
         rt.gcstats[GS_FREED] += 1
         if cl == 0:
-            unmarkspan(rt, p, 1 << PAGE_SHIFT)
+            unmarkspan(rt, p, 1 << rt.h[H_PAGE_SHIFT])
             store(rt, p, 1)  # needs zeroing
             mheap_free(rt, c, s, True)
             lc[LC_LOCAL_ALLOC] -= size
