@@ -76,9 +76,39 @@ if not os.environ.get("NUMBA_CACHE_DIR"):
         _prune_stale_caches(numba.config.CACHE_DIR)
 
 
+from numba.core import errors as _errors, types as _types
+from numba.core.registry import CPUDispatcher as _CPUDispatcher
+
+
+def _plain(typ):
+    typ = _types.unliteral(typ)
+    if isinstance(typ, _types.Integer) and (typ.signed or typ.bitwidth < 64):
+        return _types.int64
+    return typ
+
+
+class _Dispatcher(_CPUDispatcher):
+    def get_call_template(self, args, kws):
+        plain = tuple(_plain(a) for a in args)
+        if plain != tuple(args):
+            try:
+                return super().get_call_template(plain, kws)
+            except _errors.TypingError:
+                pass
+        return super().get_call_template(args, kws)
+
+
+def _njit(fn, **options):
+    if numba.config.DISABLE_JIT:
+        return fn
+    disp = _Dispatcher(py_func=fn, locals={}, targetoptions={"nopython": True, **options})
+    disp.enable_caching()
+    return disp
+
+
 def jit(fn):
     """Compile ``fn`` in nopython mode, cached on disk, holding the GIL (one runtime call is atomic)."""
-    return numba.njit(cache=True, nogil=False)(fn)
+    return _njit(fn, nogil=False)
 
 
 def jit_inline(fn):
@@ -88,7 +118,7 @@ def jit_inline(fn):
     path: LLVM will not inline them (their rare branches make them too big), and the calls
     cost about 15% of a small alloc+free.
     """
-    return numba.njit(cache=True, nogil=False, inline="always")(fn)
+    return _njit(fn, nogil=False, inline="always")
 
 
 _INTERPRETED_LOCK = threading.RLock()

@@ -158,7 +158,8 @@ def handoff(rt, p, b, nobj):
     n = nobj // 2
     nobj -= n
     wb = rt.workbuf
-    wb[b1, WB_OBJ : WB_OBJ + 3 * n] = wb[b, WB_OBJ + 3 * nobj : WB_OBJ + 3 * (nobj + n)]
+    for i in range(3 * n):  # a loop, not a slice copy: that would compile numba's shape-error formatting
+        wb[b1, WB_OBJ + i] = wb[b, WB_OBJ + 3 * nobj + i]
     rt.gcproc[p, GP_NHANDOFF] += 1
     rt.gcproc[p, GP_NHANDOFFCNT] += n
     wb[b, WB_NOBJ] = nobj
