@@ -416,6 +416,7 @@ class Heap:
             self._sysmem.release_all()
             raise
         self._arrays = arrays
+        entry.load_units(arrays.code, race_mode=race_options is not None, nproc=config.nproc)
         self._rt = L.as_runtime(arrays, race=race_options is not None)
         self._handle = handle_of(self._rt)
         self._alloc_fast = entry_point(*entry.HOT["alloc"])

@@ -30,6 +30,7 @@ RANKS = {
     "_runtime.stats": 0,
     "_runtime.gctrace": 0,
     "_runtime.handle": 0,
+    "_runtime.units": 0,
     "_runtime.sysmem": 1,
     "_runtime.fixalloc": 2,
     "_runtime.bitmap": 2,

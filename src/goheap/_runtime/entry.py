@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from numba import types
 
-from . import api
+from . import api, race
 from ._jit import jit_entry
-from .gc.collect import cachestats
+from .gc import gchelper
+from .gc.collect import cachestats, gc_unit
 from .bitmap import get_bits
 from .handle import runtime_at
 from .layout import H_ARENA_START, H_ARENA_USED
@@ -21,6 +22,23 @@ from .mcache import allocmcache, freemcache
 from .gc import finalizers
 from .mheap import mheap_scavenge
 from .mheap import nanotime as mheap_nanotime
+from .mheap import mheap_alloc_unit, mheap_free_unit
+from .units import UNIT_GC, UNIT_GC_PROCS, UNIT_MHEAP_ALLOC, UNIT_MHEAP_FREE, UNIT_RACE, unit_address
+
+
+def load_units(code, *, race_mode: bool, nproc: int) -> None:
+    """Fill a new heap's ``code`` array with the units it can reach (see units.py), compiling them if need be.
+
+    The page heap and the collector always; the interleaved collector only with nproc > 1;
+    the race detector only in race mode.
+    """
+    code[UNIT_MHEAP_ALLOC] = unit_address(UNIT_MHEAP_ALLOC, mheap_alloc_unit)
+    code[UNIT_MHEAP_FREE] = unit_address(UNIT_MHEAP_FREE, mheap_free_unit)
+    code[UNIT_GC] = unit_address(UNIT_GC, gc_unit)
+    if nproc > 1:
+        code[UNIT_GC_PROCS] = unit_address(UNIT_GC_PROCS, gchelper.gc_procs_unit)
+    if race_mode:
+        code[UNIT_RACE] = unit_address(UNIT_RACE, race.race_unit)
 
 
 @jit_entry

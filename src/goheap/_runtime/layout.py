@@ -227,6 +227,7 @@ class RuntimeArrays(NamedTuple):
     race_reports: np.ndarray  # int64[n, RR_NSLOTS]: races found, for the shell to print
     race_nodes: np.ndarray  # int64[n, SN_NSLOTS]: compiled call stacks (racefuncenter)
     race_occ: np.ndarray  # int64[n, OC_NSLOTS]: which goroutine held a slot from which clock
+    code: np.ndarray  # int64[units.N_UNITS]: machine-code address of each unit the heap loaded, 0 if not (units.py)
 
 
 # ---------------------------------------------------------------- gcstats slots
@@ -475,7 +476,7 @@ def _new_runtime(struct_type, mem, mem8, h, mstats, by_size, pause_ns, spans, sp
     class_to_transfercount, size_to_class8, size_to_class128, scratch, gcstats, workbuf, gcroots,
     gcproc, ptrbuf, parfor, roots, rootptrs, finq, fintab, gctrace_log, prof, profaddr, settype_buf,
     typedesc, typeptrs, rootslots, shadow, race_h, race_shadow, race_meta, race_gshadow, race_thr,
-    race_vc, race_sync, race_rs, race_hist, race_allocs, race_reports, race_nodes, race_occ):
+    race_vc, race_sync, race_rs, race_hist, race_allocs, race_reports, race_nodes, race_occ, code):
     """``Runtime(*arrays)`` (or ``RaceRuntime``: ``struct_type``), compiled once and cached:
     the proxies' own constructors are not cacheable, and compiling one anew cost every
     process about half a second."""
@@ -530,6 +531,7 @@ def _new_runtime(struct_type, mem, mem8, h, mstats, by_size, pause_ns, spans, sp
     rt.race_reports = race_reports
     rt.race_nodes = race_nodes
     rt.race_occ = race_occ
+    rt.code = code
     return rt
 
 

@@ -86,7 +86,11 @@ state as their first argument, as Go's take ``MHeap *h`` (a ``RuntimeRef``: a bo
 pointer to the heap's ``Runtime`` of arrays, free of reference counting), and a thread's
 cache row ``c`` as their second where the seed uses ``m->mcache``. Layers call downward
 only: entry -> api -> gc -> malloc -> mcache -> mcentral -> mheap -> fixalloc, bitmap ->
-sysmem (a test enforces it). ``heap.py`` is the Python shell over it all. Above the shell:
+sysmem (a test enforces it). A few parts are compiled once each as *units*
+(``units.py``): the page heap's MHeap_Alloc and MHeap_Free, the collector, its interleaved
+procs, the race detector. Other compiled code calls a unit through the heap's table of
+code addresses (``rt.code``) instead of carrying its own copy of it, which is what keeps
+the first run's compiling short. ``heap.py`` is the Python shell over it all. Above the shell:
 ``goheap.workloads`` (the seed runs' programs ported, in a model of the 2013 Go process),
 ``goheap.trace`` (allocfreetrace import and replay), ``goheap.inspect`` and
 ``goheap.report`` (views, HTML reports, pprof profiles), ``goheap.race`` and ``goheap.cli``.

@@ -32,6 +32,7 @@ from .mheap import mheap_init, mspanlist_init
 from .raceshadow import RaceSizes, build_race_arrays
 from .sizeclasses import init_sizes
 from .sysmem import SysMem, array_at, metadata_array
+from .units import N_UNITS
 
 # The seed's MHeap record: 8 bytes of span map per arena page plus about 40 KB of the rest.
 MHEAP_RECORD_REST = SIZEOF_MHEAP - (MAX_MEM >> PAGE_SHIFT) * 8
@@ -137,6 +138,7 @@ def build_runtime(sysmem: SysMem, arena_size: int, limits: Limits, race: RaceSiz
         rootslots=meta(limits.root_slots),
         shadow=meta((nc, limits.shadow_depth)),
         **build_race_arrays(sysmem, arena_size, limits.root_slots, race),
+        code=np.zeros(N_UNITS, np.int64),
     )
     h = rt.h
     h[L.H_BASE] = base

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .._jit import jit
+from ..units import UNIT_GC, call_unit
 from ..constants import FLAG_NO_GC, FLAG_NO_PROFILING, MAX_GCPROC, NUM_SIZE_CLASSES, PAUSE_HISTORY
 from ..layout import (
     FIRST_SPAN,
@@ -67,6 +68,7 @@ from ..layout import (
     TR_OTHER_NS,
     TR_PAUSE_NS,
     TR_SWEEP_NS,
+    runtime_ref,
 )
 from ..malloc import free, malloc_nogc, settype_flush
 from ..mcache import mcache_release_all
@@ -117,6 +119,15 @@ def _account_roots(rt):
 @jit
 def gc(rt, c, force):
     """runtime.gc: collect if enabled and (forced or the heap reached next_gc). True if it ran.
+
+    Its machine code is the collector's unit (see units.py): callers reach it by address.
+    """
+    return call_unit(rt.code[UNIT_GC], UNIT_GC, runtime_ref(rt), c, force)
+
+
+@jit
+def gc_unit(rt, c, force):
+    """The collector's unit: runtime.gc itself.
 
     GOGCTRACE >= 2 runs a second, forced collection after every automatic one, as in the seed.
     """
