@@ -13,9 +13,8 @@ real virtual memory. The overview essay is the docstring of ``goheap._runtime.ma
 
 from __future__ import annotations
 
-from ._runtime.mallocinit import Limits
-from ._runtime.sizeclasses import SizeClasses, init_sizes
-from ._runtime.stats import GCStats, MemStats, SizeClassStats
+import importlib
+
 from .errors import (
     AddressError,
     ConfigError,
@@ -30,10 +29,6 @@ from .errors import (
     OutOfMemory,
     RaceError,
 )
-from .heap import Heap, HeapConfig, TypeInfo, readgogc
-from . import inspect, race
-from .race import RaceOptions
-from .inspect import HeapSnapshot, History, PageMapSnapshot, PageState, Span, SpanState
 
 __all__ = [
     "AddressError",
@@ -71,10 +66,45 @@ __all__ = [
 
 __version__ = "0.1.0"
 
-for _name in (
-    "GCStats", "MemStats", "SizeClassStats", "SizeClasses", "TypeInfo", "HeapConfig", "Limits",
-    "HeapSnapshot", "History", "PageMapSnapshot", "PageState", "Span", "SpanState", "init_sizes", "readgogc",
-    "RaceOptions",
-):
-    globals()[_name].__module__ = "goheap"
-del _name
+# Everything else is imported on first use (PEP 562), so that ``import goheap`` and the
+# commands that need no compiled runtime (``goheap --help``, ``goheap sizeclasses``,
+# ``goheap trace import``) do not load numba and the runtime. Each name: its module.
+_LAZY = {
+    "GCStats": "._runtime.stats",
+    "Heap": ".heap",
+    "HeapConfig": ".heap",
+    "HeapSnapshot": ".inspect",
+    "History": ".inspect",
+    "Limits": "._runtime.mallocinit",
+    "MemStats": "._runtime.stats",
+    "PageMapSnapshot": ".inspect",
+    "PageState": ".inspect",
+    "RaceOptions": ".race",
+    "SizeClassStats": "._runtime.stats",
+    "SizeClasses": "._runtime.sizeclasses",
+    "Span": ".inspect",
+    "SpanState": ".inspect",
+    "TypeInfo": ".heap",
+    "init_sizes": "._runtime.sizeclasses",
+    "inspect": None,  # submodules
+    "race": None,
+    "readgogc": ".heap",
+}
+
+
+def __getattr__(name: str):
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'goheap' has no attribute {name!r}") from None
+    if module is None:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        value = getattr(importlib.import_module(module, __name__), name)
+        value.__module__ = "goheap"
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -12,8 +12,6 @@ from pathlib import Path
 
 import click
 
-from ..inspect import History
-
 __all__ = ["RunOutputs", "output_options"]
 
 
@@ -55,7 +53,11 @@ class RunOutputs:
                 raise ValueError(f"cannot write {path}: no such directory, or not writable")
         self.report = report
         self.heap_profile = heap_profile
-        self.history = History() if report else None
+        self.history = None
+        if report:
+            from ..inspect import History  # only now: it loads the compiled runtime
+
+            self.history = History()
 
     @property
     def on_tick(self):

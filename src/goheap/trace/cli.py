@@ -25,15 +25,21 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from goheap.errors import HeapError
-from goheap.heap import readgogc
 from goheap.report.outputs import RunOutputs, output_options
 from goheap.trace.allocfreetrace import ImportResult, import_log_to_file
-from goheap.trace.replay import MODES, ReplayResult, replay
 from goheap.trace.tracefile import Trace, TraceFormatError, TraceTruncatedWarning
+
+if TYPE_CHECKING:
+    from goheap.trace.replay import ReplayResult
+
+# goheap.trace.replay.MODES, spelled out so that the command line loads without the compiled
+# runtime (goheap --help, goheap trace import); a test checks that the two agree
+REPLAY_MODES = ("gc", "free")
 
 __all__ = ["default_output", "replay_command", "trace_group"]
 
@@ -184,6 +190,8 @@ def _parse_gogc(ctx: click.Context, param: click.Parameter, value: str | None) -
         return None
     v = value.strip()
     if v == "off" or v.lstrip("-").isdigit():
+        from goheap.heap import readgogc
+
         return -1 if v == "off" or v.startswith("-") else readgogc(v)
     raise click.BadParameter(f"{value!r} is not a percentage or 'off'")
 
@@ -211,7 +219,7 @@ def _looks_like_a_log(path: Path) -> bool:
 )
 @click.option(
     "--mode",
-    type=click.Choice(MODES),
+    type=click.Choice(REPLAY_MODES),
     default="gc",
     show_default=True,
     help="gc: a traced free drops the object and goheap's collector frees it; "
@@ -244,6 +252,8 @@ def replay_command(
     run: its collections against goheap's, the live objects and bytes of both at each
     recorded collection, and both peaks. Make TRACE with `goheap trace import LOG`.
     """
+    from goheap.trace.replay import replay
+
     fail = "goheap replay"
     try:
         t = Trace.load(trace)
@@ -302,6 +312,7 @@ def replay_command(
 
 
 def _replay_with_progress(t: Trace, name: str, kwargs: dict) -> ReplayResult:
+    from goheap.trace.replay import replay
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 

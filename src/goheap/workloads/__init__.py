@@ -14,21 +14,21 @@ returns what the Go program prints, the MemStats it dumps and the collector's tr
 
 from __future__ import annotations
 
+import importlib
 import io
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TextIO
-
-import numpy as np
+from typing import TYPE_CHECKING, TextIO
 
 from ..errors import HeapError
-from ..heap import Heap
-from .._runtime.stats import MemStats
-from . import binarytrees, churn, gcbench
-from .._runtime.gctrace import format_gctrace
-from .goprocess import GoProcess
-from .seedrun import SeedRun
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .._runtime.stats import MemStats
+    from ..heap import Heap
+    from .seedrun import SeedRun
 
 __all__ = ["WORKLOADS", "RunResult", "UnknownWorkload", "Workload", "WorkloadError", "run_workload"]
 
@@ -54,6 +54,38 @@ class Workload:
     run: Callable[..., None]
 
 
+def parse_binarytrees_args(args: list[str]) -> int:
+    """``binarytrees N``: strconv.Atoi of the first argument, 0 when absent."""
+    if len(args) > 1:
+        raise ValueError(f"binarytrees takes one argument, the maximum depth N, not {len(args)}")
+    if not args:
+        return 0
+    try:
+        return int(args[0], 10)
+    except ValueError:
+        raise ValueError(f"binarytrees: N must be an integer, not {args[0]!r}") from None
+
+
+def _no_args(name: str) -> Callable[[list[str]], tuple[()]]:
+    def parse_args(args: list[str]) -> tuple[()]:
+        if args:
+            raise ValueError(f"{name} takes no arguments, not {' '.join(args)!r}")
+        return ()
+
+    return parse_args
+
+
+def _port(module: str, function: str = "run") -> Callable[..., None]:
+    """The port's ``function``, its module imported (with the compiled runtime) only when it runs."""
+
+    def run(*args):
+        return getattr(importlib.import_module(f".{module}", __name__), function)(*args)
+
+    return run
+
+
+# The arguments are checked before anything is compiled or even imported: a mistyped
+# command line fails at once.
 WORKLOADS: dict[str, Workload] = {
     w.name: w
     for w in (
@@ -61,29 +93,29 @@ WORKLOADS: dict[str, Workload] = {
             "binarytrees",
             "binarytrees [N]",
             "binary-trees of max depth N (min 6): 16-byte two-pointer nodes, short- and long-lived trees",
-            binarytrees.parse_args,
-            binarytrees.run,
+            parse_binarytrees_args,
+            _port("binarytrees"),
         ),
         Workload(
             "binarytrees-py",
             "binarytrees-py [N]",
             "binary-trees through the Python API only (exact roots; slow: for small N)",
-            binarytrees.parse_args,
-            lambda heap, n, emit, tick, progress: binarytrees.run_python(heap, n, emit),
+            parse_binarytrees_args,
+            lambda heap, n, emit, tick, progress: _port("binarytrees", "run_python")(heap, n, emit),
         ),
         Workload(
             "gcbench",
             "gcbench",
             "Boehm's GCBench: 32-byte nodes, top-down and bottom-up trees, a 4 MB float64 array",
-            gcbench.parse_args,
-            gcbench.run,
+            _no_args("gcbench"),
+            _port("gcbench"),
         ),
         Workload(
             "churn",
             "churn",
             "2M []byte of random sizes (8 B to 1 MB) through a 10000-slot ring",
-            churn.parse_args,
-            churn.run,
+            _no_args("churn"),
+            _port("churn"),
         ),
     )
 }
@@ -106,9 +138,13 @@ class RunResult:
 
     def gctrace_lines(self) -> list[str]:
         """The collector's trace, one seed-format line per collection (the seed runs' .stderr)."""
+        from .._runtime.gctrace import format_gctrace
+
         return [format_gctrace(row) for row in self.gctrace]
 
     def to_seed_run(self) -> SeedRun:
+        from .seedrun import SeedRun
+
         return SeedRun.from_text("\n".join(self.stdout_lines()), "\n".join(self.gctrace_lines()), self.workload)
 
 
@@ -150,6 +186,8 @@ def run_workload(
         parsed = workload.parse_args(args)
     except ValueError as exc:
         raise WorkloadError(str(exc)) from None
+    from .goprocess import GoProcess
+
     lines: list[str] = []
     with GoProcess(
         gcpercent=gcpercent,

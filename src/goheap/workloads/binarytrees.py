@@ -41,7 +41,7 @@ from .._runtime.layout import runtime_ref
 from ..heap import Heap
 from .gostack import RETURN_PC, node_literal_tree
 
-__all__ = ["MIN_DEPTH", "NODE_SIZE", "parse_args", "run", "run_python"]
+__all__ = ["MIN_DEPTH", "NODE_SIZE", "run", "run_python"]
 
 MIN_DEPTH = 4
 NODE_SIZE = 16  # struct { left, right *Node }
@@ -50,18 +50,6 @@ CHECK_FRAME = 3  # return PC, outgoing receiver, outgoing result
 MAIN_FRAME = 8
 MAIN_LONG_LIVED = 1  # main's slot for longLived
 MAIN_OUT = 2  # main's outgoing argument; the result follows it
-
-
-def parse_args(args: list[str]) -> int:
-    """``binarytrees N``: strconv.Atoi of the first argument, 0 when absent."""
-    if len(args) > 1:
-        raise ValueError(f"binarytrees takes one argument, the maximum depth N, not {len(args)}")
-    if not args:
-        return 0
-    try:
-        return int(args[0], 10)
-    except ValueError:
-        raise ValueError(f"binarytrees: N must be an integer, not {args[0]!r}") from None
 
 
 def max_depth_of(n: int) -> int:
