@@ -90,7 +90,11 @@ sysmem (a test enforces it). A few parts are compiled once each as *units*
 (``units.py``): the page heap's MHeap_Alloc and MHeap_Free, the collector, its interleaved
 procs, the race detector. Other compiled code calls a unit through the heap's table of
 code addresses (``rt.code``) instead of carrying its own copy of it, which is what keeps
-the first run's compiling short. ``heap.py`` is the Python shell over it all. Above the shell:
+the first run's compiling short. ``heap.py`` is the Python shell over it all: ``Heap``, the
+allocator's and the accessors' hot paths, assembled from its parts in ``goheap/_shell/``
+(``config``: HeapConfig, readgogc, TypeInfo; ``roots``: RootSet's handles and regions;
+``profiling``: stacks, buckets, heap profiles; ``finalizers``: SetFinalizer and the queue's
+runner; ``scavenger``: the clock, the scavenger's rounds, FreeOSMemory). Above the shell:
 ``goheap.workloads`` (the seed runs' programs ported, in a model of the 2013 Go process),
 ``goheap.trace`` (allocfreetrace import and replay), ``goheap.inspect`` and
 ``goheap.report`` (views, HTML reports, pprof profiles), ``goheap.race`` and ``goheap.cli``.
