@@ -210,7 +210,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import jit
+from ._jit import jit, jit_inline
 from .bitmap import get_bits, is_allocated, markallocated, markfreed, markspan, setblockspecial, unmarkspan
 from .constants import (
     BIT_ALLOCATED,
@@ -471,7 +471,7 @@ def mlookup(rt, c, v):
 # ================================================================ settype and span type arrays
 
 
-@jit
+@jit_inline
 def settype(rt, c, v, typ):
     """Record that the block at v holds type word ``typ``; buffered per cache, as per M in the seed."""
     n = rt.cache_local[c, LC_SETTYPE_N]
@@ -499,12 +499,21 @@ def settype_flush(rt, c):
     n = rt.cache_local[c, LC_SETTYPE_N]
     rt.cache_local[c, LC_SETTYPE_N] = 0
     spans = rt.spans
+    # the common case: the block before was of the same span and type, so its byte slot is known
+    last_s = 0
+    last_typ = 0
+    last_j = 0
     for k in range(0, n, 2):
         v = rt.settype_buf[c, k]
         typ = rt.settype_buf[c, k + 1]
         s = mheap_lookup(rt, v)
         if spans[s, SP_STATE] != MSPAN_IN_USE:
             continue  # freed before the flush
+        if s == last_s and typ == last_typ:
+            ofs = (v - (spans[s, SP_START] << PAGE_SHIFT)) // spans[s, SP_ELEMSIZE]
+            _store_byte(rt, spans[s, SP_TYPES_DATA] + MTYPES_BYTES_SLOTS * 8 + ofs, last_j)
+            continue
+        last_s = 0
         if spans[s, SP_SIZECLASS] == 0:
             spans[s, SP_TYPES_COMPRESSION] = MTYPES_SINGLE
             spans[s, SP_TYPES_DATA] = typ
@@ -522,6 +531,7 @@ def settype_flush(rt, c):
             spans[s, SP_TYPES_DATA] = data
             store(rt, data + 8, typ)
             _store_byte(rt, data + MTYPES_BYTES_SLOTS * 8 + ofs, 1)
+            last_s, last_typ, last_j = s, typ, 1
         elif compression == MTYPES_WORDS:
             store(rt, spans[s, SP_TYPES_DATA] + 8 * ofs, typ)
         elif compression == MTYPES_BYTES:
@@ -537,6 +547,7 @@ def settype_flush(rt, c):
                 j += 1
             if j < MTYPES_BYTES_SLOTS:
                 _store_byte(rt, data + MTYPES_BYTES_SLOTS * 8 + ofs, j)
+                last_s, last_typ, last_j = s, typ, j
             else:
                 words = malloc_nogc(rt, c, ntypes * 8, FLAG_NO_POINTERS, True)
                 if words < 0:
@@ -556,13 +567,22 @@ def gettype(rt, v):
     if s == 0:
         return 0
     spans = rt.spans
+    return span_type(rt, s, (v - (spans[s, SP_START] << PAGE_SHIFT)) // spans[s, SP_ELEMSIZE])
+
+
+@jit_inline
+def span_type(rt, s, ofs):
+    """The type word recorded for block number ``ofs`` of in-use span s, 0 if none.
+
+    gettype once the block's span and place in it are known (the collector's hot path
+    knows them, and finds the place without a division).
+    """
+    spans = rt.spans
     compression = spans[s, SP_TYPES_COMPRESSION]
     if compression == MTYPES_EMPTY:
         return 0
     if compression == MTYPES_SINGLE:
         return spans[s, SP_TYPES_DATA]
-    start = spans[s, SP_START] << PAGE_SHIFT
-    ofs = (v - start) // spans[s, SP_ELEMSIZE]
     data = spans[s, SP_TYPES_DATA]
     if compression == MTYPES_WORDS:
         return load(rt, data + 8 * ofs)

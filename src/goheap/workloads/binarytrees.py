@@ -37,7 +37,7 @@ import numpy as np
 
 from .. import nb
 from .._runtime._jit import jit
-from .._runtime.layout import runtime_ref
+from .._runtime.layout import borrowed, runtime_ref
 from ..heap import Heap
 from .gostack import RETURN_PC, node_literal_tree
 
@@ -92,7 +92,7 @@ def _tree_and_check(rt, c, node_type, main, depth, buckets):
 def stretch(rt, c, node_type, main, depth, buckets):
     """The stretch tree: built, checked, dropped."""
     rt = runtime_ref(rt)  # no reference counting below this call
-    return _tree_and_check(rt, c, node_type, main, depth, buckets)
+    return _tree_and_check(rt, c, node_type, main, depth, borrowed(buckets))
 
 
 @jit
@@ -101,7 +101,7 @@ def long_lived(rt, c, node_type, main, depth, buckets):
     rt = runtime_ref(rt)  # no reference counting below this call
     out = main + MAIN_OUT
     nb.stack_store(rt, c, out, depth)
-    t = node_literal_tree(rt, c, node_type, NODE_SIZE, out, buckets)
+    t = node_literal_tree(rt, c, node_type, NODE_SIZE, out, borrowed(buckets))
     nb.stack_store(rt, c, main + MAIN_LONG_LIVED, t)
     return t
 
@@ -110,6 +110,7 @@ def long_lived(rt, c, node_type, main, depth, buckets):
 def trees(rt, c, node_type, main, depth, count, buckets):
     """``count`` iterations of the inner loop: build a tree of ``depth``, check it; the checks summed."""
     rt = runtime_ref(rt)  # no reference counting below this call
+    buckets = borrowed(buckets)
     total = 0
     for _ in range(count):
         total += _tree_and_check(rt, c, node_type, main, depth, buckets)

@@ -94,7 +94,7 @@ from ..layout import (
     WB_OBJ,
     WORKBUF_NOBJ,
 )
-from ..malloc import gettype
+from ..malloc import gettype, span_type
 from .rawmem import load_raw, prefetch
 from .roots import finblock_range
 
@@ -454,6 +454,10 @@ def drain(rt, p, wbuf, nobj, nptr, clock, limit_clock, limit_p, cost_object, cos
     page0 = lo >> PAGE_SHIFT
     scanned = 0
     marked = 0
+    typedesc = rt.typedesc
+    typeptrs = rt.typeptrs
+    recip_n = 0
+    recip = 0.0
     while nobj > 0 and (clock < limit_clock or (clock == limit_clock and p < limit_p)):
         nobj -= 1
         i = WB_OBJ + 3 * nobj
@@ -461,12 +465,41 @@ def drain(rt, p, wbuf, nobj, nptr, clock, limit_clock, limit_p, cost_object, cos
         n = wb[wbuf, i + 1]
         scanned += n
         clock += cost_object + cost_word * (n >> 3)
-        if spans[spanmap[(b >> PAGE_SHIFT) - page0], SP_TYPES_COMPRESSION] != MTYPES_EMPTY:
-            wbuf, nobj, nptr = _scan_typed_or_map(rt, p, b, n, wbuf, nobj, nptr)
+        k0 = (b - base) >> 3
+        s = spanmap[(b >> PAGE_SHIFT) - page0]
+        t = 0
+        if spans[s, SP_TYPES_COMPRESSION] != MTYPES_EMPTY:
+            # b's place in its span, (b - start) // n, without the division (most of a
+            # typed block's cost): b is a block start, so the quotient is exact and
+            # rounding its floating-point estimate recovers it (error < 2**-51 relative)
+            if n != recip_n:
+                recip_n = n
+                recip = 1.0 / n
+            t = span_type(rt, s, int((b - (spans[s, SP_START] << PAGE_SHIFT)) * recip + 0.5))
+        if t != 0 and (t & 7) != TYPEINFO_MAP:
+            # scan_typed, inlined by hand as the conservative loop below: precisely, only
+            # the pointer words of type t, once or for every element
+            typ = t >> TYPE_TAG_BITS
+            elemsize = typedesc[typ, TD_SIZE]
+            first = typedesc[typ, TD_PTR_START]
+            nptrs = typedesc[typ, TD_NPTRS]
+            if elemsize == 0 or nptrs == 0:
+                continue
+            nelem = n // elemsize if (t & 7) == TYPEINFO_ARRAY else 1
+            for e in range(nelem):
+                for k in range(first, first + nptrs):
+                    w = mem[k0 + typeptrs[k]]
+                    if w >= lo and w < hi:
+                        pb[nptr, PT_P] = w
+                        nptr += 1
+                        if nptr == PTRBUF_LEN:
+                            wbuf, nobj, m = _flush(rt, mem, wb, pb, spans, spanmap, lo, base, p, wbuf, nobj, nptr)
+                            marked += m
+                            nptr = 0
+                k0 += elemsize >> 3
             continue
         # _scan_words, inlined by hand: a call costs reference counts on its array arguments,
         # which halves the marking speed
-        k0 = (b - base) >> 3
         for k in range(k0, k0 + (n >> 3)):
             w = mem[k]
             if w >= lo and w < hi:
