@@ -16,3 +16,13 @@ def seed_runs() -> Path:
     if not SEED_RUNS.is_dir():
         pytest.skip("../shared/data/go-seed-runs is not available")
     return SEED_RUNS
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_runtime() -> None:
+    """Compile the runtime's units and entry points for every kind of heap the tests build,
+    on every core, before the first test (a no-op when the cache has them)."""
+    from goheap._runtime.prepare import heap_jobs, prepare
+
+    jobs = {job.key: job for race in (False, True) for job in heap_jobs(race_mode=race, nproc=2)}
+    prepare(list(jobs.values()))

@@ -13,10 +13,13 @@ real virtual memory. The overview essay is the docstring of ``goheap._runtime.ma
 
 from __future__ import annotations
 
+import contextlib
+import gc as _gc
 import importlib
 
 from .errors import (
     AddressError,
+    CacheWarning,
     ConfigError,
     DoubleFree,
     FinalizerError,
@@ -32,6 +35,7 @@ from .errors import (
 
 __all__ = [
     "AddressError",
+    "CacheWarning",
     "ConfigError",
     "DoubleFree",
     "FinalizerError",
@@ -97,13 +101,30 @@ def __getattr__(name: str):
         module = _LAZY[name]
     except KeyError:
         raise AttributeError(f"module 'goheap' has no attribute {name!r}") from None
-    if module is None:
-        value = importlib.import_module(f".{name}", __name__)
-    else:
-        value = getattr(importlib.import_module(module, __name__), name)
-        value.__module__ = "goheap"
+    with _importing():
+        if module is None:
+            value = importlib.import_module(f".{name}", __name__)
+        else:
+            value = getattr(importlib.import_module(module, __name__), name)
+            value.__module__ = "goheap"
     globals()[name] = value
     return value
+
+
+@contextlib.contextmanager
+def _importing():
+    """Python's cycle collector paused while the compiled runtime (numba, LLVM) is imported.
+
+    It would walk numba's growing object graph again and again (about a sixth of the
+    import's CPU); nothing an import makes is garbage.
+    """
+    collecting = _gc.isenabled()
+    _gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            _gc.enable()
 
 
 def __dir__() -> list[str]:

@@ -24,6 +24,7 @@ from ._runtime import entry
 from ._runtime import layout as L
 from ._runtime.check import check_heap
 from ._runtime._jit import entry_point
+from ._runtime.prepare import heap_jobs, prepare
 from ._runtime.constants import (
     FLAG_NO_GC,
     FLAG_NO_POINTERS,
@@ -38,7 +39,7 @@ from ._runtime.constants import (
 )
 from ._runtime.gctrace import format_gctrace
 from ._runtime.handle import forget_handle, handle_of
-from ._runtime.mallocinit import build_runtime
+from ._runtime.mallocinit import build_runtime, check_arena_size
 from ._runtime.stats import GCStats, MemStats
 from ._runtime.sysmem import SysMem
 from ._shell.config import HeapConfig, TypeInfo, atoi, check_config, readgogc
@@ -118,6 +119,8 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
         race_options = None
         if config.race:
             race_options = config.race_options or RaceOptions.from_gorace(os.environ.get("GORACE"))
+        check_arena_size(config.arena_size)
+        prepare(heap_jobs(race_mode=race_options is not None, nproc=config.nproc))  # the first run's compiling
         try:
             arrays = build_runtime(self._sysmem, config.arena_size, config.limits, race_options and race_options.sizes())
             L.check_arrays(arrays)

@@ -55,6 +55,7 @@ RANKS = {
     "_runtime.gc.roots": 7,
     "_runtime.api": 8,
     "_runtime.entry": 9,
+    "_runtime.prepare": 9,
     "_jit_api": 9,
     "race": 9,
     "nb": 10,

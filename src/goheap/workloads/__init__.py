@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
+from .. import _importing
 from ..errors import HeapError
 
 if TYPE_CHECKING:
@@ -79,7 +80,9 @@ def _port(module: str, function: str = "run") -> Callable[..., None]:
     """The port's ``function``, its module imported (with the compiled runtime) only when it runs."""
 
     def run(*args):
-        return getattr(importlib.import_module(f".{module}", __name__), function)(*args)
+        with _importing():
+            port = importlib.import_module(f".{module}", __name__)
+        return getattr(port, function)(*args)
 
     return run
 
@@ -186,7 +189,8 @@ def run_workload(
         parsed = workload.parse_args(args)
     except ValueError as exc:
         raise WorkloadError(str(exc)) from None
-    from .goprocess import GoProcess
+    with _importing():
+        from .goprocess import GoProcess
 
     lines: list[str] = []
     with GoProcess(
