@@ -11,6 +11,12 @@ Calls between goheap's compiled functions are typed with plain types instead: li
 as their type, every integer of 64 bits or less (int32 span ids from the span map, uint32
 shadow cells) as int64. This halved the first run's compiling.
 
+*No Python wrappers for internal functions.* numba gives every compiled function two
+wrappers, one Python can call and one C can, and optimises them with it; most of goheap's
+functions are only ever called from compiled code, and the wrappers cost a fifth of the
+compiling. Those (``jit``, ``jit_inline``) are compiled without them; when Python calls one
+after all (a test, a workload's entry), the call goes to a twin compiled with them.
+
 *The cache.* numba's on-disk cache is keyed by each function's own source file only, so a
 cached function that calls into a module that has since changed would run stale code.
 goheap therefore keeps its cache in a directory named after a hash of all its compiled
@@ -39,6 +45,7 @@ from pathlib import Path
 import numba
 from numba.core import errors as numba_errors
 from numba.core import types
+from numba.core.caching import FunctionCache
 from numba.core.registry import CPUDispatcher
 
 from ..errors import CacheWarning
@@ -167,18 +174,55 @@ class _Dispatcher(CPUDispatcher):
         return super().get_call_template(args, kws)
 
 
-def _njit(fn, **options):
-    if numba.config.DISABLE_JIT:
-        return fn
+class _InternalCache(FunctionCache):
+    """The cache of an internal function: its entries are told apart from its twin's (same source, other flags)."""
+
+    def _index_key(self, sig, codegen):
+        return (*super()._index_key(sig, codegen), "internal")
+
+
+class _InternalDispatcher(_Dispatcher):
+    """A function for compiled callers only: compiled without the Python and C wrappers.
+
+    Called from Python, it hands the call to a twin compiled with them (see the module docstring).
+    """
+
+    def __call__(self, *args, **kws):
+        twin = self.__dict__.get("_twin")
+        if twin is None:
+            twin = self._twin = _dispatcher(self.py_func, self._python_options)
+        return twin(*args, **kws)
+
+
+_WRAPPERS_OFF = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+
+def _dispatcher(fn, options: dict, internal: bool = False):
     # forceinline is set either way: numba passes it on to callees compiled with their caller
-    disp = _Dispatcher(py_func=fn, locals={}, targetoptions={"nopython": True, "forceinline": False, **options})
+    options = {"nopython": True, "forceinline": False, **options}
+    if internal:
+        disp = _InternalDispatcher(py_func=fn, locals={}, targetoptions={**options, **_WRAPPERS_OFF})
+        disp._python_options = options
+        if _CACHE_DIR is not None:
+            disp._cache = _InternalCache(fn)
+        return disp
+    disp = _Dispatcher(py_func=fn, locals={}, targetoptions=options)
     if _CACHE_DIR is not None:
         disp.enable_caching()
     return disp
 
 
+def _njit(fn, internal: bool = True, **options):
+    if numba.config.DISABLE_JIT:
+        return fn
+    return _dispatcher(fn, options, internal)
+
+
 def jit(fn):
-    """Compile ``fn`` in nopython mode, cached on disk, holding the GIL (one runtime call is atomic)."""
+    """Compile ``fn`` in nopython mode, cached on disk, holding the GIL (one runtime call is atomic).
+
+    For functions compiled code calls (see the module docstring); Python's calls work, through a twin.
+    """
     return _njit(fn, nogil=False)
 
 
@@ -207,7 +251,7 @@ def jit_entry(fn=None, *, inline: bool = False):
     if fn is None:
         return functools.partial(jit_entry, inline=inline)
     if not numba.config.DISABLE_JIT:
-        return jit_inline(fn) if inline else jit(fn)
+        return _njit(fn, internal=False, nogil=False, forceinline=inline)
 
     @functools.wraps(fn)
     def locked(*args):

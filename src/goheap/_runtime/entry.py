@@ -13,7 +13,7 @@ from numba import types
 
 from . import api, race
 from ._jit import jit_entry
-from .gc import gchelper
+from .gc import gchelper, mark
 from .gc.collect import cachestats, gc_unit
 from .bitmap import get_bits
 from . import layout, mallocinit
@@ -25,7 +25,7 @@ from .gc import finalizers
 from .mheap import mheap_scavenge
 from .mheap import nanotime as mheap_nanotime
 from .mheap import mheap_alloc_unit, mheap_free_unit
-from .units import UNIT_GC, UNIT_GC_PROCS, UNIT_MHEAP_ALLOC, UNIT_MHEAP_FREE, UNIT_RACE, unit_address
+from .units import UNIT_GC, UNIT_GC_PROCS, UNIT_MARK, UNIT_MHEAP_ALLOC, UNIT_MHEAP_FREE, UNIT_RACE, unit_address
 
 
 @jit_entry
@@ -177,6 +177,7 @@ UNITS = {
     UNIT_MHEAP_ALLOC: mheap_alloc_unit,
     UNIT_MHEAP_FREE: mheap_free_unit,
     UNIT_GC: gc_unit,
+    UNIT_MARK: mark.mark_serial_unit,
     UNIT_GC_PROCS: gchelper.gc_procs_unit,
     UNIT_RACE: race.race_unit,
 }
@@ -185,7 +186,7 @@ UNITS = {
 def units_of(*, race_mode: bool, nproc: int) -> list[int]:
     """The units a heap can reach: the page heap and the collector always; the interleaved
     collector only with nproc > 1; the race detector only in race mode."""
-    slots = [UNIT_MHEAP_ALLOC, UNIT_MHEAP_FREE, UNIT_GC]
+    slots = [UNIT_MHEAP_ALLOC, UNIT_MHEAP_FREE, UNIT_GC, UNIT_MARK]
     if nproc > 1:
         slots.append(UNIT_GC_PROCS)
     if race_mode:

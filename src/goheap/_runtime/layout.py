@@ -27,7 +27,7 @@ from numba.core.extending import infer_getattr, intrinsic, lower_getattr_generic
 from numba.core.typing.templates import AttributeTemplate
 from numba.experimental import structref
 
-from ._jit import jit
+from ._jit import jit_entry
 from .constants import MAX_MHEAP_LIST, NUM_SIZE_CLASSES, PAUSE_HISTORY
 
 # ---------------------------------------------------------------- h: MHeap scalars (int64)
@@ -471,7 +471,7 @@ def as_runtime(arrays: RuntimeArrays, race: bool = False):
     return _new_runtime(RACE_RUNTIME_TYPE if race else RUNTIME_TYPE, *arrays)
 
 
-@jit
+@jit_entry
 def _new_runtime(struct_type, mem, mem8, h, mstats, by_size, pause_ns, spans, spanmap, fixalloc,
     central_nfree, cache_list, cache_local, cache_by_size, class_to_size, class_to_allocnpages,
     class_to_transfercount, size_to_class8, size_to_class128, scratch, gcstats, workbuf, gcroots,
@@ -536,7 +536,8 @@ def _new_runtime(struct_type, mem, mem8, h, mstats, by_size, pause_ns, spans, sp
     return rt
 
 
-if tuple(getattr(_new_runtime, "py_func", _new_runtime).__code__.co_varnames[1 : 1 + len(RuntimeArrays._fields)]) != RuntimeArrays._fields:
+_constructor = getattr(_new_runtime, "py_func", getattr(_new_runtime, "__wrapped__", _new_runtime))
+if tuple(_constructor.__code__.co_varnames[1 : 1 + len(RuntimeArrays._fields)]) != RuntimeArrays._fields:
     raise AssertionError("layout._new_runtime must take RuntimeArrays' fields, in order")
 
 

@@ -87,8 +87,8 @@ pointer to the heap's ``Runtime`` of arrays, free of reference counting), and a 
 cache row ``c`` as their second where the seed uses ``m->mcache``. Layers call downward
 only: entry -> api -> gc -> malloc -> mcache -> mcentral -> mheap -> fixalloc, bitmap ->
 sysmem (a test enforces it). A few parts are compiled once each as *units*
-(``units.py``): the page heap's MHeap_Alloc and MHeap_Free, the collector, its interleaved
-procs, the race detector. Other compiled code calls a unit through the heap's table of
+(``units.py``): the page heap's MHeap_Alloc and MHeap_Free, the collector, its mark phase,
+its interleaved procs, the race detector. Other compiled code calls a unit through the heap's table of
 code addresses (``rt.code``) instead of carrying its own copy of it, which is what keeps
 the first run's compiling short. ``heap.py`` is the Python shell over it all: ``Heap``, the
 allocator's and the accessors' hot paths, assembled from its parts in ``goheap/_shell/``

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import InvalidSize
 from . import layout as L
-from ._jit import jit
+from ._jit import jit_entry
 from .constants import (
     ARENA_HINT_BITMAP,
     BITMAP_DIVISOR,
@@ -163,7 +163,7 @@ def build_runtime(sysmem: SysMem, arena_size: int, limits: Limits, race: RaceSiz
     return rt
 
 
-@jit
+@jit_entry
 def _init_lists(runtime):
     rt = L.runtime_ref(runtime)
     mheap_init(rt)

@@ -27,7 +27,7 @@ from numba.extending import intrinsic
 from .layout import RUNTIME_REF_TYPE
 
 __all__ = [
-    "N_UNITS", "SIGNATURES", "UNIT_GC", "UNIT_GC_PROCS", "UNIT_MHEAP_ALLOC", "UNIT_MHEAP_FREE", "UNIT_RACE",
+    "N_UNITS", "SIGNATURES", "UNIT_GC", "UNIT_GC_PROCS", "UNIT_MARK", "UNIT_MHEAP_ALLOC", "UNIT_MHEAP_FREE", "UNIT_RACE",
     "call_unit", "unit_address",
 ]
 
@@ -38,6 +38,7 @@ UNIT_GC_PROCS = 1  # mark and sweep with several procs: gchelper.gc_procs_unit (
 UNIT_RACE = 2  # the race detector's hooks: race.race_unit (heaps in race mode)
 UNIT_MHEAP_ALLOC = 3  # MHeap_Alloc: mheap.mheap_alloc_unit
 UNIT_MHEAP_FREE = 4  # MHeap_Free: mheap.mheap_free_unit
+UNIT_MARK = 5  # the mark phase with one proc: gc.mark.mark_serial_unit
 N_UNITS = 8
 
 #: Each unit's signature: its machine code is compiled for exactly this, and callers' arguments are cast to it.
@@ -47,6 +48,7 @@ SIGNATURES = {
     UNIT_RACE: _INT(_RT, _INT, _INT, _INT),  # (hook, a, b) -> 0
     UNIT_MHEAP_ALLOC: _INT(_RT, _INT, _INT, _INT, _BOOL, _BOOL),  # (c, npage, sizeclass, acct, zeroed) -> span
     UNIT_MHEAP_FREE: types.none(_RT, _INT, _INT, _BOOL),  # (c, s, acct)
+    UNIT_MARK: types.none(_RT, _INT),  # (nroot)
 }
 
 _interpreted: dict[int, object] = {}

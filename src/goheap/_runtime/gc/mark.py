@@ -93,8 +93,10 @@ from ..layout import (
     WB_NOBJ,
     WB_OBJ,
     WORKBUF_NOBJ,
+    runtime_ref,
 )
 from ..malloc import gettype, span_type
+from ..units import UNIT_MARK, call_unit
 from .rawmem import load_raw, prefetch
 from .roots import finblock_range
 
@@ -545,7 +547,16 @@ def markroot(rt, p, i):
 
 @jit
 def mark_serial(rt, nroot):
-    """parfordo(markfor) with one thread, then scanblock(nil, keepworking) to drain work.full."""
+    """parfordo(markfor) with one thread, then scanblock(nil, keepworking) to drain work.full.
+
+    Its machine code is a unit of its own (see units.py): callers reach it by address.
+    """
+    call_unit(rt.code[UNIT_MARK], UNIT_MARK, runtime_ref(rt), nroot)
+
+
+@jit
+def mark_serial_unit(rt, nroot):
+    """The unit of :func:`mark_serial`."""
     for i in range(nroot):
         markroot(rt, 0, i)
     bufferlist_get(rt)
