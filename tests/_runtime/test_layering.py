@@ -28,6 +28,7 @@ RANKS = {
     "_runtime.layout": 0,
     "_runtime._jit": 0,
     "_runtime.sizeclasses": 0,
+    "_runtime.gosizeclasses": 0,
     "_runtime.stats": 0,
     "_runtime.gctrace": 0,
     "_runtime.handle": 0,

@@ -544,3 +544,34 @@ def test_public_names() -> None:
         obj = getattr(trace, name)
         if isinstance(obj, type):
             assert obj.__module__ == "goheap.trace"
+
+
+EXECTRACE_FIXTURE = Path(__file__).resolve().parent / "data" / "fx-1.27.3.trace.gz"
+
+
+def test_replay_of_an_execution_trace_on_its_clock() -> None:
+    from goheap.trace import import_exectrace
+    from goheap.trace.replayreport import replay_figure
+
+    t = import_exectrace(EXECTRACE_FIXTURE)
+    r = replay(t, gogc=100)
+    assert r.trace_num_gc == 2 and r.num_gc >= 1
+    assert r.gogc_source == "the gogc argument" and r.duration_ns > 0
+    points = r.gc_points
+    assert [p.time_ns for p in points] == t.time_ns[t.kind == KIND_GC].tolist()
+    assert all(p.end_ns > p.time_ns and p.recorded_heap_alloc > 0 for p in points)
+    assert len(r.series) > 20 and (np.diff(r.series[:, 0]) > 0).all()  # sampled by events
+    lines = r.comparison_lines()
+    assert "GOGC=100 (from the gogc argument)" in lines and any(line.startswith("RecordedTime=") for line in lines)
+    assert any("rec HeapAlloc" in line for line in lines)
+    assert lines[-1].startswith("# A free in the trace is when the recorded run's sweeper freed the block")
+    fig, caption = replay_figure(t, r)
+    assert "collected 2 times" in caption and fig.axes[0].get_xlabel() == "time in the recorded run (ms)"
+
+
+def test_frequent_collections_get_a_note() -> None:
+    from goheap.trace import import_exectrace
+
+    r = replay(import_exectrace(EXECTRACE_FIXTURE), gogc=5)
+    assert r.gc_ratio is not None and r.gc_ratio >= 2
+    assert any("as often as the recorded run" in note for note in r.notes())

@@ -92,8 +92,11 @@ def test_round_trip(tmp_path: Path) -> None:
     assert u.types == t.types and u.funcs == t.funcs
     # loadable with plain numpy, no pickle
     with np.load(out, allow_pickle=False) as npz:
-        assert set(npz.files) == {"kind", "addr", "size", "type_id", "func_id", "strings", "meta"}
-        assert json.loads(npz["meta"].tobytes())["version"] == 1
+        assert set(npz.files) == {
+            "kind", "addr", "size", "type_id", "func_id", "noscan", "time_ns", "stack_id",
+            "stack_frames", "stack_offsets", "gc_end_ns", "heap_series", "goal_series", "strings", "meta",
+        }  # fmt: skip
+        assert json.loads(npz["meta"].tobytes())["version"] == FORMAT_VERSION == 2
         assert json.loads(npz["strings"].tobytes())["types"] == list(t.types)
 
 
@@ -217,7 +220,7 @@ def test_load_rejects_invalid_files(saved: Path, change, expected: str) -> None:
 
 def test_load_refuses_newer_version(saved: Path) -> None:
     rewrite(saved, meta=as_json({**meta_of(saved), "version": FORMAT_VERSION + 1}))
-    with pytest.raises(TraceFormatError, match="format version 2 is newer than this goheap reads"):
+    with pytest.raises(TraceFormatError, match=f"format version {FORMAT_VERSION + 1} is newer than this goheap reads"):
         Trace.load(saved)
 
 
@@ -247,7 +250,7 @@ def test_cli_info(saved: Path) -> None:
     result = CliRunner().invoke(trace_group, ["info", str(saved)])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == small_trace().summary()
-    assert "format goheap-trace version 1" in result.stdout
+    assert f"format goheap-trace version {FORMAT_VERSION}" in result.stdout
 
 
 def test_cli_info_errors(tmp_path: Path) -> None:
@@ -259,3 +262,45 @@ def test_cli_info_errors(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
     result = CliRunner().invoke(trace_group, ["info", str(tmp_path / "missing.npz")])
     assert result.exit_code == 2 and "cannot read" in result.stderr
+
+
+def test_version_1_files_load_with_derived_columns(tmp_path: Path) -> None:
+    t = small_trace()
+    members = {n: (len(t), [memoryview(getattr(t, n)).cast("B")]) for n in ("kind", "addr", "size", "type_id", "func_id")}
+    from goheap.trace.tracefile import write_trace_file
+
+    path = write_trace_file(tmp_path / "v1.npz", members, t.types, t.funcs, dict(t.meta))
+    rewrite(path, meta=as_json({**meta_of(path), "version": 1}))
+    u = Trace.load(path)
+    assert u.meta["version"] == 1
+    assert u.noscan.tolist() == (t.type_id < 0).astype(int).tolist()
+    assert (u.time_ns == -1).all() and (u.stack_id == -1).all() and u.n_stacks == 0 and not u.has_clock
+
+
+def test_stack_table_and_series_round_trip(tmp_path: Path) -> None:
+    t = Trace(
+        kind=[KIND_ALLOC, KIND_GC, KIND_FREE],
+        addr=[0x10, 0, 0x10],
+        size=[16, 0, 16],
+        type_id=[-1, -1, -1],
+        func_id=[-1, -1, -1],
+        noscan=[1, 0, 1],
+        time_ns=[5, 10, 20],
+        stack_id=[1, -1, 0],
+        frames=(("main.f", "/x/main.go", 3), ("main.main", "/x/main.go", 9)),
+        stack_frames=[1, 0, 1],
+        stack_offsets=[0, 1, 3],
+        gc_end_ns=[15],
+        heap_series=[(10, 1, 4096)],
+        goal_series=[(10, 1, 8192)],
+        meta={"source": "s"},
+    )
+    assert t.stack(1) == [("main.f", "/x/main.go", 3), ("main.main", "/x/main.go", 9)] and t.has_clock
+    u = Trace.load(t.save(tmp_path / "s.npz"))
+    assert u == t and u.heap_series["bytes"].tolist() == [4096]
+    with pytest.raises(ValueError, match="stack_offsets"):
+        Trace(kind=[0], addr=[1], size=[1], type_id=[-1], func_id=[-1], stack_frames=[0], stack_offsets=[0, 2], frames=(("f", "", 0),))
+    with pytest.raises(ValueError, match="'stack_id' holds ids outside"):
+        Trace(kind=[0], addr=[1], size=[1], type_id=[-1], func_id=[-1], stack_id=[3])
+    with pytest.raises(ValueError, match="gc_end_ns"):
+        Trace(kind=[2], addr=[0], size=[0], type_id=[-1], func_id=[-1], gc_end_ns=[1, 2])

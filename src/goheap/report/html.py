@@ -122,11 +122,14 @@ def build_report(
     title: str = "goheap report",
     subtitle: str = "",
     run_info: Mapping[str, object] | None = None,
+    sections: list[tuple[str, object, str]] | None = None,
 ) -> str:
     """The report as an HTML string. ``history`` must be finished (:meth:`History.finish`).
 
     run_info: extra (label, value) rows for the summary table (the workload and its
-    arguments, the trace file replayed, ...).
+    arguments, the trace file replayed, ...). sections: (heading, figure, caption) shown
+    first, before the heap over time (a replay's comparison with its recording). The GC
+    pauses are left out when every pause took no time (a virtual clock).
     """
     final: HeapSnapshot | None = history.final
     if final is None:
@@ -167,14 +170,10 @@ def build_report(
         f'<p class="sub">{_e(subtitle)}</p>' if subtitle else "",
         cards,
         _table(["run", ""], info, classes={1: "d"}),
+        *[f"<h2>{_e(heading)}</h2>" + _figure(fig, caption) for heading, fig, caption in sections or ()],
         "<h2>Heap over time</h2>",
         _figure(plots.plot_heap_over_time(history), _heap_note(collections)),
-        "<h2>GC pauses</h2>",
-        _figure(
-            plots.plot_gc_pauses(history, virtual_clock=final.virtual_clock),
-            "Each collection stops the world; its pause is split as the seed's gctrace line splits it. The "
-            "times are goheap's own (its compiled collector on this machine), not those of a Go binary.",
-        ),
+        *_pauses(history, final),
         "<h2>Size classes and fragmentation</h2>",
         _figure(
             plots.plot_class_occupancy(occ),
@@ -198,6 +197,21 @@ def build_report(
         "</body></html>",
     ]
     return "\n".join(p for p in parts if p)
+
+
+def _pauses(history: History, final: HeapSnapshot) -> list[str]:
+    """The GC pauses section, or nothing when no pause took any time (a virtual clock)."""
+    collections = history.collections
+    if final.virtual_clock and not (len(collections) and collections["pause_ns"].any()):
+        return []
+    return [
+        "<h2>GC pauses</h2>",
+        _figure(
+            plots.plot_gc_pauses(history, virtual_clock=final.virtual_clock),
+            "Each collection stops the world; its pause is split as the seed's gctrace line splits it. The "
+            "times are goheap's own (its compiled collector on this machine), not those of a Go binary.",
+        ),
+    ]
 
 
 def _heap_note(collections) -> str:
@@ -256,7 +270,8 @@ def _memstats_table(ms) -> str:
     rows = []
     for go, name, meaning, is_bytes in _MEMSTATS_ROWS:
         v = getattr(ms, name)
-        rows.append([go, f"{v:,}", _bytes(v) if is_bytes else "", meaning])
+        shown = _bytes(v) if is_bytes else (f"{v / 1e9:.6f} s on the heap's clock" if go == "LastGC" else "")
+        rows.append([go, f"{v:,}", shown, meaning])
     rows.append(["EnableGC", str(ms.enable_gc).lower(), "", "collection enabled"])
     return _table(["field", "value", "", "meaning"], rows, classes={0: "k", 3: "d"})
 
@@ -286,6 +301,7 @@ def write_report(
     title: str = "goheap report",
     subtitle: str = "",
     run_info: Mapping[str, object] | None = None,
+    sections: list[tuple[str, object, str]] | None = None,
 ) -> Path:
     """Write the report to ``path`` (one self-contained HTML file); returns the path.
 
@@ -294,7 +310,7 @@ def write_report(
     """
     if heap is not None:
         history.finish(heap)
-    text = build_report(history, title=title, subtitle=subtitle, run_info=run_info)
+    text = build_report(history, title=title, subtitle=subtitle, run_info=run_info, sections=sections)
     out = Path(path)
     out.write_text(text, encoding="utf-8")
     return out

@@ -69,9 +69,9 @@ class RunOutputs:
         if self.heap_profile:
             heap.write_heap_profile(self.heap_profile)
 
-    def write_report(self, *, title: str, subtitle: str, run_info: dict[str, str]) -> None:
+    def write_report(self, *, title: str, subtitle: str, run_info: dict[str, str], sections=None) -> None:
         if self.history is None:
             return
         from .html import write_report
 
-        write_report(self.report, self.history, title=title, subtitle=subtitle, run_info=run_info)
+        write_report(self.report, self.history, title=title, subtitle=subtitle, run_info=run_info, sections=sections)

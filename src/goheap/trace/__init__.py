@@ -1,9 +1,13 @@
-"""Allocation traces: import Go ``GODEBUG=allocfreetrace=1`` logs, and replay them on goheap.
+"""Allocation traces: import recorded Go programs, and replay them on goheap.
 
 * :func:`import_log` parses a log (plain text or gzip) into a :class:`Trace`;
   :func:`parse_lines` is its streaming core over any iterable of lines;
   :func:`import_log_to_file` writes the trace file directly, in memory that does not grow
   with the log (what ``goheap trace import`` runs). See :mod:`goheap.trace.allocfreetrace`.
+* :func:`import_exectrace` reads a Go 1.23+ execution trace recorded with
+  ``GODEBUG=traceallocfree=1`` (:mod:`goheap.trace.exectrace`);
+  :func:`import_exectrace_to_file` writes the trace file in bounded memory;
+  :func:`detect_format` tells the two kinds of input apart by content.
 * :class:`Trace` holds the events as numpy columns and saves/loads the versioned ``.npz``
   trace file format documented in :mod:`goheap.trace.tracefile`.
 * :func:`replay` replays a trace's allocations on a goheap heap and compares the two runs
@@ -24,6 +28,8 @@ from goheap.trace.allocfreetrace import (
     open_log,
     parse_lines,
 )
+from goheap.trace.detect import detect_format
+from goheap.trace.exectrace import import_exectrace, import_exectrace_to_file
 from goheap.trace.tracefile import (
     FORMAT_VERSION,
     KIND_ALLOC,
@@ -52,6 +58,9 @@ __all__ = [
     "TraceFormatError",
     "TraceOverlapError",
     "TraceTruncatedWarning",
+    "detect_format",
+    "import_exectrace",
+    "import_exectrace_to_file",
     "import_log",
     "import_log_to_file",
     "open_log",

@@ -39,8 +39,12 @@ tab-indented ``file:line`` line; a stack may also hold ``created by pkg.func`` a
 What is kept
 ------------
 For every complete event: its kind, address, size, type (index into a string table, -1
-when none was logged) and the *allocating function*, the first frame whose function is not
-in package ``runtime`` (index into a second table, -1 when every frame is in the runtime).
+when none was logged), its whole stack (index into a table of distinct stacks, each a list
+of ``(function, file, line)`` frames with the allocator's own frames at the top, such as
+``runtime.mallocgc`` and ``runtime.newobject``, dropped: a replay's heap profile charges
+the stack, as Go's heap profiles do) and the *allocating function*, the first frame whose
+function is not in package ``runtime`` (index into a second table, -1 when every frame is
+in the runtime).
 Frees get a function too when their stack has a non-runtime frame: that is the function
 whose allocation made the runtime sweep the freed block. GC points are kept as events of
 kind ``gc`` with address, size, type and function all 0/-1. The result is a
@@ -62,8 +66,8 @@ Robustness
 
 Speed and memory
 ----------------
-The parser reads line by line and only looks at a stack's function lines until the first
-non-runtime frame; the rest of the stack is skipped with one comparison per line. Events
+The parser reads line by line; a stack is looked up by its function names and code
+positions (a tuple of strings) and parsed into frames only the first time it is seen. Events
 are buffered in compact typed arrays of at most :data:`CHUNK_EVENTS` events. Memory never
 grows with the size of the log: :func:`import_log` keeps 25 bytes per event (the
 :class:`Trace` it returns), and :func:`import_log_to_file` (what ``goheap trace import``
@@ -77,6 +81,7 @@ at the first bytes, never by seeking.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import os
@@ -147,6 +152,64 @@ def _snippet(line: str, limit: int = 80) -> str:
     return repr(s)
 
 
+#: The columns a log fills: the trace file's required ones and each event's stack.
+_LOG_COLUMNS = (*COLUMNS, ("stack_id", np.dtype("<i4")))
+
+#: Frames at the top of an allocation's stack that are the allocator itself, not its caller:
+#: Go's heap profiles start at the function that asked for memory, and so does goheap's.
+_ALLOCATOR_FRAMES = frozenset(
+    "runtime." + f
+    for f in "mallocgc newobject newarray makeslice makeslicecopy growslice makemap makemap_small "
+    "makechan rawstring rawstringtmp rawbyteslice rawruneslice mallocgcTiny mallocgcSmallNoscan "
+    "mallocgcSmallScanNoHeader mallocgcSmallScanHeader mallocgcLarge profilealloc".split()
+)
+
+
+class _StackTable:
+    """The distinct stacks of a log as frames (function, file, line), deduplicated.
+
+    A stack is keyed by its function names and ``file:line +0xPC`` lines (the arguments,
+    frame and stack pointers that differ between calls from one place are left out).
+    """
+
+    def __init__(self) -> None:
+        self.ids: dict[tuple[str, ...], int] = {}
+        self.func_of: list[str | None] = []  # each stack's first non-runtime function
+        self.frame_ids: dict[tuple[str, str, int], int] = {}
+        self.frames: list[tuple[str, str, int]] = []
+        self.stack_frames: list[int] = []
+        self.offsets: list[int] = [0]
+
+    def add(self, key: tuple[str, ...]) -> int:
+        """The id of the stack ``key`` (alternately a function and its ``file:line`` line)."""
+        frames = []
+        for i in range(0, len(key) - 1, 2):
+            where = key[i + 1].split(" ", 1)[0]
+            file, _, line = where.rpartition(":")
+            frames.append((key[i], file, int(line) if line.isdigit() else 0))
+        self.func_of.append(next((f for f, _, _ in frames if not f.startswith("runtime.")), None))
+        top = 0
+        while top < len(frames) - 1 and frames[top][0] in _ALLOCATOR_FRAMES:
+            top += 1
+        for frame in frames[top:]:
+            fid = self.frame_ids.get(frame)
+            if fid is None:
+                fid = self.frame_ids[frame] = len(self.frames)
+                self.frames.append(frame)
+            self.stack_frames.append(fid)
+        self.offsets.append(len(self.stack_frames))
+        sid = self.ids[key] = len(self.ids)
+        return sid
+
+    def tables(self) -> dict[str, Any]:
+        """The stack table as :class:`Trace` fields."""
+        return {
+            "frames": tuple(self.frames),
+            "stack_frames": np.array(self.stack_frames, np.int32),
+            "stack_offsets": np.array(self.offsets, np.int64),
+        }
+
+
 class _Columns:
     """Chunked column storage: typed ``array.array`` buffers flushed to numpy chunks.
 
@@ -155,7 +218,7 @@ class _Columns:
     """
 
     __slots__ = (
-        "kind", "addr", "size", "type_id", "func_id", "chunks", "chunk_events",
+        "kind", "addr", "size", "type_id", "func_id", "stack_id", "chunks", "chunk_events",
         "spill_files", "n_events", "counts", "nbytes",
     )
 
@@ -166,7 +229,7 @@ class _Columns:
         if spill_dir is not None:
             self.spill_files = {
                 name: open(os.path.join(spill_dir, f"{name}.bin"), "w+b")  # noqa: SIM115
-                for name, _ in COLUMNS
+                for name, _ in _LOG_COLUMNS
             }
         self.n_events = 0
         self.counts = np.zeros(len(KIND_NAMES), np.int64)
@@ -179,13 +242,14 @@ class _Columns:
         self.size = array("Q")
         self.type_id = array("i")
         self.func_id = array("i")
+        self.stack_id = array("i")
 
     def flush(self) -> None:
-        bufs = (self.kind, self.addr, self.size, self.type_id, self.func_id)
+        bufs = (self.kind, self.addr, self.size, self.type_id, self.func_id, self.stack_id)
         if len(bufs[0]):
             chunk = tuple(
                 np.frombuffer(b, dtype=b.typecode).astype(dt)
-                for b, (_, dt) in zip(bufs, COLUMNS, strict=True)
+                for b, (_, dt) in zip(bufs, _LOG_COLUMNS, strict=True)
             )
             self.n_events += len(chunk[0])
             if self.spill_files is None:
@@ -195,7 +259,7 @@ class _Columns:
                 self.counts += np.bincount(kind, minlength=len(KIND_NAMES))
                 for k in (KIND_ALLOC, KIND_FREE):
                     self.nbytes[k] += int(size[kind == k].sum(dtype=np.uint64))
-                for (name, _), a in zip(COLUMNS, chunk, strict=True):
+                for (name, _), a in zip(_LOG_COLUMNS, chunk, strict=True):
                     self.spill_files[name].write(memoryview(a))
         self._new_buffers()
 
@@ -203,7 +267,7 @@ class _Columns:
         """All events as numpy columns (in-memory storage only)."""
         self.flush()
         out = {}
-        for i, (name, dtype) in enumerate(COLUMNS):
+        for i, (name, dtype) in enumerate(_LOG_COLUMNS):
             parts = [c[i] for c in self.chunks]
             out[name] = np.concatenate(parts) if parts else np.empty(0, dtype)
         self.chunks = []
@@ -246,15 +310,17 @@ def parse_lines(
     ``lines`` (a gzip stream cut short) counts as truncation.
     """
     cols = _Columns(chunk_events)
+    stacks = _StackTable()
     types, funcs, meta = _parse_into(
-        cols, lines, source=source, progress=progress, stacklevel=_stacklevel + 1
+        cols, lines, stacks, source=source, progress=progress, stacklevel=_stacklevel + 1
     )
-    return Trace(**cols.finish(), types=types, funcs=funcs, meta=meta)
+    return Trace(**cols.finish(), types=types, funcs=funcs, meta=meta, **stacks.tables())
 
 
 def _parse_into(
     cols: _Columns,
     lines: Iterable[str],
+    stacks: _StackTable,
     *,
     source: str,
     progress: Callable[[], Any] | None,
@@ -265,7 +331,8 @@ def _parse_into(
     func_ids: dict[str, int] = {}
     # Bound methods and constants as locals: this loop runs once per log line.
     k_append, a_append, s_append = cols.kind.append, cols.addr.append, cols.size.append
-    t_append, f_append = cols.type_id.append, cols.func_id.append
+    t_append, f_append, st_append = cols.type_id.append, cols.func_id.append, cols.stack_id.append
+    stack_ids, add_stack, func_of = stacks.ids, stacks.add, stacks.func_of
     alloc_match, free_match, gc_match = _ALLOC_RE.match, _FREE_RE.match, _GC_RE.match
     prefixes = _EVENT_PREFIXES
     chunk_size = cols.chunk_events
@@ -317,6 +384,7 @@ def _parse_into(
                 s_append(0)
                 t_append(-1)
                 f_append(-1)
+                st_append(-1)
             else:
                 if line[5] == "a":
                     kind = KIND_ALLOC
@@ -347,19 +415,23 @@ def _parse_into(
                         f"'goroutine N [status]:' after the event line {start}, "
                         f"got {_snippet(line)}"
                     )
-                # ---- the stack: find the first non-runtime function --------------------
-                fname = None
+                # ---- the stack: its functions and their file:line lines -----------------
+                key: list[str] = []
                 complete = False
+                skip_file = False  # the file line of a "created by" frame
                 for lineno, line in it:
                     c = line[0]
                     if c == "\t":
-                        continue  # file:line of a frame
-                    if c == "\n":
-                        complete = True  # a stack of runtime frames only
-                        break
-                    if c == "r" and line.startswith("runtime."):
+                        if skip_file:
+                            skip_file = False
+                        elif len(key) % 2:  # the file:line (+0xPC) of the last function
+                            key.append(line[1 : line.find(" fp=")] if " fp=" in line else line[1:].rstrip())
                         continue
+                    if c == "\n":
+                        complete = True
+                        break
                     if c == "c" and line.startswith("created by "):
+                        skip_file = True
                         continue
                     if c == "t" and line.startswith(prefixes):
                         raise nested(lineno, line, start, "a stack frame or a blank line")
@@ -368,18 +440,19 @@ def _parse_into(
                         continue  # "...additional frames elided..." or stray output
                     if not line.endswith("\n"):
                         break  # cut short at the end of the file
-                    fname = line[:p]
-                    # Skip the rest of the stack.
-                    for lineno, line in it:
-                        if line == "\n":
-                            complete = True
-                            break
-                        if line[0] == "t" and line.startswith(prefixes):
-                            raise nested(lineno, line, start, "a stack frame or a blank line")
-                    break
+                    if len(key) % 2:
+                        key.append("")  # a function whose file line is missing
+                    key.append(line[:p])
                 if not complete:
                     truncated_at, truncated_why = start, "in the event's stack"
                     break
+                if len(key) % 2:
+                    key.append("")
+                stack_key = tuple(key)
+                sid = stack_ids.get(stack_key)
+                if sid is None:
+                    sid = add_stack(stack_key)
+                fname = func_of[sid]
                 # Complete: only now enter its strings in the tables.
                 if tname is None:
                     tid = -1
@@ -398,13 +471,14 @@ def _parse_into(
                 s_append(size)
                 t_append(tid)
                 f_append(fid)
+                st_append(sid)
             # ---- bookkeeping per complete event ---------------------------------------
             n_events += 1
             n_in_chunk += 1
             if n_in_chunk == chunk_size:
                 cols.flush()
                 k_append, a_append, s_append = cols.kind.append, cols.addr.append, cols.size.append
-                t_append, f_append = cols.type_id.append, cols.func_id.append
+                t_append, f_append, st_append = cols.type_id.append, cols.func_id.append, cols.stack_id.append
                 n_in_chunk = 0
             if progress is not None and n_events % PROGRESS_EVERY == 0:
                 progress()
@@ -438,6 +512,7 @@ def _parse_into(
     cols.flush()
     meta = {
         "source": source,
+        "source_format": "allocfreetrace",
         "log_lines": lineno,
         "truncated": truncated_at is not None,
     }
@@ -566,16 +641,7 @@ def import_log(
         meta = dict(trace.meta)
         meta["log_bytes"] = log.log_pos()
         meta["compressed"] = log.compressed
-    return Trace(
-        kind=trace.kind,
-        addr=trace.addr,
-        size=trace.size,
-        type_id=trace.type_id,
-        func_id=trace.func_id,
-        types=trace.types,
-        funcs=trace.funcs,
-        meta=meta,
-    )
+    return dataclasses.replace(trace, meta=meta)
 
 
 def _ticker(log: _LogFile, progress: ProgressCallback | None) -> Callable[[], Any] | None:
@@ -627,10 +693,12 @@ def import_log_to_file(
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", suffix=".import", dir=directory) as spill:
         cols = _Columns(chunk_events, spill_dir=spill)
         try:
+            stacks = _StackTable()
             with _LogFile(path) as log:
                 types, funcs, meta = _parse_into(
                     cols,
                     log.text,
+                    stacks,
                     source=_source_name(path),
                     progress=_ticker(log, progress),
                     stacklevel=3,
@@ -640,7 +708,10 @@ def import_log_to_file(
             columns = cols.spilled()
             meta["events"] = cols.n_events
             meta["counts"] = {name: int(cols.counts[i]) for i, name in enumerate(KIND_NAMES)}
-            write_trace_file(out, columns, types, funcs, meta)
+            tables = stacks.tables()
+            for name in ("stack_frames", "stack_offsets"):
+                columns[name] = (len(tables[name]), [tables[name].tobytes()])
+            write_trace_file(out, columns, types, funcs, meta, frames=tables["frames"])
         finally:
             cols.close()
     full_meta = dict(meta)

@@ -2,7 +2,8 @@
 
 ::
 
-    goheap trace import LOG [-o OUT]   # LOG: plain text or gzip, - for stdin; OUT default: LOG.trace.npz
+    goheap trace import INPUT [-o OUT] # INPUT: an allocfreetrace log or a Go execution trace,
+                                       # plain or gzip, - for stdin; OUT default: INPUT.trace.npz
     goheap trace info TRACE
     goheap replay TRACE [--gogc N|off] [--mode gc|free] [--gctrace] [--json] [--check]
 
@@ -32,6 +33,7 @@ import click
 from goheap.errors import HeapError
 from goheap.report.outputs import RunOutputs, output_options
 from goheap.trace.allocfreetrace import ImportResult, import_log_to_file
+from goheap.trace.detect import detect_format
 from goheap.trace.tracefile import Trace, TraceFormatError, TraceTruncatedWarning
 
 if TYPE_CHECKING:
@@ -47,12 +49,13 @@ __all__ = ["default_output", "replay_command", "trace_group"]
 def default_output(log: str | os.PathLike[str]) -> Path:
     """The default trace file for a log: its name without ``.gz``/``.log`` + ``.trace.npz``.
 
-    ``run.log.gz`` → ``run.trace.npz``, ``run.log`` → ``run.trace.npz``, ``run`` →
-    ``run.trace.npz``, in the log's directory.
+    ``run.log.gz`` → ``run.trace.npz``, ``run.log`` → ``run.trace.npz``, ``t.out`` →
+    ``t.trace.npz``, ``run.trace.gz`` → ``run.trace.npz``, ``run`` → ``run.trace.npz``, in
+    the input's directory.
     """
     log = Path(log)
     name = log.name
-    for suffix in (".gz", ".log", ".txt"):
+    for suffix in (".gz", ".log", ".txt", ".out", ".trace"):
         if name.endswith(suffix) and len(name) > len(suffix):
             name = name[: -len(suffix)]
     return log.with_name(name + ".trace.npz")
@@ -72,7 +75,7 @@ def _stderr_is_tty() -> bool:
 
 @click.group("trace")
 def trace_group() -> None:
-    """Import Go GODEBUG=allocfreetrace=1 logs and inspect trace files."""
+    """Import recorded Go programs (allocfreetrace logs, execution traces) and inspect trace files."""
 
 
 @trace_group.command("import")
@@ -87,11 +90,13 @@ def trace_group() -> None:
     "required when LOG is - for standard input).",
 )
 def import_command(log: Path, output: Path | None) -> None:
-    """Import the allocfreetrace log LOG (plain text or gzip; - for stdin) into a trace file.
+    """Import LOG, a recorded Go program, into a trace file (- reads standard input).
 
-    The log is streamed: memory stays flat however large it is. Nothing is written if
-    the log is malformed; a log cut short mid-event is imported up to its last complete
-    event, with a warning.
+    LOG is told by its content, plain or gzip: a GODEBUG=allocfreetrace=1 log (Go
+    1.3-1.21) or a Go execution trace recorded with GODEBUG=traceallocfree=1 (Go 1.23+;
+    the file of runtime/trace.Start or go test -trace). The input is streamed: memory
+    stays flat however large it is. Nothing is written if it is malformed; one cut short
+    is imported up to its last complete event, with a warning.
     """
     stdin = str(log) == "-"
     if stdin and output is None:
@@ -112,10 +117,11 @@ def import_command(log: Path, output: Path | None) -> None:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", TraceTruncatedWarning)
+            importer = _importer(log)
             if _stderr_is_tty():
-                result = _import_with_progress(log, out, total)
+                result = _import_with_progress(importer, log, out, total)
             else:
-                result = import_log_to_file(log, out)
+                result = importer(log, out)
     except TraceFormatError as e:
         raise _fail(str(e)) from None
     except OSError as e:
@@ -130,13 +136,23 @@ def import_command(log: Path, output: Path | None) -> None:
 
     log_bytes = int(result.meta.get("log_bytes", total or 0))
     speed = log_bytes / 1e6 / elapsed if elapsed > 0 else float("inf")
+    what = "trace" if result.meta.get("source_format") == "exectrace" else "log"
     click.echo(
-        f"{result.summary()} Imported {log_bytes / 1e6:,.1f} MB of log in {elapsed:.2f} s "
+        f"{result.summary()} Imported {log_bytes / 1e6:,.1f} MB of {what} in {elapsed:.2f} s "
         f"({speed:,.0f} MB/s) into {out} ({os.path.getsize(out) / 1e6:,.2f} MB)."
     )
 
 
-def _import_with_progress(log: Path, out: Path, total: int | None) -> ImportResult:
+def _importer(path: Path):
+    """The import function for the input's format, told by its first bytes (see detect_format)."""
+    if detect_format(path) == "exectrace":
+        from goheap.trace.exectrace import import_exectrace_to_file
+
+        return import_exectrace_to_file
+    return import_log_to_file
+
+
+def _import_with_progress(importer, log: Path, out: Path, total: int | None) -> ImportResult:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -159,7 +175,7 @@ def _import_with_progress(log: Path, out: Path, total: int | None) -> ImportResu
         transient=True,
     ) as bar:
         task = bar.add_task("<stdin>" if str(log) == "-" else log.name, total=total)
-        return import_log_to_file(log, out, progress=lambda n: bar.update(task, completed=n))
+        return importer(log, out, progress=lambda n: bar.update(task, completed=n))
 
 
 @trace_group.command("info")
@@ -274,6 +290,7 @@ def replay_command(
     kwargs = dict(
         mode=mode,
         gogc=gogc,
+        gogc_source="--gogc" if gogc is not None else None,
         gctrace=1 if gctrace else None,
         trace_stream=sys.stderr,
         check=check,
@@ -292,7 +309,11 @@ def replay_command(
         raise _fail(f"cannot write {e.filename}: {e.strerror}", fail) from None
     if report:
         try:
+            from goheap.trace.replayreport import replay_figure
+
+            fig, caption = replay_figure(t, result)
             outputs.write_report(
+                sections=[("The recorded run and the replay", fig, caption)],
                 title=f"replay of {trace.name}",
                 subtitle=f"goheap replay {trace} --mode {mode}: the recorded allocations on goheap's model of the February 2013 Go runtime",
                 run_info={"trace": str(trace), "mode": mode, "events": f"{result.events:,}", "elapsed": f"{result.seconds:.2f} s"},
