@@ -6,6 +6,10 @@ Runs ``goheap run binarytrees 16`` twice with an empty cache directory of its ow
 outside, children included (wall time, CPU time, peak RSS). The goal for the first run is
 30 s of wall time on a 2-core machine with nothing else running.
 
+``--jobs`` compiles each of a heap's compile jobs (``goheap._runtime.prepare.heap_jobs``)
+alone, in a fresh process and an empty cache: its CPU time and how many functions it
+compiles (the figures prepare uses to share the jobs out and to draw its progress bar).
+
 ``--profile`` then compiles the same again in this process, in a third empty cache, one
 job after another, and tables where the compile CPU goes: per compiled function
 (exclusive of the functions it compiled in turn) the time numba spends typing and
@@ -13,13 +17,14 @@ lowering it, and LLVM optimising and generating its machine code; and per phase 
 
 Usage::
 
-    .venv/bin/python bench/bench_compile.py [--n 16] [--profile] [--top 25]
+    .venv/bin/python bench/bench_compile.py [--n 16] [--jobs] [--profile] [--top 25]
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import subprocess
 import sys
@@ -54,6 +59,35 @@ def first_and_second_run(n: int) -> None:
     for line in cold[3].splitlines():
         if line.startswith("goheap:"):
             print(f"    {line}")
+
+
+JOB_ALONE = """
+import json, os, sys, tempfile, time
+os.environ["GOHEAP_CACHE_DIR"] = tempfile.mkdtemp(prefix="goheap-job-")
+from numba.core import event
+from goheap._runtime import prepare
+job = [j for j in prepare.heap_jobs(race_mode=True, nproc=2) if j.name == sys.argv[1]][0]
+count = [0]
+class Count(event.Listener):
+    def on_start(self, ev): count[0] += 1
+    def on_end(self, ev): pass
+t0 = time.process_time()
+with event.install_listener("numba:compile", Count()):
+    prepare._run(job)
+print(json.dumps([time.process_time() - t0, count[0]]))
+"""
+
+
+def jobs_alone() -> None:
+    """Each compile job alone: CPU seconds and functions compiled (against what prepare assumes)."""
+    from goheap._runtime.prepare import heap_jobs
+
+    print(f"\n{'job':<26} {'CPU s':>6} {'assumed':>8} {'functions':>10} {'assumed':>8}")
+    for job in heap_jobs(race_mode=True, nproc=2):
+        env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "GOHEAP_CACHE_DIR")}
+        out = subprocess.run([sys.executable, "-c", JOB_ALONE, job.name], env=env, capture_output=True, text=True, check=True)
+        seconds, functions = json.loads(out.stdout.splitlines()[-1])
+        print(f"{job.name:<26} {seconds:6.1f} {job.seconds:8.1f} {functions:10d} {job.functions:8d}")
 
 
 def profile(top: int) -> None:
@@ -122,10 +156,13 @@ def profile(top: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=16)
+    parser.add_argument("--jobs", action="store_true", help="also time each compile job alone")
     parser.add_argument("--profile", action="store_true", help="also table where the compile CPU goes")
     parser.add_argument("--top", type=int, default=25)
     opts = parser.parse_args()
     first_and_second_run(opts.n)
+    if opts.jobs:
+        jobs_alone()
     if opts.profile:
         profile(opts.top)
 

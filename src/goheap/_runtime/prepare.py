@@ -58,17 +58,18 @@ def heap_jobs(*, race_mode: bool, nproc: int) -> list[Job]:
     """What building a heap with these settings, and running it, compiles."""
     from .units import UNIT_GC, UNIT_GC_PROCS, UNIT_MARK, UNIT_MHEAP_ALLOC, UNIT_MHEAP_FREE, UNIT_RACE
 
+    # functions and seconds: each job compiled alone into an empty cache (bench/bench_compile.py)
     jobs = [
-        Job("the collector", "goheap._runtime.entry:compile_unit", (UNIT_GC,), functions=80, seconds=11),
-        Job("the mark phase", "goheap._runtime.entry:compile_unit", (UNIT_MARK,), functions=30, seconds=6),
-        Job("the heap's entry points", "goheap._runtime.entry:compile_entry_points", (race_mode,), functions=45, seconds=7),
-        Job("MHeap_Alloc", "goheap._runtime.entry:compile_unit", (UNIT_MHEAP_ALLOC,), functions=30, seconds=3),
-        Job("MHeap_Free", "goheap._runtime.entry:compile_unit", (UNIT_MHEAP_FREE,), functions=10, seconds=1),
+        Job("the heap's entry points", "goheap._runtime.entry:compile_entry_points", (race_mode,), functions=86, seconds=13.6),
+        Job("the collector", "goheap._runtime.entry:compile_unit", (UNIT_GC,), functions=69, seconds=9.7),
+        Job("the mark phase", "goheap._runtime.entry:compile_unit", (UNIT_MARK,), functions=27, seconds=5.8),
+        Job("MHeap_Alloc", "goheap._runtime.entry:compile_unit", (UNIT_MHEAP_ALLOC,), functions=27, seconds=2.8),
+        Job("MHeap_Free", "goheap._runtime.entry:compile_unit", (UNIT_MHEAP_FREE,), functions=13, seconds=1.4),
     ]
     if nproc > 1:
-        jobs.append(Job("the collector's procs", "goheap._runtime.entry:compile_unit", (UNIT_GC_PROCS,), functions=40, seconds=5))
+        jobs.append(Job("the collector's procs", "goheap._runtime.entry:compile_unit", (UNIT_GC_PROCS,), functions=59, seconds=10.4))
     if race_mode:
-        jobs.append(Job("the race detector", "goheap._runtime.entry:compile_unit", (UNIT_RACE,), functions=60, seconds=10))
+        jobs.append(Job("the race detector", "goheap._runtime.entry:compile_unit", (UNIT_RACE,), functions=38, seconds=7.3))
     return jobs
 
 
@@ -197,16 +198,20 @@ def _stderr_is_tty() -> bool:
         return False
 
 
-def _start_helper(jobs: Sequence[Job], progress: _Progress) -> tuple[subprocess.Popen, threading.Thread]:
+def _start_helper(jobs: Sequence[Job], progress: _Progress) -> tuple[subprocess.Popen, threading.Thread] | None:
+    """A helper process compiling ``jobs``, and the thread reading its reports; None if none could start."""
     env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir()}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", __name__, *(f"{job.target}={','.join(map(repr, job.args))}" for job in jobs)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        env=env,
-        text=True,
-    )
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", __name__, *(f"{job.target}={','.join(map(repr, job.args))}" for job in jobs)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            text=True,
+        )
+    except OSError:
+        return None
 
     def read() -> None:
         for line in proc.stdout:
@@ -237,13 +242,15 @@ def prepare(jobs: Sequence[Job], *, stream=None) -> None:
     stream = stream if stream is not None else sys.stderr
     shares = [share for share in _share(todo, min(len(todo), _cores())) if share]
     t0 = time.perf_counter()
-    stream.write(
-        f"goheap: compiling the runtime for this machine ({len(shares)} processes; once: it is cached in "
-        f"{cache_dir()})\n"
-    )
-    stream.flush()
+    _say(stream, f"goheap: compiling the runtime for this machine ({len(shares)} processes; once: it is cached in {cache_dir()})")
     progress = _Progress(todo)
-    helpers = [_start_helper(share, progress) for share in shares[1:]]
+    helpers = []
+    for share in shares[1:]:
+        helper = _start_helper(share, progress)
+        if helper is None:
+            shares[0].extend(share)  # no helper: this process compiles its share too
+        else:
+            helpers.append((helper, share))
     stop = threading.Event()
     display = None
     if stream is sys.stderr and _stderr_is_tty():
@@ -254,7 +261,7 @@ def prepare(jobs: Sequence[Job], *, stream=None) -> None:
             with event.install_listener("numba:compile", _CountCompiles(lambda key=job.key: progress.count(key))):
                 _run(job)
             progress.finish(job.key)
-        for (proc, reader), share in zip(helpers, shares[1:]):
+        for (proc, reader), share in helpers:
             proc.wait()
             reader.join()
             for job in share:  # a helper that failed leaves its jobs to this process
@@ -262,14 +269,19 @@ def prepare(jobs: Sequence[Job], *, stream=None) -> None:
                     _run(job)
                     progress.finish(job.key)
     finally:
-        for proc, _ in helpers:
+        for (proc, _), _ in helpers:
             if proc.poll() is None:
                 proc.kill()
         stop.set()
         if display is not None:
             display.join()
-    stream.write(f"goheap: compiled {progress.functions()} functions in {time.perf_counter() - t0:.1f} s\n")
-    stream.flush()
+    _say(stream, f"goheap: compiled {progress.functions()} functions in {time.perf_counter() - t0:.1f} s")
+
+
+def _say(stream, line: str) -> None:
+    if stream is not None:
+        stream.write(line + "\n")
+        stream.flush()
 
 
 def _helper_main(specs: Sequence[str]) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._jit import jit
+from .._jit import jit, jit_inline
 from ..constants import (
     BIT_ALLOCATED,
     BIT_BLOCK_BOUNDARY,
@@ -359,12 +359,24 @@ def _scan_words(rt, mem, wb, pb, spans, spanmap, lo, hi, base, p, b, n, wbuf, no
     for k in range(i, i + (n >> 3)):
         w = mem[k]
         if w >= lo and w < hi:
-            pb[nptr, PT_P] = w
-            nptr += 1
-            if nptr == PTRBUF_LEN:
-                wbuf, nobj, m = _flush(rt, mem, wb, pb, spans, spanmap, lo, base, p, wbuf, nobj, nptr)
-                marked += m
-                nptr = 0
+            wbuf, nobj, nptr, m = _candidate(rt, mem, wb, pb, spans, spanmap, lo, base, p, w, wbuf, nobj, nptr)
+            marked += m
+    return wbuf, nobj, nptr, marked
+
+
+@jit_inline
+def _candidate(rt, mem, wb, pb, spans, spanmap, lo, base, p, w, wbuf, nobj, nptr):
+    """Stage w (a word that points into the arena) as a PtrTarget, flushing a full staging buffer.
+
+    The scan loops' step, over arrays (inlined: a call would cost reference counts on
+    them); returns the scan state and the blocks the flush marked.
+    """
+    pb[nptr, PT_P] = w
+    nptr += 1
+    marked = 0
+    if nptr == PTRBUF_LEN:
+        wbuf, nobj, marked = _flush(rt, mem, wb, pb, spans, spanmap, lo, base, p, wbuf, nobj, nptr)
+        nptr = 0
     return wbuf, nobj, nptr, marked
 
 
@@ -492,12 +504,8 @@ def drain(rt, p, wbuf, nobj, nptr, clock, limit_clock, limit_p, cost_object, cos
                 for k in range(first, first + nptrs):
                     w = mem[k0 + typeptrs[k]]
                     if w >= lo and w < hi:
-                        pb[nptr, PT_P] = w
-                        nptr += 1
-                        if nptr == PTRBUF_LEN:
-                            wbuf, nobj, m = _flush(rt, mem, wb, pb, spans, spanmap, lo, base, p, wbuf, nobj, nptr)
-                            marked += m
-                            nptr = 0
+                        wbuf, nobj, nptr, m = _candidate(rt, mem, wb, pb, spans, spanmap, lo, base, p, w, wbuf, nobj, nptr)
+                        marked += m
                 k0 += elemsize >> 3
             continue
         # _scan_words, inlined by hand: a call costs reference counts on its array arguments,
@@ -505,12 +513,8 @@ def drain(rt, p, wbuf, nobj, nptr, clock, limit_clock, limit_p, cost_object, cos
         for k in range(k0, k0 + (n >> 3)):
             w = mem[k]
             if w >= lo and w < hi:
-                pb[nptr, PT_P] = w
-                nptr += 1
-                if nptr == PTRBUF_LEN:
-                    wbuf, nobj, m = _flush(rt, mem, wb, pb, spans, spanmap, lo, base, p, wbuf, nobj, nptr)
-                    marked += m
-                    nptr = 0
+                wbuf, nobj, nptr, m = _candidate(rt, mem, wb, pb, spans, spanmap, lo, base, p, w, wbuf, nobj, nptr)
+                marked += m
     rt.gcstats[GS_SCANNED_BYTES] += scanned
     rt.gcstats[GS_MARKED] += marked
     return wbuf, nobj, nptr, clock
