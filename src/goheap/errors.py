@@ -11,6 +11,7 @@ import numbers
 
 __all__ = [
     "AddressError",
+    "CacheWarning",
     "ConfigError",
     "DoubleFree",
     "FinalizerError",
@@ -94,6 +95,12 @@ class ConfigError(HeapError, ValueError):
 
 class FinalizerError(HeapError):
     """set_finalizer misuse: a second finalizer for the same block, or a finalizer that is not callable."""
+
+    __module__ = "goheap"
+
+
+class CacheWarning(UserWarning):
+    """goheap cannot write its compiled-code cache where it was told to; the message says which directory and what it did."""
 
     __module__ = "goheap"
 

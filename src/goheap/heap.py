@@ -35,6 +35,7 @@ from ._runtime import entry
 from ._runtime import layout as L
 from ._runtime.check import check_heap
 from ._runtime._jit import entry_point
+from ._runtime.prepare import heap_jobs, prepare
 from ._runtime.constants import (
     FLAG_NO_GC,
     FLAG_NO_POINTERS,
@@ -47,11 +48,11 @@ from ._runtime.constants import (
 )
 from ._runtime.gctrace import format_gctrace, format_gctrace_modern, gctrace_level_from_environment
 from ._runtime.handle import forget_handle, handle_of
-from ._runtime.mallocinit import build_runtime
+from ._runtime.mallocinit import build_runtime, check_arena_size
 from ._runtime.stats import GCStats, MemStats
 from ._runtime.sysmem import SysMem, array_at
 from ._shell import args, lifetime
-from ._shell.config import HeapConfig, TypeInfo, build_config, readgogc
+from ._shell.config import HeapConfig, TypeInfo, build_config, check_config, readgogc
 from ._shell.finalizers import HeapFinalizers
 from ._shell.profiling import HeapProfiling
 from ._shell.roots import RootSet
@@ -125,6 +126,8 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
         race_options = None
         if config.race:
             race_options = config.race_options or RaceOptions.from_gorace(os.environ.get("GORACE"))
+        check_arena_size(config.arena_size)
+        prepare(heap_jobs(race_mode=race_options is not None, nproc=config.nproc))  # the first run's compiling
         try:
             arrays = build_runtime(
                 self._sysmem, config.arena_size, config.limits, race_options and race_options.sizes(), self.policy.size_classes.build()
@@ -139,6 +142,7 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
             self._sysmem.release_all()
             raise
         self._arrays = arrays
+        entry.load_units(arrays.code, race_mode=race_options is not None, nproc=config.nproc)
         self._mem = arrays.mem  # the word accessors' array
         self._arena_start = int(arrays.h[L.H_ARENA_START])
         self._arena8 = array_at(self._arena_start, config.arena_size, np.uint8)  # views' base: see close()

@@ -8,12 +8,15 @@ directly, skipping even the dispatch (``_jit.entry_point``).
 
 from __future__ import annotations
 
+import numba
 from numba import types
 
-from . import api
+from . import api, race
 from ._jit import jit_entry
-from .gc.collect import cachestats, gc_repeat
+from .gc import gchelper, mark
+from .gc.collect import cachestats, gc_repeat, gc_unit
 from .bitmap import get_bits
+from . import layout, mallocinit
 from .handle import runtime_at
 from .layout import E_OUTSIDE_BLOCK, E_STACK_FULL, E_UNALIGNED, H_ARENA_START, H_ARENA_USED, H_BASE, H_ERR_ARG, LC_SHADOW_SP, ST_NEXT_GC
 from .malloc import free_check, gettype, mlookup, mlookup_allocated, settype_flush
@@ -21,7 +24,9 @@ from .mcache import allocmcache, freemcache
 from .gc import finalizers
 from .mheap import mheap_next_release, mheap_scavenge, mheap_scavenge_top
 from .mheap import nanotime as mheap_nanotime
+from .mheap import mheap_alloc_unit, mheap_free_unit
 from .pacer import heap_goal, scavenge_need
+from .units import UNIT_GC, UNIT_GC_PROCS, UNIT_MARK, UNIT_MHEAP_ALLOC, UNIT_MHEAP_FREE, UNIT_RACE, unit_address
 
 
 @jit_entry
@@ -218,13 +223,6 @@ def nanotime(handle):
     return mheap_nanotime(runtime_at(handle))
 
 
-# The entry points Heap calls on every operation, with the types it calls them with.
-HOT = {
-    "alloc": (alloc, (types.int64, types.int64, types.int64, types.int64, types.boolean)),
-    "free": (free, (types.int64, types.int64, types.int64)),
-    "lookup": (lookup_allocated, (types.int64, types.int64, types.int64)),
-    "word_index": (word_index, (types.int64, types.int64, types.int64, types.int64)),
-}
 @jit_entry
 def push_root(handle, c, v):
     return api.push_root(runtime_at(handle), c, v)
@@ -233,3 +231,80 @@ def push_root(handle, c, v):
 @jit_entry
 def pop_root(handle, c):
     return api.pop_root(runtime_at(handle), c)
+
+
+_I, _B = types.int64, types.boolean
+
+#: The entry points every run goes through, with the types the shell calls them with
+#: (Python ints and bools): compiled before a run by :func:`compile_entry_points`.
+SIGNATURES = {
+    alloc: (_I, _I, _I, _I, _B),
+    free: (_I, _I, _I),
+    lookup: (_I, _I, _I),
+    lookup_allocated: (_I, _I, _I),
+    word_index: (_I, _I, _I, _I),
+    mallocgc: (_I, _I, _I, _I, _B, _B),
+    malloc_typed: (_I, _I, _I, _I, _I),
+    new_cache: (_I,),
+    release_cache: (_I, _I),
+    read_stats: (_I,),
+    gc: (_I, _I, _B),
+    push_root: (_I, _I, _I),
+    pop_root: (_I, _I),
+    add_finalizer: (_I, _I, _I),
+    block_bits: (_I, _I),
+    check_free: (_I, _I),
+}
+
+# The entry points Heap calls on every operation, through their machine code.
+HOT = {
+    name: (fn, SIGNATURES[fn])
+    for name, fn in (("alloc", alloc), ("free", free), ("lookup", lookup_allocated), ("word_index", word_index))
+}
+
+UNITS = {
+    UNIT_MHEAP_ALLOC: mheap_alloc_unit,
+    UNIT_MHEAP_FREE: mheap_free_unit,
+    UNIT_GC: gc_unit,
+    UNIT_MARK: mark.mark_serial_unit,
+    UNIT_GC_PROCS: gchelper.gc_procs_unit,
+    UNIT_RACE: race.race_unit,
+}
+
+
+def units_of(*, race_mode: bool, nproc: int) -> list[int]:
+    """The units a heap can reach: the page heap and the collector always; the interleaved
+    collector only with nproc > 1; the race detector only in race mode."""
+    slots = [UNIT_MHEAP_ALLOC, UNIT_MHEAP_FREE, UNIT_GC, UNIT_MARK]
+    if nproc > 1:
+        slots.append(UNIT_GC_PROCS)
+    if race_mode:
+        slots.append(UNIT_RACE)
+    return slots
+
+
+def load_units(code, *, race_mode: bool, nproc: int) -> None:
+    """Fill a new heap's ``code`` array with the units it can reach (see units.py), compiling them if need be."""
+    for slot in units_of(race_mode=race_mode, nproc=nproc):
+        code[slot] = unit_address(slot, UNITS[slot])
+
+
+# ---------------------------------------------------------------- compile jobs (see prepare.py)
+
+
+def compile_unit(slot: int) -> None:
+    unit_address(slot, UNITS[slot])
+
+
+def compile_entry_points(race_mode: bool) -> None:
+    """Compile (or load from the cache) what building a heap and its every operation need."""
+    if numba.config.DISABLE_JIT:
+        return
+    plain = layout.RUNTIME_TYPE
+    runtime_type = layout.RACE_RUNTIME_TYPE if race_mode else plain
+    arrays = tuple(plain.field_dict[name] for name in layout.RuntimeArrays._fields)
+    for struct_type in {plain, runtime_type}:
+        layout._new_runtime.compile((types.TypeRef(struct_type), *arrays))
+    mallocinit._init_lists.compile((plain,))
+    for fn, signature in SIGNATURES.items():
+        fn.compile(signature)

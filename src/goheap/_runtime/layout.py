@@ -27,6 +27,7 @@ from numba.core.extending import infer_getattr, intrinsic, lower_getattr_generic
 from numba.core.typing.templates import AttributeTemplate
 from numba.experimental import structref
 
+from ._jit import jit_entry
 from .constants import MAX_MHEAP_LIST, MAX_SIZE_CLASSES, PAUSE_HISTORY
 
 # ---------------------------------------------------------------- h: MHeap scalars (int64)
@@ -243,6 +244,7 @@ class RuntimeArrays(NamedTuple):
     race_reports: np.ndarray  # int64[n, RR_NSLOTS]: races found, for the shell to print
     race_nodes: np.ndarray  # int64[n, SN_NSLOTS]: compiled call stacks (racefuncenter)
     race_occ: np.ndarray  # int64[n, OC_NSLOTS]: which goroutine held a slot from which clock
+    code: np.ndarray  # int64[units.N_UNITS]: machine-code address of each unit the heap loaded, 0 if not (units.py)
 
 
 # ---------------------------------------------------------------- gcstats slots
@@ -500,13 +502,13 @@ def as_runtime(arrays: RuntimeArrays, race: bool = False):
     return _new_runtime(RACE_RUNTIME_TYPE if race else RUNTIME_TYPE, *arrays)
 
 
-@numba.njit(cache=True)
+@jit_entry
 def _new_runtime(struct_type, mem, mem8, h, mstats, by_size, pause_ns, spans, spanmap, fixalloc,
     central_nfree, cache_list, cache_local, cache_by_size, class_to_size, class_to_allocnpages,
     class_to_transfercount, size_to_class8, size_to_class128, scratch, gcstats, workbuf, gcroots,
     gcproc, ptrbuf, parfor, roots, rootptrs, finq, fintab, gctrace_log, prof, profaddr, settype_buf,
     typedesc, typeptrs, rootslots, shadow, race_h, race_shadow, race_meta, race_gshadow, race_thr,
-    race_vc, race_sync, race_rs, race_hist, race_allocs, race_reports, race_nodes, race_occ):
+    race_vc, race_sync, race_rs, race_hist, race_allocs, race_reports, race_nodes, race_occ, code):
     """``Runtime(*arrays)`` (or ``RaceRuntime``: ``struct_type``), compiled once and cached:
     the proxies' own constructors are not cacheable, and compiling one anew cost every
     process about half a second."""
@@ -561,10 +563,12 @@ def _new_runtime(struct_type, mem, mem8, h, mstats, by_size, pause_ns, spans, sp
     rt.race_reports = race_reports
     rt.race_nodes = race_nodes
     rt.race_occ = race_occ
+    rt.code = code
     return rt
 
 
-if tuple(getattr(_new_runtime, "py_func", _new_runtime).__code__.co_varnames[1 : 1 + len(RuntimeArrays._fields)]) != RuntimeArrays._fields:
+_constructor = getattr(_new_runtime, "py_func", getattr(_new_runtime, "__wrapped__", _new_runtime))
+if tuple(_constructor.__code__.co_varnames[1 : 1 + len(RuntimeArrays._fields)]) != RuntimeArrays._fields:
     raise AssertionError("layout._new_runtime must take RuntimeArrays' fields, in order")
 
 
@@ -609,10 +613,32 @@ def runtime_fields(context, builder, address):
     return cgutils.create_struct_proxy(payload)(context, builder, ref=builder.bitcast(address, struct_ptr_type))
 
 
+def _load_invariant(builder, ptr):
+    """The value at ptr, loaded word by word as invariant.
+
+    A Runtime's arrays are set once, when it is built. Saying so to LLVM lets it keep an
+    array's data pointer, shape and strides in registers across the stores a function
+    makes, which it must otherwise assume could have changed them: without it, every
+    access after a store reloads them. (Whole-struct loads lose the mark when LLVM splits
+    them, hence one load per word.)
+    """
+    typ = ptr.type.pointee
+    if not isinstance(typ, (ir.BaseStructType, ir.ArrayType)):
+        load = builder.load(ptr)
+        load.set_metadata("invariant.load", builder.module.add_metadata([]))
+        return load
+    value = ir.Constant(typ, ir.Undefined)
+    members = typ.elements if isinstance(typ, ir.BaseStructType) else [typ.element] * typ.count
+    for i in range(len(members)):
+        value = builder.insert_value(value, _load_invariant(builder, cgutils.gep_inbounds(builder, ptr, 0, i)), i)
+    return value
+
+
 @lower_getattr_generic(RuntimeRefType)
 def _runtime_ref_getattr(context, builder, typ, value, attr):
     fieldtype = RUNTIME_TYPE.field_dict[attr]
-    array = context.make_array(fieldtype)(context, builder, value=getattr(runtime_fields(context, builder, value), attr))
+    field = _load_invariant(builder, runtime_fields(context, builder, value)._get_ptr_by_name(attr))
+    array = context.make_array(fieldtype)(context, builder, value=field)
     array.meminfo = cgutils.get_null_value(array.meminfo.type)  # borrowed: no reference counting
     return array._getvalue()
 
@@ -621,6 +647,9 @@ if numba.config.DISABLE_JIT:
 
     def runtime_ref(rt):
         return rt
+
+    def borrowed(array):
+        return array
 
 else:
 
@@ -637,3 +666,21 @@ else:
             return builder.bitcast(context.nrt.meminfo_data(builder, meminfo), ir.IntType(8).as_pointer())
 
         return RUNTIME_REF_TYPE(rt), codegen
+
+    @intrinsic
+    def borrowed(typingctx, array):
+        """The same array, borrowed: passed on without reference counting, like a RuntimeRef's arrays.
+
+        For an array a compiled entry point was given, before it hands the array down a
+        deep or recursive call chain (each call would otherwise count a reference in and
+        out). Valid while the entry point runs: its caller holds the array.
+        """
+        if not isinstance(array, types.Array):
+            return None
+
+        def codegen(context, builder, sig, args):
+            value = context.make_array(sig.args[0])(context, builder, value=args[0])
+            value.meminfo = cgutils.get_null_value(value.meminfo.type)
+            return value._getvalue()
+
+        return array(array), codegen

@@ -131,7 +131,11 @@ state as their first argument, as Go's take ``MHeap *h`` (a ``RuntimeRef``: a bo
 pointer to the heap's ``Runtime`` of arrays, free of reference counting), and a thread's
 cache row ``c`` as their second where the seed uses ``m->mcache``. Layers call downward
 only: entry -> api -> gc -> malloc -> mcache -> mcentral -> mheap -> pacer, fixalloc, bitmap ->
-sysmem (a test enforces it). ``heap.py`` is the Python shell over it all: ``Heap``, the
+sysmem (a test enforces it). A few parts are compiled once each as *units*
+(``units.py``): the page heap's MHeap_Alloc and MHeap_Free, the collector, its mark phase,
+its interleaved procs, the race detector. Other compiled code calls a unit through the heap's table of
+code addresses (``rt.code``) instead of carrying its own copy of it, which is what keeps
+the first run's compiling short. ``heap.py`` is the Python shell over it all: ``Heap``, the
 allocator's and the accessors' hot paths, assembled from its parts in ``goheap/_shell/``
 (``config``: HeapConfig, readgogc, TypeInfo; ``args``: the checks of every number a call
 takes; ``roots``: RootSet's handles and regions; ``scope``: handle scopes and Refs;
@@ -288,7 +292,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import jit
+from ._jit import jit, jit_inline
 from .bitmap import get_bits, is_allocated, markallocated, markfreed, markspan, setblockspecial, unmarkspan
 from .constants import (
     BIT_ALLOCATED,
@@ -613,7 +617,7 @@ def checked_range(rt, addr, nbytes, align):
 # ================================================================ settype and span type arrays
 
 
-@jit
+@jit_inline
 def settype(rt, c, v, typ):
     """Record that the block at v holds type word ``typ``; buffered per cache, as per M in the seed."""
     n = rt.cache_local[c, LC_SETTYPE_N]
@@ -694,12 +698,21 @@ def _settype_flush(rt, c):
     rt.cache_local[c, LC_SETTYPE_N] = 0
     rt.h[H_SETTYPE_PENDING] -= n // 2
     spans = rt.spans
+    # the common case: the block before was of the same span and type, so its byte slot is known
+    last_s = 0
+    last_typ = 0
+    last_j = 0
     for k in range(0, n, 2):
         v = rt.settype_buf[c, k]
         typ = rt.settype_buf[c, k + 1]
         s = mheap_lookup(rt, v)
         if spans[s, SP_STATE] != MSPAN_IN_USE:
             continue  # freed before the flush
+        if s == last_s and typ == last_typ:
+            ofs = (v - span_base(rt, s)) // spans[s, SP_ELEMSIZE]
+            _store_byte(rt, spans[s, SP_TYPES_DATA] + MTYPES_BYTES_SLOTS * 8 + ofs, last_j)
+            continue
+        last_s = 0
         if spans[s, SP_SIZECLASS] == 0:
             spans[s, SP_TYPES_COMPRESSION] = MTYPES_SINGLE
             spans[s, SP_TYPES_DATA] = typ
@@ -717,6 +730,7 @@ def _settype_flush(rt, c):
             spans[s, SP_TYPES_DATA] = data
             store(rt, data + 8, typ)
             _store_byte(rt, data + MTYPES_BYTES_SLOTS * 8 + ofs, 1)
+            last_s, last_typ, last_j = s, typ, 1
         elif compression == MTYPES_WORDS:
             store(rt, spans[s, SP_TYPES_DATA] + 8 * ofs, typ)
         elif compression == MTYPES_BYTES:
@@ -732,6 +746,7 @@ def _settype_flush(rt, c):
                 j += 1
             if j < MTYPES_BYTES_SLOTS:
                 _store_byte(rt, data + MTYPES_BYTES_SLOTS * 8 + ofs, j)
+                last_s, last_typ, last_j = s, typ, j
             else:
                 words = malloc_nogc(rt, c, ntypes * 8, FLAG_NO_POINTERS, True)
                 if words < 0:
@@ -751,13 +766,22 @@ def gettype(rt, v):
     if s == 0:
         return 0
     spans = rt.spans
+    return span_type(rt, s, (v - span_base(rt, s)) // spans[s, SP_ELEMSIZE])
+
+
+@jit_inline
+def span_type(rt, s, ofs):
+    """The type word recorded for block number ``ofs`` of in-use span s, 0 if none.
+
+    gettype once the block's span and place in it are known (the collector's hot path
+    knows them, and finds the place without a division).
+    """
+    spans = rt.spans
     compression = spans[s, SP_TYPES_COMPRESSION]
     if compression == MTYPES_EMPTY:
         return 0
     if compression == MTYPES_SINGLE:
         return spans[s, SP_TYPES_DATA]
-    start = span_base(rt, s)
-    ofs = (v - start) // spans[s, SP_ELEMSIZE]
     data = spans[s, SP_TYPES_DATA]
     if compression == MTYPES_WORDS:
         return load(rt, data + 8 * ofs)

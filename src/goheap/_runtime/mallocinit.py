@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import ConfigError, InvalidSize
 from . import layout as L
-from ._jit import jit
+from ._jit import jit_entry
 from .constants import (
     ARENA_HINT_BITMAP,
     BITMAP_DIVISOR,
@@ -39,6 +39,7 @@ from .mheap import mheap_init, mspanlist_init
 from .raceshadow import RaceSizes, build_race_arrays
 from .sizeclasses import SizeClasses, init_sizes
 from .sysmem import SysMem, array_at, metadata_array
+from .units import N_UNITS
 
 INT64_MAX = (1 << 63) - 1
 
@@ -191,6 +192,7 @@ def build_runtime(
         rootslots=meta(limits.root_slots),
         shadow=meta((nc, limits.shadow_depth)),
         **build_race_arrays(sysmem, arena_size, limits.root_slots, race),
+        code=np.zeros(N_UNITS, np.int64),
     )
     h = rt.h
     h[L.H_BASE] = base
@@ -221,7 +223,7 @@ def build_runtime(
     return rt
 
 
-@jit
+@jit_entry
 def _init_lists(runtime):
     rt = L.runtime_ref(runtime)
     mheap_init(rt)

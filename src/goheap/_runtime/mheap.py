@@ -92,10 +92,12 @@ from .layout import (
     ST_NMALLOC,
     ST_SYS,
     ST_TOTAL_ALLOC,
+    runtime_ref,
 )
 from .pacer import heap_goal, scavenge_need
 from .raceshadow import racemapshadow
 from .sysmem import CLOCK_REALTIME, os_clock_gettime, sys_map, sys_unused
+from .units import UNIT_MHEAP_ALLOC, UNIT_MHEAP_FREE, call_unit
 
 _INT64_MAX = (1 << 63) - 1
 
@@ -359,7 +361,14 @@ def mheap_alloc(rt, c, npage, sizeclass, acct, zeroed):
     """A span of npage pages for size class ``sizeclass`` (0 = large object), or 0.
 
     acct: charge it to heap_alloc/heap_objects as one large object. zeroed: clear it if dirty.
+    Its machine code is a unit (see units.py): callers reach it by address.
     """
+    return call_unit(rt.code[UNIT_MHEAP_ALLOC], UNIT_MHEAP_ALLOC, runtime_ref(rt), c, npage, sizeclass, acct, zeroed)
+
+
+@jit
+def mheap_alloc_unit(rt, c, npage, sizeclass, acct, zeroed):
+    """The unit of :func:`mheap_alloc`."""
     purgecachedstats(rt, c)
     s = mheap_alloc_locked(rt, npage, sizeclass)
     if s != 0:
@@ -498,7 +507,16 @@ def mheap_grow(rt, npage):
 
 @jit
 def mheap_free(rt, c, s, acct):
-    """Return span s to the heap; acct: it was one large object counted in heap_alloc."""
+    """Return span s to the heap; acct: it was one large object counted in heap_alloc.
+
+    Its machine code is a unit (see units.py): callers reach it by address.
+    """
+    call_unit(rt.code[UNIT_MHEAP_FREE], UNIT_MHEAP_FREE, runtime_ref(rt), c, s, acct)
+
+
+@jit
+def mheap_free_unit(rt, c, s, acct):
+    """The unit of :func:`mheap_free`."""
     purgecachedstats(rt, c)
     nbytes = span_bytes(rt, s)
     rt.mstats[ST_HEAP_INUSE] -= nbytes

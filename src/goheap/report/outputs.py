@@ -10,7 +10,6 @@ from __future__ import annotations
 import click
 
 from ..atomicfile import PendingFiles
-from ..inspect import History
 
 __all__ = ["RunOutputs", "output_options"]
 
@@ -44,7 +43,11 @@ class RunOutputs:
         self.report = report
         self.heap_profile = heap_profile
         self.pending = pending
-        self.history = History() if report else None
+        self.history = None
+        if report:
+            from ..inspect import History  # only now: it loads the compiled runtime
+
+            self.history = History()
 
     @property
     def on_tick(self):

@@ -17,6 +17,10 @@
 * The ``goheap trace`` command group and ``goheap replay`` live in :mod:`goheap.trace.cli`.
 """
 
+import importlib
+import sys
+import types
+
 from goheap.trace.allocfreetrace import (
     CHUNK_EVENTS,
     ImportResult,
@@ -27,16 +31,6 @@ from goheap.trace.allocfreetrace import (
 )
 from goheap.trace.detect import detect_format
 from goheap.trace.exectrace import import_exectrace, import_exectrace_to_file
-from goheap.trace.replay import (
-    GCPoint,
-    GoheapGC,
-    ReplayError,
-    ReplayPlan,
-    ReplayResult,
-    TraceOverlapError,
-    heap_profile_rate,
-    replay,
-)
 from goheap.trace.tracefile import (
     FORMAT_VERSION,
     KIND_ALLOC,
@@ -75,3 +69,40 @@ __all__ = [
     "parse_lines",
     "replay",
 ]
+
+# The replay loads the compiled runtime (numba): imported on first use (PEP 562), so that
+# reading and importing traces does not.
+_REPLAY_NAMES = ("GCPoint", "GoheapGC", "ReplayError", "ReplayPlan", "ReplayResult", "TraceOverlapError", "heap_profile_rate")
+
+
+def __getattr__(name: str):
+    if name not in _REPLAY_NAMES:
+        raise AttributeError(f"module 'goheap.trace' has no attribute {name!r}")
+    value = getattr(importlib.import_module("goheap.trace.replay"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """``goheap.trace.replay`` is the function, as when the package imported it eagerly.
+
+    The import system binds each submodule as an attribute of its package when it is first
+    imported; this keeps the name for the function however the module gets imported.
+    """
+
+    @property
+    def replay(self):
+        from goheap.trace.replay import replay
+
+        return replay
+
+    @replay.setter
+    def replay(self, value) -> None:
+        pass
+
+
+sys.modules[__name__].__class__ = _Package

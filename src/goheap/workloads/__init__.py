@@ -14,22 +14,23 @@ returns what the Go program prints, the MemStats it dumps and the collector's tr
 
 from __future__ import annotations
 
+import importlib
 import io
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import numpy as np
-
+from .. import _importing
 from ..errors import HeapError
-from ..heap import Heap
 from ..policy import SEED, Policy
-from .._runtime.stats import MemStats
-from . import binarytrees, churn, gcbench
-from .._runtime.gctrace import format_gctrace
-from .goprocess import GoProcess
-from .seedrun import SeedRun
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .._runtime.stats import MemStats
+    from ..heap import Heap
+    from .seedrun import SeedRun
 
 __all__ = ["WORKLOADS", "RunResult", "UnknownWorkload", "Workload", "WorkloadError", "run_workload"]
 
@@ -55,6 +56,51 @@ class Workload:
     run: Callable[..., None]
 
 
+# The stretch tree of depth N+1 has 2**(N+2)-1 nodes of 16 bytes: 2**(N+6) bytes, the whole
+# 128 GB (2**37) arena at N = 31. The Go program runs out of memory there too.
+BINARYTREES_MAX_N = 31
+
+
+def parse_binarytrees_args(args: list[str]) -> int:
+    """``binarytrees N``: strconv.Atoi of the first argument, 0 when absent."""
+    if len(args) > 1:
+        raise ValueError(f"binarytrees takes one argument, the maximum depth N, not {len(args)}")
+    if not args:
+        return 0
+    try:
+        n = int(args[0], 10)
+    except ValueError:
+        raise ValueError(f"binarytrees: N must be an integer, not {args[0]!r}") from None
+    if n > BINARYTREES_MAX_N:
+        raise ValueError(
+            f"binarytrees: N={n} is too deep: its stretch tree (depth N+1) alone would need "
+            f"2**{n + 6} bytes, more than the 128 GB arena holds; N can be at most {BINARYTREES_MAX_N}"
+        )
+    return n
+
+
+def _no_args(name: str) -> Callable[[list[str]], tuple[()]]:
+    def parse_args(args: list[str]) -> tuple[()]:
+        if args:
+            raise ValueError(f"{name} takes no arguments, not {' '.join(args)!r}")
+        return ()
+
+    return parse_args
+
+
+def _port(module: str, function: str = "run") -> Callable[..., None]:
+    """The port's ``function``, its module imported (with the compiled runtime) only when it runs."""
+
+    def run(*args):
+        with _importing():
+            port = importlib.import_module(f".{module}", __name__)
+        return getattr(port, function)(*args)
+
+    return run
+
+
+# The arguments are checked before anything is compiled or even imported: a mistyped
+# command line fails at once.
 WORKLOADS: dict[str, Workload] = {
     w.name: w
     for w in (
@@ -62,29 +108,29 @@ WORKLOADS: dict[str, Workload] = {
             "binarytrees",
             "binarytrees [N]",
             "binary-trees of max depth N (min 6): 16-byte two-pointer nodes, short- and long-lived trees",
-            binarytrees.parse_args,
-            binarytrees.run,
+            parse_binarytrees_args,
+            _port("binarytrees"),
         ),
         Workload(
             "binarytrees-py",
             "binarytrees-py [N]",
             "binary-trees through the Python API only (exact roots; slow: for small N)",
-            binarytrees.parse_args,
-            lambda heap, n, emit, tick, progress: binarytrees.run_python(heap, n, emit),
+            parse_binarytrees_args,
+            lambda heap, n, emit, tick, progress: _port("binarytrees", "run_python")(heap, n, emit),
         ),
         Workload(
             "gcbench",
             "gcbench",
             "Boehm's GCBench: 32-byte nodes, top-down and bottom-up trees, a 4 MB float64 array",
-            gcbench.parse_args,
-            gcbench.run,
+            _no_args("gcbench"),
+            _port("gcbench"),
         ),
         Workload(
             "churn",
             "churn",
             "2M []byte of random sizes (8 B to 1 MB) through a 10000-slot ring",
-            churn.parse_args,
-            churn.run,
+            _no_args("churn"),
+            _port("churn"),
         ),
     )
 }
@@ -109,10 +155,14 @@ class RunResult:
     def gctrace_lines(self) -> list[str]:
         """The collector's trace, one seed-format line per collection (the seed runs' .stderr),
         after a line naming the policy unless it is the seed's."""
+        from .._runtime.gctrace import format_gctrace
+
         header = [] if self.policy.is_seed else [self.policy.trace_line()]
         return header + [format_gctrace(row) for row in self.gctrace]
 
     def to_seed_run(self) -> SeedRun:
+        from .seedrun import SeedRun
+
         return SeedRun.from_text("\n".join(self.stdout_lines()), "\n".join(self.gctrace_lines()), self.workload)
 
 
@@ -154,6 +204,9 @@ def run_workload(
         parsed = workload.parse_args(args)
     except ValueError as exc:
         raise WorkloadError(str(exc)) from None
+    with _importing():
+        from .goprocess import GoProcess
+
     lines: list[str] = []
     with GoProcess(
         gcpercent=gcpercent,

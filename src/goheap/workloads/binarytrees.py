@@ -37,40 +37,19 @@ import numpy as np
 
 from .. import nb
 from .._runtime._jit import jit
-from .._runtime.layout import runtime_ref
+from .._runtime.layout import borrowed, runtime_ref
 from ..heap import Heap
 from .gostack import RETURN_PC, node_literal_tree
 
-__all__ = ["MAX_N", "MIN_DEPTH", "NODE_SIZE", "parse_args", "run", "run_python"]
+__all__ = ["MIN_DEPTH", "NODE_SIZE", "run", "run_python"]
 
 MIN_DEPTH = 4
-# The stretch tree of depth N+1 has 2**(N+2)-1 nodes of 16 bytes: 2**(N+6) bytes, the whole
-# 128 GB (2**37) arena at N = 31. The Go program runs out of memory there too.
-MAX_N = 31
 NODE_SIZE = 16  # struct { left, right *Node }
 
 CHECK_FRAME = 3  # return PC, outgoing receiver, outgoing result
 MAIN_FRAME = 8
 MAIN_LONG_LIVED = 1  # main's slot for longLived
 MAIN_OUT = 2  # main's outgoing argument; the result follows it
-
-
-def parse_args(args: list[str]) -> int:
-    """``binarytrees N``: strconv.Atoi of the first argument, 0 when absent."""
-    if len(args) > 1:
-        raise ValueError(f"binarytrees takes one argument, the maximum depth N, not {len(args)}")
-    if not args:
-        return 0
-    try:
-        n = int(args[0], 10)
-    except ValueError:
-        raise ValueError(f"binarytrees: N must be an integer, not {args[0]!r}") from None
-    if n > MAX_N:
-        raise ValueError(
-            f"binarytrees: N={n} is too deep: its stretch tree (depth N+1) alone would need "
-            f"2**{n + 6} bytes, more than the 128 GB arena holds; N can be at most {MAX_N}"
-        )
-    return n
 
 
 def max_depth_of(n: int) -> int:
@@ -113,7 +92,7 @@ def _tree_and_check(rt, c, node_type, main, depth, buckets):
 def stretch(rt, c, node_type, main, depth, buckets):
     """The stretch tree: built, checked, dropped."""
     rt = runtime_ref(rt)  # no reference counting below this call
-    return _tree_and_check(rt, c, node_type, main, depth, buckets)
+    return _tree_and_check(rt, c, node_type, main, depth, borrowed(buckets))
 
 
 @jit
@@ -122,7 +101,7 @@ def long_lived(rt, c, node_type, main, depth, buckets):
     rt = runtime_ref(rt)  # no reference counting below this call
     out = main + MAIN_OUT
     nb.stack_store(rt, c, out, depth)
-    t = node_literal_tree(rt, c, node_type, NODE_SIZE, out, buckets)
+    t = node_literal_tree(rt, c, node_type, NODE_SIZE, out, borrowed(buckets))
     nb.stack_store(rt, c, main + MAIN_LONG_LIVED, t)
     return t
 
@@ -131,6 +110,7 @@ def long_lived(rt, c, node_type, main, depth, buckets):
 def trees(rt, c, node_type, main, depth, count, buckets):
     """``count`` iterations of the inner loop: build a tree of ``depth``, check it; the checks summed."""
     rt = runtime_ref(rt)  # no reference counting below this call
+    buckets = borrowed(buckets)
     total = 0
     for _ in range(count):
         total += _tree_and_check(rt, c, node_type, main, depth, buckets)

@@ -26,7 +26,7 @@ from .._runtime.layout import runtime_ref
 from .gostack import RETURN_PC
 from ..heap import Heap
 
-__all__ = ["N_ALLOCS", "N_SLOTS", "parse_args", "run"]
+__all__ = ["N_ALLOCS", "N_SLOTS", "run"]
 
 N_SLOTS = 10000
 N_ALLOCS = 2000000
@@ -42,12 +42,6 @@ MAIN_OUT = 4  # makeslice's outgoing area: type, len, cap, then the result (arra
 
 # counters kept by the compiled loop between chunks
 ST_LCG, ST_I, ST_SMALL, ST_MEDIUM, ST_LARGE, ST_BYTES = range(6)
-
-
-def parse_args(args: list[str]) -> tuple[()]:
-    if args:
-        raise ValueError(f"churn takes no arguments, not {' '.join(args)!r}")
-    return ()
 
 
 @jit

@@ -30,7 +30,7 @@ from .._runtime.layout import runtime_ref
 from ..heap import Heap
 from .gostack import RETURN_PC, new_object, node_literal_tree
 
-__all__ = ["parse_args", "run", "tree_size", "num_iters"]
+__all__ = ["run", "tree_size", "num_iters"]
 
 K_STRETCH_TREE_DEPTH = 18
 K_LONG_LIVED_TREE_DEPTH = 16
@@ -47,12 +47,6 @@ MAIN_FRAME = 10  # return PC, longLived, array (3 words), tStart (3 words), outg
 MAIN_LONG_LIVED = 1
 MAIN_ARRAY = 2
 MAIN_OUT = 8
-
-
-def parse_args(args: list[str]) -> tuple[()]:
-    if args:
-        raise ValueError(f"gcbench takes no arguments, not {' '.join(args)!r}")
-    return ()
 
 
 def tree_size(i: int) -> int:

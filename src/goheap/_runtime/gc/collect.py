@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .._jit import jit
+from ..units import UNIT_GC, call_unit
 from ..constants import FLAG_NO_GC, FLAG_NO_PROFILING, MAX_GCPROC, PAUSE_HISTORY
 from ..layout import (
     FIRST_SPAN,
@@ -75,6 +76,7 @@ from ..layout import (
     TR_PAUSE_TOTAL_NS,
     TR_START_NS,
     TR_SWEEP_NS,
+    runtime_ref,
 )
 from ..malloc import free, malloc_nogc, settype_flush
 from ..mcache import mcache_release_all
@@ -126,6 +128,15 @@ def _account_roots(rt):
 @jit
 def gc(rt, c, force):
     """runtime.gc: collect if enabled and (forced or the heap reached next_gc). True if it ran.
+
+    Its machine code is the collector's unit (see units.py): callers reach it by address.
+    """
+    return call_unit(rt.code[UNIT_GC], UNIT_GC, runtime_ref(rt), c, force)
+
+
+@jit
+def gc_unit(rt, c, force):
+    """The collector's unit: runtime.gc itself.
 
     GOGC=off disables it, as in the seed, unless the policy set a memory limit (then, as
     in Go >= 1.19, the limit alone paces it). GOGCTRACE >= 2 runs a second, forced

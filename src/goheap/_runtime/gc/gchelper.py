@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import jit
+from ..units import UNIT_GC_PROCS, call_unit
 from ..constants import MSPAN_IN_USE
 from ..layout import (
     FIRST_SPAN,
@@ -48,6 +49,7 @@ from ..layout import (
     SP_SIZECLASS,
     SP_STATE,
     WB_NOBJ,
+    runtime_ref,
 )
 from ..mheap import nanotime, span_bytes
 from .mark import (
@@ -222,7 +224,16 @@ def _step(rt, c, p, nproc):
 
 @jit
 def gc_procs(rt, c, nproc):
-    """Mark and sweep with nproc interleaved procs (parfors already set up); the real time mark ended."""
+    """Mark and sweep with nproc interleaved procs (parfors already set up); the real time mark ended.
+
+    Its machine code is a unit of its own (see units.py), loaded only by heaps with nproc > 1.
+    """
+    return call_unit(rt.code[UNIT_GC_PROCS], UNIT_GC_PROCS, runtime_ref(rt), c, nproc)
+
+
+@jit
+def gc_procs_unit(rt, c, nproc):
+    """The unit of :func:`gc_procs`."""
     rt.gcstats[GS_NPROC] = nproc
     rt.gcstats[GS_NWAIT] = 0
     for p in range(nproc):

@@ -13,6 +13,9 @@ from ..constants import (
     BIT_MASK,
     BIT_SPECIAL,
     MSPAN_IN_USE,
+    MTYPES_BYTES,
+    MTYPES_BYTES_SLOTS,
+    MTYPES_WORDS,
 )
 from ..layout import (
     GS_FREED,
@@ -29,7 +32,6 @@ from ..layout import (
     SP_TYPES_COMPRESSION,
     SP_TYPES_DATA,
 )
-from ..malloc import cleartype
 from ..mcentral import mcentral_free_span
 from ..mheap import mheap_free, span_base, span_bytes, store
 from .finalizers import handlespecial
@@ -58,22 +60,27 @@ def sweepspan(rt, c, s):
     p = span_base(rt, s)
     compression = spans[s, SP_TYPES_COMPRESSION]
     type_data = spans[s, SP_TYPES_DATA]
+    base = rt.h[H_BASE]
     arena_start = rt.h[H_ARENA_START]
-    bitbase = (arena_start - rt.h[H_BASE]) >> 3
+    bitbase = (arena_start - base) >> 3
     lc = rt.cache_local[c]
+    # the arrays once, in locals: read from rt inside the loop they would be reloaded after every store
+    mem = rt.mem
+    mem8 = rt.mem8
     nfree = 0
+    freed = 0
     head = 0
     end = 0
     for i in range(n):
         off = (p - arena_start) >> 3
         bitp = bitbase - (off >> 4) - 1
         shift = off & 15
-        bits = rt.mem[bitp] >> shift
+        bits = mem[bitp] >> shift
         if (bits & _ALLOC) == 0:
             p += size
             continue
         if (bits & _MARKED) != 0:
-            rt.mem[bitp] &= ~(_MARKED << shift)
+            mem[bitp] &= ~(_MARKED << shift)
             p += size
             continue
         if (bits & _SPECIAL) != 0:
@@ -81,8 +88,8 @@ def sweepspan(rt, c, s):
                 p += size
                 continue
         # free it: boundary bit only
-        rt.mem[bitp] = (rt.mem[bitp] & ~(_MASK << shift)) | (_BOUNDARY << shift)
-        rt.gcstats[GS_FREED] += 1
+        mem[bitp] = (mem[bitp] & ~(_MASK << shift)) | (_BOUNDARY << shift)
+        freed += 1
         if cl == 0:
             unmarkspan(rt, p, 1 << rt.h[H_PAGE_SHIFT])
             store(rt, p, 1)  # needs zeroing
@@ -90,16 +97,20 @@ def sweepspan(rt, c, s):
             lc[LC_LOCAL_ALLOC] -= size
             lc[LC_LOCAL_NFREE] += 1
         else:
-            cleartype(rt, compression, type_data, i)
+            if compression == MTYPES_WORDS:
+                mem[(type_data - base >> 3) + i] = 0
+            elif compression == MTYPES_BYTES:
+                mem8[type_data + MTYPES_BYTES_SLOTS * 8 + i - base] = 0
             if size > 8:
-                store(rt, p + 8, 1)  # needs zeroing
+                mem[(p - base >> 3) + 1] = 1  # needs zeroing
             if head == 0:
                 head = p
             else:
-                store(rt, end, p)
+                mem[end - base >> 3] = p
             end = p
             nfree += 1
         p += size
+    rt.gcstats[GS_FREED] += freed
     if nfree > 0:
         rt.cache_by_size[c, cl, 1] += nfree
         lc[LC_LOCAL_ALLOC] -= size * nfree
