@@ -308,7 +308,7 @@ def gc_repeat(rt, n, t_first, period):
     For Heap.advance_clock over a quiet heap: when a forced collection on one proc changed
     nothing but the collector's own counters, and no mutator runs, every later one does
     exactly the same, so this writes what they would have written (NumGC, LastGC, the
-    pause history, the gctrace rows: the last row, renumbered) without running them.
+    pause history, the gctrace rows: the last row, renumbered and re-timed) without running them.
     Their cost stays O(the rings' sizes).
     """
     if n <= 0:
@@ -319,10 +319,13 @@ def gc_repeat(rt, n, t_first, period):
     pause = last[TR_PAUSE_NS]
     numgc = rt.mstats[ST_NUMGC]
     ntrace = rt.gcstats[GS_NTRACE]
+    pause_total = rt.mstats[ST_PAUSE_TOTAL_NS]
     for k in range(max(0, n - nrows), n):
         row = log[(ntrace + k) % nrows]
         row[:] = last
         row[TR_NUMGC] = numgc + k + 1
+        row[TR_START_NS] = t_first + k * period
+        row[TR_PAUSE_TOTAL_NS] = pause_total + (k + 1) * pause
     for k in range(max(0, n - PAUSE_HISTORY), n):
         rt.pause_ns[(numgc + k) % PAUSE_HISTORY] = pause
     rt.gcstats[GS_NTRACE] = ntrace + n
