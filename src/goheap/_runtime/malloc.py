@@ -86,7 +86,11 @@ state as their first argument, as Go's take ``MHeap *h`` (a ``RuntimeRef``: a bo
 pointer to the heap's ``Runtime`` of arrays, free of reference counting), and a thread's
 cache row ``c`` as their second where the seed uses ``m->mcache``. Layers call downward
 only: entry -> api -> gc -> malloc -> mcache -> mcentral -> mheap -> fixalloc, bitmap ->
-sysmem (a test enforces it). ``heap.py`` is the Python shell over it all. Above the shell:
+sysmem (a test enforces it). ``heap.py`` is the Python shell over it all: ``Heap``, the
+allocator's and the accessors' hot paths, assembled from its parts in ``goheap/_shell/``
+(``config``: HeapConfig, readgogc, TypeInfo; ``roots``: RootSet's handles and regions;
+``profiling``: stacks, buckets, heap profiles; ``finalizers``: SetFinalizer and the queue's
+runner; ``scavenger``: the clock, the scavenger's rounds, FreeOSMemory). Above the shell:
 ``goheap.workloads`` (the seed runs' programs ported, in a model of the 2013 Go process),
 ``goheap.trace`` (allocfreetrace import and replay), ``goheap.inspect`` and
 ``goheap.report`` (views, HTML reports, pprof profiles), ``goheap.race`` and ``goheap.cli``.
