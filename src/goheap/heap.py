@@ -149,6 +149,7 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
         h[L.H_SYSMAP_LIMIT] = -1 if map_limit is None else map_limit
         self._local = threading.local()
         self._caches: list[int] = []
+        self._idle_ms: list[_ThreadCache] = []  # caches of Ms the goroutines left (new_m / run_on_m)
         self._lock = threading.RLock()  # the scavenger thread's rounds against close()
         self._finq_lock = threading.Lock()  # held by the thread running finalizers
         self._finalizers: dict[int, Callable[[int], object]] = {}
@@ -196,6 +197,34 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
         if self.race is not None:
             self.race._thread_started()
         return c
+
+    def new_m(self) -> int:
+        """Start another M: a new MCache row (allocmcache, as mcommoninit gives each new M one).
+
+        The calling thread keeps using its own until :meth:`run_on_m`; the new cache lives
+        until the heap is closed.
+        """
+        self._check_open()
+        c = int(entry.new_cache(self._handle))
+        if c < 0:
+            raise errors.OutOfMemory(f"more than {self.config.limits.max_threads} Ms use this heap")
+        self._caches.append(c)
+        self._idle_ms.append(_ThreadCache(self, c))
+        return c
+
+    def run_on_m(self, c: int) -> None:
+        """From now on the calling thread's goroutine runs on the M whose cache is ``c`` (from
+        :meth:`new_m`), as the seed's scheduler moves a goroutine when its M blocks in a
+        system call. The M it leaves keeps its cache: its cached free objects and pending
+        settype calls stay there until a collection takes them back.
+        """
+        self._check_open()
+        if c not in self._caches:
+            raise errors.HeapError(f"cache {c} is not one of this heap's Ms")
+        self._cache()
+        self._idle_ms.append(self._local.owner)
+        self._local.cache = c
+        self._local.owner = next(o for o in self._idle_ms if o.c == c)
 
     def _release_cache(self, c: int) -> None:
         if self._closed:
@@ -269,6 +298,7 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
         zeroed: bool = True,
         noprofile: bool = False,
         nogc: bool = False,
+        dogc: bool = True,
     ) -> int:
         """mallocgc: a block of at least ``size`` bytes; may collect first. Returns its address.
 
@@ -276,6 +306,8 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
         zeroed=False: its contents are undefined (for blocks the caller overwrites whole).
         noprofile: never sampled by the memory profiler.
         nogc: the collector never frees nor scans it (free it explicitly).
+        dogc=False: never collects first, whatever the heap's size (the seed's runtime·malloc,
+        which the runtime's own C code calls, passes dogc = 0).
         """
         if self._closed:
             raise errors.HeapClosed("the heap is closed")
@@ -306,7 +338,14 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
             if size < type.size:
                 raise errors.InvalidSize(f"size {size} is smaller than type {type.name} ({type.size} bytes)")
             tag = TYPEINFO_ARRAY if size > type.size else TYPEINFO_SINGLE_OBJECT
-            v = int(entry.malloc_typed(self._handle, c, size, flag, type.word(tag)))
+            if dogc:
+                v = int(entry.malloc_typed(self._handle, c, size, flag, type.word(tag)))
+            else:
+                v = int(entry.mallocgc(self._handle, c, size, flag, False, True))
+                if v > 0:
+                    entry.settype(self._handle, c, v, type.word(tag))
+        elif not dogc:
+            v = int(entry.mallocgc(self._handle, c, size, flag, False, zeroed))
         else:
             v = self._alloc_fast(self._handle, c, size, flag, zeroed)
             if v.__class__ is not int:  # interpreted (NUMBA_DISABLE_JIT): a numpy integer

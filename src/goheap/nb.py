@@ -31,7 +31,11 @@ stack of roots (``push_root``/``pop_root``, or slots set with ``set_root`` and r
 ``get_root``; popped slots are cleared), or as an emulated call stack (``stack_reserve`` a
 frame, ``stack_store`` its slots, ``stack_release`` it on return; nothing is cleared, so
 dead slots of earlier frames stay visible to the collector until overwritten, exactly like
-Go's stacks of 2013). Collections that run inside compiled code queue the finalizers they
+Go's stacks of 2013). For emulating the runtime's own C frames on such a stack
+(``goheap.workloads.gostack``), ``alloc_path`` tells which of mallocgc's slower paths the
+thread's allocations took since ``alloc_path_reset`` (the ``PATH_*`` bits), ``num_gc``
+counts the collections, and ``settype_flush_arrays`` gives the span type arrays the last
+settype flush left in its frames. Collections that run inside compiled code queue the finalizers they
 find due; call ``heap.after_compiled()`` when the mutator returns to run them (and to
 print gctrace lines).
 """
@@ -42,7 +46,15 @@ from ._jit_api import (
     FLAG_NO_GC,
     FLAG_NO_POINTERS,
     FLAG_NO_PROFILING,
+    PATH_GROW,
+    PATH_LARGE,
+    PATH_MEMCLR,
+    PATH_PROFILE,
+    PATH_REFILL,
+    PATH_SETTYPE_FLUSH,
     alloc,
+    alloc_path,
+    alloc_path_reset,
     alloc_noscan,
     alloc_typed,
     free,
@@ -50,6 +62,7 @@ from ._jit_api import (
     get_root,
     load,
     lookup,
+    num_gc,
     pop_root,
     push_root,
     race_func_enter,
@@ -65,14 +78,23 @@ from ._jit_api import (
     load_byte,
     set_shadow_depth,
     set_profile_bucket,
+    settype_flush_arrays,
 )
 
 __all__ = [
     "FLAG_NO_GC",
     "FLAG_NO_POINTERS",
     "FLAG_NO_PROFILING",
+    "PATH_GROW",
+    "PATH_LARGE",
+    "PATH_MEMCLR",
+    "PATH_PROFILE",
+    "PATH_REFILL",
+    "PATH_SETTYPE_FLUSH",
     "alloc",
     "alloc_noscan",
+    "alloc_path",
+    "alloc_path_reset",
     "alloc_typed",
     "free",
     "gc",
@@ -80,6 +102,7 @@ __all__ = [
     "load",
     "load_byte",
     "lookup",
+    "num_gc",
     "pop_root",
     "push_root",
     "race_func_enter",
@@ -87,6 +110,7 @@ __all__ = [
     "set_profile_bucket",
     "set_root",
     "set_shadow_depth",
+    "settype_flush_arrays",
     "shadow_depth",
     "stack_load",
     "stack_release",

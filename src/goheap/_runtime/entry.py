@@ -15,7 +15,7 @@ from ._jit import jit_entry
 from .gc.collect import cachestats
 from .bitmap import get_bits
 from .handle import runtime_at
-from .layout import H_ARENA_START, H_ARENA_USED
+from .layout import H_ARENA_START, H_ARENA_USED, LC_LOCAL_NLOOKUP
 from .malloc import free_check, gettype, mlookup, settype_flush
 from .mcache import allocmcache, freemcache
 from .gc import finalizers
@@ -114,8 +114,13 @@ def settype(handle, c, v, typ):
 
 @jit_entry
 def add_finalizer(handle, c, p):
-    """addfinalizer: 1, 0 if p already has a finalizer, or E_OUT_OF_MEMORY (nothing changed)."""
-    return finalizers.addfinalizer(runtime_at(handle), c, p)
+    """runtime.SetFinalizer(p, f): 1, 0 if p already has a finalizer, or E_OUT_OF_MEMORY (nothing changed).
+
+    SetFinalizer finds p's block with mlookup first (MemStats.Lookups counts it), then addfinalizer.
+    """
+    rt = runtime_at(handle)
+    rt.cache_local[c, LC_LOCAL_NLOOKUP] += 1
+    return finalizers.addfinalizer(rt, c, p)
 
 
 @jit_entry

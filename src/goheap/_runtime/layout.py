@@ -57,6 +57,7 @@ H_NROOTSLOTS = 24  # high-water mark of rootslots in use
 H_SYS_MAPPED = 25  # bytes SysMap'd from compiled code (arena and bitmap)
 H_SYSMAP_LIMIT = 26  # -1, or the bytes compiled SysMap may map before it refuses (FailingOS.map_limit)
 H_MAX_FINALIZERS = 27  # Limits.finalizers: addfinalizer refuses more (each is a root of every collection)
+H_M_SEQ = 28  # caches (Ms) allocated so far: the next one's LC_M_SEQ
 H_RACE = 31  # race mode: 1 when the heap was built with race=True (raceshadow.py, race.py)
 H_NSLOTS = 32
 
@@ -147,7 +148,20 @@ LC_INUSE = 9
 LC_FREE_NEXT = 10  # cachealloc free-list link
 LC_SETTYPE_N = 11  # words used in this cache's settype buffer
 LC_SHADOW_SP = 12  # depth of this thread's shadow stack
-LC_NSLOTS = 16
+LC_ALLOC_PATH = 13  # PATH_* bits: the paths this thread's allocations took since it was last cleared
+LC_FLUSH_BYTES = 14  # settype_flush's last MTypes_Bytes array it added a type to (its frame keeps it)
+LC_FLUSH_NEW = 15  # settype_flush's last new type array (its mallocgc's frame keeps it)
+LC_M_SEQ = 16  # the cache's place in the seed's allm list: the higher, the newer its M
+LC_NSLOTS = 18
+
+# The paths an allocation can take below mallocgc's fast one (what its C frames wrote
+# on the goroutine stack depends on them: goheap.workloads.gostack emulates those frames).
+PATH_REFILL = 1  # MCache_Alloc's list was empty: MCentral_AllocList
+PATH_GROW = 2  # MCentral_Grow: a span from the heap
+PATH_MEMCLR = 4  # MCache_Alloc cleared a dirty block
+PATH_PROFILE = 8  # the allocation was sampled (MProf_Malloc)
+PATH_SETTYPE_FLUSH = 16  # settype found its buffer full
+PATH_LARGE = 32  # a large block, straight from MHeap_Alloc
 
 SETTYPE_BUF_LEN = 1024  # the seed's per-M settype buffer: 512 (address, type) pairs
 
@@ -289,7 +303,8 @@ TR_NOSYIELD = 16
 TR_NSLEEP = 17
 TR_FORCED = 18
 TR_PAUSE_NS = 19
-TR_NSLOTS = 20
+TR_HEAP_SYS = 20  # HeapSys when it ended
+TR_NSLOTS = 21
 
 # ---------------------------------------------------------------- roots: registered global regions
 RG_ADDR = 0

@@ -40,6 +40,7 @@ from ..layout import (
     PF_NSTEALCNT,
     ST_ENABLEGC,
     ST_HEAP_ALLOC,
+    ST_HEAP_SYS,
     ST_LAST_GC,
     ST_NEXT_GC,
     ST_NFREE,
@@ -50,6 +51,7 @@ from ..layout import (
     TR_FORCED,
     TR_HEAP0,
     TR_HEAP1,
+    TR_HEAP_SYS,
     TR_MARK_NS,
     TR_NFREE,
     TR_NHANDOFF,
@@ -69,7 +71,7 @@ from ..layout import (
     TR_SWEEP_NS,
 )
 from ..malloc import free, malloc_nogc, settype_flush
-from ..mcache import mcache_release_all
+from ..mcache import allm, mcache_release_all
 from ..mheap import nanotime, purgecachedstats
 from ..mprof import mprof_gc
 from .gchelper import gc_procs
@@ -197,9 +199,9 @@ def _gc(rt, c, force):
         return False
     rt.h[H_IN_GC] = 1
     t0 = nanotime(rt)
-    for k in range(rt.cache_local.shape[0]):
-        if rt.cache_local[k, LC_INUSE] != 0:
-            settype_flush(rt, k)
+    ms = allm(rt)
+    for k in ms:
+        settype_flush(rt, k)
     heap0 = 0
     obj0 = 0
     if rt.h[H_GCTRACE] > 0:
@@ -229,9 +231,8 @@ def _gc(rt, c, force):
         t2 = gc_procs(rt, c, nproc)
     t3 = nanotime(rt)
 
-    for k in range(rt.cache_local.shape[0]):
-        if rt.cache_local[k, LC_INUSE] != 0:
-            mcache_release_all(rt, k)
+    for k in ms:  # stealcache
+        mcache_release_all(rt, k)
     cachestats(rt)
     row = rt.gcstats[GS_NTRACE] % rt.gctrace_log.shape[0]
     tr = rt.gctrace_log[row]
@@ -261,6 +262,7 @@ def _gc(rt, c, force):
     tr[TR_NFREE] = rt.mstats[ST_NFREE]
     tr[TR_FORCED] = 1 if force else 0
     tr[TR_PAUSE_NS] = t4 - t0
+    tr[TR_HEAP_SYS] = rt.mstats[ST_HEAP_SYS]
     rt.gcstats[GS_NTRACE] += 1
 
     mprof_gc(rt)
