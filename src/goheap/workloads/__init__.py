@@ -1,7 +1,8 @@
 """Built-in workloads: exact ports of the programs the seed runs were made with.
 
 Each workload is a Go program of ../data/go-seed-runs/programs ported allocation for
-allocation onto a goheap heap, run inside a model of the 2013 Go process around it
+allocation onto a goheap heap, its stack frames emulated as the 2013 compiler laid them
+out (:mod:`goheap.workloads.gostack`), run inside a model of the 2013 Go process around it
 (:mod:`goheap.workloads.goprocess`). :func:`run_workload` runs one on a fresh heap and
 returns what the Go program prints, the MemStats it dumps and the collector's trace:
 
@@ -51,7 +52,8 @@ class Workload:
     usage: str
     summary: str
     parse_args: Callable[[list[str]], object]
-    run: Callable[..., None]
+    run: Callable[..., None]  # run(heap, parsed args, the GoProcess, tick, progress)
+    program: str  # the Go program whose process it runs in (goprocess.PROGRAMS)
 
 
 WORKLOADS: dict[str, Workload] = {
@@ -63,13 +65,15 @@ WORKLOADS: dict[str, Workload] = {
             "binary-trees of max depth N (min 6): 16-byte two-pointer nodes, short- and long-lived trees",
             binarytrees.parse_args,
             binarytrees.run,
+            "binarytrees",
         ),
         Workload(
             "binarytrees-py",
             "binarytrees-py [N]",
             "binary-trees through the Python API only (exact roots; slow: for small N)",
             binarytrees.parse_args,
-            lambda heap, n, emit, tick, progress: binarytrees.run_python(heap, n, emit),
+            lambda heap, n, go, tick, progress: binarytrees.run_python(heap, n, go),
+            "binarytrees",
         ),
         Workload(
             "gcbench",
@@ -77,6 +81,7 @@ WORKLOADS: dict[str, Workload] = {
             "Boehm's GCBench: 32-byte nodes, top-down and bottom-up trees, a 4 MB float64 array",
             gcbench.parse_args,
             gcbench.run,
+            "gcbench",
         ),
         Workload(
             "churn",
@@ -84,6 +89,7 @@ WORKLOADS: dict[str, Workload] = {
             "2M []byte of random sizes (8 B to 1 MB) through a 10000-slot ring",
             churn.parse_args,
             churn.run,
+            "churn",
         ),
     )
 }
@@ -150,8 +156,9 @@ def run_workload(
         parsed = workload.parse_args(args)
     except ValueError as exc:
         raise WorkloadError(str(exc)) from None
-    lines: list[str] = []
     with GoProcess(
+        workload.program,
+        1 + len(args),
         gcpercent=gcpercent,
         gctrace=gctrace,
         trace_stream=trace_stream if trace_stream is not None else _stderr(),
@@ -168,10 +175,10 @@ def run_workload(
             if on_tick is not None:
                 on_tick(heap)
 
-        workload.run(heap, parsed, lines.append, tick, progress or (lambda fraction: None))
+        workload.run(heap, parsed, proc, tick, progress or (lambda fraction: None))
         proc.exit()
         elapsed = time.perf_counter() - t0
-        result = RunResult(name, args, lines, heap.read_mem_stats(), heap.gctrace_rows(), elapsed)
+        result = RunResult(name, args, proc.lines, heap.read_mem_stats(), heap.gctrace_rows(), elapsed)
         if on_exit is not None:
             on_exit(heap)
         return result
