@@ -28,11 +28,7 @@ def make_report_png(out: Path) -> None:
         report = Path(tmp) / "report.html"
         with contextlib.redirect_stdout(io.StringIO()):
             main(["run", "--report", str(report), "binarytrees", "16"], standalone_mode=False)
-        page = browser.render(report, width=WIDTH, height=HEIGHT, full_page=False)
-    if page.console_errors:
-        raise SystemExit(f"the report has console errors: {page.console_errors}")
-    out.write_bytes(page.png)
-    print(f"{out}: {WIDTH}x{HEIGHT} of a {page.width}x{page.height} page, {len(page.png):,} bytes")
+        print(browser.save_screenshot(report, out, width=WIDTH, height=HEIGHT))
 
 
 if __name__ == "__main__":

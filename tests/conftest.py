@@ -18,6 +18,16 @@ def seed_runs() -> Path:
     return SEED_RUNS
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_runtime() -> None:
+    """Compile what an ordinary heap needs on every core before the first test (a no-op when
+    the cache has it); the race detector and the interleaved collector compile when a test
+    first builds such a heap."""
+    from goheap._runtime.prepare import heap_jobs, prepare
+
+    prepare(heap_jobs(race_mode=False, nproc=1))
+
+
 ORACLE_RUNS = Path(__file__).resolve().parent / "data" / "oracle-runs"
 
 

@@ -22,6 +22,7 @@ from goheap._runtime.constants import MAX_MHEAP_LIST, NUM_SIZE_CLASSES, PAGE_SHI
 from goheap._runtime.handle import runtime_at
 from goheap._runtime.mcentral import mcentral_alloc_list, mcentral_free_list
 from goheap._runtime.mheap import mheap_alloc, mheap_free, mheap_grow, mheap_lookup, mheap_lookup_maybe, mheap_scavenge
+from goheap.trace import KIND_ALLOC, KIND_FREE, KIND_GC, Trace
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 SEED_RUNS = SHARED_DATA / "go-seed-runs" / "runs"
@@ -304,3 +305,44 @@ def race_heap(**config) -> goheap.Heap:
     config.setdefault("race", True)
     config.setdefault("race_options", RaceOptions(log_path="stdout"))
     return goheap.Heap(**config)
+
+
+GO_HEAP_ADDRESS = 0xC000010000  # where a Go program's heap objects are
+
+
+def program_trace(n: int = 6000, seed: int = 1, big: int = 0, clock: bool = False) -> Trace:
+    """A small program: n allocations of 8 B to 2 KiB, most dying young, a GC point every 1000.
+
+    big: the size of one more allocation at the start (larger than any arena: a replay of
+    the trace fails at once). clock: the events carry times (1 µs apart), as an execution
+    trace's do.
+    """
+    rng = np.random.default_rng(seed)
+    kind, addr, size = [], [], []
+    live: list[int] = []
+    sizes = {}
+
+    def event(k: int, a: int, s: int) -> None:
+        kind.append(k)
+        addr.append(a)
+        size.append(s)
+
+    if big:
+        event(KIND_ALLOC, GO_HEAP_ADDRESS - (1 << 20), big)
+    for i in range(n):
+        a = GO_HEAP_ADDRESS + i * 4096
+        s = int(rng.choice([8, 16, 24, 48, 96, 256, 1024, 2048], p=[0.2, 0.25, 0.15, 0.15, 0.1, 0.08, 0.05, 0.02]))
+        event(KIND_ALLOC, a, s)
+        sizes[a] = s
+        live.append(a)
+        if len(live) > 200 and rng.random() < 0.9:
+            victim = live.pop(int(rng.integers(0, len(live) - 100)))
+            event(KIND_FREE, victim, sizes[victim])
+        if i % 1000 == 999:
+            event(KIND_GC, 0, 0)
+    return Trace(
+        kind=kind, addr=addr, size=size,
+        type_id=[0 if k == KIND_ALLOC and s % 16 == 0 else -1 for k, s in zip(kind, size)],
+        func_id=[-1] * len(kind), types=("*main.Node",), meta={"source": f"program-{seed}.log"},
+        time_ns=np.arange(len(kind), dtype=np.int64) * 1000 if clock else None,
+    )  # fmt: skip

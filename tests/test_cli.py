@@ -17,9 +17,21 @@ def runner():
     return CliRunner()
 
 
-def test_run_prints_the_program_then_memstats(runner, tmp_path):
+def test_run_prints_the_program_then_a_summary(runner):
+    res = runner.invoke(cli.main, ["run", "binarytrees", "6"], env={"GOGC": "", "GOGCTRACE": "", "GODEBUG": ""})
+    assert res.exit_code == 0, res.output
+    out = res.stdout.splitlines()
+    assert out[0] == "stretch tree of depth 7\t check: 255" and len(out) == 5 and res.stderr == ""
+    assert re.fullmatch(
+        r"# goheap: \d+ collections?, pause total \d+\.\d ms \(max \d+\.\d ms\), peak heap \d+\.\d MB, "
+        r"HeapSys \d+\.\d MB, \d+\.\d\d s; GOGC=100 \(default\)",
+        out[-1],
+    ), out[-1]
+
+
+def test_run_memstats_and_output_files(runner, tmp_path):
     prefix = tmp_path / "bt"
-    res = runner.invoke(cli.main, ["run", "binarytrees", "6", "--gctrace", "-o", str(prefix)])
+    res = runner.invoke(cli.main, ["run", "binarytrees", "6", "--gctrace", "--memstats", "-o", str(prefix)])
     assert res.exit_code == 0, res.output
     out = res.stdout.splitlines()
     assert out[0] == "stretch tree of depth 7\t check: 255"
@@ -41,10 +53,25 @@ def test_run_json(runner):
 
 def test_gogc_from_the_environment_and_flag_wins(runner):
     env = {"GOGC": "off", "GOGCTRACE": "1"}
-    res = runner.invoke(cli.main, ["run", "binarytrees", "6"], env=env)
+    res = runner.invoke(cli.main, ["run", "binarytrees", "6", "--memstats"], env=env)
     assert res.exit_code == 0 and "NumGC=0" in res.stdout and res.stderr == ""
     res = runner.invoke(cli.main, ["run", "binarytrees", "6", "--gogc", "50"], env=env)
-    assert res.exit_code == 0 and "NumGC=0" not in res.stdout and res.stderr.startswith("gc1(1)")
+    assert res.exit_code == 0 and res.stdout.endswith("GOGC=50 (--gogc)\n") and res.stderr.startswith("gc1(1)")
+    res = runner.invoke(cli.main, ["run", "binarytrees", "6"], env={"GOGC": "-5", "GOGCTRACE": "", "GODEBUG": "gctrace=1"})
+    assert res.exit_code == 0 and res.stderr.startswith("gc1(1)")
+    assert res.stdout.endswith("GOGC=0 ($GOGC='-5', read as the 2013 runtime's atoi reads it)\n")
+
+
+def test_run_modern_gctrace(runner):
+    res = runner.invoke(cli.main, ["run", "binarytrees", "6", "--gctrace", "--gctrace-format", "modern"])
+    assert res.exit_code == 0, res.output
+    lines = res.stderr.splitlines()
+    assert re.fullmatch(
+        r"gc 1 @\d+\.\d{3}s \d+%: [\d.]+\+[\d.]+\+[\d.]+ ms clock, [\d.]+\+0/[\d.]+/0\+[\d.]+ ms cpu, "
+        r"0->0->0 MB, 0 MB goal, 0 MB stacks, 0 MB globals, 1 P",
+        lines[0],
+    ), lines[0]
+    assert all(line.startswith(f"gc {k} @") for k, line in enumerate(lines, 1))
 
 
 @pytest.mark.parametrize(
@@ -53,7 +80,7 @@ def test_gogc_from_the_environment_and_flag_wins(runner):
         (["run", "nosuch"], "unknown workload 'nosuch'"),
         (["run", "binarytrees", "x"], "N must be an integer"),
         (["run", "gcbench", "3"], "gcbench takes no arguments"),
-        (["run", "binarytrees", "--gogc", "-5"], "GOGC must be a non-negative integer or 'off'"),
+        (["run", "binarytrees", "--gogc", "-5"], "GOGC must be a percentage N >= 0"),
         (["run", "binarytrees", "6", "--bogus"], "unknown option '--bogus'"),
         (["compare", "/nonexistent/run"], "cannot read"),
     ],
@@ -83,8 +110,8 @@ def test_compare_two_files_and_check_fails_on_difference(runner, seed_runs, tmp_
 
 def test_sizeclasses(runner):
     res = runner.invoke(cli.main, ["sizeclasses"])
-    rows = res.stdout.splitlines()[1:]
-    assert len(rows) == 60 and rows[0].split() == ["1", "8", "1", "4096", "512", "0", "32"]
+    rows = res.stdout.splitlines()[2:]
+    assert len(rows) == 60 and rows[0].split() == ["1", "8", "4096", "512", "0", "87.50%"]
 
 
 def test_workload_help_lists_every_workload():

@@ -4,7 +4,8 @@ Three caches take part, as three threads' would: the heap's own (through the Pyt
 two more made with the runtime's ``new_cache`` entry point. The model is a dict of live
 blocks. Every block must come back zeroed, must not overlap another, is filled with a cookie
 pattern derived from its address, and must still hold it when freed. ``check()`` runs
-after every step. The collector is off: nothing here is reachable from a root.
+after every step. The collector is off: nothing here is reachable from a root. The machine
+runs under every policy preset (size classes, page size): the model does not change.
 """
 
 from __future__ import annotations
@@ -19,15 +20,18 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from goheap._runtime import entry
+from goheap.policy import PRESETS
 
 MB = 1 << 20
 BUDGET = 48 * MB  # live bytes kept under this, in a 128 MB arena
 
 
 class HeapMachine(RuleBasedStateMachine):
+    policy = "seed"
+
     def __init__(self):
         super().__init__()
-        self.heap = small_heap(arena_size=128 * MB)
+        self.heap = small_heap(arena_size=128 * MB, policy=self.policy)
         h = self.heap._handle
         self.caches = [self.heap.cache()] + [int(entry.new_cache(h)) for _ in range(2)]
         self.live: dict[int, int] = {}  # address -> block size
@@ -115,9 +119,10 @@ class HeapMachine(RuleBasedStateMachine):
         assert st_.heap_sys == st_.heap_idle + st_.heap_inuse
 
 
-def _run(max_examples: int, steps: int) -> None:
+def _run(max_examples: int, steps: int, policy: str = "seed") -> None:
+    machine = type(f"HeapMachine_{policy}", (HeapMachine,), {"policy": policy})
     run_state_machine_as_test(
-        HeapMachine,
+        machine,
         settings=settings(
             max_examples=max_examples,
             stateful_step_count=steps,
@@ -128,10 +133,12 @@ def _run(max_examples: int, steps: int) -> None:
 
 
 @pytest.mark.nojit
-def test_random_operations_against_a_model() -> None:
-    _run(max_examples=25, steps=30)
+@pytest.mark.parametrize("policy", list(PRESETS))
+def test_random_operations_against_a_model(policy: str) -> None:
+    _run(max_examples=25 if policy == "seed" else 10, steps=30, policy=policy)
 
 
 @pytest.mark.slow
-def test_random_operations_against_a_model_at_length() -> None:
-    _run(max_examples=120, steps=60)
+@pytest.mark.parametrize("policy", ["seed", "modern"])  # modern: Go's classes on 8 KB pages
+def test_random_operations_against_a_model_at_length(policy: str) -> None:
+    _run(max_examples=120, steps=60, policy=policy)

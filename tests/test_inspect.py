@@ -132,6 +132,17 @@ def test_process_rss():
     assert gi.process_rss() > 1 << 20
 
 
+def test_arena_rss_is_the_arenas_part_of_heap_rss():
+    with goheap.Heap(arena_size=64 << 20, gcpercent=-1) as h:
+        before = gi.arena_rss(h)
+        keep = [h.alloc(1 << 20, noscan=True) for _ in range(8)]  # 8 MiB, each block touched
+        for p in keep:
+            h.view(p)[:] = 1
+        arena, whole = gi.arena_rss(h), gi.heap_rss(h)
+    assert arena - before >= 8 << 20
+    assert arena < whole < arena + (64 << 20)  # and some metadata: hundreds of GB reserved, a little paged in
+
+
 def test_snapshot_outlives_the_heap():
     with goheap.Heap(arena_size=64 << 20) as h:
         _churn(h, 500)
@@ -212,6 +223,11 @@ def test_history_peak_page_map(observed):
 
 
 @pytest.mark.nojit
+def test_history_last_sample(observed):
+    history, _ = observed
+    assert history.last_sample == history.samples[-1]
+
+
 def test_history_without_samples_is_empty():
     h = History()
     assert len(h.samples) == 0 and len(h.collections) == 0 and h.peak is None

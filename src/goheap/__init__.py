@@ -5,19 +5,21 @@ collector at Go commit 8a6ff3ab ("runtime: allocate heap metadata at run time"),
 real virtual memory. The overview essay is the docstring of ``goheap._runtime.malloc``.
 
     >>> import goheap
-    >>> with goheap.Heap(arena_size=64 << 20) as h:
-    ...     p = h.alloc(16)
+    >>> with goheap.Heap(arena_size=64 << 20) as h, h.scope() as s:
+    ...     p = s.alloc(16)
     ...     h.lookup(p)
     (..., 16)
 """
 
 from __future__ import annotations
 
-from ._runtime.mallocinit import Limits
-from ._runtime.sizeclasses import SizeClasses, init_sizes
-from ._runtime.stats import GCStats, MemStats, SizeClassStats
+import contextlib
+import gc as _gc
+import importlib
+
 from .errors import (
     AddressError,
+    CacheWarning,
     ConfigError,
     DoubleFree,
     FinalizerError,
@@ -27,16 +29,14 @@ from .errors import (
     HeapError,
     InvalidFree,
     InvalidSize,
+    InvalidValue,
     OutOfMemory,
     RaceError,
 )
-from .heap import Heap, HeapConfig, TypeInfo, readgogc
-from . import inspect, race
-from .race import RaceOptions
-from .inspect import HeapSnapshot, History, PageMapSnapshot, PageState, Span, SpanState
 
 __all__ = [
     "AddressError",
+    "CacheWarning",
     "ConfigError",
     "DoubleFree",
     "FinalizerError",
@@ -51,14 +51,22 @@ __all__ = [
     "History",
     "InvalidFree",
     "InvalidSize",
+    "InvalidValue",
     "Limits",
     "MemStats",
     "OutOfMemory",
+    "Pacer",
     "PageMapSnapshot",
     "PageState",
+    "Policy",
+    "PolicyError",
     "RaceError",
     "RaceOptions",
+    "Ref",
+    "Scavenger",
+    "Scope",
     "SizeClassStats",
+    "SizeClassTable",
     "SizeClasses",
     "Span",
     "SpanState",
@@ -71,10 +79,69 @@ __all__ = [
 
 __version__ = "0.1.0"
 
-for _name in (
-    "GCStats", "MemStats", "SizeClassStats", "SizeClasses", "TypeInfo", "HeapConfig", "Limits",
-    "HeapSnapshot", "History", "PageMapSnapshot", "PageState", "Span", "SpanState", "init_sizes", "readgogc",
-    "RaceOptions",
-):
-    globals()[_name].__module__ = "goheap"
-del _name
+# Everything else is imported on first use (PEP 562), so that ``import goheap`` and the
+# commands that need no compiled runtime (``goheap --help``, ``goheap sizeclasses``,
+# ``goheap trace import``) do not load numba and the runtime. Each name: its module.
+_LAZY = {
+    "GCStats": "._runtime.stats",
+    "Heap": ".heap",
+    "HeapConfig": ".heap",
+    "HeapSnapshot": ".inspect",
+    "History": ".inspect",
+    "Limits": "._runtime.mallocinit",
+    "MemStats": "._runtime.stats",
+    "PageMapSnapshot": ".inspect",
+    "PageState": ".inspect",
+    "Pacer": ".policy",
+    "Policy": ".policy",
+    "PolicyError": ".policy",
+    "RaceOptions": ".race",
+    "Ref": ".heap",
+    "Scavenger": ".policy",
+    "Scope": ".heap",
+    "SizeClassStats": "._runtime.stats",
+    "SizeClasses": "._runtime.sizeclasses",
+    "SizeClassTable": ".policy",
+    "Span": ".inspect",
+    "SpanState": ".inspect",
+    "TypeInfo": ".heap",
+    "init_sizes": "._runtime.sizeclasses",
+    "inspect": None,  # submodules
+    "race": None,
+    "readgogc": ".heap",
+}
+
+
+def __getattr__(name: str):
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'goheap' has no attribute {name!r}") from None
+    with _importing():
+        if module is None:
+            value = importlib.import_module(f".{name}", __name__)
+        else:
+            value = getattr(importlib.import_module(module, __name__), name)
+            value.__module__ = "goheap"
+    globals()[name] = value
+    return value
+
+
+@contextlib.contextmanager
+def _importing():
+    """Python's cycle collector paused while the compiled runtime (numba, LLVM) is imported.
+
+    It would walk numba's growing object graph again and again (about a sixth of the
+    import's CPU); nothing an import makes is garbage.
+    """
+    collecting = _gc.isenabled()
+    _gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            _gc.enable()
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

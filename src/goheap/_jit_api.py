@@ -6,6 +6,7 @@ Each function turns the ``Runtime`` it is given into a borrowed ``RuntimeRef`` f
 
 from __future__ import annotations
 
+import numpy as np
 from ._runtime import api
 from ._runtime._jit import jit_entry
 from ._runtime.constants import FLAG_NO_GC, FLAG_NO_POINTERS, FLAG_NO_PROFILING, TYPEINFO_ARRAY
@@ -47,22 +48,28 @@ __all__ = [
     "PATH_SETTYPE_FLUSH",
 ]
 
+# The indexes of the accessors below (a heap word, a stack slot, a cache row) are never
+# negative: given as unsigned, numba leaves out the wraparound of negative indexes that it
+# adds to every access otherwise (a compare and an add each, on every load and store a
+# compiled mutator makes).
+_index = np.uint64
 
-@jit_entry
+
+@jit_entry(inline=True)
 def alloc(rt, c, size):
     """new/mal: a zeroed block of size bytes that may hold pointers; may collect first."""
     rt = runtime_ref(rt)
     return api.mallocgc(rt, c, size, 0, True, True)
 
 
-@jit_entry
+@jit_entry(inline=True)
 def alloc_noscan(rt, c, size):
     """A zeroed block the collector never scans ([]byte, []float64, strings)."""
     rt = runtime_ref(rt)
     return api.mallocgc(rt, c, size, FLAG_NO_POINTERS, True, True)
 
 
-@jit_entry
+@jit_entry(inline=True)
 def alloc_typed(rt, c, size, type_id, array):
     """new(T) / make([]T, n): a block scanned precisely as type ``type_id`` (one element, or an array)."""
     rt = runtime_ref(rt)
@@ -120,7 +127,7 @@ def load(rt, addr):
     rt = runtime_ref(rt)
     if race:
         raceread(rt, addr)
-    return rt.mem[(addr - rt.h[H_BASE]) >> 3]
+    return rt.mem[_index((addr - rt.h[H_BASE]) >> 3)]
 
 
 @jit_entry
@@ -129,7 +136,7 @@ def store(rt, addr, value):
     rt = runtime_ref(rt)
     if race:
         racewrite(rt, addr)
-    rt.mem[(addr - rt.h[H_BASE]) >> 3] = value
+    rt.mem[_index((addr - rt.h[H_BASE]) >> 3)] = value
 
 
 @jit_entry
@@ -138,7 +145,7 @@ def load_byte(rt, addr):
     rt = runtime_ref(rt)
     if race:
         raceread(rt, addr)
-    return rt.mem8[addr - rt.h[H_BASE]]
+    return rt.mem8[_index(addr - rt.h[H_BASE])]
 
 
 @jit_entry
@@ -147,7 +154,7 @@ def store_byte(rt, addr, value):
     rt = runtime_ref(rt)
     if race:
         racewrite(rt, addr)
-    rt.mem8[addr - rt.h[H_BASE]] = value
+    rt.mem8[_index(addr - rt.h[H_BASE])] = value
 
 
 @jit_entry
@@ -231,10 +238,10 @@ def stack_reserve(rt, c, nwords):
     below the top conservatively, sees them, as the seed sees dead slots of goroutine frames.
     """
     rt = runtime_ref(rt)
-    base = rt.cache_local[c, LC_SHADOW_SP]
+    base = rt.cache_local[_index(c), LC_SHADOW_SP]
     if base + nwords > rt.shadow.shape[1]:
         raise MemoryError("goheap: thread stack overflow (raise Limits.shadow_depth)")
-    rt.cache_local[c, LC_SHADOW_SP] = base + nwords
+    rt.cache_local[_index(c), LC_SHADOW_SP] = base + nwords
     return base
 
 
@@ -242,21 +249,21 @@ def stack_reserve(rt, c, nwords):
 def stack_release(rt, c, base):
     """Close every frame from ``base`` up (a return): the top moves down, the words stay as they were."""
     rt = runtime_ref(rt)
-    rt.cache_local[c, LC_SHADOW_SP] = base
+    rt.cache_local[_index(c), LC_SHADOW_SP] = base
 
 
 @jit_entry
 def stack_load(rt, c, i):
     """Word i of thread c's stack."""
     rt = runtime_ref(rt)
-    return rt.shadow[c, i]
+    return rt.shadow[_index(c), _index(i)]
 
 
 @jit_entry
 def stack_store(rt, c, i, v):
     """Write word i of thread c's stack (a frame slot, an outgoing argument or a result)."""
     rt = runtime_ref(rt)
-    rt.shadow[c, i] = v
+    rt.shadow[_index(c), _index(i)] = v
 
 
 @jit_entry

@@ -11,6 +11,7 @@ import numbers
 
 __all__ = [
     "AddressError",
+    "CacheWarning",
     "ConfigError",
     "DoubleFree",
     "FinalizerError",
@@ -20,6 +21,7 @@ __all__ = [
     "HeapError",
     "InvalidFree",
     "InvalidSize",
+    "InvalidValue",
     "OutOfMemory",
     "RaceError",
 ]
@@ -55,6 +57,18 @@ class InvalidSize(HeapError, ValueError):
     __module__ = "goheap"
 
 
+class InvalidValue(HeapError, ValueError, TypeError):
+    """An argument the heap cannot take: a number that is not an int (a float, a bool, a
+    string) or is out of range, or a TypeInfo this heap did not register.
+
+    For numbers that are neither addresses (:class:`AddressError`) nor sizes
+    (:class:`InvalidSize`): a word to store, a handle, a rate, a time, a stack slot. Both a
+    ValueError and a TypeError, as the two cases are.
+    """
+
+    __module__ = "goheap"
+
+
 class OutOfMemory(HeapError, MemoryError):
     """The arena reservation is exhausted (the seed's "out of memory" throw)."""
 
@@ -81,6 +95,12 @@ class ConfigError(HeapError, ValueError):
 
 class FinalizerError(HeapError):
     """set_finalizer misuse: a second finalizer for the same block, or a finalizer that is not callable."""
+
+    __module__ = "goheap"
+
+
+class CacheWarning(UserWarning):
+    """goheap cannot write its compiled-code cache where it was told to; the message says which directory and what it did."""
 
     __module__ = "goheap"
 

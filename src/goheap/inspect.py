@@ -11,7 +11,8 @@ Views of the present state:
 
 - :func:`spans`: every span (start address, npages, sizeclass, state, ref, elemsize, ...)
   as a numpy structured array; :func:`span_records` the same as a list of :class:`Span`;
-- :func:`size_classes`: the 61-class table of msize.c, as ``goheap sizeclasses`` prints it;
+- :func:`size_classes`: the heap's size-class table (the seed's: msize.c's 61 classes), as
+  ``goheap sizeclasses`` prints it;
 - :func:`class_occupancy`: per size class, objects and bytes in use, bytes in spans, tail
   waste and free slots (row 0: large objects);
 - :func:`page_map`: one :class:`PageState` per arena page in use;
@@ -23,7 +24,8 @@ one point per collection rebuilt from the heap's gctrace rows, and the page map 
 peak of heap_inuse.
 
 Terms are the runtime's (see the glossary in :mod:`goheap._runtime.malloc`): a *page* is
-a 4 KB runtime page, a *slot* is the room for one object in a span of a size class.
+a runtime page (4 KB in the seed; the policy's page size), a *slot* is the room for one
+object in a span of a size class.
 """
 
 from __future__ import annotations
@@ -37,9 +39,9 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from ._runtime import layout as L
-from ._runtime.constants import MSPAN_FREE, MSPAN_IN_USE, NUM_SIZE_CLASSES, PAGE_SHIFT, PAGE_SIZE
-from ._runtime.sizeclasses import init_sizes
+from ._runtime.constants import MSPAN_FREE, MSPAN_IN_USE, PAGE_SIZE
 from ._runtime.stats import MemStats
+from .policy import Policy
 
 if TYPE_CHECKING:
     from .heap import Heap
@@ -59,7 +61,10 @@ __all__ = [
     "class_occupancy",
     "mem_stats",
     "page_map",
+    "arena_rss",
+    "heap_rss",
     "process_rss",
+    "resident_bytes",
     "size_classes",
     "snapshot",
     "span_records",
@@ -110,10 +115,11 @@ class Span(NamedTuple):
     elemsize: int
     nslots: int
     npreleased: int
+    page_size: int = PAGE_SIZE
 
     @property
     def nbytes(self) -> int:
-        return self.npages << PAGE_SHIFT
+        return self.npages * self.page_size
 
     @property
     def end(self) -> int:
@@ -138,8 +144,9 @@ def spans(heap: Heap, *, free: bool = True) -> np.ndarray:
     rows = _span_rows(heap)
     if not free:
         rows = rows[rows[:, L.SP_STATE] == MSPAN_IN_USE]
+    shift = _page_shift(heap)
     out = np.zeros(len(rows), SPAN_DTYPE)
-    out["start"] = rows[:, L.SP_START].astype(np.uint64) << np.uint64(PAGE_SHIFT)
+    out["start"] = rows[:, L.SP_START].astype(np.uint64) << np.uint64(shift)
     out["npages"] = rows[:, L.SP_NPAGES]
     out["state"] = rows[:, L.SP_STATE]
     inuse = rows[:, L.SP_STATE] == MSPAN_IN_USE
@@ -147,18 +154,23 @@ def spans(heap: Heap, *, free: bool = True) -> np.ndarray:
     out["ref"] = np.where(inuse, rows[:, L.SP_REF], 0)
     out["elemsize"] = np.where(inuse, rows[:, L.SP_ELEMSIZE], 0)
     elemsize = np.maximum(out["elemsize"], 1)
-    out["nslots"] = np.where(inuse, (rows[:, L.SP_NPAGES] << PAGE_SHIFT) // elemsize, 0)
+    out["nslots"] = np.where(inuse, (rows[:, L.SP_NPAGES] << shift) // elemsize, 0)
     out["npreleased"] = np.where(inuse, 0, rows[:, L.SP_NPRELEASED])
     return out
 
 
 def span_records(heap: Heap, *, free: bool = True) -> list[Span]:
     """:func:`spans` as a list of :class:`Span` records."""
+    page_size = 1 << _page_shift(heap)
     return [
         Span(int(r["start"]), int(r["npages"]), int(r["sizeclass"]), SpanState(int(r["state"])),
-             int(r["ref"]), int(r["elemsize"]), int(r["nslots"]), int(r["npreleased"]))
+             int(r["ref"]), int(r["elemsize"]), int(r["nslots"]), int(r["npreleased"]), page_size)
         for r in spans(heap, free=free)
     ]
+
+
+def _page_shift(heap: Heap) -> int:
+    return int(heap._arrays.h[L.H_PAGE_SHIFT])
 
 
 # ================================================================ size classes
@@ -176,9 +188,13 @@ SIZE_CLASS_DTYPE = np.dtype(
 )
 
 
-def size_classes() -> np.ndarray:
-    """The size-class table (classes 1..60) as a structured array of :data:`SIZE_CLASS_DTYPE`."""
-    return np.array(init_sizes().rows(), SIZE_CLASS_DTYPE)
+def size_classes(of: Heap | Policy | str | None = None) -> np.ndarray:
+    """A size-class table (classes 1..N) as a structured array of :data:`SIZE_CLASS_DTYPE`.
+
+    of: a heap (its policy's table), a policy or a preset's name; None: the seed's.
+    """
+    policy = Policy.from_name(getattr(of, "policy", of) if of is not None else "seed")
+    return np.array(policy.size_classes.build().rows(), SIZE_CLASS_DTYPE)
 
 
 # ================================================================ occupancy per size class
@@ -210,10 +226,10 @@ def class_occupancy(heap: Heap) -> np.ndarray:
     rows = _span_rows(heap)
     rows = rows[rows[:, L.SP_STATE] == MSPAN_IN_USE]
     cls = rows[:, L.SP_SIZECLASS]
-    nbytes = rows[:, L.SP_NPAGES] << PAGE_SHIFT
+    nbytes = rows[:, L.SP_NPAGES] << _page_shift(heap)
     elemsize = rows[:, L.SP_ELEMSIZE]
     nslots = nbytes // np.maximum(elemsize, 1)
-    n = NUM_SIZE_CLASSES
+    n = len(a.class_to_size)
 
     def per_class(weights) -> np.ndarray:
         return np.bincount(cls, weights=weights, minlength=n).astype(np.int64)
@@ -245,16 +261,17 @@ def class_occupancy(heap: Heap) -> np.ndarray:
 def page_map(heap: Heap) -> np.ndarray:
     """One :class:`PageState` (uint8) per runtime page from arena_start to arena_used.
 
-    Page i is at address ``heap.arena_start + i * 4096``. The seed does not record which
+    Page i is at address ``heap.arena_start + i * page size`` (4096 in the seed). The seed does not record which
     pages of a partly released free span were released (coalescing adds up the counts,
     ``npreleased``), so such a span shows its released pages at its end: the counts are
-    exact (``HeapReleased`` is the number of RELEASED pages times 4096), their place within
-    the span is nominal.
+    exact (``HeapReleased`` is the number of RELEASED pages times the page size), their place
+    within the span is nominal.
     """
     a = heap._arrays
     rows = _span_rows(heap)
-    first_page = int(a.h[L.H_ARENA_START]) >> PAGE_SHIFT
-    npages = (int(a.h[L.H_ARENA_USED]) - int(a.h[L.H_ARENA_START])) >> PAGE_SHIFT
+    shift = _page_shift(heap)
+    first_page = int(a.h[L.H_ARENA_START]) >> shift
+    npages = (int(a.h[L.H_ARENA_USED]) - int(a.h[L.H_ARENA_START])) >> shift
     start = rows[:, L.SP_START] - first_page
     end = start + rows[:, L.SP_NPAGES]
     inuse = rows[:, L.SP_STATE] == MSPAN_IN_USE
@@ -283,6 +300,7 @@ class PageMapSnapshot:
     total_alloc: int
     num_gc: int
     time_s: float  # seconds since the history started
+    page_size: int = PAGE_SIZE  # bytes of one page of ``pages``
 
     def counts(self) -> dict[PageState, int]:
         """Pages in each state."""
@@ -293,7 +311,7 @@ class PageMapSnapshot:
 def _page_map_snapshot(heap: Heap, ms: MemStats, time_s: float) -> PageMapSnapshot:
     return PageMapSnapshot(
         page_map(heap), heap.arena_start, ms.heap_inuse, ms.heap_idle, ms.heap_released,
-        ms.total_alloc, ms.num_gc, time_s,
+        ms.total_alloc, ms.num_gc, time_s, 1 << _page_shift(heap),
     )
 
 
@@ -341,6 +359,103 @@ def process_rss() -> int:
 _OS_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
+def _mincore():
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    libc.mincore.restype = ctypes.c_int
+    return libc.mincore
+
+
+def resident_bytes(addr: int, nbytes: int) -> int:
+    """Bytes of the mapping [addr, addr+nbytes) resident in RAM now (mincore(2)), 0 where unknown."""
+    lo = addr - addr % _OS_PAGE_SIZE
+    npages = -(-(addr + nbytes - lo) // _OS_PAGE_SIZE)
+    if npages <= 0:
+        return 0
+    vec = np.zeros(npages, np.uint8)
+    if _MINCORE[0] is None:
+        _MINCORE[0] = _mincore()
+    if _MINCORE[0](lo, npages * _OS_PAGE_SIZE, vec.ctypes.data) != 0:
+        return 0
+    return int(np.count_nonzero(vec & 1)) * _OS_PAGE_SIZE
+
+
+_MINCORE: list = [None]
+
+
+def _mappings() -> list[tuple[int, int, int]]:
+    """(start, end, resident bytes) of each of this process's mappings (/proc/self/smaps)."""
+    try:
+        with open("/proc/self/smaps", "rb") as f:
+            text = f.read()
+    except OSError:
+        return []
+    out = []
+    start = end = -1
+    for line in text.split(b"\n"):
+        if line[:1] in b"0123456789abcdef" and b"-" in line[:33] and not line.startswith(b"Rss:"):
+            lo, _, rest = line.partition(b"-")
+            try:
+                start, end = int(lo, 16), int(rest.split(b" ", 1)[0], 16)
+            except ValueError:
+                start = end = -1
+        elif line.startswith(b"Rss:") and start >= 0:
+            out.append((start, end, int(line.split()[1]) * 1024))
+    return out
+
+
+def _arena_and_bitmap(heap: Heap) -> tuple[int, int]:
+    """[start, end) of the mapped bitmap and arena: the bitmap grows down from arena_start, the arena up."""
+    h = heap._arrays.h
+    return int(h[L.H_ARENA_START]) - int(h[L.H_BITMAP_MAPPED]), int(h[L.H_ARENA_USED])
+
+
+def arena_rss(heap: Heap) -> int:
+    """The part of :func:`heap_rss` in the arena and its bitmap: what grows as spans are first
+    used and shrinks as the scavenger releases them (the metadata only ever grows). One
+    mincore(2) over the mapped range: cheap enough to take at every sample."""
+    heap._check_open()
+    lo, hi = _arena_and_bitmap(heap)
+    return resident_bytes(lo, hi - lo)
+
+
+def heap_rss(heap: Heap) -> int:
+    """The heap's own resident memory: arena pages in use, bitmap and metadata, as the OS counts them.
+
+    Unlike the process RSS (Python, numba, the compiled code...), this is the memory the
+    2013 runtime's heap itself occupies: the arena up to arena_used, the bitmap mapped
+    below it, and every metadata array (span table, page map, profile buckets...), counted
+    only where the OS has actually paged them in. The arena and bitmap are measured with
+    mincore(2) (:func:`arena_rss`: the part that can shrink); the metadata with the
+    kernel's count per mapping (/proc/self/smaps) where a mapping is wholly the heap's,
+    mincore for the part of a mapping the heap shares with another (the metadata arrays
+    reserve hundreds of GB of address space, which mincore alone would walk page by page).
+    A few ms: sample it sparingly.
+    """
+    heap._check_open()
+    arena_start = int(heap._arrays.h[L.H_ARENA_START])
+    ranges = []
+    for addr, nbytes in heap._sysmem._owned:
+        if not addr <= arena_start < addr + nbytes:  # the reservation: arena_rss measures its mapped part
+            ranges.append((addr, addr + nbytes))
+    merged: list[tuple[int, int]] = []  # adjacent arrays may share one kernel mapping
+    for lo, hi in sorted(ranges):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    total = arena_rss(heap)
+    for start, end, rss in _mappings():
+        for lo, hi in merged:
+            if lo <= start and end <= hi:
+                total += rss
+            elif start < hi and lo < end:
+                total += resident_bytes(max(lo, start), min(hi, end) - max(lo, start))
+    return total
+
+
 # ================================================================ a snapshot of everything
 
 
@@ -359,6 +474,7 @@ class HeapSnapshot:
     gcpercent: int
     mem_profile_rate: int
     virtual_clock: bool
+    policy: Policy = field(default_factory=Policy)  # the policy the heap ran
 
 
 def snapshot(heap: Heap, *, time_s: float = 0.0) -> HeapSnapshot:
@@ -377,6 +493,7 @@ def snapshot(heap: Heap, *, time_s: float = 0.0) -> HeapSnapshot:
         gcpercent=int(a.h[L.H_GCPERCENT]),
         mem_profile_rate=int(a.h[L.H_MEMPROFILE_RATE]),
         virtual_clock=bool(a.h[L.H_CLOCK_VIRTUAL]),
+        policy=heap.policy,
     )
 
 
@@ -399,6 +516,7 @@ SAMPLE_DTYPE = np.dtype(
         ("num_gc", np.int64),
         ("pause_total_ns", np.int64),
         ("rss", np.int64),  # process RSS in bytes
+        ("heap_rss", np.int64),  # the heap's own resident bytes (heap_rss(): arena, bitmap, metadata)
     ]
 )
 
@@ -409,7 +527,7 @@ COLLECTION_DTYPE = np.dtype(
         ("total_alloc", np.int64),  # interpolated between samples (by mallocs)
         ("heap_before", np.int64),  # heap_alloc when it started (estimated unless ``measured``)
         ("heap_after", np.int64),  # and when it ended
-        ("next_gc", np.int64),  # the trigger it set: heap_after * (1 + GOGC/100)
+        ("next_gc", np.int64),  # the trigger it set: heap_after * (1 + GOGC/100) in the seed, the pacer's goal
         ("measured", np.bool_),  # heap_before and objects_before measured by the runtime (gctrace on)
         ("objects_before", np.int64),  # -1 unless measured
         ("objects_after", np.int64),
@@ -432,8 +550,9 @@ class History:
         history.samples["heap_alloc"], history.collections["pause_ns"]
 
     Each sample is :data:`SAMPLE_DTYPE`: the MemStats a ReadMemStats would return (computed
-    without perturbing the run, see :func:`mem_stats`), the process RSS and the wall
-    time. Each collection is one row of :attr:`collections` (:data:`COLLECTION_DTYPE`),
+    without perturbing the run, see :func:`mem_stats`), the process RSS, the heap's own
+    resident memory (:func:`heap_rss`, measured every :attr:`HEAP_RSS_INTERVAL_S`) and the
+    wall time. Each collection is one row of :attr:`collections` (:data:`COLLECTION_DTYPE`),
     rebuilt from the heap's gctrace rows; where it fell between two samples, its time and
     total_alloc are interpolated by the number of mallocs. With ``peak_page_map`` (the
     default) the page map is kept whenever heap_inuse reaches a new peak among the
@@ -441,16 +560,20 @@ class History:
     :class:`HeapSnapshot` (:attr:`final`), so the heap may then be closed.
     """
 
+    #: Seconds between two measurements of the heap's resident memory (the samples between repeat it).
+    HEAP_RSS_INTERVAL_S = 0.25
+
     def __init__(self, *, peak_page_map: bool = True, clock=time.perf_counter):
         self._clock = clock
         self._t0 = clock()
         self._rows: list[tuple] = []
         self._trace: list[np.ndarray] = []
         self._ntrace = 0
-        self._gcpercent: list[tuple[int, int]] = []  # (num_gc, GOGC) each time it was seen to change
         self.peak_page_map = peak_page_map
         self.peak: PageMapSnapshot | None = None
         self.final: HeapSnapshot | None = None
+        self._heap_rss_at: float | None = None
+        self._heap_rss_value = 0
 
     # ------------------------------------------------------------ recording
 
@@ -465,18 +588,22 @@ class History:
             (
                 t, ms.heap_alloc, ms.next_gc, ms.heap_sys, ms.heap_idle, ms.heap_inuse,
                 ms.heap_released, ms.heap_objects, ms.total_alloc, ms.mallocs, ms.frees,
-                ms.sys, ms.num_gc, ms.pause_total_ns, process_rss(),
+                ms.sys, ms.num_gc, ms.pause_total_ns, process_rss(), self._heap_rss(heap, t),
             )
         )
         self._read_trace(heap)
-        gcpercent = int(heap._arrays.h[L.H_GCPERCENT])
-        if not self._gcpercent or self._gcpercent[-1][1] != gcpercent:
-            self._gcpercent.append((ms.num_gc, gcpercent))
         if self.peak_page_map and (self.peak is None or ms.heap_inuse > self.peak.heap_inuse):
             self.peak = _page_map_snapshot(heap, ms, t)
 
+    def _heap_rss(self, heap: Heap, t: float) -> int:
+        """heap_rss(), measured at most every HEAP_RSS_INTERVAL_S (it reads /proc: a few ms)."""
+        if self._heap_rss_at is None or t - self._heap_rss_at >= self.HEAP_RSS_INTERVAL_S:
+            self._heap_rss_at, self._heap_rss_value = t, heap_rss(heap)
+        return self._heap_rss_value
+
     def finish(self, heap: Heap) -> HeapSnapshot:
         """A last sample and a snapshot of everything (:attr:`final`); call before closing the heap."""
+        self._heap_rss_at = None  # measured now
         self.sample(heap)
         self.final = snapshot(heap, time_s=self._rows[-1][0])
         return self.final
@@ -496,6 +623,11 @@ class History:
 
     def __len__(self) -> int:
         return len(self._rows)
+
+    @property
+    def last_sample(self) -> np.void:
+        """The latest sample (a record of :data:`SAMPLE_DTYPE`); IndexError before the first."""
+        return np.array([self._rows[-1]], SAMPLE_DTYPE)[0]
 
     @property
     def samples(self) -> np.ndarray:
@@ -526,9 +658,8 @@ class History:
         out["other_ns"] = tr[:, L.TR_OTHER_NS]
         out["pause_ns"] = tr[:, L.TR_PAUSE_NS]
         out["forced"] = tr[:, L.TR_FORCED] != 0
-        gcpercent = self._gcpercent_at(out["num_gc"])
         heap1 = out["heap_after"]
-        out["next_gc"] = heap1 + heap1 * gcpercent // 100  # as the collector sets it, in integers
+        out["next_gc"] = tr[:, L.TR_NEXT_GC]
         # The seed measures heap_alloc and the objects at the start of a collection only when
         # gctrace is on (it folds the caches' stats first). Otherwise an automatic collection
         # started once the lagging heap_alloc crossed the previous one's trigger: that
@@ -549,15 +680,6 @@ class History:
         out["total_alloc"] = np.round(_interp_monotone(m, mallocs, total)).astype(np.int64)
         out["time_s"] = _interp_monotone(m, mallocs, times)
         return out
-
-    def _gcpercent_at(self, num_gc: np.ndarray) -> np.ndarray:
-        """GOGC in force when each collection ended: the value the samples last saw before it."""
-        if not self._gcpercent:
-            return np.full(len(num_gc), 100, np.int64)
-        seen_at = np.array([k for k, _ in self._gcpercent])
-        values = np.array([v for _, v in self._gcpercent])
-        i = np.searchsorted(seen_at, num_gc, side="left") - 1
-        return values[np.clip(i, 0, len(values) - 1)]
 
 
 def _interp_monotone(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:

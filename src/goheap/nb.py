@@ -2,8 +2,22 @@
 
 Compiled mutators receive the heap's runtime (``heap.runtime``) and a cache row
 (``heap.cache()``) and call these functions; whole programs then run without leaving
-compiled code, collections included. Errors come back as negative return values (the
-``E_*`` codes of ``goheap._runtime.layout``); nothing is changed when one is returned.
+compiled code, collections included. The errors they can see come back as negative
+return values (the ``E_*`` codes of ``goheap._runtime.layout``: out of memory, a bad size,
+an invalid or double free); nothing is changed when one is returned.
+
+Checked and unchecked. Called from compiled code these functions check nothing else, for
+speed (a load or store is one instruction): an address outside the heap or in a freed
+block, a cache row or stack slot out of range, a type id never registered, or a runtime
+whose heap was closed is undefined behaviour there, as in C: a crash, or a heap corrupted
+silently. ``goheap.nb.checked`` has the same functions, with the same arguments and
+results, that validate everything first and raise the goheap error for what the fast ones
+cannot see (``AddressError`` naming the address, ``HeapClosed``, ``InvalidValue``); compile
+a mutator against it to debug it. Called from plain Python (not from compiled code),
+``goheap.nb``'s functions always run their checked twins, after checking that every
+argument but the runtime is an int of 64 bits, so a mistake at the prompt is an exception,
+never a crash. (Interpreted, with NUMBA_DISABLE_JIT=1, nothing is checked: numpy
+bounds-checks the arrays instead.)
 
     import numba, goheap
     from goheap import nb
@@ -42,6 +56,7 @@ print gctrace lines).
 
 from __future__ import annotations
 
+from . import _jit_checked as checked
 from ._jit_api import (
     FLAG_NO_GC,
     FLAG_NO_POINTERS,
@@ -81,41 +96,10 @@ from ._jit_api import (
     settype_flush_arrays,
 )
 
-__all__ = [
-    "FLAG_NO_GC",
-    "FLAG_NO_POINTERS",
-    "FLAG_NO_PROFILING",
-    "PATH_GROW",
-    "PATH_LARGE",
-    "PATH_MEMCLR",
-    "PATH_PROFILE",
-    "PATH_REFILL",
-    "PATH_SETTYPE_FLUSH",
-    "alloc",
-    "alloc_noscan",
-    "alloc_path",
-    "alloc_path_reset",
-    "alloc_typed",
-    "free",
-    "gc",
-    "get_root",
-    "load",
-    "load_byte",
-    "lookup",
-    "num_gc",
-    "pop_root",
-    "push_root",
-    "race_func_enter",
-    "race_func_exit",
-    "set_profile_bucket",
-    "set_root",
-    "set_shadow_depth",
-    "settype_flush_arrays",
-    "shadow_depth",
-    "stack_load",
-    "stack_release",
-    "stack_reserve",
-    "stack_store",
-    "store",
-    "store_byte",
-]
+# the flags, the checked twin, and every function (goheap.nb.checked has the same names)
+__all__ = sorted([
+    "FLAG_NO_GC", "FLAG_NO_POINTERS", "FLAG_NO_PROFILING", "PATH_GROW", "PATH_LARGE", "PATH_MEMCLR",
+    "PATH_PROFILE", "PATH_REFILL", "PATH_SETTYPE_FLUSH", "checked", *checked.__all__,
+])
+
+checked.check_python_calls(globals())

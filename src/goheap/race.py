@@ -123,7 +123,7 @@ from ._runtime.raceshadow import (
     RaceSizes,
 )
 from ._runtime.sysmem import resident_bytes
-from .errors import HeapError, RaceError
+from .errors import AddressError, HeapError, InvalidValue, RaceError
 
 __all__ = [
     "Chan",
@@ -288,7 +288,8 @@ _I64 = types.int64
 _SKIP_FILES = {__file__, threading.__file__}
 
 
-def _skip_file(path: str) -> None:
+def skip_file(path: str) -> None:
+    """Leave the frames of this file out of race reports' stacks (goheap's shell registers its own)."""
     _SKIP_FILES.add(path)
 
 
@@ -370,13 +371,21 @@ class RaceDetector:
         after = self._after_access
         mem = heap._arrays.mem
         word_index = heap._word_index
-        alloc, free, cache = heap.alloc, heap.free, heap.cache
+        word_value = heap._word_value
+        alloc, alloc_rooted, free, cache = heap.alloc, heap._alloc_rooted, heap.free, heap.cache
         queue_count = self._rh
 
         def checked_alloc(size, **options):
             old = set_stack(handle, stack_id(sys._getframe(1)))
             try:
                 return alloc(size, **options)
+            finally:
+                set_stack(handle, old)
+
+        def checked_alloc_rooted(c, size, **options):  # Scope.alloc's
+            old = set_stack(handle, stack_id(sys._getframe(1)))
+            try:
+                return alloc_rooted(c, size, **options)
             finally:
                 set_stack(handle, old)
 
@@ -389,19 +398,39 @@ class RaceDetector:
             if queue_count[RH_NREPORTS]:
                 self._drain(None, halt=True)
 
+        def refused(p, i, kind, frame):
+            """The heap refused an access: a use after free is still reported (the free is the previous access)."""
+            if p.__class__ is int and i.__class__ is int and 0 <= p + 8 * i < 1 << 63:
+                r = access(handle, p + 8 * i, kind)
+                if r:
+                    after(r, frame)
+
         def load(p, i):
-            k = word_index(p, i)
+            try:
+                k = word_index(p, i)
+            except AddressError:
+                refused(p, i, KIND_READ, sys._getframe(1))
+                raise
             r = access(handle, p + 8 * i, KIND_READ)
             if r:
                 after(r, sys._getframe(1))
             return int(mem[k])
 
         def store(p, i, q):
-            k = word_index(p, i)
+            if q.__class__ is not int:
+                q = word_value(q)
+            try:
+                k = word_index(p, i)
+            except AddressError:
+                refused(p, i, KIND_WRITE, sys._getframe(1))
+                raise
             r = access(handle, p + 8 * i, KIND_WRITE)
             if r:
                 after(r, sys._getframe(1))
-            mem[k] = q
+            try:
+                mem[k] = q
+            except OverflowError:
+                raise InvalidValue(f"the word to store, {q}, does not fit in 64 bits") from None
 
         def cache_here():
             c = cache()
@@ -411,6 +440,7 @@ class RaceDetector:
         load.__doc__ = heap.load_word.__doc__
         store.__doc__ = heap.store_word.__doc__
         heap.alloc = checked_alloc
+        heap._alloc_rooted = checked_alloc_rooted
         heap.free = checked_free
         heap.load_ptr = heap.load_word = load
         heap.store_ptr = heap.store_word = store

@@ -1,10 +1,11 @@
 """The runtime's layers call only downward: a lower module never imports a higher one.
 
-Order (architecture.md): sysmem < fixalloc, bitmap, raceshadow < mheap < mcentral < mcache,
+Order (architecture.md): sysmem < fixalloc, bitmap, raceshadow, pacer < mheap < mcentral < mcache,
 race < malloc < gc < api (the compiled API) < entry (the shell's entry points), the race
-shell < the shell's parts (_shell: config, roots, profiling, finalizers, scavenger) <
-heap.py, which assembles them into Heap. Modules of plain definitions (constants, layout, the
-jit decorator, errors, the size-class computation, stats, trace formatting) sit below them
+shell < goheap.nb's checked twins (_jit_checked) < goheap.nb and the shell's leaves
+(_shell: args, lifetime) < the shell's parts (config, roots, scope, profiling, finalizers,
+scavenger) < heap.py, which assembles them into Heap. Modules of plain definitions (constants, layout, the jit
+decorator, errors, the size-class computation, stats, trace formatting) sit below them
 all and import nothing above themselves.
 """
 
@@ -28,14 +29,17 @@ RANKS = {
     "_runtime.layout": 0,
     "_runtime._jit": 0,
     "_runtime.sizeclasses": 0,
+    "_runtime.gosizeclasses": 0,
     "_runtime.stats": 0,
     "_runtime.gctrace": 0,
     "_runtime.handle": 0,
+    "_runtime.units": 0,
     "_runtime.sysmem": 1,
     "_runtime.fixalloc": 2,
     "_runtime.bitmap": 2,
     "_runtime.raceshadow": 2,
     "_runtime.mprof": 2,
+    "_runtime.pacer": 2,
     "_runtime.mheap": 3,
     "_runtime.mcentral": 4,
     "_runtime.mcache": 5,
@@ -54,16 +58,21 @@ RANKS = {
     "_runtime.gc.roots": 7,
     "_runtime.api": 8,
     "_runtime.entry": 9,
+    "_runtime.prepare": 9,
     "_jit_api": 9,
     "race": 9,
-    "nb": 10,
-    "_shell": 10,
-    "_shell.config": 10,
-    "_shell.roots": 10,
-    "_shell.profiling": 10,
-    "_shell.finalizers": 10,
-    "_shell.scavenger": 10,
-    "heap": 11,
+    "_jit_checked": 10,
+    "nb": 11,
+    "_shell": 0,  # the package itself: a docstring
+    "_shell.args": 11,
+    "_shell.config": 12,
+    "_shell.lifetime": 11,
+    "_shell.roots": 12,
+    "_shell.scope": 12,
+    "_shell.profiling": 12,
+    "_shell.finalizers": 12,
+    "_shell.scavenger": 12,
+    "heap": 13,
 }
 SAME_RANK_ALLOWED = {7}  # the collector's modules use each other
 

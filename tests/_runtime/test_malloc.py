@@ -220,10 +220,11 @@ def test_lookup_of_tail_waste_free_span_and_outside_fails(heap) -> None:
     for addr in (heap.arena_start - 8, heap.arena_used, heap.arena_end + 100, 0):
         with pytest.raises(goheap.AddressError, match=f"{addr:#x}"):
             heap.lookup(addr)
-    # like the seed's, lookup does not read the bitmap: a free slot of an in-use span is found
+    # unlike the seed's mlookup, Heap.lookup reads the bitmap: a free slot of an in-use span is no block
     q = heap.alloc(48)
     heap.free(q)
-    assert heap.lookup(q + 3) == (q, 48)
+    with pytest.raises(goheap.AddressError, match=f"{q + 3:#x} is not in an allocated block"):
+        heap.lookup(q + 3)
 
 
 def test_lookups_are_counted(heap) -> None:

@@ -109,7 +109,9 @@ def test_allocation_and_free_mark_the_bitmap(heap):
     assert bits_of(heap, p) == BOUNDARY
     # the span was carved with a boundary at each block and one past the last (4096 = 85*48 + 16)
     s0 = p & ~4095
-    assert heap.lookup(s0) == (s0, 48)
+    assert heap.lookup(q) == (q, 48) and q - s0 < 4096  # q is in the same span
+    with pytest.raises(goheap.AddressError, match=f"{p:#x}"):
+        heap.lookup(p)  # a freed slot is not a block
     assert bits_of(heap, s0 + 85 * 48) == BOUNDARY
     for k in range(85):
         assert bits_of(heap, s0 + 48 * k) in (BOUNDARY, ALLOCATED, ALLOCATED | NOPTR)

@@ -95,3 +95,60 @@ def test_scvg_lines():
     ]
     assert format_scvg(5, 0, st) == ["scvg5: inuse: 1, idle: 30, sys: 31, released: 26, consumed: 5 (MB)\n"]
     assert format_scvg(6, 4096, st)[0] == "scvg6: 0x0 MB released\n"  # %p of 0
+
+
+# ---------------------------------------------------------------- today's Go's format
+
+
+def _row(**fields) -> np.ndarray:
+    row = np.zeros(L.TR_NSLOTS, np.int64)
+    for name, value in fields.items():
+        row[getattr(L, f"TR_{name.upper()}")] = value
+    return row
+
+
+@pytest.mark.nojit
+@pytest.mark.parametrize(
+    "ns, text",
+    [(0, "0"), (999, "0"), (9_000, "0.009"), (20_000, "0.020"), (203_000, "0.20"), (2_950_000, "2.9"),
+     (9_999_999, "9.9"), (10_000_000, "10"), (123_456_789, "123")],
+)
+def test_modern_times_as_go_prints_them(ns: int, text: str) -> None:
+    from goheap._runtime.gctrace import _ms
+
+    assert _ms(ns) == text
+
+
+@pytest.mark.nojit
+def test_modern_line_fields() -> None:
+    from goheap._runtime.gctrace import format_gctrace_modern
+
+    row = _row(numgc=3, nproc=2, mark_ns=2_100_000, sweep_ns=5_000, other_ns=27_000, heap0=5 << 20,
+               heap1=(2 << 20) + 1, start_ns=1_069_000_000, goal=5 << 20, pause_ns=2_132_000,
+               pause_total_ns=21_000_000, forced=1)
+    assert format_gctrace_modern(row, start_ns=1_000_000_000) == (
+        "gc 3 @0.069s 29%: 0.027+2.1+0.005 ms clock, 0.027+0/2.1/0+0.005 ms cpu, 5->5->2 MB, 5 MB goal, "
+        "0 MB stacks, 0 MB globals, 2 P (forced)"
+    )
+
+
+@pytest.mark.nojit
+def test_godebug_gctrace_is_read_when_gogctrace_is_not_set() -> None:
+    from goheap._runtime.gctrace import gctrace_level_from_environment as level
+
+    assert level({}) == 0
+    assert level({"GODEBUG": "gctrace=1"}) == 1
+    assert level({"GODEBUG": "madvdontneed=1, gctrace=2,x=y"}) == 2
+    assert level({"GOGCTRACE": "1", "GODEBUG": "gctrace=2"}) == 1
+    out = io.StringIO()
+    import os
+    from unittest import mock
+
+    with mock.patch.dict(os.environ, {"GODEBUG": "gctrace=1", "GOGCTRACE": ""}), goheap.Heap(
+        arena_size=64 << 20, trace_stream=out, gctrace_format="modern", virtual_clock=True
+    ) as h:
+        h.gc()
+    assert re.fullmatch(r"gc 1 @0\.000s 0%: 0\+0\+0 ms clock, 0\+0/0/0\+0 ms cpu, 0->0->0 MB, 0 MB goal, "
+                        r"0 MB stacks, 0 MB globals, 1 P \(forced\)\n", out.getvalue()), out.getvalue()
+    with pytest.raises(goheap.ConfigError, match="gctrace_format must be one of seed, modern"):
+        goheap.Heap(arena_size=64 << 20, gctrace_format="go1.19")

@@ -146,3 +146,70 @@ def test_scavenger_config_errors():
         with pytest.raises(goheap.HeapError):
             h.advance_clock(-1)
         assert int(h._arrays.h[L.H_NOW]) == 0
+
+
+# ---------------------------------------------------------------- advance_clock jumps over quiet rounds
+
+
+def _quiet_heap(**kw) -> goheap.Heap:
+    return goheap.Heap(arena_size=64 << 20, gcpercent=100, gctrace=0, memprofilerate=0, virtual_clock=True,
+                       start_time_ns=START, **kw)
+
+
+def _state(h: goheap.Heap) -> tuple:
+    st = h.read_mem_stats()
+    gc = h.read_gc_stats()
+    return (st.num_gc, st.last_gc, st.pause_total_ns, st.heap_released, st.heap_idle, st.heap_inuse,
+            tuple(gc.pause), h._scvg_k, h.now(), h.gctrace_rows().tobytes())
+
+
+def _busy_heap(h: goheap.Heap) -> None:
+    """Some garbage and some live blocks, and a freed span that the scavenger will release later."""
+    h.roots.add(h.alloc(4096))
+    for _ in range(50):
+        h.alloc(100)
+    h.free(h.alloc(1 << 20))
+
+
+@pytest.mark.parametrize("minutes", [0, 1, 7, 61, 24 * 60])
+def test_advance_clock_ends_where_running_every_round_ends(minutes):
+    """The jump over quiet rounds and repeated forced collections changes nothing but the time it takes."""
+    with _quiet_heap() as fast, _quiet_heap() as slow:
+        _busy_heap(fast)
+        _busy_heap(slow)
+        ns = minutes * 60 * S + 12345
+        fast.advance_clock(ns)
+        target = slow.now() + ns
+        while slow._next_scavenge <= target:  # every round, one by one
+            slow._arrays.h[L.H_NOW] = slow._next_scavenge
+            slow.scavenger_tick()
+            slow._next_scavenge += slow._scvg_tick_ns
+        slow._arrays.h[L.H_NOW] = target
+        assert _state(fast) == _state(slow)
+        fast.check()
+
+
+def test_advance_clock_over_centuries_is_quick():
+    with _quiet_heap() as h:
+        _busy_heap(h)
+        t0 = time.process_time()
+        h.advance_clock(2**62)
+        assert time.process_time() - t0 < 30
+        st = h.read_mem_stats()
+        period_rounds = (2 * 60 * S) // (60 * S) + 1  # forced every third one-minute round
+        assert st.num_gc >= 2**62 // (period_rounds * 60 * S) - 2
+        assert st.heap_released == st.heap_idle
+        h.check()
+        with pytest.raises(goheap.InvalidValue, match="2\\*\\*63"):
+            h.advance_clock(2**62)
+        for bad in (-1, 1.5, True, "1", 2**64):
+            with pytest.raises(goheap.InvalidValue):
+                h.advance_clock(bad)
+
+
+def test_advance_clock_with_gc_off_jumps_too():
+    with _quiet_heap(enable_gc=True) as h:
+        h.set_gc_percent(-1)
+        _busy_heap(h)
+        h.advance_clock(10**18)
+        assert h.read_mem_stats().num_gc == 0 and h._scvg_k == 10**18 // (60 * S)

@@ -475,6 +475,10 @@ def test_cli_replay_report_and_heap_profile(small_file: Path, tmp_path: Path) ->
     # allocations are charged to the function the trace names for them; this trace names
     # none, so to the runtime (the shared traces are charged to main.bottomUp etc.)
     assert "runtime" in functions and p.sample
+    # no --memprofilerate: a rate that samples this short trace, said on stderr
+    result = CliRunner().invoke(main, ["replay", str(small_file), "--heap-profile", str(profile)])
+    assert result.exit_code == 0 and "goheap replay: heap profile: MemProfileRate=1, " in result.stderr
+    assert len(read_profile(profile).sample) == len(p.sample)
     bad = CliRunner().invoke(main, ["replay", str(small_file), "--report", str(tmp_path / "no" / "r.html")])
     assert bad.exit_code == 2 and "cannot write" in bad.stderr
 
@@ -544,3 +548,55 @@ def test_public_names() -> None:
         obj = getattr(trace, name)
         if isinstance(obj, type):
             assert obj.__module__ == "goheap.trace"
+
+
+EXECTRACE_FIXTURE = Path(__file__).resolve().parent / "data" / "fx-1.27.3.trace.gz"
+
+
+def test_replay_of_an_execution_trace_on_its_clock() -> None:
+    from goheap.trace import import_exectrace
+    from goheap.trace.replayreport import replay_figure
+
+    t = import_exectrace(EXECTRACE_FIXTURE)
+    r = replay(t, gogc=100)
+    assert r.trace_num_gc == 2 and r.num_gc >= 1
+    assert r.gogc_source == "the gogc argument" and r.duration_ns > 0
+    points = r.gc_points
+    assert [p.time_ns for p in points] == t.time_ns[t.kind == KIND_GC].tolist()
+    assert all(p.end_ns > p.time_ns and p.recorded_heap_alloc > 0 for p in points)
+    assert len(r.series) > 20 and (np.diff(r.series[:, 0]) > 0).all()  # sampled by events
+    lines = r.comparison_lines()
+    assert "GOGC=100 (from the gogc argument)" in lines and any(line.startswith("RecordedTime=") for line in lines)
+    assert any("rec HeapAlloc" in line for line in lines)
+    assert lines[-1].startswith("# A free in the trace is when the recorded run's sweeper freed the block")
+    fig, caption = replay_figure(t, r)
+    assert "collected 2 times" in caption and fig.axes[0].get_xlabel() == "time in the recorded run (ms)"
+
+
+def test_frequent_collections_get_a_note() -> None:
+    from goheap.trace import import_exectrace
+
+    r = replay(import_exectrace(EXECTRACE_FIXTURE), gogc=5)
+    assert r.gc_ratio is not None and r.gc_ratio >= 2
+    assert any("as often as the recorded run" in note for note in r.notes())
+
+
+def test_heap_profile_rate_samples_a_short_trace(tmp_path: Path) -> None:
+    """A short trace gets a rate that samples about PROFILE_SAMPLES allocations; a rate
+    that samples too few is kept, with a warning; a long trace keeps Go's default."""
+    from goheap.trace import heap_profile_rate
+    from goheap.trace.replay import FEW_PROFILE_SAMPLES, GO_MEM_PROFILE_RATE, PROFILE_SAMPLES, expected_profile_samples
+
+    n = 40_000
+    short = Trace(kind=np.zeros(n, np.uint8), addr=np.arange(n) * 64 + 0x1000, size=np.full(n, 64), type_id=np.full(n, -1), func_id=np.full(n, -1))
+    rate, note = heap_profile_rate(short)
+    assert rate == 256 and PROFILE_SAMPLES <= expected_profile_samples(short, rate) < 2 * PROFILE_SAMPLES
+    assert "MemProfileRate=256, about 10,000 of the trace's 40,000" in note and "default 524288 would sample about 5)" in note
+    rate, note = heap_profile_rate(short, 65536)
+    assert rate == 65536 and "too few for a useful profile; --memprofilerate 256 would sample about 10,000" in note
+    assert expected_profile_samples(short, 65536) < FEW_PROFILE_SAMPLES
+    assert heap_profile_rate(short, 1) == (1, None) and expected_profile_samples(short, 0) == 0
+    big = Trace(kind=np.zeros(3, np.uint8), addr=[0x1000, 0x2000000, 0x4000000], size=[1 << 40] * 3, type_id=[-1] * 3, func_id=[-1] * 3)
+    assert heap_profile_rate(big, 1) == (1, None)  # every allocation sampled: nothing more to get
+    many = Trace(kind=np.zeros(n, np.uint8), addr=np.arange(n) << 30, size=np.full(n, 1 << 30), type_id=np.full(n, -1), func_id=np.full(n, -1))
+    assert heap_profile_rate(many) == (GO_MEM_PROFILE_RATE, None)

@@ -92,9 +92,17 @@ def test_round_trip(tmp_path: Path) -> None:
     assert u.types == t.types and u.funcs == t.funcs
     # loadable with plain numpy, no pickle
     with np.load(out, allow_pickle=False) as npz:
-        assert set(npz.files) == {"kind", "addr", "size", "type_id", "func_id", "strings", "meta"}
-        assert json.loads(npz["meta"].tobytes())["version"] == 1
+        assert set(npz.files) == {
+            "kind", "addr", "size", "type_id", "func_id", "noscan", "time_ns", "stack_id",
+            "stack_frames", "stack_offsets", "gc_end_ns", "heap_series", "goal_series", "strings", "meta",
+        }  # fmt: skip
+        assert json.loads(npz["meta"].tobytes())["version"] == FORMAT_VERSION == 3
         assert json.loads(npz["strings"].tobytes())["types"] == list(t.types)
+        # version 3 stores addresses and times as differences, ids as narrow as their table
+        assert np.array_equal(np.cumsum(npz["addr"], dtype=np.uint64), t.addr)
+        assert np.array_equal(np.cumsum(npz["time_ns"], dtype=np.int64), t.time_ns)
+        assert npz["type_id"].dtype == npz["func_id"].dtype == npz["stack_id"].dtype == np.int8
+        assert np.array_equal(npz["size"], t.size)
 
 
 def test_save_keeps_the_name_and_leaves_no_temp_files(tmp_path: Path) -> None:
@@ -186,7 +194,7 @@ def meta_of(path: Path) -> dict:
         (lambda p: np.save(open(p, "wb"), np.zeros(3)), "expected a .npz archive"),
         (lambda p: rewrite(p, strings=None), "missing member(s) strings"),
         (lambda p: rewrite(p, addr=np.zeros(5, np.int64)), "column 'addr' has dtype int64"),
-        (lambda p: rewrite(p, size=np.zeros(4, np.uint64)), "column 'size' has 4 rows, expected 5"),
+        (lambda p: rewrite(p, size=np.zeros(4, np.uint64)), "member 'size.npy' (at byte"),
         (lambda p: rewrite(p, kind=np.full(5, 3, np.uint8)), "column 'kind' holds 3"),
         (lambda p: rewrite(p, type_id=np.full(5, 2, np.int32)), "column 'type_id' holds ids outside -1..1"),
         (lambda p: rewrite(p, func_id=np.full(5, -2, np.int32)), "column 'func_id' holds ids outside"),
@@ -217,7 +225,7 @@ def test_load_rejects_invalid_files(saved: Path, change, expected: str) -> None:
 
 def test_load_refuses_newer_version(saved: Path) -> None:
     rewrite(saved, meta=as_json({**meta_of(saved), "version": FORMAT_VERSION + 1}))
-    with pytest.raises(TraceFormatError, match="format version 2 is newer than this goheap reads"):
+    with pytest.raises(TraceFormatError, match=f"format version {FORMAT_VERSION + 1} is newer than this goheap reads"):
         Trace.load(saved)
 
 
@@ -247,7 +255,7 @@ def test_cli_info(saved: Path) -> None:
     result = CliRunner().invoke(trace_group, ["info", str(saved)])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == small_trace().summary()
-    assert "format goheap-trace version 1" in result.stdout
+    assert f"format goheap-trace version {FORMAT_VERSION}" in result.stdout
 
 
 def test_cli_info_errors(tmp_path: Path) -> None:
@@ -259,3 +267,99 @@ def test_cli_info_errors(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
     result = CliRunner().invoke(trace_group, ["info", str(tmp_path / "missing.npz")])
     assert result.exit_code == 2 and "cannot read" in result.stderr
+
+
+def _old_file(path: Path, t: Trace, version: int) -> Path:
+    """``t`` written as goheap wrote version 1 (five columns) or 2 (every column as it is)."""
+    names = ["kind", "addr", "size", "type_id", "func_id"]
+    if version >= 2:
+        names += ["noscan", "time_ns", "stack_id", "stack_frames", "stack_offsets", "gc_end_ns", "heap_series", "goal_series"]
+    strings = {"types": list(t.types), "funcs": list(t.funcs), "frames": [list(f) for f in t.frames]}
+    with open(path, "wb") as f:
+        np.savez_compressed(f, **{n: getattr(t, n) for n in names}, strings=as_json(strings), meta=as_json({**t.meta, "version": version}))
+    return path
+
+
+def test_version_1_files_load_with_derived_columns(tmp_path: Path) -> None:
+    t = small_trace()
+    u = Trace.load(_old_file(tmp_path / "v1.npz", t, 1))
+    assert u.meta["version"] == 1
+    assert np.array_equal(u.addr, t.addr) and np.array_equal(u.type_id, t.type_id)
+    assert u.noscan.tolist() == (t.type_id < 0).astype(int).tolist()
+    assert (u.time_ns == -1).all() and (u.stack_id == -1).all() and u.n_stacks == 0 and not u.has_clock
+
+
+def test_version_2_files_load_as_they_are(tmp_path: Path) -> None:
+    t = Trace(
+        kind=[KIND_ALLOC, KIND_GC, KIND_FREE], addr=[0xC000010000, 0, 0xC000010000], size=[16, 0, 16],
+        type_id=[0, -1, -1], func_id=[-1, -1, -1], noscan=[0, 0, 0], time_ns=[5, 10, 20], stack_id=[0, -1, -1],
+        types=("T",), frames=(("main.f", "/x/main.go", 3),), stack_frames=[0], stack_offsets=[0, 1],
+        gc_end_ns=[15], meta={"source": "s"},
+    )  # fmt: skip
+    u = Trace.load(_old_file(tmp_path / "v2.npz", t, 2))
+    assert u.meta["version"] == 2
+    assert u == Trace(**{**_fields(t), "meta": dict(u.meta)})
+
+
+def _fields(t: Trace) -> dict:
+    import dataclasses
+
+    return {f.name: getattr(t, f.name) for f in dataclasses.fields(t)}
+
+
+def test_stack_table_and_series_round_trip(tmp_path: Path) -> None:
+    t = Trace(
+        kind=[KIND_ALLOC, KIND_GC, KIND_FREE],
+        addr=[0x10, 0, 0x10],
+        size=[16, 0, 16],
+        type_id=[-1, -1, -1],
+        func_id=[-1, -1, -1],
+        noscan=[1, 0, 1],
+        time_ns=[5, 10, 20],
+        stack_id=[1, -1, 0],
+        frames=(("main.f", "/x/main.go", 3), ("main.main", "/x/main.go", 9)),
+        stack_frames=[1, 0, 1],
+        stack_offsets=[0, 1, 3],
+        gc_end_ns=[15],
+        heap_series=[(10, 1, 4096)],
+        goal_series=[(10, 1, 8192)],
+        meta={"source": "s"},
+    )
+    assert t.stack(1) == [("main.f", "/x/main.go", 3), ("main.main", "/x/main.go", 9)] and t.has_clock
+    u = Trace.load(t.save(tmp_path / "s.npz"))
+    assert u == t and u.heap_series["bytes"].tolist() == [4096]
+    with pytest.raises(ValueError, match="stack_offsets"):
+        Trace(kind=[0], addr=[1], size=[1], type_id=[-1], func_id=[-1], stack_frames=[0], stack_offsets=[0, 2], frames=(("f", "", 0),))
+    with pytest.raises(ValueError, match="'stack_id' holds ids outside"):
+        Trace(kind=[0], addr=[1], size=[1], type_id=[-1], func_id=[-1], stack_id=[3])
+    with pytest.raises(ValueError, match="gc_end_ns"):
+        Trace(kind=[2], addr=[0], size=[0], type_id=[-1], func_id=[-1], gc_end_ns=[1, 2])
+
+
+def test_encoded_members_survive_any_blocks(tmp_path: Path) -> None:
+    """Columns streamed in blocks that cut their items, with tables that need int16 and
+    int32 ids, and addresses and times that go down as well as up, come back exactly."""
+    from goheap.trace.tracefile import write_trace_file
+
+    rng = np.random.default_rng(7)
+    n = 5000
+    t = Trace(
+        kind=rng.integers(0, 2, n), addr=rng.integers(0, 2**64 - 1, n, dtype=np.uint64), size=rng.integers(1, 1 << 40, n),
+        type_id=rng.integers(-1, 300, n), func_id=rng.integers(-1, 40000, n), time_ns=rng.integers(-1, 1 << 62, n),
+        types=tuple(f"T{i}" for i in range(300)), funcs=tuple(f"f{i}" for i in range(40000)), meta={"source": None},
+    )  # fmt: skip
+
+    def blocks(a: np.ndarray, size: int = 7):
+        data = a.tobytes()
+        return [data[i : i + size] for i in range(0, len(data), size)]
+
+    names = ("kind", "addr", "size", "type_id", "func_id", "noscan", "time_ns", "stack_id")
+    members = {name: (n, blocks(getattr(t, name))) for name in names}
+    path = write_trace_file(tmp_path / "b.npz", members, t.types, t.funcs, dict(t.meta))
+    with np.load(path) as npz:
+        assert (npz["type_id"].dtype, npz["func_id"].dtype) == (np.int16, np.int32)
+    assert Trace.load(path) == t
+    members["type_id"] = (n, blocks(np.full(n, 300, np.int32)))
+    with pytest.raises(ValueError, match=r"'type_id' holds ids outside -1\.\.299"):
+        write_trace_file(tmp_path / "c.npz", members, t.types, t.funcs, dict(t.meta))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.npz"]

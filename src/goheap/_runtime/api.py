@@ -7,7 +7,7 @@ Every function takes the heap's ``Runtime`` tuple and the calling thread's cache
 
 from __future__ import annotations
 
-from ._jit import jit
+from ._jit import jit, jit_inline
 from .bitmap import blockspecial
 from .gc import collect
 from .gc.finalizers import getfinalizer
@@ -19,7 +19,7 @@ from .race import race_stop_the_world, racemalloc
 __all__ = ["free", "gc", "load", "malloc", "mallocgc", "mlookup", "pop_root", "push_root", "settype", "store"]
 
 
-@jit
+@jit_inline
 def mallocgc(rt, c, size, flag, dogc, zeroed):
     """Allocate size bytes; with dogc, collect first if the (lagging) heap_alloc reached next_gc.
 

@@ -15,13 +15,12 @@ from .constants import (
     BIT_ALLOCATED,
     BIT_MARKED,
     BIT_SPECIAL,
-    MAX_MHEAP_LIST,
     MSPAN_DEAD,
     MSPAN_FREE,
     MSPAN_IN_USE,
-    NUM_SIZE_CLASSES,
-    PAGE_SHIFT,
-    PAGE_SIZE,
+    MTYPES_BYTES,
+    MTYPES_BYTES_SLOTS,
+    MTYPES_WORDS,
 )
 
 
@@ -95,8 +94,15 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
     h, st, spans, smap = a.h, a.mstats, a.spans, a.spanmap
     arena_start = int(h[L.H_ARENA_START])
     arena_used = int(h[L.H_ARENA_USED])
-    first_page = arena_start >> PAGE_SHIFT
-    used_pages = (arena_used - arena_start) >> PAGE_SHIFT
+    # the policy's page size and classes, as the runtime reads them
+    page_shift = int(h[L.H_PAGE_SHIFT])
+    page_size = 1 << page_shift
+    max_mheap_list = int(h[L.H_MAX_MHEAP_LIST])
+    nclasses = len(a.class_to_size)
+    if page_size < 4096 or max_mheap_list != (1 << 20) >> page_shift:
+        _fail(f"heap: page shift {page_shift} and {max_mheap_list} exact free lists disagree")
+    first_page = arena_start >> page_shift
+    used_pages = (arena_used - arena_start) >> page_shift
     nspan = int(h[L.H_NSPAN])
     rows = range(L.FIRST_SPAN, L.FIRST_SPAN + nspan)
 
@@ -132,26 +138,26 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
     # ---- page heap free lists
     free_spans = set()
     idle = released = 0
-    for n in range(1, MAX_MHEAP_LIST):
+    for n in range(1, max_mheap_list):
         for s in _walk_list(r, L.FREE_HEAD0 + n, f"mheap.free[{n}]", nspan):
             if int(spans[s, L.SP_STATE]) != MSPAN_FREE or int(spans[s, L.SP_NPAGES]) != n:
                 _fail(f"mheap.free[{n}]: span {s} is not a free span of {n} pages")
             free_spans.add(s)
     for s in _walk_list(r, L.LARGE_HEAD, "mheap.large", nspan):
-        if int(spans[s, L.SP_STATE]) != MSPAN_FREE or int(spans[s, L.SP_NPAGES]) < MAX_MHEAP_LIST:
-            _fail(f"mheap.large: span {s} is not a free span of at least {MAX_MHEAP_LIST} pages")
+        if int(spans[s, L.SP_STATE]) != MSPAN_FREE or int(spans[s, L.SP_NPAGES]) < max_mheap_list:
+            _fail(f"mheap.large: span {s} is not a free span of at least {max_mheap_list} pages")
         free_spans.add(s)
     inuse = 0
     for start, npages, s, state in live:
         if state == MSPAN_FREE:
             if s not in free_spans:
                 _fail(f"free span {s} is on no free list")
-            idle += npages * PAGE_SIZE
-            released += int(spans[s, L.SP_NPRELEASED]) * PAGE_SIZE
+            idle += npages * page_size
+            released += int(spans[s, L.SP_NPRELEASED]) * page_size
             if not 0 <= int(spans[s, L.SP_NPRELEASED]) <= npages:
                 _fail(f"free span {s}: npreleased {int(spans[s, L.SP_NPRELEASED])} of {npages} pages")
         else:
-            inuse += npages * PAGE_SIZE
+            inuse += npages * page_size
     if int(st[L.ST_HEAP_IDLE]) != idle:
         _fail(f"stats: heap_idle is {int(st[L.ST_HEAP_IDLE])}, free spans hold {idle}")
     if int(st[L.ST_HEAP_INUSE]) != inuse:
@@ -164,12 +170,13 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
     # ---- caches
     ncaches = a.cache_list.shape[0]
     cached: dict[int, int] = {}  # span -> objects sitting in caches
+    cached_objects: list[int] = []
     cached_bytes = 0
     for c in range(ncaches):
         if not a.cache_local[c, L.LC_INUSE]:
             continue
         total = 0
-        for cl in range(1, NUM_SIZE_CLASSES):
+        for cl in range(1, nclasses):
             size = int(a.class_to_size[cl])
             n = 0
             seen = set()
@@ -178,12 +185,13 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
                 if p in seen:
                     _fail(f"mcache {c} class {cl}: list has a cycle at {p:#x}")
                 seen.add(p)
-                s = int(smap[(p - arena_start) >> PAGE_SHIFT]) if arena_start <= p < arena_used else 0
+                s = int(smap[(p - arena_start) >> page_shift]) if arena_start <= p < arena_used else 0
                 if s == 0 or int(spans[s, L.SP_SIZECLASS]) != cl or int(spans[s, L.SP_STATE]) != MSPAN_IN_USE:
                     _fail(f"mcache {c} class {cl}: object {p:#x} is not in an in-use span of that class")
                 if r.bits(p) & BIT_ALLOCATED:
                     _fail(f"mcache {c} class {cl}: cached object {p:#x} is marked allocated")
                 cached[s] = cached.get(s, 0) + 1
+                cached_objects.append(p)
                 n += 1
                 p = r.word(p)
             if n != int(a.cache_list[c, cl, L.L_NLIST]):
@@ -197,7 +205,8 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
     live_bytes = 0
     live_objects = 0
     on_central = set()
-    for cl in range(1, NUM_SIZE_CLASSES):
+    free_objects = set(cached_objects)
+    for cl in range(1, nclasses):
         size = int(a.class_to_size[cl])
         nfree = 0
         for head, nonempty in ((L.NONEMPTY_HEAD0 + cl, True), (L.EMPTY_HEAD0 + cl, False)):
@@ -213,8 +222,8 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
                 continue
             if s not in on_central:
                 _fail(f"span {s} of class {cl} is on neither central list")
-            lo = start << PAGE_SHIFT
-            cap = (npages << PAGE_SHIFT) // size
+            lo = start << page_shift
+            cap = (npages << page_shift) // size
             if int(spans[s, L.SP_LIMIT]) != lo + cap * size:
                 _fail(f"span {s}: limit {int(spans[s, L.SP_LIMIT]):#x}, want {lo + cap * size:#x}")
             free = _chain(r, int(spans[s, L.SP_FREELIST]), lo, lo + cap * size, size, f"span {s}", cap)
@@ -227,6 +236,8 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
                 _fail(f"span {s}: more objects in caches than handed out")
             live_objects += handed_out
             live_bytes += handed_out * size
+            _check_free_untyped(r, s, free, lo, size)
+            free_objects.update(free)
             allocated = sum(1 for k in range(cap) if r.bits(lo + k * size) & BIT_ALLOCATED)
             if allocated > handed_out:
                 _fail(f"span {s}: {allocated} objects marked allocated, only {handed_out} handed out")
@@ -235,13 +246,18 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
         if nfree != int(a.central_nfree[cl]):
             _fail(f"mcentral[{cl}]: nfree is {int(a.central_nfree[cl])}, its spans hold {nfree} free objects")
 
+    for p in cached_objects:
+        s = int(smap[(p - arena_start) >> page_shift])
+        _check_free_untyped(r, s, [p], int(spans[s, L.SP_START]) << page_shift, int(spans[s, L.SP_ELEMSIZE]))
+    _check_pending_settypes(r, a, free_objects)
+
     # ---- large objects
     for start, npages, s, state in live:
         if state == MSPAN_IN_USE and int(spans[s, L.SP_SIZECLASS]) == 0:
             live_objects += 1
-            live_bytes += npages * PAGE_SIZE
-            if int(spans[s, L.SP_ELEMSIZE]) != npages * PAGE_SIZE:
-                _fail(f"large span {s}: elemsize {int(spans[s, L.SP_ELEMSIZE])}, want {npages * PAGE_SIZE}")
+            live_bytes += npages * page_size
+            if int(spans[s, L.SP_ELEMSIZE]) != npages * page_size:
+                _fail(f"large span {s}: elemsize {int(spans[s, L.SP_ELEMSIZE])}, want {npages * page_size}")
 
     # ---- the bitmap: no bits in free spans; a large object's only at its first word
     # (free() trusts an allocated bit to mean "the start of an allocated block")
@@ -249,11 +265,11 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
     for start, npages, s, state in live:
         large = state == MSPAN_IN_USE and int(spans[s, L.SP_SIZECLASS]) == 0
         if state == MSPAN_FREE or large:
-            words = r.bitmap_words(start << PAGE_SHIFT, npages << PAGE_SHIFT)
+            words = r.bitmap_words(start << page_shift, npages << page_shift)
             if state == MSPAN_FREE and words.any():
-                _fail(f"bitmap: free span {s} at {start << PAGE_SHIFT:#x} has bits set")
+                _fail(f"bitmap: free span {s} at {start << page_shift:#x} has bits set")
             if large and (words[:-1].any() or words[-1] & ~first_word_bits):
-                _fail(f"bitmap: large object {start << PAGE_SHIFT:#x} has bits beyond its first word")
+                _fail(f"bitmap: large object {start << page_shift:#x} has bits beyond its first word")
 
     # ---- the lagging stats, with every cache's deltas added back
     lag_alloc = int(a.cache_local[:, L.LC_LOCAL_CACHEALLOC].sum())
@@ -267,12 +283,44 @@ def check_heap(a: L.RuntimeArrays, finalizers: dict | None = None) -> None:
 
     # ---- the collector's leftovers: no mark bit on a large block either, no queued work
     for start, npages, s, state in live:
-        if state == MSPAN_IN_USE and int(spans[s, L.SP_SIZECLASS]) == 0 and r.bits(start << PAGE_SHIFT) & BIT_MARKED:
+        if state == MSPAN_IN_USE and int(spans[s, L.SP_SIZECLASS]) == 0 and r.bits(start << page_shift) & BIT_MARKED:
             _fail(f"large span {s}: a mark bit survived the sweep")
     if int(a.gcstats[L.GS_WORKBUF_FULL]) != 0 and not int(h[L.H_IN_GC]):
         _fail("work.full still holds a Workbuf after the collection")
 
     _check_finalizers(r, a, finalizers)
+
+
+def _check_free_untyped(r: _Reader, s: int, free: list[int], lo: int, size: int) -> None:
+    """No free object of small span s has a type record (the next block in its slot may be untyped)."""
+    compression = int(r.a.spans[s, L.SP_TYPES_COMPRESSION])
+    data = int(r.a.spans[s, L.SP_TYPES_DATA])
+    for p in free:
+        i = (p - lo) // size
+        if compression == MTYPES_WORDS:
+            typ = r.word(data + 8 * i)
+        elif compression == MTYPES_BYTES:
+            typ = int(r.a.mem8[data + MTYPES_BYTES_SLOTS * 8 + i - r.base])
+        else:
+            return
+        if typ:
+            _fail(f"span {s}: free object {p:#x} still has a type record ({typ:#x})")
+
+
+def _check_pending_settypes(r: _Reader, a: L.RuntimeArrays, free_objects: set[int]) -> None:
+    """The buffered settype calls are counted, and none names a free object (a freed block's are cancelled)."""
+    total = 0
+    for c in range(a.cache_local.shape[0]):
+        if not a.cache_local[c, L.LC_INUSE]:
+            continue
+        n = int(a.cache_local[c, L.LC_SETTYPE_N])
+        total += n // 2
+        for k in range(0, n, 2):
+            v = int(a.settype_buf[c, k])
+            if v in free_objects:
+                _fail(f"mcache {c}: a pending settype names {v:#x}, a free object")
+    if total != int(a.h[L.H_SETTYPE_PENDING]):
+        _fail(f"settype: {int(a.h[L.H_SETTYPE_PENDING])} calls counted pending, the caches hold {total}")
 
 
 def _check_finalizers(r: _Reader, a: L.RuntimeArrays, finalizers: dict | None) -> None:

@@ -1,6 +1,9 @@
 """The constants of malloc.h, mgc0.c and mheap.c (amd64, Linux), each with its derivation.
 
 See :mod:`goheap._runtime.malloc` for the overview. Names are Go's, in upper snake case.
+The page size, the size classes and the scavenger's ages are the seed's defaults here; a
+heap's policy (:mod:`goheap.policy`) may choose others, which the runtime then reads from
+its state (``h[H_PAGE_SHIFT]``, ``class_to_size`` ...), never from these names.
 """
 
 from __future__ import annotations
@@ -14,14 +17,17 @@ PAGE_MASK = PAGE_SIZE - 1
 # ---------------------------------------------------------------- size classes
 NUM_SIZE_CLASSES = 61  # class 0 means "large"; InitSizes checks it computes exactly this many
 MAX_SMALL_SIZE = 32 << 10  # 32768: larger requests take the large-object path
+MAX_SIZE_CLASSES = 256  # classes a policy's table may have (0..255): the runtime keeps central list heads for all
 
 # ---------------------------------------------------------------- allocator tiers
 FIX_ALLOC_CHUNK = 128 << 10  # chunk a FixAlloc takes from SysAlloc
 MAX_MCACHE_LIST_LEN = 256  # an MCache list this long releases one transfer batch
 MAX_MCACHE_SIZE = 2 << 20  # an MCache holding this many free bytes scavenges all its lists
-MAX_MHEAP_LIST = 1 << (20 - PAGE_SHIFT)  # 256: exact free lists for 1..255 pages
+MHEAP_LIST_BYTES = 1 << 20  # spans under 1 MB sit on exact free lists: 1 << (20 - PageShift) of them
+MAX_MHEAP_LIST = MHEAP_LIST_BYTES >> PAGE_SHIFT  # 256: exact free lists for 1..255 pages
 HEAP_ALLOC_CHUNK = 1 << 20  # minimum heap growth per OS request
-GROW_PAGE_ROUND = 64 << 10 >> PAGE_SHIFT  # MHeap_Grow rounds npage up to 16 pages (64 KB)
+GROW_ROUND_BYTES = 64 << 10  # MHeap_Grow rounds its request up to 64 KB
+GROW_PAGE_ROUND = GROW_ROUND_BYTES >> PAGE_SHIFT  # 16 pages
 
 # ---------------------------------------------------------------- address space (64-bit layout)
 MHEAP_MAP_BITS_64 = 37 - PAGE_SHIFT  # 25: the seed's span map covers 1<<37 bytes
@@ -69,6 +75,7 @@ FORCE_GC_PERIOD_NS = 120 * 10**9  # the scavenger forces a GC after 2 minutes wi
 SCAVENGE_LIMIT_NS = 300 * 10**9  # free spans idle 5 minutes are returned to the OS
 SCAVENGER_TICK_NS = min(FORCE_GC_PERIOD_NS, SCAVENGE_LIMIT_NS) // 2  # 60 s
 MEM_PROFILE_RATE = 512 * 1024  # average bytes between memory-profile samples
+FINBLOCK_BYTES = 4096  # a FinBlock is one SysAlloc'd page of the seed's (Go kept it at 4 KB when pages grew)
 
 # ---------------------------------------------------------------- the runtime's own blocks (HeapConfig.go_process)
 # runtime·gc runs the collection on a stack segment of at least StackBig (4096) bytes plus
@@ -81,5 +88,10 @@ PARFOR_BYTES = 104 + MAX_GCPROC * 128
 
 # ---------------------------------------------------------------- bookkeeping sizes (gcc layout, amd64)
 SIZEOF_MSPAN = 104
-SIZEOF_MCACHE = 2024
+SIZEOF_MCENTRAL = 232
+SIZEOF_MCACHE_FIXED = 72  # the MCache without its per-class arrays
+SIZEOF_MCACHE_PER_CLASS = 16 + 16  # list[NumSizeClasses] (head, nlist, nlistmin) and local_by_size[NumSizeClasses]
+SIZEOF_MCACHE = SIZEOF_MCACHE_FIXED + SIZEOF_MCACHE_PER_CLASS * NUM_SIZE_CLASSES  # 2024
 SIZEOF_MHEAP = 268_476_544  # 256 MiB span map plus ~40 KB: the struct the seed SysAllocs at start
+# ... of which: free[256] and large (MSpan list heads), central[61], and 208 bytes of scalars
+SIZEOF_MHEAP_FIXED = SIZEOF_MHEAP - (MAX_MEM >> PAGE_SHIFT) * 8 - SIZEOF_MSPAN * (MAX_MHEAP_LIST + 1) - SIZEOF_MCENTRAL * NUM_SIZE_CLASSES

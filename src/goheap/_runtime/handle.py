@@ -15,11 +15,10 @@ from __future__ import annotations
 import numba
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._jit import jit
-from .layout import RUNTIME_REF_TYPE, runtime_ref
+from .layout import RUNTIME_REF_TYPE
 
 _registry: dict[int, object] = {}
 
@@ -39,26 +38,16 @@ if numba.config.DISABLE_JIT:
 else:
 
     @intrinsic
-    def _address_of(typingctx, ref):
-        def codegen(context, builder, signature, args):
-            return builder.ptrtoint(args[0], cgutils.intp_t)
-
-        return types.int64(ref), codegen
-
-    @intrinsic
     def _ref_from_address(typingctx, addr):
         def codegen(context, builder, signature, args):
             return builder.inttoptr(args[0], ir.IntType(8).as_pointer())
 
         return RUNTIME_REF_TYPE(types.int64), codegen
 
-    @jit
-    def _handle_of(rt):
-        return _address_of(runtime_ref(rt))
-
     def handle_of(rt) -> int:
-        """The integer handle of a Runtime proxy; the caller keeps ``rt`` alive."""
-        return int(_handle_of(rt))
+        """The integer handle of a Runtime proxy (the address of its fields, what runtime_ref
+        takes inside compiled code); the caller keeps ``rt`` alive."""
+        return int(rt._meminfo.data)
 
     def forget_handle(handle: int) -> None:
         """Nothing to undo: the handle holds no reference."""

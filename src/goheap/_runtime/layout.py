@@ -27,7 +27,8 @@ from numba.core.extending import infer_getattr, intrinsic, lower_getattr_generic
 from numba.core.typing.templates import AttributeTemplate
 from numba.experimental import structref
 
-from .constants import MAX_MHEAP_LIST, NUM_SIZE_CLASSES, PAUSE_HISTORY
+from ._jit import jit_entry
+from .constants import MAX_MHEAP_LIST, MAX_SIZE_CLASSES, PAUSE_HISTORY
 
 # ---------------------------------------------------------------- h: MHeap scalars (int64)
 H_BASE = 0  # start of the reservation: the lowest bitmap byte; mem[0] is the word here
@@ -37,7 +38,7 @@ H_ARENA_END = 3
 H_BITMAP_MAPPED = 4
 H_NSPAN = 5  # MSpans ever carved (allspans = FIRST_SPAN .. FIRST_SPAN+nspan-1)
 H_NSPANCAP = 6  # capacity of the seed's allspans array, for its Sys accounting
-H_CLOCK_VIRTUAL = 7  # 1: nanotime() reads H_NOW; 0: the real-time clock
+H_PAGE_SHIFT = 7  # the policy's runtime page: 12 (the seed's 4 KB) or more; beside arena_start, read with it
 H_NOW = 8
 H_GCPERCENT = 9  # -1 = off
 H_GCTRACE = 10
@@ -52,14 +53,27 @@ H_GC_PARFOR_BYTES = 18  # go_process: bytes of each ParFor descriptor allocated 
 H_GC_PARFOR_DONE = 19  # the ParFor descriptors exist
 H_NTYPES = 20  # rows of typedesc in use (row 0 is "no type")
 H_NTYPEPTRS = 21
+H_PROF_ORIGIN = 22  # the runtime function allocating now (PROF_ORIGIN_*), 0 when it is the program
 H_NGOROUTINES = 23  # goroutine stacks the seed would scan: one root each, for its roots-array accounting
 H_NROOTSLOTS = 24  # high-water mark of rootslots in use
 H_SYS_MAPPED = 25  # bytes SysMap'd from compiled code (arena and bitmap)
 H_SYSMAP_LIMIT = 26  # -1, or the bytes compiled SysMap may map before it refuses (FailingOS.map_limit)
 H_MAX_FINALIZERS = 27  # Limits.finalizers: addfinalizer refuses more (each is a root of every collection)
-H_M_SEQ = 28  # caches (Ms) allocated so far: the next one's LC_M_SEQ
+H_PROF_NSTACKS = 28  # profile buckets the shell has interned (rows 0..n-1; runtime ones come from the top)
+H_START_NS = 29  # the clock when the heap was built (runtimeInitTime, for gctrace's @time)
+H_CLOCK_VIRTUAL = 30  # 1: nanotime() reads H_NOW; 0: the real-time clock
 H_RACE = 31  # race mode: 1 when the heap was built with race=True (raceshadow.py, race.py)
-H_NSLOTS = 32
+H_MEMORY_LIMIT = 32  # the pacer's soft memory limit in bytes, -1 = none
+H_SCAVENGE_RETAIN = 33  # the scavenger's retained-heap rule: heap goal + this %, -1 = off (the seed)
+H_SPANMAP_SYS = 34  # bytes of span map in the seed's MHeap record (Sys), of which the memory limit counts only the used part
+H_HEAP_MARKED = 35  # heap_alloc at the end of the last collection: what the next goal grows from
+H_SCAVENGE_GOAL = 36  # retained heap the scavenger keeps (set at each collection), INT64_MAX = none
+H_MAX_MHEAP_LIST = 37  # exact free lists free[1..n-1]: spans under 1 MB (1 << (20 - page shift))
+H_MIN_HEAP = 38  # the pacer's heap minimum at the current GOGC (policy min_heap x GOGC/100), 0 = none
+H_CLOSED = 39  # 1 once Heap.close() began: goheap.nb's checked functions refuse the runtime (h is Python memory, never unmapped)
+H_SETTYPE_PENDING = 40  # settype calls buffered in all caches and not yet flushed (free cancels its block's)
+H_M_SEQ = 41  # caches (Ms) allocated so far: the next one's LC_M_SEQ
+H_NSLOTS = 48
 
 # ---------------------------------------------------------------- mstats: MStats (int64)
 ST_ALLOC = 0
@@ -115,8 +129,8 @@ SP_NFIELDS = 16
 FREE_HEAD0 = 1  # free[n] is row FREE_HEAD0 + n, n = 0..255 (free[0] unused)
 LARGE_HEAD = FREE_HEAD0 + MAX_MHEAP_LIST
 NONEMPTY_HEAD0 = LARGE_HEAD + 1  # mcentral[c].nonempty
-EMPTY_HEAD0 = NONEMPTY_HEAD0 + NUM_SIZE_CLASSES  # mcentral[c].empty
-FIRST_SPAN = EMPTY_HEAD0 + NUM_SIZE_CLASSES  # first row handed out by the span FixAlloc
+EMPTY_HEAD0 = NONEMPTY_HEAD0 + MAX_SIZE_CLASSES  # mcentral[c].empty (room for any policy's classes)
+FIRST_SPAN = EMPTY_HEAD0 + MAX_SIZE_CLASSES  # first row handed out by the span FixAlloc
 
 # ---------------------------------------------------------------- fixalloc: FixAlloc records (int64)
 FA_SPAN = 0  # spanalloc: hands out span rows
@@ -185,6 +199,9 @@ E_TAIL = -7  # in the tail waste of a small-object span
 E_CORRUPT = -8
 E_NO_CACHE = -9
 E_DEADLOCK = -10
+E_OUTSIDE_BLOCK = -11  # an access past the end (or before the start) of its block
+E_UNALIGNED = -12  # a word access at an address that is not a multiple of 8
+E_STACK_FULL = -13  # the thread's shadow stack has no free slot
 
 
 class RuntimeArrays(NamedTuple):
@@ -194,18 +211,18 @@ class RuntimeArrays(NamedTuple):
     mem8: np.ndarray  # the same memory as bytes
     h: np.ndarray  # int64[H_NSLOTS]
     mstats: np.ndarray  # int64[ST_NSLOTS]
-    by_size: np.ndarray  # int64[61, 3]
+    by_size: np.ndarray  # int64[nclasses, 3] (61 classes for the seed's table; see goheap.policy)
     pause_ns: np.ndarray  # int64[256]
     spans: np.ndarray  # int64[nrows, SP_NFIELDS]
     spanmap: np.ndarray  # int32[arena pages]: page -> span row, 0 = nil
     fixalloc: np.ndarray  # int64[2, FA_NSLOTS]
-    central_nfree: np.ndarray  # int64[61]
-    cache_list: np.ndarray  # int64[ncaches, 61, 3]
+    central_nfree: np.ndarray  # int64[nclasses]
+    cache_list: np.ndarray  # int64[ncaches, nclasses, 3]
     cache_local: np.ndarray  # int64[ncaches, LC_NSLOTS]
-    cache_by_size: np.ndarray  # int64[ncaches, 61, 2]: nmalloc, nfree
-    class_to_size: np.ndarray  # int64[61]
-    class_to_allocnpages: np.ndarray  # int64[61]
-    class_to_transfercount: np.ndarray  # int64[61]
+    cache_by_size: np.ndarray  # int64[ncaches, nclasses, 2]: nmalloc, nfree
+    class_to_size: np.ndarray  # int64[nclasses]: its length is the heap's NumSizeClasses
+    class_to_allocnpages: np.ndarray  # int64[nclasses]
+    class_to_transfercount: np.ndarray  # int64[nclasses]
     size_to_class8: np.ndarray  # int64[129]
     size_to_class128: np.ndarray  # int64[249]
     scratch: np.ndarray  # int64[8]: a timespec and other scratch words
@@ -241,6 +258,7 @@ class RuntimeArrays(NamedTuple):
     race_reports: np.ndarray  # int64[n, RR_NSLOTS]: races found, for the shell to print
     race_nodes: np.ndarray  # int64[n, SN_NSLOTS]: compiled call stacks (racefuncenter)
     race_occ: np.ndarray  # int64[n, OC_NSLOTS]: which goroutine held a slot from which clock
+    code: np.ndarray  # int64[units.N_UNITS]: machine-code address of each unit the heap loaded, 0 if not (units.py)
 
 
 # ---------------------------------------------------------------- gcstats slots
@@ -280,6 +298,7 @@ GS_NWAIT = 32  # work.nwait: procs waiting in getfull
 GS_NPROC = 33  # work.nproc of the running collection
 GS_BUFFERLIST_FREE = 34  # BufferLists on the free list
 GS_ERROR = 35  # an internal limit was hit during the last collection (an E_* code), 0 if none
+GS_PROF_NDERIVED = 36  # runtime-origin profile buckets taken from the top of the table
 GS_NSLOTS = 40
 
 # ---------------------------------------------------------------- gctrace_log columns
@@ -303,8 +322,12 @@ TR_NOSYIELD = 16
 TR_NSLEEP = 17
 TR_FORCED = 18
 TR_PAUSE_NS = 19
-TR_HEAP_SYS = 20  # HeapSys when it ended
-TR_NSLOTS = 21
+TR_START_NS = 20  # the clock when the collection started
+TR_GOAL = 21  # next_gc when it started: the heap goal this collection was paced for
+TR_PAUSE_TOTAL_NS = 22  # PauseTotalNs after it
+TR_NEXT_GC = 23  # the heap goal the collection set (the pacer's; heap1 x (1 + GOGC/100) in the seed)
+TR_HEAP_SYS = 24  # HeapSys when it ended
+TR_NSLOTS = 25
 
 # ---------------------------------------------------------------- roots: registered global regions
 RG_ADDR = 0
@@ -405,7 +428,17 @@ PB_RECENT_ALLOCS = 4
 PB_RECENT_FREES = 5
 PB_RECENT_ALLOC_BYTES = 6
 PB_RECENT_FREE_BYTES = 7
-PB_NSLOTS = 8
+PB_PARENT = 8  # a runtime-origin bucket: 1 + the bucket of the program stack it was called from
+PB_ORIGIN = 9  # a runtime-origin bucket: its PROF_ORIGIN_*
+PB_DERIVED = 10  # PB_DERIVED + origin - 1: this stack's runtime-origin bucket for that origin, 0 if none
+PB_NSLOTS = PB_DERIVED + 4
+
+# The runtime's own allocations that the profile charges to runtime frames (called from the
+# program's stack in H_PROF_STACK): goheap.report.pprof.RUNTIME_ORIGIN_FRAMES names them.
+PROF_ORIGIN_SETTYPE = 1  # settype_flush of a full settype buffer (runtime.new -> settype)
+PROF_ORIGIN_GC_SETTYPE = 2  # settype_flush at the start of a collection
+PROF_ORIGIN_PARFOR = 3  # the collector's ParFor descriptors (first collection)
+PROF_ORIGIN_FINALIZER = 4  # the finalizer table (addfinalizer)
 
 PAUSE_NS_LEN = PAUSE_HISTORY
 
@@ -484,13 +517,13 @@ def as_runtime(arrays: RuntimeArrays, race: bool = False):
     return _new_runtime(RACE_RUNTIME_TYPE if race else RUNTIME_TYPE, *arrays)
 
 
-@numba.njit(cache=True)
+@jit_entry
 def _new_runtime(struct_type, mem, mem8, h, mstats, by_size, pause_ns, spans, spanmap, fixalloc,
     central_nfree, cache_list, cache_local, cache_by_size, class_to_size, class_to_allocnpages,
     class_to_transfercount, size_to_class8, size_to_class128, scratch, gcstats, workbuf, gcroots,
     gcproc, ptrbuf, parfor, roots, rootptrs, finq, fintab, gctrace_log, prof, profaddr, settype_buf,
     typedesc, typeptrs, rootslots, shadow, race_h, race_shadow, race_meta, race_gshadow, race_thr,
-    race_vc, race_sync, race_rs, race_hist, race_allocs, race_reports, race_nodes, race_occ):
+    race_vc, race_sync, race_rs, race_hist, race_allocs, race_reports, race_nodes, race_occ, code):
     """``Runtime(*arrays)`` (or ``RaceRuntime``: ``struct_type``), compiled once and cached:
     the proxies' own constructors are not cacheable, and compiling one anew cost every
     process about half a second."""
@@ -545,10 +578,12 @@ def _new_runtime(struct_type, mem, mem8, h, mstats, by_size, pause_ns, spans, sp
     rt.race_reports = race_reports
     rt.race_nodes = race_nodes
     rt.race_occ = race_occ
+    rt.code = code
     return rt
 
 
-if tuple(getattr(_new_runtime, "py_func", _new_runtime).__code__.co_varnames[1 : 1 + len(RuntimeArrays._fields)]) != RuntimeArrays._fields:
+_constructor = getattr(_new_runtime, "py_func", getattr(_new_runtime, "__wrapped__", _new_runtime))
+if tuple(_constructor.__code__.co_varnames[1 : 1 + len(RuntimeArrays._fields)]) != RuntimeArrays._fields:
     raise AssertionError("layout._new_runtime must take RuntimeArrays' fields, in order")
 
 
@@ -593,10 +628,32 @@ def runtime_fields(context, builder, address):
     return cgutils.create_struct_proxy(payload)(context, builder, ref=builder.bitcast(address, struct_ptr_type))
 
 
+def _load_invariant(builder, ptr):
+    """The value at ptr, loaded word by word as invariant.
+
+    A Runtime's arrays are set once, when it is built. Saying so to LLVM lets it keep an
+    array's data pointer, shape and strides in registers across the stores a function
+    makes, which it must otherwise assume could have changed them: without it, every
+    access after a store reloads them. (Whole-struct loads lose the mark when LLVM splits
+    them, hence one load per word.)
+    """
+    typ = ptr.type.pointee
+    if not isinstance(typ, (ir.BaseStructType, ir.ArrayType)):
+        load = builder.load(ptr)
+        load.set_metadata("invariant.load", builder.module.add_metadata([]))
+        return load
+    value = ir.Constant(typ, ir.Undefined)
+    members = typ.elements if isinstance(typ, ir.BaseStructType) else [typ.element] * typ.count
+    for i in range(len(members)):
+        value = builder.insert_value(value, _load_invariant(builder, cgutils.gep_inbounds(builder, ptr, 0, i)), i)
+    return value
+
+
 @lower_getattr_generic(RuntimeRefType)
 def _runtime_ref_getattr(context, builder, typ, value, attr):
     fieldtype = RUNTIME_TYPE.field_dict[attr]
-    array = context.make_array(fieldtype)(context, builder, value=getattr(runtime_fields(context, builder, value), attr))
+    field = _load_invariant(builder, runtime_fields(context, builder, value)._get_ptr_by_name(attr))
+    array = context.make_array(fieldtype)(context, builder, value=field)
     array.meminfo = cgutils.get_null_value(array.meminfo.type)  # borrowed: no reference counting
     return array._getvalue()
 
@@ -605,6 +662,9 @@ if numba.config.DISABLE_JIT:
 
     def runtime_ref(rt):
         return rt
+
+    def borrowed(array):
+        return array
 
 else:
 
@@ -621,3 +681,21 @@ else:
             return builder.bitcast(context.nrt.meminfo_data(builder, meminfo), ir.IntType(8).as_pointer())
 
         return RUNTIME_REF_TYPE(rt), codegen
+
+    @intrinsic
+    def borrowed(typingctx, array):
+        """The same array, borrowed: passed on without reference counting, like a RuntimeRef's arrays.
+
+        For an array a compiled entry point was given, before it hands the array down a
+        deep or recursive call chain (each call would otherwise count a reference in and
+        out). Valid while the entry point runs: its caller holds the array.
+        """
+        if not isinstance(array, types.Array):
+            return None
+
+        def codegen(context, builder, sig, args):
+            value = context.make_array(sig.args[0])(context, builder, value=args[0])
+            value.meminfo = cgutils.get_null_value(value.meminfo.type)
+            return value._getvalue()
+
+        return array(array), codegen

@@ -9,14 +9,15 @@ Glossary
 ========
 
 page
-    A *runtime* page of 4 KB (``PAGE_SIZE``). An *OS page* is also 4 KB on amd64 Linux, but
-    the two are different ideas: the runtime counts its pages; the OS pages memory in lazily.
+    A *runtime* page of 4 KB (``PAGE_SIZE``; a policy may choose 8 KB or more, see
+    "Policies"). An *OS page* is also 4 KB on amd64 Linux, but the two are different
+    ideas: the runtime counts its pages; the OS pages memory in lazily.
 span (MSpan)
     A run of contiguous runtime pages, either free (in the page heap) or in use: holding one
     large object, or carved into objects of one size class.
 size class
     One of 60 object sizes from 8 B to 32 KB (class 0 means "large"), computed by
-    ``sizeclasses.py`` exactly as msize.c computes them.
+    ``sizeclasses.py`` exactly as msize.c computes them (or a policy's table).
 FixAlloc
     A free-list allocator of fixed-size records (MSpan, MCache): ``fixalloc.py``.
 MHeap
@@ -70,6 +71,50 @@ the block freed, and goheap.nb's loads and stores call raceread/racewrite first,
 Every hook tests ``h[H_RACE]`` first; compiled mutators test nothing at all unless they
 were compiled for a race-mode heap's runtime (a ``RaceRuntime``).
 
+Policies
+========
+A heap runs under a policy (:class:`goheap.Policy`: ``HeapConfig(policy=)``, ``goheap
+run|replay --policy``): its size-class table and page size, its pacer and its
+scavenger. The default, ``seed``, is the 2013 runtime's numbers, and with it goheap runs
+exactly as the seed does; the presets ``go1.27-classes``, ``modern-pacer`` and
+``modern`` put later Go's numbers into the same 2013 code (``goheap policies``). A
+policy is data in the heap's state, read where the seed uses its constants; no code
+path asks which policy it runs under.
+
+Size classes and page size
+    ``mallocinit.build_runtime`` fills ``class_to_size``, ``class_to_allocnpages``,
+    ``class_to_transfercount`` and the two ``size_to_class`` lookups from the policy's
+    table (``sizeclasses.from_rows``: msize.c's algorithm, Go's table of
+    ``gosizeclasses.py``, or rows of its own). The table's length is the heap's
+    NumSizeClasses: it sizes ``by_size`` (MemStats.BySize), ``central_nfree`` and each
+    MCache's lists and BySize counters, and the loops over classes read it from there.
+    Past the largest class the lookups give class 0, so larger requests are large objects.
+    ``h[H_PAGE_SHIFT]`` is the page: ``span_base``/``span_bytes`` (mheap.py), the span
+    map's index, large objects' rounding, MHeap_Grow's 64 KB rounding, the exact free
+    lists under 1 MB (``h[H_MAX_MHEAP_LIST]``: 256 of 4 KB, 128 of 8 KB), the mark's
+    and sweep's span lookups, the scavenger, the race detector's block bounds,
+    ``check()`` and ``goheap.inspect`` all read it. The heap bitmap (four bits per word)
+    does not depend on it. Sys charges the MHeap record and each MCache for the table's
+    classes and the page's span map, as sizeof would. Reading the shift from the state
+    rather than compiling a constant (kept in the cache line of arena_start, which every
+    lookup reads too) left the seed's speed within noise (bench_malloc, bench_gc,
+    binary-trees 16, measured side by side), so one build of the runtime serves every
+    page size.
+Pacer (``pacer.py``)
+    At the end of each collection ``heap_goal`` sets next_gc: the seed's heap_alloc x
+    (1 + GOGC/100), floored by ``h[H_MIN_HEAP]`` (Go >= 1.5's 4 MB x GOGC/100, also the
+    first goal) and lowered to the memory limit's goal (``h[H_MEMORY_LIMIT]``, Go 1.19's
+    memoryLimitHeapGoal), which is recomputed after each heap growth too (mheap_grow).
+    The formula, its source and what happens past the limit are in ``pacer.py``.
+Scavenger
+    The seed's rule (spans idle 5 minutes released, a collection forced after 2) runs in
+    the Python shell's scavenger tick with the policy's ages. Go 1.19's rule
+    (``h[H_SCAVENGE_RETAIN]``): at the end of each collection ``pace_scavenger`` sets
+    the retained heap to keep, and free spans are released from the top of the arena
+    down to it then, before each heap growth, and at each tick (``mheap_scavenge_top``).
+
+What a preset cannot model is Departure 16.
+
 Heap metadata at run time (the seed's change)
 =============================================
 The seed moved the 256 MB MHeap record out of the binary's BSS into memory allocated when
@@ -85,15 +130,29 @@ Layout of the code
 state as their first argument, as Go's take ``MHeap *h`` (a ``RuntimeRef``: a borrowed
 pointer to the heap's ``Runtime`` of arrays, free of reference counting), and a thread's
 cache row ``c`` as their second where the seed uses ``m->mcache``. Layers call downward
-only: entry -> api -> gc -> malloc -> mcache -> mcentral -> mheap -> fixalloc, bitmap ->
-sysmem (a test enforces it). ``heap.py`` is the Python shell over it all: ``Heap``, the
+only: entry -> api -> gc -> malloc -> mcache -> mcentral -> mheap -> pacer, fixalloc, bitmap ->
+sysmem (a test enforces it). A few parts are compiled once each as *units*
+(``units.py``): the page heap's MHeap_Alloc and MHeap_Free, the collector, its mark phase,
+its interleaved procs, the race detector. Other compiled code calls a unit through the heap's table of
+code addresses (``rt.code``) instead of carrying its own copy of it, which is what keeps
+the first run's compiling short. ``heap.py`` is the Python shell over it all: ``Heap``, the
 allocator's and the accessors' hot paths, assembled from its parts in ``goheap/_shell/``
-(``config``: HeapConfig, readgogc, TypeInfo; ``roots``: RootSet's handles and regions;
-``profiling``: stacks, buckets, heap profiles; ``finalizers``: SetFinalizer and the queue's
-runner; ``scavenger``: the clock, the scavenger's rounds, FreeOSMemory). Above the shell:
+(``config``: HeapConfig, readgogc, TypeInfo; ``args``: the checks of every number a call
+takes; ``roots``: RootSet's handles and regions; ``scope``: handle scopes and Refs;
+``lifetime``: close() against other threads, and what outlives it; ``profiling``: stacks,
+buckets, heap profiles; ``finalizers``: SetFinalizer and the queue's runner; ``scavenger``:
+the clock, the scavenger's rounds, FreeOSMemory). ``goheap.nb`` is the compiled API
+(``_jit_api.py``) and its checked twin (``_jit_checked.py``, ``goheap.nb.checked``). Above the shell:
 ``goheap.workloads`` (the seed runs' programs ported, in a model of the 2013 Go process),
-``goheap.trace`` (allocfreetrace import and replay), ``goheap.inspect`` and
-``goheap.report`` (views, HTML reports, pprof profiles), ``goheap.race`` and ``goheap.cli``.
+``goheap.trace`` (recorded Go programs: Go 1.3-1.21 allocfreetrace logs and, through the
+compiled ``goheap.trace.exectrace``, Go 1.23+ execution traces, imported into trace files
+and replayed beside the recorded run), ``goheap.inspect`` and
+``goheap.report`` (views, HTML reports, pprof profiles), ``goheap.race``, ``goheap.sweep``
+(grids of runs on Dask, their results table, comparison report and ``goheap diff``) and
+``goheap.cli``, with what every command shares in ``goheap.command`` (errors, output
+checks, GOGC flags), ``goheap.interrupts`` (Ctrl-C and SIGTERM at safe points) and
+``goheap.atomicfile`` (every output written whole or not at all); ``goheap.trace.bounded``
+reads untrusted files in bounded memory.
 
 Departures
 ==========
@@ -101,7 +160,9 @@ Where goheap differs from the seed on purpose. Anything else that differs is a b
 
 1. *One M, the GIL as the lock.* Compiled runtime calls hold the GIL, so every operation is
    atomic with respect to other Python threads; the per-thread caches, batches and stat
-   lags are kept exactly, but the locks themselves are not modelled.
+   lags are kept exactly, but the locks themselves are not modelled. The shell's own
+   tables (roots, finalizers, types) change under one lock per heap, and close() waits
+   for the calls other threads are making (``goheap/_shell/lifetime.py``).
 2. *Collector procs are interleaved, not parallel.* With nproc > 1 the procs' mark and
    sweep run on one thread as a discrete-event simulation (``gc/gchelper.py``): each
    proc runs the seed's own algorithms (parfor ranges cnt*i/nthr and its steal and
@@ -149,8 +210,17 @@ Where goheap differs from the seed on purpose. Anything else that differs is a b
    given back when it ends (freemcache), its BySize counts folded in first (the seed
    folds them only in cachestats) so that no count is lost.
 9. *free() is public.* ``Heap.free`` and ``nb.free`` are the seed's runtime·free, which
-   Go code never calls and which never sees a block with a finalizer; goheap's removes a
-   block's finalizer, so that the next block allocated at that address does not inherit it.
+   Go code never calls and which never sees a block with a finalizer or a type; goheap's
+   removes a block's finalizer and forgets its type (its slot's type record, as sweepspan
+   does, and any settype still buffered for it), so that the next block allocated at that
+   address inherits neither: an untyped one scanned with a stale pointer map would lose
+   the objects it points to. The shell's accessors (``Heap.lookup``, ``load_word``,
+   ``store_word``, ``view``, and ``goheap.nb.checked``) accept only addresses inside
+   allocated blocks, where the seed's mlookup (and ``nb.lookup``) also finds free slots:
+   a store into a free object would rewrite its free-list link. The runtime's own blocks
+   (span type arrays, the finalizer table's arrays) are heap blocks too, which no call
+   hands out but free and the accessors accept if given their address (a stale pointer
+   into a reused slot, say): the seed's C has the same hole.
 10. *SysMap maps the bitmap first.* MHeap_SysAlloc maps the bitmap covering the new arena
     pages before the pages themselves (the seed maps them after), so that a refusal of
     either leaves arena_used and Sys equal to what is mapped. No result differs otherwise.
@@ -219,7 +289,23 @@ Where goheap differs from the seed on purpose. Anything else that differs is a b
     exiting with status 66 (``goheap run --race`` exits 66). As with TSan, the shadow is
     not charged to MemStats.Sys, a large block's free is checked over its first 1 KB only,
     and blocks freed by the collector are not marked freed.
-16. *Coalescing keeps a right neighbour's needs-zeroing mark.* When MHeap_FreeLocked
+16. *A policy changes numbers, not the 2013 design.* Under the non-seed presets goheap is
+    the seed's runtime with later Go's tables and pacing rules, not later Go. Not
+    modelled: Go >= 1.5's concurrent mark (write barriers, assists, the 25% background
+    worker, the trigger set ahead of the goal: goheap stops the world when heap_alloc
+    reaches the goal itself) and its GC CPU limiter (past a memory limit goheap keeps a
+    64 KB runway instead, see ``pacer.py``); the goal's share for stacks and globals (Go
+    1.18; goheap paces the heap alone); Go >= 1.3's tiny allocator (no-pointer objects
+    under 16 bytes packed into one block; goheap gives each its own slot), per-P caches
+    of whole spans (Go 1.2; goheap keeps the seed's transfer batches), Go 1.14's page
+    allocator and Go 1.11's heap arenas (goheap keeps the seed's free lists and one
+    reservation); the background scavenger's 1% CPU pacing and 64 KB chunks (goheap
+    releases whole free spans, at once, at the points in "Policies"). The memory limit
+    counts MemStats.Sys less HeapReleased, with only the part of the seed's span map
+    that covers the arena in use (the seed SysAllocs all of it; Go has mapped it lazily
+    since 1.2). MemStats.BySize has an entry per class of the policy's table (Go >= 1.3
+    truncates it to 61). Under the seed's policy none of this applies.
+17. *Coalescing keeps a right neighbour's needs-zeroing mark.* When MHeap_FreeLocked
     merges a span with both neighbours, the seed ORs the right neighbour's mark into the
     freed span's old first word, which is then inside the merged span: the mark is lost
     and a later allocation of those pages can skip clearing dirty memory. goheap ORs it
@@ -230,7 +316,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import jit
+from ._jit import jit, jit_inline
 from .bitmap import get_bits, is_allocated, markallocated, markfreed, markspan, setblockspecial, unmarkspan
 from .constants import (
     BIT_ALLOCATED,
@@ -245,8 +331,6 @@ from .constants import (
     MTYPES_EMPTY,
     MTYPES_SINGLE,
     MTYPES_WORDS,
-    PAGE_MASK,
-    PAGE_SHIFT,
 )
 from .layout import (
     E_BAD_SIZE,
@@ -255,13 +339,20 @@ from .layout import (
     E_NOT_ALLOCATED,
     E_NOT_IN_HEAP,
     E_OUT_OF_MEMORY,
+    E_OUTSIDE_BLOCK,
     E_TAIL,
+    E_UNALIGNED,
     H_ARENA_END,
     H_ARENA_START,
     H_ARENA_USED,
+    H_BASE,
     H_ERR_ARG,
+    H_IN_GC,
     H_MEMPROFILE_RATE,
+    H_PAGE_SHIFT,
+    H_PROF_ORIGIN,
     H_RACE,
+    H_SETTYPE_PENDING,
     L_LIST,
     LC_ALLOC_PATH,
     LC_FLUSH_BYTES,
@@ -270,6 +361,7 @@ from .layout import (
     LC_LOCAL_NFREE,
     LC_LOCAL_NLOOKUP,
     LC_LOCAL_NMALLOC,
+    LC_INUSE,
     LC_LOCAL_TOTAL_ALLOC,
     LC_NEXT_SAMPLE,
     LC_SETTYPE_N,
@@ -280,15 +372,15 @@ from .layout import (
     SP_ELEMSIZE,
     SP_FREELIST,
     SP_LIMIT,
-    SP_NPAGES,
     SP_SIZECLASS,
-    SP_START,
     SP_STATE,
     SP_TYPES_COMPRESSION,
     SP_TYPES_DATA,
+    PROF_ORIGIN_GC_SETTYPE,
+    PROF_ORIGIN_SETTYPE,
 )
 from .mcache import fastrand1, mcache_alloc, mcache_free
-from .mheap import load, mheap_alloc, mheap_free, mheap_lookup, mheap_lookup_maybe, store
+from .mheap import load, mheap_alloc, mheap_free, mheap_lookup, mheap_lookup_maybe, span_base, span_bytes, store
 from .mprof import mprof_free, mprof_malloc
 from .race import racefree
 
@@ -301,7 +393,7 @@ _BIT_SPECIAL = np.int64(BIT_SPECIAL)
 
 @jit
 def size_to_class(rt, size):
-    """SizeToClass: the class of a small request (0 < size <= 32768)."""
+    """SizeToClass: the class of a request (0 < size <= 32768); 0 where it is larger than every class."""
     if size > 1024 - 8:
         return rt.size_to_class128[(size - 1024 + 127) >> 7]
     return rt.size_to_class8[(size + 7) >> 3]
@@ -323,8 +415,10 @@ def malloc_nogc(rt, c, size, flag, zeroed):
     if size == 0:
         size = 1
     lc = rt.cache_local[c]
+    sizeclass = 0
     if size <= MAX_SMALL_SIZE:
-        sizeclass = size_to_class(rt, size)
+        sizeclass = size_to_class(rt, size)  # 0 past a policy's largest class: a large object
+    if sizeclass != 0:
         size = rt.class_to_size[sizeclass]
         v = mcache_alloc(rt, c, sizeclass, size, zeroed)
         if v == 0:
@@ -335,8 +429,9 @@ def malloc_nogc(rt, c, size, flag, zeroed):
         lc[LC_LOCAL_TOTAL_ALLOC] += size
         rt.cache_by_size[c, sizeclass, 0] += 1
     else:
-        npages = size >> PAGE_SHIFT
-        if size & ((1 << PAGE_SHIFT) - 1):
+        shift = rt.h[H_PAGE_SHIFT]
+        npages = size >> shift
+        if size & ((1 << shift) - 1):
             npages += 1
         lc[LC_ALLOC_PATH] |= PATH_LARGE
         s = mheap_alloc(rt, c, npages, 0, True, zeroed)
@@ -344,10 +439,10 @@ def malloc_nogc(rt, c, size, flag, zeroed):
             rt.h[H_ERR_ARG] = size
             return E_OUT_OF_MEMORY
         lc[LC_LOCAL_NMALLOC] += 1
-        size = npages << PAGE_SHIFT
+        size = npages << shift
         lc[LC_LOCAL_ALLOC] += size
         lc[LC_LOCAL_TOTAL_ALLOC] += size
-        v = rt.spans[s, SP_START] << PAGE_SHIFT
+        v = span_base(rt, s)
         markspan(rt, v, 0, 0, True)
 
     if not (flag & FLAG_NO_GC):
@@ -388,12 +483,12 @@ def free_check(rt, v):
         # In a free span. If v bears a needs-zeroing mark (word 0 of a freed span's first
         # page, word 1 of a freed small object), a block that started there was freed.
         if (v & 7) == 0:
-            if (v & PAGE_MASK) == 0 and load(rt, v) == 1:
+            if (v & ((1 << rt.h[H_PAGE_SHIFT]) - 1)) == 0 and load(rt, v) == 1:
                 return E_DOUBLE_FREE
             if v + 8 < rt.h[H_ARENA_USED] and load(rt, v + 8) == 1:
                 return E_DOUBLE_FREE
         return E_NOT_ALLOCATED
-    start = rt.spans[s, SP_START] << PAGE_SHIFT
+    start = span_base(rt, s)
     if rt.spans[s, SP_SIZECLASS] == 0:
         if v != start:
             return E_INTERIOR
@@ -450,16 +545,23 @@ def free(rt, c, v):
     s = mheap_lookup(rt, v)
     if h[H_RACE] != 0:
         racefree(rt, v, s)  # race mode: a write of the whole block, then its words marked freed
+    if h[H_SETTYPE_PENDING] != 0:
+        settype_cancel(rt, c, v)
     prof = (bits & _BIT_SPECIAL) != 0
     sizeclass = rt.spans[s, SP_SIZECLASS]
     if sizeclass == 0:
-        size = rt.spans[s, SP_NPAGES] << PAGE_SHIFT
+        size = span_bytes(rt, s)
         store(rt, v, 1)  # needs zeroing
         markfreed(rt, v)
-        unmarkspan(rt, v, 1 << PAGE_SHIFT)
+        unmarkspan(rt, v, 1 << rt.h[H_PAGE_SHIFT])
         mheap_free(rt, c, s, True)
     else:
         size = rt.spans[s, SP_ELEMSIZE]  # class_to_size[sizeclass], from the span row already at hand
+        compression = rt.spans[s, SP_TYPES_COMPRESSION]
+        if compression != MTYPES_EMPTY:
+            # the slot's next block may be untyped: it must not be scanned as this one's type
+            # (sweepspan forgets the type of what it frees; the seed's free never met a typed block)
+            cleartype(rt, compression, rt.spans[s, SP_TYPES_DATA], (v - span_base(rt, s)) // size)
         if size > 8:
             store(rt, v + 8, 1)  # needs zeroing
         markfreed(rt, v)
@@ -484,22 +586,70 @@ def mlookup(rt, c, v):
     Like the seed, it does not consult the bitmap: a free slot of an in-use span is found too.
     """
     rt.cache_local[c, LC_LOCAL_NLOOKUP] += 1
+    return _block_of(rt, v)
+
+
+@jit
+def _block_of(rt, v):
     s = mheap_lookup_maybe(rt, v)
     if s == 0:
         return 0, 0, 0
-    start = rt.spans[s, SP_START] << PAGE_SHIFT
+    start = span_base(rt, s)
     if rt.spans[s, SP_SIZECLASS] == 0:
-        return start, rt.spans[s, SP_NPAGES] << PAGE_SHIFT, s
+        return start, span_bytes(rt, s), s
     if v >= rt.spans[s, SP_LIMIT]:
         return 0, 0, 0
     size = rt.spans[s, SP_ELEMSIZE]
     return start + (v - start) // size * size, size, s
 
 
-# ================================================================ settype and span type arrays
+@jit
+def mlookup_allocated(rt, c, v):
+    """mlookup of an allocated block only: (base, size, 0), else (0, 0, E_*). Counted as a lookup."""
+    rt.cache_local[c, LC_LOCAL_NLOOKUP] += 1
+    return allocated_block(rt, v)
 
 
 @jit
+def allocated_block(rt, v):
+    """(base, size, 0) of the allocated block holding v (interior pointers allowed), else (0, 0, E_*).
+
+    mlookup finds free slots too; this is what the checked accessors accept (Heap.lookup,
+    load_word, view, goheap.nb.checked): a block with its allocated bit set, a large span
+    in use, or a FlagNoGC block, which has no allocated bit and is told from a free slot by
+    a walk of the free lists (the rare, slow path, as in free_check).
+    """
+    if v < rt.h[H_ARENA_START] or v >= rt.h[H_ARENA_USED]:
+        return 0, 0, E_NOT_IN_HEAP
+    base, size, s = _block_of(rt, v)
+    if base == 0:
+        return 0, 0, E_NOT_ALLOCATED
+    if rt.spans[s, SP_SIZECLASS] != 0 and not is_allocated(rt, base) and _on_a_free_list(rt, s, base):
+        return 0, 0, E_NOT_ALLOCATED
+    return base, size, 0
+
+
+@jit
+def checked_range(rt, addr, nbytes, align):
+    """0 if [addr, addr+nbytes) lies inside one allocated block and addr is a multiple of align, else E_*.
+
+    Not counted as a lookup. The faulting address is left in h[H_ERR_ARG].
+    """
+    rt.h[H_ERR_ARG] = addr
+    if addr % align != 0:
+        return E_UNALIGNED
+    base, size, err = allocated_block(rt, addr)
+    if err != 0:
+        return err
+    if addr + nbytes > base + size:
+        return E_OUTSIDE_BLOCK
+    return 0
+
+
+# ================================================================ settype and span type arrays
+
+
+@jit_inline
 def settype(rt, c, v, typ):
     """Record that the block at v holds type word ``typ``; buffered per cache, as per M in the seed."""
     n = rt.cache_local[c, LC_SETTYPE_N]
@@ -507,9 +657,49 @@ def settype(rt, c, v, typ):
     rt.settype_buf[c, n + 1] = typ
     n += 2
     rt.cache_local[c, LC_SETTYPE_N] = n
+    rt.h[H_SETTYPE_PENDING] += 1
     if n == SETTYPE_BUF_LEN:
         rt.cache_local[c, LC_ALLOC_PATH] |= PATH_SETTYPE_FLUSH
         settype_flush(rt, c)
+
+
+@jit
+def settype_cancel(rt, c, v):
+    """Drop the buffered settype calls of the block at v, which cache c is freeing (goheap's free only).
+
+    Flushed later, they would type whatever block takes the slot next. The other entries
+    keep their order. Cache c's own buffer first: when it holds every pending call (one
+    thread allocating and freeing typed blocks) no other is looked at.
+    """
+    _settype_cancel_in(rt, c, v)
+    if rt.cache_local[c, LC_SETTYPE_N] // 2 == rt.h[H_SETTYPE_PENDING]:
+        return
+    for k in range(rt.cache_local.shape[0]):
+        if k != c and rt.cache_local[k, LC_INUSE] != 0:
+            _settype_cancel_in(rt, k, v)
+
+
+@jit
+def _settype_cancel_in(rt, c, v):
+    n = rt.cache_local[c, LC_SETTYPE_N]
+    kept = 0
+    for k in range(0, n, 2):
+        if rt.settype_buf[c, k] == v:
+            continue
+        rt.settype_buf[c, kept] = rt.settype_buf[c, k]
+        rt.settype_buf[c, kept + 1] = rt.settype_buf[c, k + 1]
+        kept += 2
+    rt.cache_local[c, LC_SETTYPE_N] = kept
+    rt.h[H_SETTYPE_PENDING] -= (n - kept) // 2
+
+
+@jit
+def cleartype(rt, compression, type_data, i):
+    """Forget the type of slot i of a small-object span whose type record is (compression, type_data)."""
+    if compression == MTYPES_WORDS:
+        store(rt, type_data + 8 * i, 0)
+    elif compression == MTYPES_BYTES:
+        rt.mem8[type_data + MTYPES_BYTES_SLOTS * 8 + i - rt.h[H_BASE]] = 0
 
 
 @jit
@@ -524,24 +714,46 @@ def _store_byte(rt, addr, value):
 
 @jit
 def settype_flush(rt, c):
-    """Apply cache c's buffered settype calls to the span type arrays (MTypes compression)."""
+    """Apply cache c's buffered settype calls to the span type arrays (MTypes compression).
+
+    The type arrays it allocates are charged in the profile to runtime.settype_flush,
+    called from the collector or from runtime.new's settype (see mprof.py).
+    """
+    origin = rt.h[H_PROF_ORIGIN]
+    rt.h[H_PROF_ORIGIN] = PROF_ORIGIN_GC_SETTYPE if rt.h[H_IN_GC] != 0 else PROF_ORIGIN_SETTYPE
+    _settype_flush(rt, c)
+    rt.h[H_PROF_ORIGIN] = origin
+
+
+@jit
+def _settype_flush(rt, c):
     n = rt.cache_local[c, LC_SETTYPE_N]
     rt.cache_local[c, LC_SETTYPE_N] = 0
+    rt.h[H_SETTYPE_PENDING] -= n // 2
     spans = rt.spans
+    # the common case: the block before was of the same span and type, so its byte slot is known
+    last_s = 0
+    last_typ = 0
+    last_j = 0
     for k in range(0, n, 2):
         v = rt.settype_buf[c, k]
         typ = rt.settype_buf[c, k + 1]
         s = mheap_lookup(rt, v)
         if spans[s, SP_STATE] != MSPAN_IN_USE:
             continue  # freed before the flush
+        if s == last_s and typ == last_typ:
+            ofs = (v - span_base(rt, s)) // spans[s, SP_ELEMSIZE]
+            _store_byte(rt, spans[s, SP_TYPES_DATA] + MTYPES_BYTES_SLOTS * 8 + ofs, last_j)
+            continue
+        last_s = 0
         if spans[s, SP_SIZECLASS] == 0:
             spans[s, SP_TYPES_COMPRESSION] = MTYPES_SINGLE
             spans[s, SP_TYPES_DATA] = typ
             continue
         size = spans[s, SP_ELEMSIZE]
-        start = spans[s, SP_START] << PAGE_SHIFT
+        start = span_base(rt, s)
         ofs = (v - start) // size
-        ntypes = (spans[s, SP_NPAGES] << PAGE_SHIFT) // size
+        ntypes = span_bytes(rt, s) // size
         compression = spans[s, SP_TYPES_COMPRESSION]
         if compression == MTYPES_EMPTY:
             data = malloc_nogc(rt, c, MTYPES_BYTES_SLOTS * 8 + ntypes, FLAG_NO_POINTERS, True)
@@ -552,6 +764,7 @@ def settype_flush(rt, c):
             rt.cache_local[c, LC_FLUSH_NEW] = data
             store(rt, data + 8, typ)
             _store_byte(rt, data + MTYPES_BYTES_SLOTS * 8 + ofs, 1)
+            last_s, last_typ, last_j = s, typ, 1
         elif compression == MTYPES_WORDS:
             store(rt, spans[s, SP_TYPES_DATA] + 8 * ofs, typ)
         elif compression == MTYPES_BYTES:
@@ -568,6 +781,7 @@ def settype_flush(rt, c):
                 j += 1
             if j < MTYPES_BYTES_SLOTS:
                 _store_byte(rt, data + MTYPES_BYTES_SLOTS * 8 + ofs, j)
+                last_s, last_typ, last_j = s, typ, j
             else:
                 words = malloc_nogc(rt, c, ntypes * 8, FLAG_NO_POINTERS, True)
                 if words < 0:
@@ -587,13 +801,22 @@ def gettype(rt, v):
     if s == 0:
         return 0
     spans = rt.spans
+    return span_type(rt, s, (v - span_base(rt, s)) // spans[s, SP_ELEMSIZE])
+
+
+@jit_inline
+def span_type(rt, s, ofs):
+    """The type word recorded for block number ``ofs`` of in-use span s, 0 if none.
+
+    gettype once the block's span and place in it are known (the collector's hot path
+    knows them, and finds the place without a division).
+    """
+    spans = rt.spans
     compression = spans[s, SP_TYPES_COMPRESSION]
     if compression == MTYPES_EMPTY:
         return 0
     if compression == MTYPES_SINGLE:
         return spans[s, SP_TYPES_DATA]
-    start = spans[s, SP_START] << PAGE_SHIFT
-    ofs = (v - start) // spans[s, SP_ELEMSIZE]
     data = spans[s, SP_TYPES_DATA]
     if compression == MTYPES_WORDS:
         return load(rt, data + 8 * ofs)

@@ -4,6 +4,10 @@ The reservation holds the bitmap directly below the arena, as on the seed's 64-b
 layout, at Go's hint address when it is free (bitmap at 0xc000000000, so a default heap's
 arena starts at 0xc200000000) and anywhere otherwise. Every metadata array is sized from
 the arena and paged in lazily (the seed's change, taken all the way).
+
+The size classes and the page size are the heap's policy's (:mod:`goheap.policy`): the
+tables go into the state arrays (their length is the heap's NumSizeClasses), the page
+shift and the limits derived from it into ``h``, where compiled code reads them.
 """
 
 from __future__ import annotations
@@ -12,39 +16,57 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InvalidSize
+from ..errors import ConfigError, InvalidSize
 from . import layout as L
-from ._jit import jit
+from ._jit import jit_entry
 from .constants import (
     ARENA_HINT_BITMAP,
     BITMAP_DIVISOR,
     HEAP_ALLOC_CHUNK,
     MAX_GCPROC,
     MAX_MEM,
+    MHEAP_LIST_BYTES,
     NUM_SIZE_CLASSES,
     PAGE_SHIFT,
     PAUSE_HISTORY,
-    SIZEOF_MCACHE,
-    SIZEOF_MHEAP,
+    SIZEOF_MCACHE_FIXED,
+    SIZEOF_MCACHE_PER_CLASS,
+    SIZEOF_MCENTRAL,
+    SIZEOF_MHEAP_FIXED,
     SIZEOF_MSPAN,
 )
 from .mheap import mheap_init, mspanlist_init
 from .raceshadow import RaceSizes, build_race_arrays
-from .sizeclasses import init_sizes
+from .sizeclasses import SizeClasses, init_sizes
 from .sysmem import SysMem, array_at, metadata_array
+from .units import N_UNITS
 
-# The seed's MHeap record: 8 bytes of span map per arena page plus about 40 KB of the rest.
-MHEAP_RECORD_REST = SIZEOF_MHEAP - (MAX_MEM >> PAGE_SHIFT) * 8
+INT64_MAX = (1 << 63) - 1
+
+def mheap_record_bytes(arena_size: int, page_shift: int = PAGE_SHIFT, nclasses: int = NUM_SIZE_CLASSES) -> int:
+    """What sizeof(MHeap) would be for an arena of this size (charged to Sys at start-up).
+
+    8 bytes of span map per arena page, an MSpan list head per exact free list and one
+    for ``large``, an MCentral per size class, and the scalars: 268,476,544 bytes for the
+    seed's 128 GB arena, 4 KB pages and 61 classes.
+    """
+    max_mheap_list = MHEAP_LIST_BYTES >> page_shift
+    return (arena_size >> page_shift) * 8 + SIZEOF_MSPAN * (max_mheap_list + 1) + SIZEOF_MCENTRAL * nclasses + SIZEOF_MHEAP_FIXED
 
 
-def mheap_record_bytes(arena_size: int) -> int:
-    """What sizeof(MHeap) would be for an arena of this size (charged to Sys at start-up)."""
-    return (arena_size >> PAGE_SHIFT) * 8 + MHEAP_RECORD_REST
+def mcache_record_bytes(nclasses: int = NUM_SIZE_CLASSES) -> int:
+    """sizeof(MCache): its lists and BySize counters per class (2024 bytes for the seed's 61)."""
+    return SIZEOF_MCACHE_FIXED + SIZEOF_MCACHE_PER_CLASS * nclasses
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Capacities of the metadata tables that are not fixed by the arena."""
+    """Capacities of the metadata tables that are not fixed by the arena.
+
+    Each is an int in the range ``LIMIT_RANGES`` gives (ConfigError otherwise): at least one
+    of each (no finalizers at all is allowed), and at most what fits in memory or address
+    space (tables allocated eagerly are bounded tighter than those paged in lazily).
+    """
 
     max_threads: int = 64
     shadow_depth: int = 1 << 16
@@ -57,6 +79,29 @@ class Limits:
     type_pointer_words: int = 1 << 22
     profile_buckets: int = 1 << 16
     gctrace_rows: int = 1 << 16
+
+    def __post_init__(self) -> None:
+        for name, (lo, hi) in LIMIT_RANGES.items():
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+                raise ConfigError(f"Limits.{name} must be an int, not {value!r}")
+            if not lo <= value <= hi:
+                raise ConfigError(f"Limits.{name} is {value}: it must be in {lo}..{hi}")
+
+
+LIMIT_RANGES = {
+    "max_threads": (1, 1 << 12),  # the per-cache tables are allocated at once
+    "shadow_depth": (1, 1 << 28),
+    "root_slots": (1, 1 << 32),
+    "global_regions": (1, 1 << 16),
+    "region_pointer_words": (1, 1 << 32),
+    "finalizers": (0, 1 << 32),
+    "finalizer_queue": (1, 1 << 32),
+    "types": (1, 1 << 24),
+    "type_pointer_words": (1, 1 << 32),
+    "profile_buckets": (1, 1 << 24),
+    "gctrace_rows": (1, 1 << 24),
+}
 
 
 def workbuf_rows(arena_size: int) -> int:
@@ -76,24 +121,34 @@ def gcroot_rows(npages: int, limits: Limits) -> int:
 
 
 def check_arena_size(arena_size: int) -> None:
-    if not isinstance(arena_size, int) or arena_size < HEAP_ALLOC_CHUNK or arena_size % HEAP_ALLOC_CHUNK:
+    if (
+        not isinstance(arena_size, (int, np.integer))
+        or isinstance(arena_size, (bool, np.bool_))
+        or arena_size < HEAP_ALLOC_CHUNK
+        or arena_size % HEAP_ALLOC_CHUNK
+    ):
         raise InvalidSize(f"arena size {arena_size!r} must be a positive multiple of {HEAP_ALLOC_CHUNK} (1 MB)")
     if arena_size > MAX_MEM * 8:
         raise InvalidSize(f"arena size {arena_size} is larger than the {MAX_MEM * 8 >> 30} GB goheap supports")
 
 
-def build_runtime(sysmem: SysMem, arena_size: int, limits: Limits, race: RaceSizes | None = None) -> L.RuntimeArrays:
+def build_runtime(
+    sysmem: SysMem, arena_size: int, limits: Limits, race: RaceSizes | None = None, classes: SizeClasses | None = None
+) -> L.RuntimeArrays:
     """Reserve the arena and allocate every metadata array (mallocinit steps 1-8).
 
     race: build the race detector's shadow and tables too (raceinit), with these sizes.
+    classes: the size classes and their page size (the seed's when None).
     """
     check_arena_size(arena_size)
+    classes = classes if classes is not None else init_sizes()
+    page_shift = classes.page_size.bit_length() - 1
+    nclasses = classes.num_classes
     bitmap_size = arena_size // BITMAP_DIVISOR
     base = sysmem.sys_reserve(ARENA_HINT_BITMAP, bitmap_size + arena_size, "the heap arena")
     arena_start = base + bitmap_size
-    npages = arena_size >> PAGE_SHIFT
+    npages = arena_size >> page_shift
     nc = limits.max_threads
-    classes = init_sizes()
 
     def meta(shape, dtype=np.int64):
         return metadata_array(sysmem, shape, dtype)
@@ -103,15 +158,15 @@ def build_runtime(sysmem: SysMem, arena_size: int, limits: Limits, race: RaceSiz
         mem8=array_at(base, bitmap_size + arena_size, np.uint8),
         h=np.zeros(L.H_NSLOTS, np.int64),
         mstats=np.zeros(L.ST_NSLOTS, np.int64),
-        by_size=np.zeros((NUM_SIZE_CLASSES, 3), np.int64),
+        by_size=np.zeros((nclasses, 3), np.int64),
         pause_ns=np.zeros(PAUSE_HISTORY, np.int64),
         spans=meta((L.FIRST_SPAN + npages + 1, L.SP_NFIELDS)),
         spanmap=meta(npages, np.int32),
         fixalloc=np.zeros((2, L.FA_NSLOTS), np.int64),
-        central_nfree=np.zeros(NUM_SIZE_CLASSES, np.int64),
-        cache_list=np.zeros((nc, NUM_SIZE_CLASSES, 3), np.int64),
+        central_nfree=np.zeros(nclasses, np.int64),
+        cache_list=np.zeros((nc, nclasses, 3), np.int64),
         cache_local=np.zeros((nc, L.LC_NSLOTS), np.int64),
-        cache_by_size=np.zeros((nc, NUM_SIZE_CLASSES, 2), np.int64),
+        cache_by_size=np.zeros((nc, nclasses, 2), np.int64),
         class_to_size=classes.class_to_size.copy(),
         class_to_allocnpages=classes.class_to_allocnpages.copy(),
         class_to_transfercount=classes.class_to_transfercount.copy(),
@@ -137,6 +192,7 @@ def build_runtime(sysmem: SysMem, arena_size: int, limits: Limits, race: RaceSiz
         rootslots=meta(limits.root_slots),
         shadow=meta((nc, limits.shadow_depth)),
         **build_race_arrays(sysmem, arena_size, limits.root_slots, race),
+        code=np.zeros(N_UNITS, np.int64),
     )
     h = rt.h
     h[L.H_BASE] = base
@@ -149,22 +205,28 @@ def build_runtime(sysmem: SysMem, arena_size: int, limits: Limits, race: RaceSiz
     h[L.H_NGOROUTINES] = 1
     h[L.H_MAX_FINALIZERS] = limits.finalizers
     h[L.H_RACE] = 0 if race is None else 1
-    rt.mstats[L.ST_SYS] = mheap_record_bytes(arena_size)
+    h[L.H_PAGE_SHIFT] = page_shift
+    h[L.H_MAX_MHEAP_LIST] = MHEAP_LIST_BYTES >> page_shift
+    h[L.H_SPANMAP_SYS] = npages * 8
+    h[L.H_MEMORY_LIMIT] = -1
+    h[L.H_SCAVENGE_RETAIN] = -1
+    h[L.H_SCAVENGE_GOAL] = INT64_MAX
+    rt.mstats[L.ST_SYS] = mheap_record_bytes(arena_size, page_shift, nclasses)
     rt.by_size[:, L.BY_SIZE_SIZE] = classes.class_to_size
     fa = rt.fixalloc
     fa[L.FA_SPAN, L.FA_SIZE] = SIZEOF_MSPAN
     fa[L.FA_SPAN, L.FA_NEXT] = L.FIRST_SPAN
     fa[L.FA_SPAN, L.FA_CAP] = rt.spans.shape[0]
-    fa[L.FA_CACHE, L.FA_SIZE] = SIZEOF_MCACHE
+    fa[L.FA_CACHE, L.FA_SIZE] = mcache_record_bytes(nclasses)
     fa[L.FA_CACHE, L.FA_CAP] = nc
     _init_lists(L.as_runtime(rt))
     return rt
 
 
-@jit
+@jit_entry
 def _init_lists(runtime):
     rt = L.runtime_ref(runtime)
     mheap_init(rt)
-    for c in range(NUM_SIZE_CLASSES):
+    for c in range(rt.class_to_size.shape[0]):
         mspanlist_init(rt, L.NONEMPTY_HEAD0 + c)
         mspanlist_init(rt, L.EMPTY_HEAD0 + c)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, jit_inline
-from .constants import MAX_MCACHE_LIST_LEN, MAX_MCACHE_SIZE, NUM_SIZE_CLASSES
+from .constants import MAX_MCACHE_LIST_LEN, MAX_MCACHE_SIZE
 from .fixalloc import FIX_EXHAUSTED, fixalloc_alloc, fixalloc_free
 from .layout import (
     BY_SIZE_NFREE,
@@ -93,7 +93,7 @@ def freemcache(rt, c):
     """
     mcache_release_all(rt, c)
     purgecachedstats(rt, c)
-    for i in range(NUM_SIZE_CLASSES):
+    for i in range(rt.by_size.shape[0]):
         rt.by_size[i, BY_SIZE_NMALLOC] += rt.cache_by_size[c, i, 0]
         rt.by_size[i, BY_SIZE_NFREE] += rt.cache_by_size[c, i, 1]
     rt.cache_by_size[c, :, :] = 0
@@ -164,7 +164,7 @@ def mcache_free(rt, c, v, sizeclass, size):
 @jit
 def mcache_scavenge(rt, c):
     """The cache holds 2 MB: give back half of each list's low-water mark (at least one), reset the marks."""
-    for i in range(NUM_SIZE_CLASSES):
+    for i in range(rt.cache_list.shape[1]):
         n = rt.cache_list[c, i, L_NLISTMIN]
         if n > 0:
             if n > 1:
@@ -193,7 +193,7 @@ def mcache_release_n(rt, c, sizeclass, n):
 @jit
 def mcache_release_all(rt, c):
     """Return every cached object to the central lists (the GC does this for every cache)."""
-    for i in range(NUM_SIZE_CLASSES):
+    for i in range(rt.cache_list.shape[1]):
         if rt.cache_list[c, i, L_LIST] != 0:
             mcache_release_n(rt, c, i, rt.cache_list[c, i, L_NLIST])
         rt.cache_list[c, i, L_NLISTMIN] = 0

@@ -13,19 +13,7 @@ from __future__ import annotations
 
 from ._jit import jit
 from .bitmap import markspan, unmarkspan
-from .constants import PAGE_SHIFT
-from .layout import (
-    EMPTY_HEAD0,
-    LC_ALLOC_PATH,
-    NONEMPTY_HEAD0,
-    PATH_GROW,
-    SP_FREELIST,
-    SP_LIMIT,
-    SP_NEXT,
-    SP_NPAGES,
-    SP_REF,
-    SP_START,
-)
+from .layout import EMPTY_HEAD0, LC_ALLOC_PATH, NONEMPTY_HEAD0, PATH_GROW, SP_FREELIST, SP_LIMIT, SP_NEXT, SP_REF
 from .mheap import (
     load,
     mheap_alloc,
@@ -34,6 +22,8 @@ from .mheap import (
     mspanlist_insert,
     mspanlist_is_empty,
     mspanlist_remove,
+    span_base,
+    span_bytes,
     store,
 )
 
@@ -47,7 +37,7 @@ def mcentral_alloc_list(rt, c, sizeclass, n):
             return 0, 0
     spans = rt.spans
     s = spans[nonempty, SP_NEXT]
-    cap = (spans[s, SP_NPAGES] << PAGE_SHIFT) // rt.class_to_size[sizeclass]
+    cap = span_bytes(rt, s) // rt.class_to_size[sizeclass]
     avail = cap - spans[s, SP_REF]
     if avail < n:
         n = avail
@@ -110,8 +100,8 @@ def mcentral_free_span(rt, c, sizeclass, s, n, start, end):
 def _return_span(rt, c, sizeclass, s):
     """A span with no objects handed out goes back to the heap, marked as needing zeroing."""
     spans = rt.spans
-    nbytes = spans[s, SP_NPAGES] << PAGE_SHIFT
-    start = spans[s, SP_START] << PAGE_SHIFT
+    nbytes = span_bytes(rt, s)
+    start = span_base(rt, s)
     mspanlist_remove(rt, s)
     unmarkspan(rt, start, nbytes)
     store(rt, start, 1)
@@ -130,14 +120,15 @@ def mcentral_grow(rt, c, sizeclass):
     if s == 0:
         return False
     spans = rt.spans
-    p = spans[s, SP_START] << PAGE_SHIFT
-    n = (npages << PAGE_SHIFT) // size
+    p = span_base(rt, s)
+    nbytes = span_bytes(rt, s)
+    n = nbytes // size
     for i in range(n - 1):
         store(rt, p + i * size, p + (i + 1) * size)
     store(rt, p + (n - 1) * size, 0)
     spans[s, SP_FREELIST] = p
     spans[s, SP_LIMIT] = p + size * n
-    markspan(rt, p, size, n, size * n < (npages << PAGE_SHIFT))
+    markspan(rt, p, size, n, size * n < nbytes)
     rt.central_nfree[sizeclass] += n
     mspanlist_insert(rt, NONEMPTY_HEAD0 + sizeclass, s)
     return True

@@ -1,8 +1,9 @@
 """Page heap: mheap.c. See :mod:`goheap._runtime.malloc` for the overview.
 
-The heap hands out runs of 4 KB pages (spans). Free spans of n < 256 pages sit on the
-exact list free[n], larger ones on the single list ``large``; every list is LIFO.
-Allocation takes the first span of the smallest exact list that fits, else the best fit
+The heap hands out runs of pages (spans): 4 KB in the seed, the policy's page size
+(``h[H_PAGE_SHIFT]``) in general. Free spans under 1 MB (n < 256 pages of 4 KB:
+``h[H_MAX_MHEAP_LIST]``) sit on the exact list free[n], larger ones on the single list
+``large``; every list is LIFO. Allocation takes the first span of the smallest exact list that fits, else the best fit
 on ``large`` (fewest pages, then lowest address), else grows the arena by at least 1 MB.
 A span bigger than asked for is trimmed and its tail goes back as a free span. Freeing
 coalesces with both neighbours, found through the page -> span map.
@@ -23,7 +24,7 @@ from __future__ import annotations
 from ._jit import jit
 from .constants import (
     BITMAP_CHUNK,
-    GROW_PAGE_ROUND,
+    GROW_ROUND_BYTES,
     HEAP_ALLOC_CHUNK,
     MAX_MHEAP_LIST,
     MSPAN_DEAD,
@@ -31,7 +32,6 @@ from .constants import (
     MSPAN_IN_USE,
     MSPAN_LIST_HEAD,
     MTYPES_EMPTY,
-    PAGE_SHIFT,
 )
 from .fixalloc import FIX_EXHAUSTED, fixalloc_alloc, fixalloc_free
 from .layout import (
@@ -46,10 +46,14 @@ from .layout import (
     H_BASE,
     H_BITMAP_MAPPED,
     H_CLOCK_VIRTUAL,
+    H_MAX_MHEAP_LIST,
+    H_MEMORY_LIMIT,
     H_NOW,
     H_NSPAN,
     H_NSPANCAP,
+    H_PAGE_SHIFT,
     H_RACE,
+    H_SCAVENGE_RETAIN,
     LARGE_HEAD,
     LC_LOCAL_ALLOC,
     LC_LOCAL_CACHEALLOC,
@@ -84,12 +88,18 @@ from .layout import (
     ST_MSPAN_SYS,
     ST_NFREE,
     ST_NLOOKUP,
+    ST_NEXT_GC,
     ST_NMALLOC,
     ST_SYS,
     ST_TOTAL_ALLOC,
+    runtime_ref,
 )
+from .pacer import heap_goal, scavenge_need
 from .raceshadow import racemapshadow
 from .sysmem import CLOCK_REALTIME, os_clock_gettime, sys_map, sys_unused
+from .units import UNIT_MHEAP_ALLOC, UNIT_MHEAP_FREE, call_unit
+
+_INT64_MAX = (1 << 63) - 1
 
 ALLSPANS_FIRST_CAP = (64 << 10) // 8  # the seed's first allspans array: 64 KB of pointers
 
@@ -261,19 +271,31 @@ def span_free(rt, s):
     fixalloc_free(rt, FA_SPAN, rt.spans[:, SP_FIXLINK], s)
 
 
-# ================================================================ the page map
+# ================================================================ pages and the page map
+
+
+@jit
+def span_base(rt, s):
+    """The address of span s's first page."""
+    return rt.spans[s, SP_START] << rt.h[H_PAGE_SHIFT]
+
+
+@jit
+def span_bytes(rt, s):
+    """The bytes of span s's pages."""
+    return rt.spans[s, SP_NPAGES] << rt.h[H_PAGE_SHIFT]
 
 
 @jit
 def arena_page(rt, page):
     """Index into the span map of absolute page number ``page``."""
-    return page - (rt.h[H_ARENA_START] >> PAGE_SHIFT)
+    return page - (rt.h[H_ARENA_START] >> rt.h[H_PAGE_SHIFT])
 
 
 @jit
 def mheap_lookup(rt, v):
     """The span holding v, with no checks (MHeap_Lookup). v must be inside a span."""
-    return rt.spanmap[(v - rt.h[H_ARENA_START]) >> PAGE_SHIFT]
+    return rt.spanmap[(v - rt.h[H_ARENA_START]) >> rt.h[H_PAGE_SHIFT]]
 
 
 @jit
@@ -281,8 +303,9 @@ def mheap_lookup_maybe(rt, v):
     """The in-use span holding v, or 0 (MHeap_LookupMaybe)."""
     if v < rt.h[H_ARENA_START] or v >= rt.h[H_ARENA_USED]:
         return 0
-    p = v >> PAGE_SHIFT
-    s = rt.spanmap[p - (rt.h[H_ARENA_START] >> PAGE_SHIFT)]
+    shift = rt.h[H_PAGE_SHIFT]
+    p = v >> shift
+    s = rt.spanmap[p - (rt.h[H_ARENA_START] >> shift)]
     if s == 0:
         return 0
     sp = rt.spans[s]
@@ -338,18 +361,26 @@ def mheap_alloc(rt, c, npage, sizeclass, acct, zeroed):
     """A span of npage pages for size class ``sizeclass`` (0 = large object), or 0.
 
     acct: charge it to heap_alloc/heap_objects as one large object. zeroed: clear it if dirty.
+    Its machine code is a unit (see units.py): callers reach it by address.
     """
+    return call_unit(rt.code[UNIT_MHEAP_ALLOC], UNIT_MHEAP_ALLOC, runtime_ref(rt), c, npage, sizeclass, acct, zeroed)
+
+
+@jit
+def mheap_alloc_unit(rt, c, npage, sizeclass, acct, zeroed):
+    """The unit of :func:`mheap_alloc`."""
     purgecachedstats(rt, c)
     s = mheap_alloc_locked(rt, npage, sizeclass)
     if s != 0:
-        rt.mstats[ST_HEAP_INUSE] += npage << PAGE_SHIFT
+        nbytes = npage << rt.h[H_PAGE_SHIFT]
+        rt.mstats[ST_HEAP_INUSE] += nbytes
         if acct:
             rt.mstats[ST_HEAP_OBJECTS] += 1
-            rt.mstats[ST_HEAP_ALLOC] += npage << PAGE_SHIFT
+            rt.mstats[ST_HEAP_ALLOC] += nbytes
     if s != 0 and zeroed:
-        start = rt.spans[s, SP_START] << PAGE_SHIFT
+        start = span_base(rt, s)
         if load(rt, start) != 0:
-            memclr(rt, start, rt.spans[s, SP_NPAGES] << PAGE_SHIFT)
+            memclr(rt, start, span_bytes(rt, s))
     return s
 
 
@@ -357,7 +388,7 @@ def mheap_alloc(rt, c, npage, sizeclass, acct, zeroed):
 def mheap_alloc_locked(rt, npage, sizeclass):
     spans = rt.spans
     s = 0
-    for n in range(npage, MAX_MHEAP_LIST):
+    for n in range(npage, rt.h[H_MAX_MHEAP_LIST]):
         if not mspanlist_is_empty(rt, FREE_HEAD0 + n):
             s = spans[FREE_HEAD0 + n, SP_NEXT]
             break
@@ -373,8 +404,9 @@ def mheap_alloc_locked(rt, npage, sizeclass):
     # have span s
     mspanlist_remove(rt, s)
     spans[s, SP_STATE] = MSPAN_IN_USE
-    rt.mstats[ST_HEAP_IDLE] -= spans[s, SP_NPAGES] << PAGE_SHIFT
-    rt.mstats[ST_HEAP_RELEASED] -= spans[s, SP_NPRELEASED] << PAGE_SHIFT
+    shift = rt.h[H_PAGE_SHIFT]
+    rt.mstats[ST_HEAP_IDLE] -= spans[s, SP_NPAGES] << shift
+    rt.mstats[ST_HEAP_RELEASED] -= spans[s, SP_NPRELEASED] << shift
     spans[s, SP_NPRELEASED] = 0
 
     if spans[s, SP_NPAGES] > npage:
@@ -388,7 +420,7 @@ def mheap_alloc_locked(rt, npage, sizeclass):
             rt.spanmap[p - 1] = s
         rt.spanmap[p] = t
         rt.spanmap[p + spans[t, SP_NPAGES] - 1] = t
-        store(rt, spans[t, SP_START] << PAGE_SHIFT, load(rt, spans[s, SP_START] << PAGE_SHIFT))  # copy "needs zeroing"
+        store(rt, span_base(rt, t), load(rt, span_base(rt, s)))  # copy "needs zeroing"
         spans[t, SP_STATE] = MSPAN_IN_USE
         mheap_free_locked(rt, t)
         spans[t, SP_UNUSEDSINCE] = spans[s, SP_UNUSEDSINCE]  # keep its age
@@ -396,7 +428,7 @@ def mheap_alloc_locked(rt, npage, sizeclass):
     spans[s, SP_UNUSEDSINCE] = 0
     spans[s, SP_SIZECLASS] = sizeclass
     if sizeclass == 0:
-        spans[s, SP_ELEMSIZE] = spans[s, SP_NPAGES] << PAGE_SHIFT
+        spans[s, SP_ELEMSIZE] = span_bytes(rt, s)
     else:
         spans[s, SP_ELEMSIZE] = rt.class_to_size[sizeclass]
     spans[s, SP_TYPES_COMPRESSION] = MTYPES_EMPTY
@@ -432,15 +464,25 @@ def bestfit(rt, head, npage):
 
 @jit
 def mheap_grow(rt, npage):
-    """Get at least npage more pages (and at least 1 MB) from the OS into the heap."""
-    npage = (npage + GROW_PAGE_ROUND - 1) & ~(GROW_PAGE_ROUND - 1)
-    ask = npage << PAGE_SHIFT
+    """Get at least npage more pages (and at least 1 MB) from the OS into the heap.
+
+    Under a policy with Go 1.19's scavenger, free spans worth the growth are released
+    first where the retained heap would pass its goal; under a memory limit, the heap goal
+    is recomputed after it (more mapped memory can lower it). Neither happens in the seed.
+    """
+    shift = rt.h[H_PAGE_SHIFT]
+    round_pages = GROW_ROUND_BYTES >> shift
+    if round_pages > 1:
+        npage = (npage + round_pages - 1) & ~(round_pages - 1)
+    ask = npage << shift
     if ask < HEAP_ALLOC_CHUNK:
         ask = HEAP_ALLOC_CHUNK
+    if rt.h[H_SCAVENGE_RETAIN] >= 0:
+        mheap_scavenge_top(rt, scavenge_need(rt, ask))
     v = mheap_sysalloc(rt, ask)
     if v == 0:
-        if ask > (npage << PAGE_SHIFT):
-            ask = npage << PAGE_SHIFT
+        if ask > (npage << shift):
+            ask = npage << shift
             v = mheap_sysalloc(rt, ask)
         if v == 0:
             return False
@@ -449,12 +491,14 @@ def mheap_grow(rt, npage):
     # a new span, "freed" so that it coalesces with free neighbours
     s = span_alloc(rt)
     _span_stats(rt)
-    mspan_init(rt, s, v >> PAGE_SHIFT, ask >> PAGE_SHIFT)
-    p = arena_page(rt, v >> PAGE_SHIFT)
+    mspan_init(rt, s, v >> shift, ask >> shift)
+    p = arena_page(rt, v >> shift)
     rt.spanmap[p] = s
-    rt.spanmap[p + (ask >> PAGE_SHIFT) - 1] = s
+    rt.spanmap[p + (ask >> shift) - 1] = s
     rt.spans[s, SP_STATE] = MSPAN_IN_USE
     mheap_free_locked(rt, s)
+    if rt.h[H_MEMORY_LIMIT] >= 0:
+        rt.mstats[ST_NEXT_GC] = heap_goal(rt)
     return True
 
 
@@ -463,11 +507,21 @@ def mheap_grow(rt, npage):
 
 @jit
 def mheap_free(rt, c, s, acct):
-    """Return span s to the heap; acct: it was one large object counted in heap_alloc."""
+    """Return span s to the heap; acct: it was one large object counted in heap_alloc.
+
+    Its machine code is a unit (see units.py): callers reach it by address.
+    """
+    call_unit(rt.code[UNIT_MHEAP_FREE], UNIT_MHEAP_FREE, runtime_ref(rt), c, s, acct)
+
+
+@jit
+def mheap_free_unit(rt, c, s, acct):
+    """The unit of :func:`mheap_free`."""
     purgecachedstats(rt, c)
-    rt.mstats[ST_HEAP_INUSE] -= rt.spans[s, SP_NPAGES] << PAGE_SHIFT
+    nbytes = span_bytes(rt, s)
+    rt.mstats[ST_HEAP_INUSE] -= nbytes
     if acct:
-        rt.mstats[ST_HEAP_ALLOC] -= rt.spans[s, SP_NPAGES] << PAGE_SHIFT
+        rt.mstats[ST_HEAP_ALLOC] -= nbytes
         rt.mstats[ST_HEAP_OBJECTS] -= 1
     mheap_free_locked(rt, s)
 
@@ -477,7 +531,7 @@ def mheap_free_locked(rt, s):
     spans = rt.spans
     spans[s, SP_TYPES_COMPRESSION] = MTYPES_EMPTY
     spans[s, SP_TYPES_DATA] = 0
-    rt.mstats[ST_HEAP_IDLE] += spans[s, SP_NPAGES] << PAGE_SHIFT
+    rt.mstats[ST_HEAP_IDLE] += span_bytes(rt, s)
     spans[s, SP_STATE] = MSPAN_FREE
     mspanlist_remove(rt, s)
     spans[s, SP_UNUSEDSINCE] = nanotime(rt)
@@ -488,8 +542,8 @@ def mheap_free_locked(rt, s):
     if p > 0:
         t = rt.spanmap[p - 1]
         if t != 0 and spans[t, SP_STATE] != MSPAN_IN_USE:
-            ts = spans[t, SP_START] << PAGE_SHIFT
-            store(rt, ts, load(rt, ts) | load(rt, spans[s, SP_START] << PAGE_SHIFT))
+            ts = span_base(rt, t)
+            store(rt, ts, load(rt, ts) | load(rt, span_base(rt, s)))
             spans[s, SP_START] = spans[t, SP_START]
             spans[s, SP_NPAGES] += spans[t, SP_NPAGES]
             spans[s, SP_NPRELEASED] = spans[t, SP_NPRELEASED]
@@ -503,8 +557,8 @@ def mheap_free_locked(rt, s):
     if q < rt.spanmap.shape[0]:
         t = rt.spanmap[q]
         if t != 0 and spans[t, SP_STATE] != MSPAN_IN_USE:
-            ss = spans[s, SP_START] << PAGE_SHIFT
-            store(rt, ss, load(rt, ss) | load(rt, spans[t, SP_START] << PAGE_SHIFT))
+            ss = span_base(rt, s)
+            store(rt, ss, load(rt, ss) | load(rt, span_base(rt, t)))
             spans[s, SP_NPAGES] += spans[t, SP_NPAGES]
             spans[s, SP_NPRELEASED] += spans[t, SP_NPRELEASED]
             rt.spanmap[p + spans[s, SP_NPAGES] - 1] = s
@@ -512,13 +566,24 @@ def mheap_free_locked(rt, s):
             span_free(rt, t)
             _span_stats(rt)
 
-    if spans[s, SP_NPAGES] < MAX_MHEAP_LIST:
+    if spans[s, SP_NPAGES] < rt.h[H_MAX_MHEAP_LIST]:
         mspanlist_insert(rt, FREE_HEAD0 + spans[s, SP_NPAGES], s)
     else:
         mspanlist_insert(rt, LARGE_HEAD, s)
 
 
 # ================================================================ scavenger
+
+
+@jit
+def release_span(rt, s):
+    """SysUnused the whole free span s (again, even if partly released already); the bytes newly released."""
+    spans = rt.spans
+    released = (spans[s, SP_NPAGES] - spans[s, SP_NPRELEASED]) << rt.h[H_PAGE_SHIFT]
+    rt.mstats[ST_HEAP_RELEASED] += released
+    spans[s, SP_NPRELEASED] = spans[s, SP_NPAGES]
+    sys_unused(rt, span_base(rt, s), span_bytes(rt, s))
+    return released
 
 
 @jit
@@ -530,23 +595,65 @@ def scavengelist(rt, head, now, limit):
     while s != head:
         idle = now - spans[s, SP_UNUSEDSINCE]
         if idle < 0 or idle > limit:  # the seed compares unsigned
-            released = (spans[s, SP_NPAGES] - spans[s, SP_NPRELEASED]) << PAGE_SHIFT
-            rt.mstats[ST_HEAP_RELEASED] += released
-            sumreleased += released
-            spans[s, SP_NPRELEASED] = spans[s, SP_NPAGES]
-            sys_unused(rt, spans[s, SP_START] << PAGE_SHIFT, spans[s, SP_NPAGES] << PAGE_SHIFT)
+            sumreleased += release_span(rt, s)
         s = spans[s, SP_NEXT]
     return sumreleased
+
+
+@jit
+def mheap_next_release(rt, t0, limit):
+    """The earliest time >= t0 at which mheap_scavenge(time, limit) would release a page (INT64_MAX: never).
+
+    A free span not yet released is released at a time t once t - unusedsince > limit, or
+    at once if t < unusedsince (the seed's unsigned compare). For Heap.advance_clock, to
+    jump over the scavenger's idle rounds.
+    """
+    spans = rt.spans
+    first = _INT64_MAX
+    for n in range(MAX_MHEAP_LIST + 1):
+        head = LARGE_HEAD if n == MAX_MHEAP_LIST else FREE_HEAD0 + n
+        s = spans[head, SP_NEXT]
+        while s != head:
+            if spans[s, SP_NPRELEASED] < spans[s, SP_NPAGES]:
+                u = spans[s, SP_UNUSEDSINCE]
+                if t0 < u:
+                    return t0
+                t = _INT64_MAX if u > _INT64_MAX - limit - 1 else u + limit + 1
+                if t < first:
+                    first = t
+            s = spans[s, SP_NEXT]
+    return t0 if first < t0 else first
 
 
 @jit
 def mheap_scavenge(rt, now, limit):
     """scavenge(): every free list, then ``large``; the bytes newly released."""
     sumreleased = 0
-    for n in range(MAX_MHEAP_LIST):
+    for n in range(rt.h[H_MAX_MHEAP_LIST]):
         sumreleased += scavengelist(rt, FREE_HEAD0 + n, now, limit)
     sumreleased += scavengelist(rt, LARGE_HEAD, now, limit)
     return sumreleased
+
+
+@jit
+def mheap_scavenge_top(rt, nbytes):
+    """Release free spans from the top of the arena down until ``nbytes`` more are released (Go 1.19's order).
+
+    Whole spans, as the seed's scavenger releases them, so it may release up to one span
+    more than asked. The walk goes span by span through the span map: the last page of
+    every span, free or in use, maps to it. Returns the bytes newly released.
+    """
+    if nbytes <= 0:
+        return 0
+    spans = rt.spans
+    released = 0
+    p = ((rt.h[H_ARENA_USED] - rt.h[H_ARENA_START]) >> rt.h[H_PAGE_SHIFT]) - 1
+    while p >= 0 and released < nbytes:
+        s = rt.spanmap[p]
+        if spans[s, SP_STATE] == MSPAN_FREE and spans[s, SP_NPRELEASED] < spans[s, SP_NPAGES]:
+            released += release_span(rt, s)
+        p = arena_page(rt, spans[s, SP_START]) - 1
+    return released
 
 
 @jit

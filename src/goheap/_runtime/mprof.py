@@ -9,7 +9,11 @@ free back when a sampled block is freed (explicitly or by the sweep). Counts go 
 
 Buckets are identified by the caller: ``h[H_PROF_STACK]`` holds the id of the stack to
 charge (interned by the Python shell, see ``goheap.profile``); compiled mutators set it to
-the id of their own function. Sys is charged for the seed's bucket hash table (179999
+the id of their own function. An allocation the runtime makes for itself (type arrays,
+the collector's descriptors, the finalizer table: ``h[H_PROF_ORIGIN]`` says which) is
+charged, as Go charges it, to the runtime function that made it, called from the
+program's stack: a *derived* bucket per (stack, origin), taken from the top of the table
+(the shell's own buckets fill it from the bottom) and named by the shell. Sys is charged for the seed's bucket hash table (179999
 pointers, BuckHashSys) and its first 128 KB bucket pool chunk when the first bucket is
 created.
 """
@@ -20,12 +24,18 @@ from ._jit import jit
 from .constants import FIX_ALLOC_CHUNK
 from .layout import (
     GS_PROF_NBUCKET,
+    GS_PROF_NDERIVED,
     H_ARENA_START,
+    H_PROF_NSTACKS,
+    H_PROF_ORIGIN,
     H_PROF_STACK,
     PB_ALLOC_BYTES,
     PB_ALLOCS,
+    PB_DERIVED,
     PB_FREE_BYTES,
     PB_FREES,
+    PB_ORIGIN,
+    PB_PARENT,
     PB_RECENT_ALLOC_BYTES,
     PB_RECENT_ALLOCS,
     PB_RECENT_FREE_BYTES,
@@ -49,9 +59,28 @@ def mprof_malloc(rt, c, v, size):
         b = 0
     if b >= rt.gcstats[GS_PROF_NBUCKET]:
         rt.gcstats[GS_PROF_NBUCKET] = b + 1
+    origin = rt.h[H_PROF_ORIGIN]
+    if origin > 0:
+        b = _derived_bucket(rt, b, origin)
     rt.prof[b, PB_RECENT_ALLOCS] += 1
     rt.prof[b, PB_RECENT_ALLOC_BYTES] += size
     rt.profaddr[(v - rt.h[H_ARENA_START]) >> 3] = b + 1
+
+
+@jit
+def _derived_bucket(rt, b, origin):
+    """The bucket of runtime function ``origin`` called from stack ``b``; made on first use (0 when full)."""
+    d = rt.prof[b, PB_DERIVED + origin - 1]
+    if d != 0:
+        return d
+    top = rt.prof.shape[0] - 1 - rt.gcstats[GS_PROF_NDERIVED]
+    if top < rt.h[H_PROF_NSTACKS] or top < rt.gcstats[GS_PROF_NBUCKET]:
+        return 0
+    rt.gcstats[GS_PROF_NDERIVED] += 1
+    rt.prof[b, PB_DERIVED + origin - 1] = top
+    rt.prof[top, PB_PARENT] = b + 1
+    rt.prof[top, PB_ORIGIN] = origin
+    return top
 
 
 @jit
@@ -68,7 +97,9 @@ def mprof_free(rt, v, size):
 @jit
 def mprof_gc(rt):
     """A collection happened: the recent counts become the profile's totals."""
-    for b in range(rt.gcstats[GS_PROF_NBUCKET]):
+    top = rt.prof.shape[0]
+    for k in range(rt.gcstats[GS_PROF_NBUCKET] + rt.gcstats[GS_PROF_NDERIVED]):
+        b = k if k < rt.gcstats[GS_PROF_NBUCKET] else top - 1 - (k - rt.gcstats[GS_PROF_NBUCKET])
         p = rt.prof[b]
         p[PB_ALLOCS] += p[PB_RECENT_ALLOCS]
         p[PB_FREES] += p[PB_RECENT_FREES]

@@ -51,18 +51,17 @@ from numba.extending import intrinsic
 
 from ..errors import RaceError
 from ._jit import jit, jit_entry
-from .constants import PAGE_SHIFT
 from .handle import runtime_at
 from .layout import (
     H_ARENA_START,
     H_ARENA_USED,
     SP_ELEMSIZE,
     SP_LIMIT,
-    SP_NPAGES,
     SP_SIZECLASS,
-    SP_START,
+    runtime_ref,
 )
-from .mheap import mheap_lookup_maybe
+from .mheap import mheap_lookup_maybe, span_base, span_bytes
+from .units import UNIT_RACE, call_unit
 from .raceshadow import (
     AR_ALLOC,
     AR_BASE,
@@ -310,7 +309,7 @@ def race_release(rt, t, row):
 
 
 @jit
-def race_stop_the_world(rt):
+def _race_stop_the_world(rt):
     """A collection stopped the world: every running thread's clock becomes the join of all.
 
     Everything any thread did before the collection happens before anything any thread
@@ -533,11 +532,11 @@ def _block_of(rt, addr, rr, n):
     s = mheap_lookup_maybe(rt, addr)
     if s != 0:
         spans = rt.spans
-        sstart = spans[s, SP_START] << PAGE_SHIFT
+        sstart = span_base(rt, s)
         sizeclass = spans[s, SP_SIZECLASS]
         if sizeclass == 0:
             base = sstart
-            size = spans[s, SP_NPAGES] << PAGE_SHIFT
+            size = span_bytes(rt, s)
         elif addr < spans[s, SP_LIMIT]:
             size = spans[s, SP_ELEMSIZE]
             base = sstart + (addr - sstart) // size * size
@@ -688,7 +687,8 @@ def raceread(rt, addr):
     """raceread: a load of the heap word holding addr by the calling thread (outside the arena: nothing).
 
     The common case, a word the same thread read already in its current epoch, is decided
-    here in a few loads (small enough to be inlined into the caller); the rest in race_access.
+    here in a few loads (small enough to be inlined into the caller); the rest in race_access,
+    through the race detector's unit. rt is a RuntimeRef.
     """
     start = rt.h[H_ARENA_START]
     if start <= addr < rt.h[H_ARENA_USED]:
@@ -696,7 +696,7 @@ def raceread(rt, addr):
         rh = rt.race_h
         if thread_self() == rh[RH_LAST_PID] and rt.race_shadow[2 * k + 1] == rh[RH_LAST_EPOCH]:
             return
-        race_access(rt, rt.race_shadow, k, addr, KIND_READ, 0, 0)
+        call_unit(rt.code[UNIT_RACE], UNIT_RACE, rt, RACE_READ, addr, 0)
 
 
 @jit
@@ -709,7 +709,7 @@ def racewrite(rt, addr):
         sh = rt.race_shadow
         if thread_self() == rh[RH_LAST_PID] and sh[2 * k] == rh[RH_LAST_EPOCH] and sh[2 * k + 1] != FREED:
             return
-        race_access(rt, rt.race_shadow, k, addr, KIND_WRITE, 0, 0)
+        call_unit(rt.code[UNIT_RACE], UNIT_RACE, rt, RACE_WRITE, addr, 0)
 
 
 # ================================================================ racemalloc, racefree
@@ -720,7 +720,7 @@ def _block(rt, s):
     """(size, size class) of the blocks of in-use span s."""
     sizeclass = rt.spans[s, SP_SIZECLASS]
     if sizeclass == 0:
-        return rt.spans[s, SP_NPAGES] << PAGE_SHIFT, 0
+        return span_bytes(rt, s), 0
     return rt.spans[s, SP_ELEMSIZE], sizeclass
 
 
@@ -757,7 +757,7 @@ def _clear_range(rt, sh, lo, hi):
 
 
 @jit
-def racemalloc(rt, v):
+def _racemalloc(rt, v):
     """racemalloc: the block at v was just allocated: fresh shadow, and a record of who allocated it."""
     s = mheap_lookup_maybe(rt, v)
     if s == 0:
@@ -787,7 +787,7 @@ def racemalloc(rt, v):
 
 
 @jit
-def racefree(rt, v, s):
+def _racefree(rt, v, s):
     """racefree: the block at v (in span s) is being freed: a write of all of it, then marked freed.
 
     A large block is checked and marked over its first 1 KB only: ThreadSanitizer's limit
@@ -855,7 +855,7 @@ def race_node(rt, parent, fn):
 
 
 @jit
-def racefuncenter(rt, fn):
+def _racefuncenter(rt, fn):
     """The calling thread enters compiled function ``fn`` (an id from Heap.race_function)."""
     t = race_slot(rt)
     if t < 0:
@@ -866,13 +866,76 @@ def racefuncenter(rt, fn):
 
 
 @jit
-def racefuncexit(rt):
+def _racefuncexit(rt):
     t = race_slot(rt)
     if t < 0:
         return
     v = rt.race_thr[t, TS_NODE]
     if v < 0:
         rt.race_thr[t, TS_NODE] = rt.race_nodes[-v, SN_PARENT]
+
+
+# ================================================================ the hooks the rest of the runtime calls, and their unit
+#
+# The detector is a unit (see units.py): loaded only by heaps in race mode, it links into
+# nothing else, so a plain heap never compiles it. The hooks call it by address, with the
+# operation first; each takes a RuntimeRef.
+
+RACE_READ = 0
+RACE_WRITE = 1
+RACE_MALLOC = 2
+RACE_FREE = 3
+RACE_STOP_THE_WORLD = 4
+RACE_FUNC_ENTER = 5
+RACE_FUNC_EXIT = 6
+
+
+@jit
+def race_unit(rt, op, a, b):
+    """The race detector's unit: hook ``op`` with its arguments a, b."""
+    if op == RACE_READ or op == RACE_WRITE:
+        race_access(rt, rt.race_shadow, (a - rt.h[H_ARENA_START]) >> 3, a, KIND_READ if op == RACE_READ else KIND_WRITE, 0, 0)
+    elif op == RACE_MALLOC:
+        _racemalloc(rt, a)
+    elif op == RACE_FREE:
+        _racefree(rt, a, b)
+    elif op == RACE_STOP_THE_WORLD:
+        _race_stop_the_world(rt)
+    elif op == RACE_FUNC_ENTER:
+        _racefuncenter(rt, a)
+    elif op == RACE_FUNC_EXIT:
+        _racefuncexit(rt)
+    return 0
+
+
+@jit
+def racemalloc(rt, v):
+    """racemalloc: the block at v was just allocated: fresh shadow, and a record of who allocated it."""
+    call_unit(rt.code[UNIT_RACE], UNIT_RACE, runtime_ref(rt), RACE_MALLOC, v, 0)
+
+
+@jit
+def racefree(rt, v, s):
+    """racefree: the block at v (in span s) is being freed (see _racefree)."""
+    call_unit(rt.code[UNIT_RACE], UNIT_RACE, runtime_ref(rt), RACE_FREE, v, s)
+
+
+@jit
+def race_stop_the_world(rt):
+    """A collection stopped the world: a full barrier (see _race_stop_the_world)."""
+    call_unit(rt.code[UNIT_RACE], UNIT_RACE, runtime_ref(rt), RACE_STOP_THE_WORLD, 0, 0)
+
+
+@jit
+def racefuncenter(rt, fn):
+    """The calling thread enters compiled function ``fn`` (an id from Heap.race_function)."""
+    call_unit(rt.code[UNIT_RACE], UNIT_RACE, runtime_ref(rt), RACE_FUNC_ENTER, fn, 0)
+
+
+@jit
+def racefuncexit(rt):
+    """The calling thread returns from the function of its last racefuncenter."""
+    call_unit(rt.code[UNIT_RACE], UNIT_RACE, runtime_ref(rt), RACE_FUNC_EXIT, 0, 0)
 
 
 # ================================================================ entry points for the Python shell (goheap.race)
@@ -966,4 +1029,4 @@ def entry_sync_clear(handle, row):
 
 @jit_entry
 def entry_stop_the_world(handle):
-    race_stop_the_world(runtime_at(handle))
+    _race_stop_the_world(runtime_at(handle))

@@ -247,7 +247,7 @@ else:
     os_madvise = _types.ExternalFunction("madvise", _types.int32(_types.int64, _types.int64, _types.int32))
     _clock_gettime = _types.ExternalFunction("clock_gettime", _types.int32(_types.int32, _types.voidptr))
 
-    @_nb.njit(cache=True)
+    @jit
     def os_clock_gettime(clock_id, timespec):
         return _clock_gettime(clock_id, timespec.ctypes)
 

@@ -1,6 +1,8 @@
 """The Python shell's parts, assembled into :class:`goheap.Heap` by :mod:`goheap.heap`.
 
-config (HeapConfig, readgogc, TypeInfo), roots (RootSet: handles and regions),
+args (the checks of every number a public call takes), config (HeapConfig, readgogc,
+TypeInfo), lifetime (close() against other threads' calls; views and runtimes that
+outlive a heap), roots (RootSet: handles and regions), scope (handle scopes and Refs),
 profiling (stacks, buckets, heap profiles), finalizers (SetFinalizer and the queue's
 runner) and scavenger (the clock, the scavenger's rounds, FreeOSMemory). Each part that
 adds methods to Heap is a mixin class over the attributes Heap.__init__ sets.

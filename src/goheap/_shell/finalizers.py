@@ -9,12 +9,11 @@ import traceback
 import warnings
 from collections.abc import Callable
 
-import numpy as np
-
 from .. import errors
 from .._runtime import entry
 from .._runtime import layout as L
 from .._runtime.constants import BIT_ALLOCATED
+from . import args
 
 
 class HeapFinalizers:
@@ -25,27 +24,33 @@ class HeapFinalizers:
 
         p must be the start of an allocated block the collector manages (not nogc). fn runs
         after the collection that found p unreachable, outside it (allocating and collecting
-        are allowed); p survives that collection and is freed by a later one unless fn made
-        it reachable again. A finalizer runs once: set it again to re-arm it. Raises
-        FinalizerError if p already has one; an exception raised by fn is reported as a
-        FinalizerWarning once its batch has run.
+        are allowed; closing the heap is not); p survives that collection and is freed by a
+        later one unless fn made it reachable again. A finalizer runs once: set it again to
+        re-arm it. Raises FinalizerError if p already has one; an exception raised by fn is
+        reported as a FinalizerWarning once its batch has run.
         """
-        self._check_open()
+        p = args.address(p)
         if fn is not None and not callable(fn):
             raise errors.FinalizerError(f"set_finalizer: {fn!r} is not callable")
-        p = int(p)
-        if int(entry.check_free(self._handle, p)) != 0 or not int(entry.block_bits(self._handle, p)) & BIT_ALLOCATED:
-            raise errors.AddressError(f"set_finalizer: {p:#x} is not the start of an allocated, collected block")
-        if fn is None:
-            entry.remove_finalizer(self._handle, p)
-            self._finalizers.pop(p, None)
-            return
-        code = int(entry.add_finalizer(self._handle, self._cache(), p))
-        if code == 0:
-            raise errors.FinalizerError(f"set_finalizer: the block at {p:#x} already has a finalizer")
-        if code < 0:
-            self._raise(code)
-        self._finalizers[p] = fn
+        with self._lock:
+            self._check_open()
+            if int(entry.check_free(self._handle, p)) != 0 or not int(entry.block_bits(self._handle, p)) & BIT_ALLOCATED:
+                raise errors.AddressError(f"set_finalizer: {p:#x} is not the start of an allocated, collected block")
+            if fn is None:
+                entry.remove_finalizer(self._handle, p)
+                self._finalizers.pop(p, None)
+                return
+            code = int(entry.add_finalizer(self._handle, self._cache(), p))
+            if code == 0:
+                raise errors.FinalizerError(f"set_finalizer: the block at {p:#x} already has a finalizer")
+            if code < 0:
+                limit = self.config.limits.finalizers
+                if int(self._arrays.gcstats[L.GS_NFIN]) >= limit:
+                    raise errors.OutOfMemory(
+                        f"set_finalizer({p:#x}): {limit} blocks have finalizers already, the limit (Limits.finalizers)"
+                    )
+                raise errors.OutOfMemory(f"set_finalizer({p:#x}): out of memory for the finalizer table")
+            self._finalizers[p] = fn
 
     def _run_finalizers(self) -> None:
         """runfinq: run the queued finalizers, newest FinBlock first; after each batch force a collection.
@@ -54,17 +59,16 @@ class HeapFinalizers:
         starts a new batch. Exceptions are collected and reported as FinalizerWarnings once
         the batch and its collection are done; an exception that is not an Exception (a
         KeyboardInterrupt) puts the batch's unrun finalizers back in the queue and propagates.
+        Once another thread closes the heap, no further finalizer runs.
         """
-        a = self._arrays
         failures: list[tuple[int, object, BaseException]] = []
         if not self._finq_lock.acquire(blocking=False):
             return
         try:
-            while a.gcstats[L.GS_NFINQ]:
-                n = int(a.gcstats[L.GS_NFINQ])
-                queue = [int(x) for x in a.finq[:n]]
-                a.finq[:n] = 0
-                a.gcstats[L.GS_NFINQ] = 0
+            while not self._closed and self._arrays.gcstats[L.GS_NFINQ]:
+                with self._lock:
+                    queue = [int(x) for x in entry.take_finalizer_queue(self._handle)]
+                n = len(queue)
                 cap = L.FINBLOCK_CAP
                 batch = [p for k in range((n - 1) // cap * cap, -1, -cap) for p in queue[k : k + cap]]
                 for i, p in enumerate(batch):
@@ -78,9 +82,12 @@ class HeapFinalizers:
                     except BaseException:
                         self._requeue(batch[i + 1 :])
                         raise
-                entry.gc(self._handle, self._cache(), True)
-                if a.gcstats[L.GS_NTRACE] != self._traced:
-                    self._print_traces()
+                    if self._closed:  # by another thread, which waits for this call to end
+                        break
+                else:
+                    entry.gc(self._handle, self._cache(), True)
+                    if self._arrays.gcstats[L.GS_NTRACE] != self._traced:
+                        self._print_traces()
         finally:
             self._finq_lock.release()
         for p, fn, exc in failures:
@@ -88,21 +95,14 @@ class HeapFinalizers:
             warnings.warn(errors.FinalizerWarning(f"finalizer {fn!r} of the block at {p:#x} raised:\n{tb}"), stacklevel=3)
 
     def _requeue(self, ps: list[int]) -> None:
-        a = self._arrays
-        for p in ps:
-            if p in self._finalizers:
-                n = int(a.gcstats[L.GS_NFINQ])
-                a.finq[n] = p
-                a.gcstats[L.GS_NFINQ] = n + 1
+        with self._lock:
+            if self._closed:
+                return
+            for p in ps:
+                if p in self._finalizers and not entry.queue_finalizer(self._handle, p):
+                    break  # the queue is full: the rest wait for the next collection to find them
 
     def _unqueue(self, p: int) -> None:
         """Drop p from the queue of ready finalizers, if it waits there."""
-        a = self._arrays
-        n = int(a.gcstats[L.GS_NFINQ])
-        queue = a.finq[:n]
-        hit = np.flatnonzero(queue == p)
-        if hit.size:
-            k = int(hit[0])
-            queue[k : n - 1] = queue[k + 1 : n].copy()
-            a.finq[n - 1] = 0
-            a.gcstats[L.GS_NFINQ] = n - 1
+        with self._lock:
+            entry.unqueue_finalizer(self._handle, p)

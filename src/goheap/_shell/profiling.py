@@ -6,15 +6,16 @@ See :mod:`goheap._runtime.mprof` for the sampling itself (mprof.goc).
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import time
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import errors
 from .._runtime import layout as L
-from ..race import RaceDetector
+from . import args
+from .lifetime import RACE_FILE, SHELL_FILES
 
 if TYPE_CHECKING:
     from ..report import pprof
@@ -23,7 +24,7 @@ MAX_PROFILE_DEPTH = 32  # mprof.goc records at most 32 frames of a stack
 
 
 def _python_stack(frame) -> tuple[tuple[str, str, int], ...]:
-    """The Python call stack from ``frame`` outwards, innermost first, the shell.s own frames left out.
+    """The Python call stack from ``frame`` outwards, innermost first, the shell's own frames left out.
 
     Functions are named module.qualname, like Go's package.Function.
     """
@@ -38,16 +39,8 @@ def _python_stack(frame) -> tuple[tuple[str, str, int], ...]:
     return tuple(out)
 
 
-_HERE = _python_stack.__code__.co_filename
-_SKIPPED = {_HERE, RaceDetector.__init__.__code__.co_filename}  # race mode wraps the accessors
-
-
-_SHELL = os.path.dirname(__file__)
 # the shell's own frames (heap.py and its parts) and race mode's wrappers of the accessors
-_SKIPPED = {os.path.join(_SHELL, name) for name in os.listdir(_SHELL) if name.endswith(".py")} | {
-    os.path.join(os.path.dirname(_SHELL), "heap.py"),
-    RaceDetector.__init__.__code__.co_filename,
-}
+_SKIPPED = SHELL_FILES | {RACE_FILE}
 
 
 class HeapProfiling:
@@ -84,19 +77,26 @@ class HeapProfiling:
                 f = (f,)
             elif hasattr(f, "function"):
                 f = (f.function, f.filename, f.line)
-            name, file, line = (tuple(f) + ("", 0))[:3]
-            key.append((str(name), str(file), int(line)))
+            try:
+                name, file, line = (tuple(f) + ("", 0))[:3]
+            except TypeError:
+                raise errors.InvalidValue(f"profile_bucket: a frame is a (function, file, line) tuple, not {f!r}") from None
+            key.append((str(name), str(file), args.integer(line, "line number", 0)))
+        self._check_open()
         return self._intern_stack(tuple(key))
 
     def _intern_stack(self, key: tuple) -> int:
-        k = self._stacks.get(key)
-        if k is None:
-            k = len(self._stack_frames)
-            if k >= self._arrays.prof.shape[0]:
-                return 0  # the bucket table is full: charge the unattributed bucket
-            self._stacks[key] = k
-            self._stack_frames.append(key)
-        return k
+        with self._lock:
+            k = self._stacks.get(key)
+            if k is None:
+                k = len(self._stack_frames)
+                # the runtime's own buckets fill the table from the top (see _runtime/mprof.py)
+                if k >= self._arrays.prof.shape[0] - int(self._arrays.gcstats[L.GS_PROF_NDERIVED]):
+                    return 0  # the bucket table is full: charge the unattributed bucket
+                self._stacks[key] = k
+                self._stack_frames.append(key)
+                self._arrays.h[L.H_PROF_NSTACKS] = k + 1
+            return k
 
     @contextlib.contextmanager
     def attributing_allocations(self, bucket: int):
@@ -106,8 +106,10 @@ class HeapProfiling:
         rather than its own Python stack. Nests; the previous attribution is restored on
         exit. Per thread, as a call stack is.
         """
+        self._check_open()
+        bucket = args.integer(bucket, "profile bucket", 0, int(self._arrays.prof.shape[0]) - 1)
         previous = getattr(self._local, "attributed_to", None)
-        self._local.attributed_to = int(bucket)
+        self._local.attributed_to = bucket
         try:
             yield bucket
         finally:
@@ -120,17 +122,18 @@ class HeapProfiling:
         off, 1 samples every allocation. As in Go, each cache keeps the countdown it drew
         with the old rate until it runs out.
         """
-        self._check_open()
-        if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)):
-            raise TypeError(f"the memory profile rate must be an int, not {rate!r}")
-        old = int(self._arrays.h[L.H_MEMPROFILE_RATE])
-        self._arrays.h[L.H_MEMPROFILE_RATE] = max(int(rate), 0)
-        self._profile_rate = max(int(rate), 0)  # alloc's fast test of whether to find its stack
-        return old
+        rate = max(args.integer(rate, "the memory profile rate"), 0)
+        with self._lock:
+            self._check_open()
+            old = int(self._arrays.h[L.H_MEMPROFILE_RATE])
+            self._arrays.h[L.H_MEMPROFILE_RATE] = rate
+            self._profile_rate = rate  # alloc's fast test of whether to find its stack
+            return old
 
     @property
     def mem_profile_rate(self) -> int:
         """runtime.MemProfileRate: average bytes between sampled allocations (0: off)."""
+        self._check_open()
         return int(self._arrays.h[L.H_MEMPROFILE_RATE])
 
     def heap_profile(self) -> list[pprof.HeapSample]:
@@ -144,9 +147,12 @@ class HeapProfiling:
 
         self._check_open()
         n = int(self._arrays.gcstats[L.GS_PROF_NBUCKET])
-        prof = self._arrays.prof[:n]
+        top = self._arrays.prof.shape[0]
+        runtime_rows = np.arange(top - int(self._arrays.gcstats[L.GS_PROF_NDERIVED]), top)[::-1]
+        rows = np.concatenate([np.arange(n), runtime_rows])
+        prof = self._arrays.prof
         out = []
-        for b in np.flatnonzero(prof[:, L.PB_ALLOCS] + prof[:, L.PB_RECENT_ALLOCS]):
+        for b in rows[np.flatnonzero(prof[rows, L.PB_ALLOCS] + prof[rows, L.PB_RECENT_ALLOCS])]:
             row = [int(x) for x in prof[b]]
             out.append(
                 HeapSample(
@@ -160,8 +166,12 @@ class HeapProfiling:
         return out
 
     def _profile_frames(self, bucket: int) -> tuple[pprof.Frame, ...]:
-        from ..report.pprof import Frame
+        from ..report.pprof import RUNTIME_ORIGIN_FRAMES, Frame
 
+        origin = int(self._arrays.prof[bucket, L.PB_ORIGIN])
+        if origin:  # the runtime's own allocation, called from a program stack
+            parent = int(self._arrays.prof[bucket, L.PB_PARENT]) - 1
+            return RUNTIME_ORIGIN_FRAMES[origin] + self._profile_frames(parent)
         key = self._stack_frames[bucket] if bucket < len(self._stack_frames) else None
         if not key:
             name = "(unattributed)" if bucket == 0 or key is not None else f"(profile bucket {bucket})"
@@ -191,5 +201,6 @@ class HeapProfiling:
             time_nanos=time.time_ns(),
             comments=[
                 f"goheap heap profile: MemProfileRate={rate}, as of collection {int(st[L.ST_NUMGC])}",
+                self.policy.trace_line(),
             ],
         )

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["BrowserError", "Rendered", "find_chromium", "render"]
+__all__ = ["BrowserError", "Rendered", "find_chromium", "render", "save_screenshot"]
 
 _CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 
@@ -55,6 +55,7 @@ class Rendered:
     title: str = ""
     width: int = 0  # CSS pixels of the whole page
     height: int = 0
+    value: object = None  # what ``evaluate`` returned
 
 
 def _flags(user_data_dir: str) -> list[str]:
@@ -169,12 +170,15 @@ def render(
     chromium: str | None = None,
     timeout_s: float = 60.0,
     settle_s: float = 0.3,
+    evaluate: str | None = None,
 ) -> Rendered:
     """Load the HTML file at ``path`` in a fresh headless Chromium; screenshot it, collect console errors.
 
     The window is ``width`` x ``height`` CSS pixels; with ``full_page`` the screenshot
-    covers the whole page, however tall. Raises :class:`BrowserError` when no Chromium is
-    found (see :func:`find_chromium`) or it fails.
+    covers the whole page, however tall. ``evaluate``: a JavaScript expression run once
+    the page has loaded, before the screenshot; its value (JSON) is :attr:`Rendered.value`.
+    Raises :class:`BrowserError` when no Chromium is found (see :func:`find_chromium`) or
+    it fails.
     """
     exe = chromium or find_chromium()
     if exe is None:
@@ -202,7 +206,7 @@ def render(
         os.close(from_browser_w)
         pipe = _Pipe(proc, to_browser_w, from_browser_r, timeout_s)
         try:
-            return _render(pipe, url, width, height, full_page, settle_s)
+            return _render(pipe, url, width, height, full_page, settle_s, evaluate)
         finally:
             try:
                 pipe.send("Browser.close")
@@ -217,7 +221,7 @@ def render(
             os.close(from_browser_r)
 
 
-def _render(pipe: _Pipe, url: str, width: int, height: int, full_page: bool, settle_s: float) -> Rendered:
+def _render(pipe: _Pipe, url: str, width: int, height: int, full_page: bool, settle_s: float, evaluate: str | None) -> Rendered:
     target = pipe.call("Target.createTarget", {"url": "about:blank"})["targetId"]
     session = pipe.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
     for domain in ("Page", "Runtime", "Log"):
@@ -227,6 +231,9 @@ def _render(pipe: _Pipe, url: str, width: int, height: int, full_page: bool, set
     if nav.get("errorText"):
         raise BrowserError(f"could not open {url}: {nav['errorText']}")
     pipe.wait_for("Page.loadEventFired", session)
+    value = None
+    if evaluate is not None:
+        value = pipe.call("Runtime.evaluate", {"expression": evaluate, "returnByValue": True}, session)["result"].get("value")
     time.sleep(settle_s)  # let late console messages arrive
     title = pipe.call("Runtime.evaluate", {"expression": "document.title", "returnByValue": True}, session)
     size = pipe.call(
@@ -268,4 +275,16 @@ def _render(pipe: _Pipe, url: str, width: int, height: int, full_page: bool, set
         title=str(title.get("result", {}).get("value", "")),
         width=int(page_w),
         height=int(page_h),
+        value=value,
     )
+
+
+def save_screenshot(path: str | os.PathLike[str], out: str | os.PathLike[str], *, width: int, height: int) -> str:
+    """The top ``width`` x ``height`` of the page at ``path``, saved as a PNG to ``out`` (the
+    README's pictures); raises BrowserError if the page logs a console error. Returns a
+    line saying what was written."""
+    page = render(path, width=width, height=height, full_page=False)
+    if page.console_errors:
+        raise BrowserError(f"{path} has console errors: {page.console_errors}")
+    Path(out).write_bytes(page.png)
+    return f"{out}: {width}x{height} of a {page.width}x{page.height} page, {len(page.png):,} bytes"

@@ -6,7 +6,7 @@ end state. Figures are matplotlib SVG inlined in the page (see :mod:`goheap.repo
 there is no script and no external resource, so the file opens offline, anywhere.
 
 Sections: a summary of the run, heap over time (HeapAlloc, NextGC, HeapSys, HeapReleased
-and the process RSS against bytes allocated), the GC pauses, the size classes (bytes in
+and the heap's own resident memory against bytes allocated), the GC pauses, the size classes (bytes in
 use, free slots and tail waste per class), the arena's span map at the peak of HeapInuse
 and at the end, and MemStats as a table.
 
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import __version__
+from ..atomicfile import atomic_write
 from ..inspect import History, HeapSnapshot, PageState
 from . import plots
 
@@ -122,11 +123,14 @@ def build_report(
     title: str = "goheap report",
     subtitle: str = "",
     run_info: Mapping[str, object] | None = None,
+    sections: list[tuple[str, object, str]] | None = None,
 ) -> str:
     """The report as an HTML string. ``history`` must be finished (:meth:`History.finish`).
 
     run_info: extra (label, value) rows for the summary table (the workload and its
-    arguments, the trace file replayed, ...).
+    arguments, the trace file replayed, ...). sections: (heading, figure, caption) shown
+    first, before the heap over time (a replay's comparison with its recording). The GC
+    pauses are left out when every pause took no time (a virtual clock).
     """
     final: HeapSnapshot | None = history.final
     if final is None:
@@ -137,6 +141,7 @@ def build_report(
     occ = final.occupancy
 
     peak_rss = int(samples["rss"].max()) if len(samples) else 0
+    peak_heap_rss = int(samples["heap_rss"].max()) if len(samples) else 0
     in_spans = int(occ["bytes_in_spans"].sum())
     in_use = int(occ["bytes_in_use"].sum())
     cards = _cards(
@@ -146,11 +151,13 @@ def build_report(
             ("peak HeapInuse", _bytes(max(int(samples["heap_inuse"].max()) if len(samples) else 0, ms.heap_inuse))),
             ("HeapSys", _bytes(ms.heap_sys)),
             ("fragmentation at the end", f"{(in_spans - in_use) / in_spans:.1%}" if in_spans else "-"),
-            ("peak process RSS", _bytes(peak_rss)),
+            ("peak heap resident (arena, bitmap, metadata)", _bytes(peak_heap_rss)),
+            ("peak process RSS (all of Python)", _bytes(peak_rss)),
         ]
     )
     info: list[list[object]] = [[k, v] for k, v in (run_info or {}).items()]
     info += [
+        ["policy", final.policy.summary()],
         ["GOGC", "off" if final.gcpercent < 0 else final.gcpercent],
         ["MemProfileRate", f"{final.mem_profile_rate:,}"],
         ["arena", f"{final.arena_start:#x}, {_bytes(final.arena_size)} reserved, {_bytes(final.arena_used - final.arena_start)} mapped"],
@@ -167,14 +174,10 @@ def build_report(
         f'<p class="sub">{_e(subtitle)}</p>' if subtitle else "",
         cards,
         _table(["run", ""], info, classes={1: "d"}),
+        *[f"<h2>{_e(heading)}</h2>" + _figure(fig, caption) for heading, fig, caption in sections or ()],
         "<h2>Heap over time</h2>",
         _figure(plots.plot_heap_over_time(history), _heap_note(collections)),
-        "<h2>GC pauses</h2>",
-        _figure(
-            plots.plot_gc_pauses(history, virtual_clock=final.virtual_clock),
-            "Each collection stops the world; its pause is split as the seed's gctrace line splits it. The "
-            "times are goheap's own (its compiled collector on this machine), not those of a Go binary.",
-        ),
+        *_pauses(history, final),
         "<h2>Size classes and fragmentation</h2>",
         _figure(
             plots.plot_class_occupancy(occ),
@@ -194,10 +197,25 @@ def build_report(
         _gc_table(collections),
         "</div>",
         f"<footer>goheap {_e(__version__)}: the Go runtime's allocator and collector of February 2013 "
-        f"(commit 8a6ff3ab). Written {_e(datetime.datetime.now().isoformat(timespec='seconds'))}.</footer>",
+        f"(commit 8a6ff3ab){'' if final.policy.is_seed else ', with policy ' + _e(final.policy.name)}. Written {_e(datetime.datetime.now().isoformat(timespec='seconds'))}.</footer>",
         "</body></html>",
     ]
     return "\n".join(p for p in parts if p)
+
+
+def _pauses(history: History, final: HeapSnapshot) -> list[str]:
+    """The GC pauses section, or nothing when no pause took any time (a virtual clock)."""
+    collections = history.collections
+    if final.virtual_clock and not (len(collections) and collections["pause_ns"].any()):
+        return []
+    return [
+        "<h2>GC pauses</h2>",
+        _figure(
+            plots.plot_gc_pauses(history, virtual_clock=final.virtual_clock),
+            "Each collection stops the world; its pause is split as the seed's gctrace line splits it. The "
+            "times are goheap's own (its compiled collector on this machine), not those of a Go binary.",
+        ),
+    ]
 
 
 def _heap_note(collections) -> str:
@@ -211,7 +229,10 @@ def _heap_note(collections) -> str:
             " The runtime measures HeapAlloc at the start of a collection only with gctrace on "
             "(--gctrace): without it the curve rises to the trigger each collection crossed."
         )
-    return note + " The process RSS is the whole Python process's, interpreter and compiled code included."
+    return note + (
+        " Below, the heap's own resident memory: the arena's pages in use, its bitmap and its"
+        " metadata as far as the OS has paged them in (mincore), not the Python process around it."
+    )
 
 
 def _occupancy_table(occ) -> str:
@@ -256,7 +277,8 @@ def _memstats_table(ms) -> str:
     rows = []
     for go, name, meaning, is_bytes in _MEMSTATS_ROWS:
         v = getattr(ms, name)
-        rows.append([go, f"{v:,}", _bytes(v) if is_bytes else "", meaning])
+        shown = _bytes(v) if is_bytes else (f"{v / 1e9:.6f} s on the heap's clock" if go == "LastGC" else "")
+        rows.append([go, f"{v:,}", shown, meaning])
     rows.append(["EnableGC", str(ms.enable_gc).lower(), "", "collection enabled"])
     return _table(["field", "value", "", "meaning"], rows, classes={0: "k", 3: "d"})
 
@@ -286,6 +308,7 @@ def write_report(
     title: str = "goheap report",
     subtitle: str = "",
     run_info: Mapping[str, object] | None = None,
+    sections: list[tuple[str, object, str]] | None = None,
 ) -> Path:
     """Write the report to ``path`` (one self-contained HTML file); returns the path.
 
@@ -294,7 +317,8 @@ def write_report(
     """
     if heap is not None:
         history.finish(heap)
-    text = build_report(history, title=title, subtitle=subtitle, run_info=run_info)
+    text = build_report(history, title=title, subtitle=subtitle, run_info=run_info, sections=sections)
     out = Path(path)
-    out.write_text(text, encoding="utf-8")
+    with atomic_write(out, "w", encoding="utf-8") as f:
+        f.write(text)
     return out

@@ -7,12 +7,9 @@ samples the heap while it runs and writes the files when it is done.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import click
 
-from ..inspect import History
+from ..atomicfile import PendingFiles
 
 __all__ = ["RunOutputs", "output_options"]
 
@@ -34,28 +31,23 @@ def output_options(fn):
     return fn
 
 
-def writable(path: str) -> bool:
-    """Whether a file can be created (or replaced) at path: checked before a long run rather than after."""
-    target = Path(path)
-    if target.exists():
-        return target.is_file() and os.access(target, os.W_OK)
-    parent = target.parent
-    return parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)
-
-
 class RunOutputs:
     """Samples a heap for a report (``on_tick``), writes the profile at the end (``on_exit``), then the report.
 
-    Raises ValueError at once if a requested file cannot be written.
+    Both are written to temporary names of ``pending`` (a :class:`goheap.atomicfile.PendingFiles`
+    the command commits once everything is written), so an interrupted or failed command
+    leaves neither behind. The paths are checked beforehand (``goheap.command.check_outputs``).
     """
 
-    def __init__(self, report: str | None, heap_profile: str | None):
-        for path in (report, heap_profile):
-            if path and not writable(path):
-                raise ValueError(f"cannot write {path}: no such directory, or not writable")
+    def __init__(self, report: str | None, heap_profile: str | None, pending: PendingFiles):
         self.report = report
         self.heap_profile = heap_profile
-        self.history = History() if report else None
+        self.pending = pending
+        self.history = None
+        if report:
+            from ..inspect import History  # only now: it loads the compiled runtime
+
+            self.history = History()
 
     @property
     def on_tick(self):
@@ -65,11 +57,13 @@ class RunOutputs:
         if self.history is not None:
             self.history.finish(heap)
         if self.heap_profile:
-            heap.write_heap_profile(self.heap_profile)
+            with self.pending.writing(self.heap_profile) as path:
+                heap.write_heap_profile(path)
 
-    def write_report(self, *, title: str, subtitle: str, run_info: dict[str, str]) -> None:
+    def write_report(self, *, title: str, subtitle: str, run_info: dict[str, str], sections=None) -> None:
         if self.history is None:
             return
         from .html import write_report
 
-        write_report(self.report, self.history, title=title, subtitle=subtitle, run_info=run_info)
+        with self.pending.writing(self.report) as path:
+            write_report(path, self.history, title=title, subtitle=subtitle, run_info=run_info, sections=sections)

@@ -32,7 +32,7 @@ __all__ = [
     "to_svg",
 ]
 
-PAGE_SIZE = 4096
+PAGE_SIZE = 4096  # the seed's page, for an empty figure: a page map carries its own
 
 # One colour per PageState, in enum order (colour-blind safe: blue, green, grey, white).
 PAGE_COLORS = {
@@ -133,7 +133,7 @@ def heap_alloc_curve(history: History) -> tuple[np.ndarray, np.ndarray]:
 
 
 def plot_heap_over_time(history: History) -> Figure:
-    """HeapAlloc (saw-tooth through the collections), NextGC, HeapSys, HeapReleased; process RSS below."""
+    """HeapAlloc (saw-tooth through the collections), NextGC, HeapSys, HeapReleased; the heap's resident memory below."""
     s = history.samples
     c = history.collections
     fig = _figure(10, 5.6)
@@ -158,9 +158,10 @@ def plot_heap_over_time(history: History) -> Figure:
     top.step(s["total_alloc"] / dx, s["heap_released"] / dy, where="post", color=COLORS["heap_released"], linewidth=1.2, label=released)
     top.set_ylim(bottom=0, top=largest / dy * 1.05)
     top.legend(loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=8, frameon=False, ncol=4)
-    dr = _scaled(bottom, "y", float(s["rss"].max()), "RSS")
-    bottom.plot(s["total_alloc"] / dx, s["rss"] / dr, color=COLORS["rss"], linewidth=1.3, label="process RSS (whole Python process)")
-    bottom.set_ylim(0, max(float(s["rss"].max()) / dr * 1.15, 1.0))
+    dr = _scaled(bottom, "y", float(s["heap_rss"].max()), "resident")
+    bottom.plot(s["total_alloc"] / dx, s["heap_rss"] / dr, color=COLORS["rss"], linewidth=1.3,
+                label="the heap's resident memory (arena, bitmap, metadata; mincore)")
+    bottom.set_ylim(0, max(float(s["heap_rss"].max()) / dr * 1.15, 1.0))
     bottom.legend(loc="lower right", fontsize=8, frameon=False)
     bottom.set_xlim(left=0)
     return fig
@@ -269,7 +270,8 @@ def plot_span_maps(maps: list[tuple[str, PageMapSnapshot | None]]) -> Figure:
     nrows = max(-(-npages // width), 1)
     fig = _figure(10, 1.5 + min(max(nrows * 0.045, 1.8), 7.5))
     axes = fig.subplots(1, max(len(maps), 1), squeeze=False, sharey=True)[0]
-    row_bytes = width * PAGE_SIZE
+    page_size = maps[0][1].page_size if maps else PAGE_SIZE
+    row_bytes = width * page_size
     dy, unit = byte_unit(nrows * row_bytes)
     dx, xunit = byte_unit(row_bytes)
     for i, (ax, (title, m)) in enumerate(zip(axes, maps)):
@@ -288,4 +290,54 @@ def plot_span_maps(maps: list[tuple[str, PageMapSnapshot | None]]) -> Figure:
                for s in (PageState.IN_USE, PageState.FREE, PageState.RELEASED)]
     handles.append(Patch(facecolor="#f4f4f4", edgecolor="#a0aec0", label="arena not mapped yet"))
     fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=8, frameon=False)
+    return fig
+
+
+# ================================================================ a replay beside its recording
+
+
+def plot_recorded_vs_replayed(
+    *,
+    x_label: str,
+    recorded_x: np.ndarray,
+    recorded_live: np.ndarray,
+    goheap_x: np.ndarray,
+    goheap_heap: np.ndarray,
+    goheap_next_gc: np.ndarray,
+    metric_x: np.ndarray | None = None,
+    metric: np.ndarray | None = None,
+    recorded_gcs: np.ndarray | None = None,
+    goheap_gcs: np.ndarray | None = None,
+    x_scale: float = 1.0,
+) -> Figure:
+    """The recorded run's live heap beside goheap's HeapAlloc over one axis (time or events).
+
+    recorded_live: bytes allocated and not yet freed in the recording; metric: the
+    recording's own HeapAlloc metric (execution traces); recorded_gcs / goheap_gcs: where
+    each run started a collection (ticks along the top and bottom). x values are divided by
+    ``x_scale`` for display.
+    """
+    fig = _figure(10, 4.2)
+    ax = fig.subplots()
+    _style(ax)
+    series = [recorded_live, goheap_heap, goheap_next_gc] + ([metric] if metric is not None and len(metric) else [])
+    largest = max((float(np.max(s)) for s in series if len(s)), default=1.0)
+    dy = _scaled(ax, "y", largest, "heap")
+    ax.plot(recorded_x / x_scale, recorded_live / dy, color="#718096", linewidth=1.2,
+            label="recorded: allocated, not yet freed")  # fmt: skip
+    if metric is not None and len(metric):
+        ax.step(metric_x / x_scale, metric / dy, where="post", color="#38a169", linewidth=1.0,
+                label="recorded: the runtime's HeapAlloc metric")  # fmt: skip
+    ax.plot(goheap_x / x_scale, goheap_heap / dy, color=COLORS["heap_alloc"], linewidth=1.3, label="goheap: HeapAlloc")
+    ax.step(goheap_x / x_scale, goheap_next_gc / dy, where="post", color=COLORS["next_gc"], linewidth=1.0,
+            linestyle="--", label="goheap: NextGC")  # fmt: skip
+    top = largest / dy * 1.08
+    for xs, y, color, label in ((recorded_gcs, top * 0.985, "#718096", "recorded collection"),
+                                (goheap_gcs, top * 0.955, COLORS["heap_alloc"], "goheap collection")):  # fmt: skip
+        if xs is not None and len(xs):
+            ax.plot(xs / x_scale, np.full(len(xs), y), linestyle="none", marker="|", markersize=9, color=color, label=label)
+    ax.set_ylim(0, top)
+    ax.set_xlim(left=0)
+    ax.set_xlabel(x_label)
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=8, frameon=False, ncol=3)
     return fig

@@ -69,9 +69,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from goheap.atomicfile import atomic_write
 from goheap.report import profile_schema as pb
 
 __all__ = [
+    "RUNTIME_ORIGIN_FRAMES",
     "SAMPLE_TYPES",
     "Frame",
     "HeapSample",
@@ -103,6 +105,23 @@ class Frame:
     function: str
     filename: str = ""
     line: int = 0
+
+
+def _runtime_frames(*names: tuple[str, str]) -> tuple[Frame, ...]:
+    return tuple(Frame(f"runtime.{function}", f"$GOROOT/src/pkg/runtime/{file}") for function, file in names)
+
+
+#: The runtime frames above the program's stack for each of the runtime's own allocations
+#: that the profile samples (``goheap._runtime.layout.PROF_ORIGIN_*``), innermost first, as
+#: Go's profiler records them: a span's type array made when runtime.new's settype buffer
+#: fills or when a collection flushes it, the collector's ParFor descriptors, the
+#: finalizer table. (No line numbers: goheap does not run the runtime's source.)
+RUNTIME_ORIGIN_FRAMES: dict[int, tuple[Frame, ...]] = {
+    1: _runtime_frames(("settype_flush", "malloc.goc"), ("settype", "malloc.goc"), ("new", "malloc.goc")),
+    2: _runtime_frames(("settype_flush", "malloc.goc"), ("gc", "mgc0.c"), ("mallocgc", "malloc.goc")),
+    3: _runtime_frames(("parforalloc", "parfor.c"), ("gc", "mgc0.c"), ("mallocgc", "malloc.goc")),
+    4: _runtime_frames(("addfinalizer", "mfinal.c"), ("SetFinalizer", "malloc.goc")),
+}
 
 
 @dataclass
@@ -303,8 +322,8 @@ def write_heap_profile(
         duration_nanos=duration_nanos,
         comments=comments,
     )
-    # mtime=0 keeps the output byte-for-byte reproducible.
-    with open(path, "wb") as raw, gzip.GzipFile(
+    # mtime=0 keeps the output byte-for-byte reproducible; complete or not at all
+    with atomic_write(path, "wb") as raw, gzip.GzipFile(
         filename="", mode="wb", fileobj=raw, mtime=0
     ) as gz:
         gz.write(data)

@@ -39,8 +39,12 @@ tab-indented ``file:line`` line; a stack may also hold ``created by pkg.func`` a
 What is kept
 ------------
 For every complete event: its kind, address, size, type (index into a string table, -1
-when none was logged) and the *allocating function*, the first frame whose function is not
-in package ``runtime`` (index into a second table, -1 when every frame is in the runtime).
+when none was logged), its whole stack (index into a table of distinct stacks, each a list
+of ``(function, file, line)`` frames with the allocator's own frames at the top, such as
+``runtime.mallocgc`` and ``runtime.newobject``, dropped: a replay's heap profile charges
+the stack, as Go's heap profiles do) and the *allocating function*, the first frame whose
+function is not in package ``runtime`` (index into a second table, -1 when every frame is
+in the runtime).
 Frees get a function too when their stack has a non-runtime frame: that is the function
 whose allocation made the runtime sweep the freed block. GC points are kept as events of
 kind ``gc`` with address, size, type and function all 0/-1. The result is a
@@ -62,17 +66,22 @@ Robustness
 
 Speed and memory
 ----------------
-The parser reads line by line and only looks at a stack's function lines until the first
-non-runtime frame; the rest of the stack is skipped with one comparison per line. Events
-are buffered in compact typed arrays of at most :data:`CHUNK_EVENTS` events. Memory never
-grows with the size of the log: :func:`import_log` keeps 25 bytes per event (the
-:class:`Trace` it returns), and :func:`import_log_to_file` (what ``goheap trace import``
-runs) not even that: it spills each full chunk to temporary column files beside the output
-and streams them into the trace file at the end, so its peak memory is one chunk plus the
-string tables, whatever the length of the log.
+A compiled scanner (:mod:`goheap.trace.logscan`) reads the log's bytes (Python's text mode
+rules: UTF-8 with bad bytes replaced, ``\n``, ``\r\n`` or ``\r`` ending a line) and
+writes each event's kind, address and size and two keys, one for its type's name and one
+for its stack (each function and code position, the arguments and frame pointers that
+differ between calls from one place left out), each key entered once in a table of
+distinct keys. Python turns each new key into strings, and a stack into frames, once: a log
+of millions of events has a few thousand distinct stacks. Events are written in chunks of
+at most :data:`CHUNK_EVENTS`. Memory never grows with the size of the log: :func:`import_log`
+keeps 26 bytes per event (the :class:`Trace` it returns), and :func:`import_log_to_file`
+(what ``goheap trace import`` runs) not even that: it spills each full chunk to temporary
+column files beside the output and streams them into the trace file at the end, so its
+peak memory is one chunk, one event's bytes and the string tables, whatever the length of
+the log. An event held whole must fit in :data:`MAX_EVENT_BYTES`.
 
-The log can be a file, a pipe or ``"-"`` (standard input): gzip is recognised by peeking
-at the first bytes, never by seeking.
+The log can be a file, a pipe or ``"-"`` (standard input): gzip is recognised by its
+first bytes, never by seeking.
 """
 
 from __future__ import annotations
@@ -80,12 +89,8 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import re
-import sys
 import tempfile
 import warnings
-import zlib
-from array import array
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +99,9 @@ from typing import IO, Any
 
 import numpy as np
 
+from goheap.trace import logscan
+from goheap.trace.bounded import LineGuard
+from goheap.trace.byteinput import ByteInput, CorruptStream
 from goheap.trace.tracefile import (
     COLUMNS,
     FORMAT_NAME,
@@ -105,6 +113,7 @@ from goheap.trace.tracefile import (
     Trace,
     TraceFormatError,
     TraceTruncatedWarning,
+    kind_counts,
     summary_text,
     write_trace_file,
 )
@@ -112,6 +121,7 @@ from goheap.trace.tracefile import (
 __all__ = [
     "CHUNK_EVENTS",
     "ImportResult",
+    "MAX_EVENT_BYTES",
     "TraceFormatError",
     "TraceTruncatedWarning",
     "import_log",
@@ -126,11 +136,6 @@ CHUNK_EVENTS = 1 << 18
 PROGRESS_EVERY = 4096
 
 _GZIP_MAGIC = b"\x1f\x8b"
-_HEX = r"0[xX][0-9a-fA-F]+"
-_ALLOC_RE = re.compile(rf"tracealloc\(({_HEX}), ({_HEX})(?:, (.+))?\)[ \t\r\n]*\Z", re.S)
-_FREE_RE = re.compile(rf"tracefree\(({_HEX}), ({_HEX})(?:, (.+))?\)[ \t\r\n]*\Z", re.S)
-_GC_RE = re.compile(r"tracegc\(\)[ \t\r\n]*\Z")
-_EVENT_PREFIXES = ("tracealloc(", "tracefree(", "tracegc(")
 _GRAMMAR = {
     "tracealloc(": ("tracealloc", "'tracealloc(0xADDR, 0xSIZE[, TYPE])'"),
     "tracefree(": ("tracefree", "'tracefree(0xADDR, 0xSIZE)'"),
@@ -147,65 +152,128 @@ def _snippet(line: str, limit: int = 80) -> str:
     return repr(s)
 
 
-class _Columns:
-    """Chunked column storage: typed ``array.array`` buffers flushed to numpy chunks.
+#: The columns a log fills: the trace file's required ones and each event's stack.
+_LOG_COLUMNS = (*COLUMNS, ("stack_id", np.dtype("<i4")))
 
-    With ``spill_dir`` each flushed chunk is appended to one file per column in that
-    directory instead of being kept, and only running totals stay in memory.
+#: Frames at the top of an allocation's stack that are the allocator itself, not its caller:
+#: Go's heap profiles start at the function that asked for memory, and so does goheap's.
+_ALLOCATOR_FRAMES = frozenset(
+    "runtime." + f
+    for f in "mallocgc newobject newarray makeslice makeslicecopy growslice makemap makemap_small "
+    "makechan rawstring rawstringtmp rawbyteslice rawruneslice mallocgcTiny mallocgcSmallNoscan "
+    "mallocgcSmallScanNoHeader mallocgcSmallScanHeader mallocgcLarge profilealloc".split()
+)
+
+
+class _StackTable:
+    """The distinct stacks of a log as frames (function, file, line), deduplicated.
+
+    A stack is keyed by its function names and ``file:line +0xPC`` lines (the arguments,
+    frame and stack pointers that differ between calls from one place are left out).
     """
 
-    __slots__ = (
-        "kind", "addr", "size", "type_id", "func_id", "chunks", "chunk_events",
-        "spill_files", "n_events", "counts", "nbytes",
-    )
+    def __init__(self) -> None:
+        self.ids: dict[tuple[str, ...], int] = {}
+        self.func_of: list[str | None] = []  # each stack's first non-runtime function
+        self.frame_ids: dict[tuple[str, str, int], int] = {}
+        self.frames: list[tuple[str, str, int]] = []
+        self.stack_frames: list[int] = []
+        self.offsets: list[int] = [0]
+        self._frame_of: dict[tuple[str, str], int] = {}  # (function, file line's text) -> frame id
+
+    def add(self, key: tuple[str, ...]) -> int:
+        """The id of the stack ``key`` (alternately a function and its ``file:line`` line)."""
+        funcs = key[0::2]
+        top = 0
+        while top < len(funcs) - 1 and funcs[top] in _ALLOCATOR_FRAMES:
+            top += 1
+        fids = []
+        for frame in zip(funcs[top:], key[2 * top + 1 :: 2]):
+            fid = self._frame_of.get(frame)
+            if fid is None:
+                file, _, line = frame[1].split(" ", 1)[0].rpartition(":")
+                parsed = (frame[0], file, int(line) if line.isdecimal() else 0)
+                fid = self.frame_ids.get(parsed)
+                if fid is None:
+                    fid = self.frame_ids[parsed] = len(self.frames)
+                    self.frames.append(parsed)
+                self._frame_of[frame] = fid
+            fids.append(fid)
+        self.func_of.append(next((f for f in funcs if not f.startswith("runtime.")), None))
+        self.stack_frames.extend(fids)
+        self.offsets.append(len(self.stack_frames))
+        sid = self.ids[key] = len(self.ids)
+        return sid
+
+    def tables(self) -> dict[str, Any]:
+        """The stack table as :class:`Trace` fields."""
+        return {
+            "frames": tuple(self.frames),
+            "stack_frames": np.array(self.stack_frames, np.int32),
+            "stack_offsets": np.array(self.offsets, np.int64),
+        }
+
+
+class _Columns:
+    """The events' columns, a chunk of at most ``chunk_events`` at a time: :attr:`out` are
+    the arrays the scanner fills (kind, address, size, type key, stack key); each full
+    chunk becomes the trace's columns (keys turned into ids) and is kept, or with
+    ``spill_dir`` appended to one file per column there, only running totals staying in
+    memory.
+    """
 
     def __init__(self, chunk_events: int, spill_dir: str | None = None) -> None:
         self.chunk_events = chunk_events
+        self.out = (
+            np.empty(chunk_events, np.uint8),
+            np.empty(chunk_events, np.uint64),
+            np.empty(chunk_events, np.uint64),
+            np.empty(chunk_events, np.int32),
+            np.empty(chunk_events, np.int32),
+        )
         self.chunks: list[tuple[np.ndarray, ...]] = []
         self.spill_files: dict[str, IO[bytes]] | None = None
         if spill_dir is not None:
-            self.spill_files = {
-                name: open(os.path.join(spill_dir, f"{name}.bin"), "w+b")  # noqa: SIM115
-                for name, _ in COLUMNS
-            }
+            self.spill_files = {}
+            for name, _ in _LOG_COLUMNS:
+                self.spill_files[name] = open(os.path.join(spill_dir, f"{name}.bin"), "w+b")  # noqa: SIM115
         self.n_events = 0
         self.counts = np.zeros(len(KIND_NAMES), np.int64)
         self.nbytes = [0, 0]  # alloc, free (Python ints: sums can pass 2**64)
-        self._new_buffers()
+        self.sizes: tuple[int, int] | None = None  # the least and greatest size spilled
 
-    def _new_buffers(self) -> None:
-        self.kind = array("B")
-        self.addr = array("Q")
-        self.size = array("Q")
-        self.type_id = array("i")
-        self.func_id = array("i")
-
-    def flush(self) -> None:
-        bufs = (self.kind, self.addr, self.size, self.type_id, self.func_id)
-        if len(bufs[0]):
-            chunk = tuple(
-                np.frombuffer(b, dtype=b.typecode).astype(dt)
-                for b, (_, dt) in zip(bufs, COLUMNS, strict=True)
-            )
-            self.n_events += len(chunk[0])
-            if self.spill_files is None:
-                self.chunks.append(chunk)
-            else:
-                kind, size = chunk[0], chunk[2]
-                self.counts += np.bincount(kind, minlength=len(KIND_NAMES))
-                for k in (KIND_ALLOC, KIND_FREE):
-                    self.nbytes[k] += int(size[kind == k].sum(dtype=np.uint64))
-                for (name, _), a in zip(COLUMNS, chunk, strict=True):
-                    self.spill_files[name].write(memoryview(a))
-        self._new_buffers()
+    def flush(self, n: int, ids: _Ids) -> None:
+        """The first ``n`` events of :attr:`out` become a chunk of the trace's columns."""
+        if not n:
+            return
+        kind, addr, size, type_key, stack_key = (a[:n] for a in self.out)
+        stack_id = ids.stack_of_key()[stack_key]
+        chunk = (
+            kind.copy(),
+            addr.copy(),
+            size.copy(),
+            ids.type_of_key()[type_key],
+            ids.func_of_stack()[stack_id],
+            stack_id,
+        )
+        self.n_events += n
+        if self.spill_files is None:
+            self.chunks.append(chunk)
+        else:
+            self.counts += kind_counts(kind)
+            for k in (KIND_ALLOC, KIND_FREE):
+                self.nbytes[k] += int(size[kind == k].sum(dtype=np.uint64))
+            low, high = int(size.min()), int(size.max())
+            self.sizes = (low, high) if self.sizes is None else (min(low, self.sizes[0]), max(high, self.sizes[1]))
+            for (name, _), a in zip(_LOG_COLUMNS, chunk, strict=True):
+                self.spill_files[name].write(memoryview(a))
 
     def finish(self) -> dict[str, np.ndarray]:
         """All events as numpy columns (in-memory storage only)."""
-        self.flush()
         out = {}
-        for i, (name, dtype) in enumerate(COLUMNS):
+        for i, (name, dtype) in enumerate(_LOG_COLUMNS):
             parts = [c[i] for c in self.chunks]
-            out[name] = np.concatenate(parts) if parts else np.empty(0, dtype)
+            out[name] = parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.empty(0, dtype)
         self.chunks = []
         for a in out.values():
             a.flags.writeable = False  # lets Trace take the arrays without copying
@@ -213,7 +281,6 @@ class _Columns:
 
     def spilled(self, block_bytes: int = 1 << 20) -> dict[str, tuple[int, Iterable[bytes]]]:
         """Each spilled column as ``(rows, blocks)`` for :func:`write_trace_file`."""
-        self.flush()
         assert self.spill_files is not None
 
         def blocks(f: IO[bytes]) -> Iterable[bytes]:
@@ -228,6 +295,71 @@ class _Columns:
             f.close()
 
 
+class _Ids:
+    """What the scanner's keys stand for: the type, stack and function tables of the trace.
+
+    Each key the scanner enters (:mod:`goheap.trace.logscan`) is turned into strings once,
+    in the order the keys were entered, which is the order their events completed, so the
+    tables keep the order of first appearance. Two keys whose strings come out equal share
+    one id.
+    """
+
+    def __init__(self, stacks: _StackTable) -> None:
+        self.stacks = stacks
+        self.type_ids: dict[str, int] = {}
+        self.func_ids: dict[str, int] = {}
+        self._key_type: list[int] = []  # per key: its type id, or -1
+        self._key_stack: list[int] = []  # per key: its stack id, or -1
+        self._stack_func: list[int] = []  # per stack: its function id, or -1
+        self._arrays: tuple[np.ndarray, ...] | None = None
+        self._segments: list[str] = []  # each stack segment's string (see logscan)
+
+    def add_keys(self, keys: tuple, n_keys: int, segs: tuple, n_segs: int) -> None:
+        """Turn the keys (and stack segments) entered since the last call into ids."""
+        pool, off, length, _ = segs
+        for k in range(len(self._segments), n_segs):
+            segment = pool[off[k] : off[k] + length[k]].tobytes()
+            text = segment[1:].decode("utf-8", errors="replace")
+            self._segments.append(text.rstrip() if segment[0] == logscan.SEG_FILE_LINE else text)
+        pool, key_off, key_len, _ = keys
+        for k in range(len(self._key_type), n_keys):
+            key = pool[key_off[k] : key_off[k] + key_len[k]].tobytes()
+            if key[0] == logscan.KEY_TYPE:
+                name = key[1:].decode("utf-8", errors="replace")
+                tid = self.type_ids.get(name)
+                if tid is None:
+                    tid = self.type_ids[name] = len(self.type_ids)
+                self._key_type.append(tid)
+                self._key_stack.append(-1)
+                continue
+            strings = tuple(map(self._segments.__getitem__, np.frombuffer(key, "<i4", offset=1).tolist()))
+            sid = self.stacks.ids.get(strings)
+            if sid is None:
+                sid = self.stacks.add(strings)
+                fname = self.stacks.func_of[sid]
+                fid = -1
+                if fname is not None:
+                    fid = self.func_ids.setdefault(fname, len(self.func_ids))
+                self._stack_func.append(fid)
+            self._key_type.append(-1)
+            self._key_stack.append(sid)
+        self._arrays = None
+
+    def _lookups(self) -> tuple[np.ndarray, ...]:
+        if self._arrays is None:  # each with -1 at the end, where a key of -1 lands
+            self._arrays = tuple(np.array([*v, -1], np.int32) for v in (self._key_type, self._key_stack, self._stack_func))
+        return self._arrays
+
+    def type_of_key(self) -> np.ndarray:
+        return self._lookups()[0]
+
+    def stack_of_key(self) -> np.ndarray:
+        return self._lookups()[1]
+
+    def func_of_stack(self) -> np.ndarray:
+        return self._lookups()[2]
+
+
 def parse_lines(
     lines: Iterable[str],
     *,
@@ -236,305 +368,228 @@ def parse_lines(
     chunk_events: int = CHUNK_EVENTS,
     _stacklevel: int = 2,
 ) -> Trace:
-    """Parse allocfreetrace log lines (with their ``\\n``) into a :class:`Trace`.
+    """Parse allocfreetrace log lines (each ending with its line break, as a text file
+    gives them) into a :class:`Trace`.
 
-    This is the streaming core of :func:`import_log`; ``lines`` can be any iterable of
-    strings, e.g. an open text file. ``source`` names the log in messages and in the
-    trace's metadata. ``progress``, if given, is called with no argument about every
-    :data:`PROGRESS_EVERY` events. Raises :class:`TraceFormatError`; warns
-    :class:`TraceTruncatedWarning` (see the module docstring). An ``EOFError`` raised by
-    ``lines`` (a gzip stream cut short) counts as truncation.
+    :func:`import_log` over an iterable of strings, e.g. an open text file: they are read
+    as the lines of a log would be (a ``\r\n`` or ``\r`` is a line break). ``source``
+    names the log in messages and in the trace's metadata. ``progress``, if given, is
+    called with no argument about every :data:`PROGRESS_EVERY` events. Raises
+    :class:`TraceFormatError`; warns :class:`TraceTruncatedWarning` (see the module
+    docstring). An ``EOFError`` raised by ``lines`` (a gzip stream cut short) counts as
+    truncation.
     """
     cols = _Columns(chunk_events)
-    types, funcs, meta = _parse_into(
-        cols, lines, source=source, progress=progress, stacklevel=_stacklevel + 1
-    )
-    return Trace(**cols.finish(), types=types, funcs=funcs, meta=meta)
-
-
-def _parse_into(
-    cols: _Columns,
-    lines: Iterable[str],
-    *,
-    source: str,
-    progress: Callable[[], Any] | None,
-    stacklevel: int,
-) -> tuple[tuple[str, ...], tuple[str, ...], dict[str, Any]]:
-    """Parse ``lines`` into ``cols``; return the type and function tables and the meta."""
-    type_ids: dict[str, int] = {}
-    func_ids: dict[str, int] = {}
-    # Bound methods and constants as locals: this loop runs once per log line.
-    k_append, a_append, s_append = cols.kind.append, cols.addr.append, cols.size.append
-    t_append, f_append = cols.type_id.append, cols.func_id.append
-    alloc_match, free_match, gc_match = _ALLOC_RE.match, _FREE_RE.match, _GC_RE.match
-    prefixes = _EVENT_PREFIXES
-    chunk_size = cols.chunk_events
-    n_events = 0
-    n_in_chunk = 0
-    lineno = 0
-    truncated_at: int | None = None  # line of the incomplete event, if any
-    truncated_why = ""
-
-    def malformed(n: int, line: str) -> TraceFormatError:
-        for prefix, (what, grammar) in _GRAMMAR.items():
-            if line.startswith(prefix):
-                break
-        return TraceFormatError(
-            f"{source}:{n}: malformed {what} line: expected {grammar}, got {_snippet(line)}"
+    stacks = _StackTable()
+    with ByteInput(_LinesStream(lines)) as log:
+        types, funcs, meta = _scan(
+            log, cols, stacks, source=source, progress=progress and (lambda _raw: progress()), stacklevel=_stacklevel + 1
         )
-
-    def nested(n: int, line: str, start: int, expected: str) -> TraceFormatError:
-        return TraceFormatError(
-            f"{source}:{n}: unexpected event line inside the event that starts at line "
-            f"{start}: expected {expected}, got {_snippet(line)}"
-        )
-
-    it = enumerate(lines, 1)
-    try:
-        for lineno, line in it:
-            if line[0] != "t" or not line.startswith(prefixes):
-                continue  # blank line or program output between events
-            start = lineno
-            # ---- the event line --------------------------------------------------------
-            if line.startswith("tracegc("):
-                if gc_match(line) is None:
-                    if not line.endswith("\n"):  # last line of the file, cut short
-                        truncated_at, truncated_why = lineno, "in the middle of a tracegc line"
-                        break
-                    raise malformed(lineno, line)
-                # A GC: skip the other goroutines' stacks up to "end tracegc".
-                for lineno, line in it:
-                    c = line[0]
-                    if c == "e" and line.startswith("end tracegc"):
-                        break
-                    if c == "t" and line.startswith(prefixes):
-                        raise nested(lineno, line, start, "'end tracegc'")
-                else:
-                    truncated_at, truncated_why = start, "in the tracegc event"
-                    break
-                k_append(KIND_GC)
-                a_append(0)
-                s_append(0)
-                t_append(-1)
-                f_append(-1)
-            else:
-                if line[5] == "a":
-                    kind = KIND_ALLOC
-                    m = alloc_match(line)
-                else:
-                    kind = KIND_FREE
-                    m = free_match(line)
-                if m is None:
-                    if not line.endswith("\n"):
-                        truncated_at, truncated_why = lineno, "in the middle of an event line"
-                        break
-                    raise malformed(lineno, line)
-                addr = int(m[1], 16)
-                size = int(m[2], 16)
-                tname = m[3]
-                # ---- the goroutine header ----------------------------------------------
-                for lineno, line in it:
-                    break
-                else:
-                    truncated_at, truncated_why = start, "after an event line, before its stack"
-                    break
-                if not line.startswith("goroutine "):
-                    if not line.endswith("\n") and "goroutine ".startswith(line):
-                        truncated_at, truncated_why = start, "in the goroutine header"
-                        break
-                    raise TraceFormatError(
-                        f"{source}:{lineno}: expected a goroutine header "
-                        f"'goroutine N [status]:' after the event line {start}, "
-                        f"got {_snippet(line)}"
-                    )
-                # ---- the stack: find the first non-runtime function --------------------
-                fname = None
-                complete = False
-                for lineno, line in it:
-                    c = line[0]
-                    if c == "\t":
-                        continue  # file:line of a frame
-                    if c == "\n":
-                        complete = True  # a stack of runtime frames only
-                        break
-                    if c == "r" and line.startswith("runtime."):
-                        continue
-                    if c == "c" and line.startswith("created by "):
-                        continue
-                    if c == "t" and line.startswith(prefixes):
-                        raise nested(lineno, line, start, "a stack frame or a blank line")
-                    p = line.rfind("(")
-                    if p <= 0:
-                        continue  # "...additional frames elided..." or stray output
-                    if not line.endswith("\n"):
-                        break  # cut short at the end of the file
-                    fname = line[:p]
-                    # Skip the rest of the stack.
-                    for lineno, line in it:
-                        if line == "\n":
-                            complete = True
-                            break
-                        if line[0] == "t" and line.startswith(prefixes):
-                            raise nested(lineno, line, start, "a stack frame or a blank line")
-                    break
-                if not complete:
-                    truncated_at, truncated_why = start, "in the event's stack"
-                    break
-                # Complete: only now enter its strings in the tables.
-                if tname is None:
-                    tid = -1
-                else:
-                    tid = type_ids.get(tname)
-                    if tid is None:
-                        tid = type_ids[tname] = len(type_ids)
-                if fname is None:
-                    fid = -1
-                else:
-                    fid = func_ids.get(fname)
-                    if fid is None:
-                        fid = func_ids[fname] = len(func_ids)
-                k_append(kind)
-                a_append(addr)
-                s_append(size)
-                t_append(tid)
-                f_append(fid)
-            # ---- bookkeeping per complete event ---------------------------------------
-            n_events += 1
-            n_in_chunk += 1
-            if n_in_chunk == chunk_size:
-                cols.flush()
-                k_append, a_append, s_append = cols.kind.append, cols.addr.append, cols.size.append
-                t_append, f_append = cols.type_id.append, cols.func_id.append
-                n_in_chunk = 0
-            if progress is not None and n_events % PROGRESS_EVERY == 0:
-                progress()
-    except EOFError as e:
-        truncated_at = lineno + 1
-        truncated_why = f"in a compressed stream cut short ({e})"
-    except (zlib.error, gzip.BadGzipFile) as e:
-        raise TraceFormatError(f"{source}:{lineno + 1}: corrupt gzip stream: {e}") from None
-
-    if n_events == 0:
-        cut = (
-            f"; the log ends mid-event at line {truncated_at} ({truncated_why})"
-            if truncated_at is not None
-            else ""
-        )
-        where = "the log is empty" if lineno == 0 else f"in {lineno:,} lines"
-        raise TraceFormatError(
-            f"{source}: no allocfreetrace events found: {where} "
-            "(expected lines like 'tracealloc(0xADDR, 0xSIZE[, TYPE])'; was the program "
-            f"run with GODEBUG=allocfreetrace=1 and its stderr captured?){cut}"
-        )
-    if truncated_at is not None:
-        warnings.warn(
-            f"{source}:{truncated_at}: log truncated {truncated_why}; imported the "
-            f"{n_events:,} complete events before it",
-            TraceTruncatedWarning,
-            stacklevel=stacklevel,
-        )
-    if progress is not None:
-        progress()
-    cols.flush()
-    meta = {
-        "source": source,
-        "log_lines": lineno,
-        "truncated": truncated_at is not None,
-    }
-    return tuple(type_ids), tuple(func_ids), meta
+    return Trace(**cols.finish(), types=types, funcs=funcs, meta=meta, **stacks.tables())
 
 
-class _CountingReader(io.RawIOBase):
-    """A raw binary stream over ``f`` that counts the bytes read through it."""
+class _LinesStream(io.RawIOBase):
+    """The UTF-8 bytes of an iterable of strings, as a raw binary stream."""
 
-    def __init__(self, f: IO[bytes]) -> None:
+    def __init__(self, lines: Iterable[str]) -> None:
         super().__init__()
-        self._f = f
-        self.count = 0
+        self._lines = iter(lines)
+        self._rest = b""
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b: Any) -> int:
-        n = self._f.readinto(b)  # type: ignore[attr-defined]
-        self.count += n or 0
-        return n  # type: ignore[no-any-return]
-
-
-class _LogFile:
-    """An open log (a path, or ``"-"`` for standard input): text lines plus byte counts.
-
-    The input is only ever read forwards, so pipes and FIFOs work; gzip is detected by
-    peeking at the first two bytes.
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        if os.fspath(path) == "-":
-            self._file: IO[bytes] = sys.stdin.buffer
-            self._owned = False
-        else:
-            self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed in close()
-            self._owned = True
-        try:
-            self._counter = _CountingReader(self._file)
-            self._buffered = io.BufferedReader(self._counter, 1 << 16)
-            self.compressed = self._buffered.peek(2)[:2] == _GZIP_MAGIC
-            self._gzip = (
-                gzip.GzipFile(fileobj=self._buffered, mode="rb") if self.compressed else None
-            )
-            self.text = io.TextIOWrapper(
-                self._gzip or self._buffered, encoding="utf-8", errors="replace", newline=None
-            )
-        except BaseException:
-            self.close()
-            raise
-
-    def raw_pos(self) -> int:
-        """Bytes of the file read so far (compressed bytes for a gzip file)."""
-        return self._counter.count
-
-    def log_pos(self) -> int:
-        """Bytes of (uncompressed) log read so far; exact once the log has been read."""
-        if self._gzip is not None:
-            try:
-                return self._gzip.tell()
-            except (OSError, ValueError):
+        view = memoryview(b).cast("B")
+        while not self._rest:
+            line = next(self._lines, None)
+            if line is None:
                 return 0
-        return self._counter.count - len(self._buffered.peek(0)) if not self._buffered.closed else 0
+            self._rest = line.encode("utf-8", errors="surrogatepass")
+        n = min(len(view), len(self._rest))
+        view[:n], self._rest = self._rest[:n], self._rest[n:]
+        return n
 
-    def close(self) -> None:
-        try:
-            text = getattr(self, "text", None)
-            if text is not None:
-                text.detach()  # leave closing to us: stdin must stay open
-        except ValueError:
-            pass
-        finally:
-            if self._owned:
-                self._file.close()
 
-    def __enter__(self) -> _LogFile:
-        return self
+#: An event the scanner must hold whole (its lines and stack) is at most this long.
+MAX_EVENT_BYTES = 64 << 20
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+_CUTS = {
+    logscan.CUT_GC_LINE: "in the middle of a tracegc line",
+    logscan.CUT_GC: "in the tracegc event",
+    logscan.CUT_EVENT_LINE: "in the middle of an event line",
+    logscan.CUT_BEFORE_STACK: "after an event line, before its stack",
+    logscan.CUT_HEADER: "in the goroutine header",
+    logscan.CUT_STACK: "in the event's stack",
+}
+
+
+def _scan(
+    log: ByteInput,
+    cols: _Columns,
+    stacks: _StackTable,
+    *,
+    source: str,
+    progress: Callable[[int], Any] | None,
+    stacklevel: int,
+) -> tuple[tuple[str, ...], tuple[str, ...], dict[str, Any]]:
+    """Scan the log into ``cols``; return the type and function tables and the meta.
+
+    ``progress(raw bytes read)`` is called about every :data:`PROGRESS_EVERY` events.
+    """
+    ls = logscan
+    st = np.zeros(ls.N_STATE, np.int64)
+    keys, segs = ls.new_keys(), ls.new_keys()
+    ids = _Ids(stacks)
+    since_progress = 0
+    try:
+        while True:
+            events = int(st[ls.ST_EVENTS])
+            stop_at = cols.chunk_events
+            if progress is not None:
+                stop_at = min(stop_at, events + PROGRESS_EVERY - since_progress)
+            ls.scan_log(log.buf, log.filled, log.base, log.eof, st, *cols.out, stop_at, keys, segs)
+            stop = int(st[ls.ST_STOP])
+            ids.add_keys(keys, int(st[ls.ST_KEYS]), segs, int(st[ls.ST_SEGS]))
+            since_progress += int(st[ls.ST_EVENTS]) - events
+            if progress is not None and since_progress >= PROGRESS_EVERY:
+                progress(log.raw_read)
+                since_progress = 0
+            if stop == ls.STOP_FULL:
+                if st[ls.ST_EVENTS] == cols.chunk_events:
+                    cols.flush(cols.chunk_events, ids)
+                    st[ls.ST_EVENTS] = 0
+            elif stop == ls.STOP_MORE:
+                if log.end - st[ls.ST_POS] > MAX_EVENT_BYTES:
+                    raise TraceFormatError(
+                        f"{source}:{int(st[ls.ST_LINENO]) + 1}: an event (or a line) longer than "
+                        f"{MAX_EVENT_BYTES >> 20} MiB starts here: not an allocfreetrace log"
+                    )
+                log.more(keep=int(st[ls.ST_POS]))
+            elif stop == ls.STOP_KEYS:  # the table that is full, twice as large
+                room = 2 * (log.end - int(st[ls.ST_POS]))
+                if st[ls.ST_WHAT] == ls.FULL_KEYS:
+                    keys = ls.grown_keys(keys, int(st[ls.ST_KEYS]), int(st[ls.ST_POOL]), room)
+                else:
+                    segs = ls.grown_keys(segs, int(st[ls.ST_SEGS]), int(st[ls.ST_SEG_POOL]), room)
+            elif stop == ls.STOP_ERROR:
+                raise _scan_error(log, st, source)
+            else:
+                break
+    except CorruptStream as e:
+        raise TraceFormatError(f"{source}:{int(st[ls.ST_LINENO]) + 1}: corrupt gzip stream: {e}") from None
+    cols.flush(int(st[ls.ST_EVENTS]), ids)
+    lineno = int(st[ls.ST_LINE])
+    cut = int(st[ls.ST_WHAT])
+    truncated_at: int | None = None
+    truncated_why = ""
+    if log.cut_short:
+        truncated_at, truncated_why = lineno + 1, f"in a compressed stream cut short ({log.cut_reason})"
+    elif cut != ls.CUT_NONE:
+        at_line = cut in (ls.CUT_GC_LINE, ls.CUT_EVENT_LINE)
+        truncated_at, truncated_why = (lineno if at_line else int(st[ls.ST_START])), _CUTS[cut]
+    if cols.n_events == 0:
+        where = "the log is empty" if lineno == 0 else f"in {lineno:,} lines"
+        raise TraceFormatError(
+            f"{source}: no allocfreetrace events found: {where} "
+            "(expected lines like 'tracealloc(0xADDR, 0xSIZE[, TYPE])'; was the program "
+            "run with GODEBUG=allocfreetrace=1 and its stderr captured?)"
+            + (f"; the log ends mid-event at line {truncated_at} ({truncated_why})" if truncated_at is not None else "")
+        )
+    if truncated_at is not None:
+        warnings.warn(
+            f"{source}:{truncated_at}: log truncated {truncated_why}; imported the "
+            f"{cols.n_events:,} complete events before it",
+            TraceTruncatedWarning,
+            stacklevel=stacklevel,
+        )
+    if progress is not None:
+        progress(log.raw_read)
+    meta = {
+        "source": source,
+        "source_format": "allocfreetrace",
+        "log_lines": lineno,
+        "truncated": truncated_at is not None,
+    }
+    return tuple(ids.type_ids), tuple(ids.func_ids), meta
+
+
+def _scan_error(log: ByteInput, st: np.ndarray, source: str) -> TraceFormatError:
+    """The error the scanner stopped at, naming the line and quoting it."""
+    ls = logscan
+    what, lineno, start = int(st[ls.ST_WHAT]), int(st[ls.ST_LINE]), int(st[ls.ST_START])
+    a, b = int(st[ls.ST_A]) - log.base, int(st[ls.ST_B]) - log.base
+    text = log.buf[a:b].tobytes().decode("utf-8", errors="replace")
+    if what == ls.ERR_MALFORMED:
+        prefix = next(p for p in _GRAMMAR if text.startswith(p))
+        kind, grammar = _GRAMMAR[prefix]
+        return TraceFormatError(f"{source}:{lineno}: malformed {kind} line: expected {grammar}, got {_snippet(text)}")
+    if what in (ls.ERR_NESTED_GC, ls.ERR_NESTED_STACK):
+        expected = "'end tracegc'" if what == ls.ERR_NESTED_GC else "a stack frame or a blank line"
+        return TraceFormatError(
+            f"{source}:{lineno}: unexpected event line inside the event that starts at line "
+            f"{start}: expected {expected}, got {_snippet(text)}"
+        )
+    if what == ls.ERR_NO_HEADER:
+        return TraceFormatError(
+            f"{source}:{lineno}: expected a goroutine header "
+            f"'goroutine N [status]:' after the event line {start}, got {_snippet(text)}"
+        )
+    return TraceFormatError(
+        f"{source}:{lineno}: {'address' if what == ls.ERR_ADDR_BITS else 'size'} {text} does not fit in 64 bits"
+    )
 
 
 def open_log(path: str | os.PathLike[str]) -> IO[str]:
     """Open a log for reading as text, decompressing it if it starts with gzip magic.
 
     Opened exactly as :func:`import_log` reads it (UTF-8, ``errors='replace'``, universal
-    newlines); closing the returned file closes everything.
+    newlines, each line at most :data:`~goheap.trace.bounded.MAX_LINE_BYTES`); closing the
+    returned file closes everything.
     """
-    with open(path, "rb") as f:
-        compressed = f.read(2) == _GZIP_MAGIC
-    if compressed:
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline=None)
-    return open(path, encoding="utf-8", errors="replace", newline=None)  # noqa: SIM115
+    raw = open(path, "rb")  # noqa: SIM115 - closed with the text stream
+    try:
+        buffered = io.BufferedReader(raw, 1 << 16)
+        stream: IO[bytes] = buffered
+        if buffered.peek(2)[:2] == _GZIP_MAGIC:
+            stream = gzip.GzipFile(fileobj=buffered, mode="rb")
+        guarded = io.BufferedReader(LineGuard(_Closing(stream, raw), _source_name(path)), 1 << 16)
+        return io.TextIOWrapper(guarded, encoding="utf-8", errors="replace", newline=None)
+    except BaseException:
+        raw.close()
+        raise
+
+
+class _Closing(io.RawIOBase):
+    """Reads ``stream``; closing it closes ``stream`` and then the file under it."""
+
+    def __init__(self, stream: IO[bytes], file: IO[bytes]) -> None:
+        super().__init__()
+        self._stream, self._file = stream, file
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        return self._stream.readinto(b)  # type: ignore[attr-defined, no-any-return]
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._stream.close()
+            finally:
+                self._file.close()
+        super().close()
 
 
 def _source_name(path: str | os.PathLike[str]) -> str:
     return "<stdin>" if os.fspath(path) == "-" else Path(path).name
+
+
+def _log_input(path: str | os.PathLike[str]) -> ByteInput:
+    """The log's bytes, every line bounded (:class:`~goheap.trace.bounded.LineGuard`, after
+    decompression: ``/dev/zero`` or a gzip bomb is refused after one long line, never held)."""
+    return ByteInput(path, wrap=lambda stream: LineGuard(stream, _source_name(path)))
 
 
 def import_log(
@@ -554,39 +609,13 @@ def import_log(
     Raises :class:`TraceFormatError` for a malformed or empty log and ``OSError`` if the
     file cannot be read; warns :class:`TraceTruncatedWarning` for a log cut short.
     """
-    with _LogFile(path) as log:
-        tick = _ticker(log, progress)
-        trace = parse_lines(
-            log.text,
-            source=_source_name(path),
-            progress=tick,
-            chunk_events=chunk_events,
-            _stacklevel=3,
-        )
-        meta = dict(trace.meta)
-        meta["log_bytes"] = log.log_pos()
+    cols = _Columns(chunk_events)
+    stacks = _StackTable()
+    with _log_input(path) as log:
+        types, funcs, meta = _scan(log, cols, stacks, source=_source_name(path), progress=progress, stacklevel=3)
+        meta["log_bytes"] = log.end
         meta["compressed"] = log.compressed
-    return Trace(
-        kind=trace.kind,
-        addr=trace.addr,
-        size=trace.size,
-        type_id=trace.type_id,
-        func_id=trace.func_id,
-        types=trace.types,
-        funcs=trace.funcs,
-        meta=meta,
-    )
-
-
-def _ticker(log: _LogFile, progress: ProgressCallback | None) -> Callable[[], Any] | None:
-    if progress is None:
-        return None
-    raw_pos = log.raw_pos
-
-    def tick() -> None:
-        progress(raw_pos())
-
-    return tick
+    return Trace(**cols.finish(), types=types, funcs=funcs, meta=meta, **stacks.tables())
 
 
 @dataclass(frozen=True)
@@ -613,34 +642,41 @@ def import_log_to_file(
 ) -> ImportResult:
     """Import an allocfreetrace log straight into the trace file ``out``, in bounded memory.
 
-    The same import as :func:`import_log` followed by :meth:`Trace.save`, byte for byte
-    the same file, but the events are never all in memory: full chunks of
+    The same import as :func:`import_log` (:meth:`Trace.load` of the file gives the same
+    trace), but the events are never all in memory: full chunks of
     ``chunk_events`` events are spilled to a temporary directory beside ``out`` and
-    streamed into the trace file at the end. Peak memory is therefore one chunk (25
-    bytes an event) plus the type and function tables, however long the log.
+    streamed into the trace file at the end. Peak memory is therefore one chunk (about 60
+    bytes an event) plus the type, function and stack tables, however long the log.
 
     Errors as :func:`import_log`; on any error (a malformed log included) nothing is
     written: ``out`` is left as it was and the temporary files are removed.
     """
     out = Path(out)
     directory = out.parent if str(out.parent) else Path(".")
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", suffix=".import", dir=directory) as spill:
+    try:
+        spill_dir = tempfile.TemporaryDirectory(prefix=f".{out.name}.", suffix=".import", dir=directory)
+    except OSError as e:  # name the output, never the temporary directory
+        raise OSError(e.errno, e.strerror, os.fspath(out)) from None
+    with spill_dir as spill:
         cols = _Columns(chunk_events, spill_dir=spill)
         try:
-            with _LogFile(path) as log:
-                types, funcs, meta = _parse_into(
-                    cols,
-                    log.text,
-                    source=_source_name(path),
-                    progress=_ticker(log, progress),
-                    stacklevel=3,
-                )
-                meta["log_bytes"] = log.log_pos()
+            stacks = _StackTable()
+            with _log_input(path) as log:
+                types, funcs, meta = _scan(log, cols, stacks, source=_source_name(path), progress=progress, stacklevel=3)
+                meta["log_bytes"] = log.end
                 meta["compressed"] = log.compressed
             columns = cols.spilled()
             meta["events"] = cols.n_events
             meta["counts"] = {name: int(cols.counts[i]) for i, name in enumerate(KIND_NAMES)}
-            write_trace_file(out, columns, types, funcs, meta)
+            tables = stacks.tables()
+            for name in ("stack_frames", "stack_offsets"):
+                columns[name] = (len(tables[name]), [tables[name].tobytes()])
+            bounds = {"size": cols.sizes} if cols.sizes is not None else {}
+            write_trace_file(out, columns, types, funcs, meta, frames=tables["frames"], bounds=bounds)
+        except OSError as e:
+            if e.filename is not None and os.fspath(e.filename).startswith(spill):
+                raise OSError(e.errno, e.strerror, os.fspath(out)) from None
+            raise
         finally:
             cols.close()
     full_meta = dict(meta)

@@ -55,6 +55,18 @@ a virtual clock, so a replay is deterministic (same trace and settings, same out
 shadow stack deep enough for the plan's slots; and a one-page finalizer table, since a
 replay sets no finalizers and every collection walks the whole table.
 
+Heap profiles
+-------------
+A replay's heap samples allocations for its profile as the seed does, one every
+MemProfileRate bytes on average (an allocation of at least the rate always). Go's default
+of 512 KB suits a program that allocates gigabytes; a trace of a few megabytes would leave
+its profile with a handful of samples. :func:`heap_profile_rate` picks the rate for a
+replay that writes a profile: the largest power of two, up to 512 KB, at which about
+:data:`PROFILE_SAMPLES` allocations are sampled (1, every allocation, for a smaller
+trace), or says when a rate the user chose leaves fewer than :data:`FEW_PROFILE_SAMPLES`.
+The rate changes nothing else in the replay (goheap keeps its profile's buckets outside
+the heap): only the profile, and BuckHashSys once a first allocation is sampled.
+
 Figures
 -------
 goheap's HeapObjects and HeapAlloc at an event are read without disturbing the heap
@@ -66,6 +78,8 @@ Recorded bytes are the sizes Go 1.19 logged (its size classes); goheap's are its
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,6 +103,7 @@ from goheap._runtime.mallocinit import Limits
 from goheap._runtime.stats import MemStats
 from goheap.errors import HeapCorrupted, HeapError
 from goheap.heap import Heap, HeapConfig
+from goheap.policy import SEED, Policy
 from goheap.trace.tracefile import KIND_ALLOC, KIND_FREE, KIND_GC, Trace
 
 __all__ = [
@@ -99,17 +114,31 @@ __all__ = [
     "ReplayPlan",
     "ReplayResult",
     "TraceOverlapError",
+    "expected_profile_samples",
+    "heap_profile_rate",
     "replay",
 ]
 
 #: The ways a ``tracefree`` can be replayed.
 MODES = ("gc", "free")
-#: Events per compiled chunk: between chunks Python prints gctrace lines and progress.
+#: Most events per compiled chunk: between chunks Python prints gctrace lines and progress,
+#: and samples the heap.
 CHUNK_EVENTS = 1 << 17
+#: Fewest events per chunk, and the number of samples a replay aims for.
+MIN_CHUNK_EVENTS = 1 << 10
+SAMPLES = 500
+#: goheap collecting this many times as often as the recorded run is worth a note.
+FREQUENT_GC_RATIO = 2.0
 #: Shadow-stack slots kept spare above the replay's own (mallocgc pushes the new block).
 SPARE_SLOTS = 64
 #: Finalizer-table capacity of a replay's own heap (one page: a replay sets no finalizers).
 REPLAY_FINALIZER_SLOTS = 512
+#: How many allocations a replay's heap profile samples when the replay picks the rate.
+PROFILE_SAMPLES = 10_000
+#: A heap profile of fewer samples than this says little: worth a warning.
+FEW_PROFILE_SAMPLES = 1_000
+#: Go's default runtime.MemProfileRate, the most a replay picks.
+GO_MEM_PROFILE_RATE = 512 * 1024
 
 
 class ReplayError(HeapError):
@@ -373,6 +402,18 @@ class ReplayPlan:
         )
 
 
+def _gogc_source(gogc: int | None, own_heap: bool) -> str:
+    """Where the GOGC of a replay comes from, as the output says it."""
+    if not own_heap:
+        return "the heap given"
+    if gogc is not None:
+        return "the gogc argument"
+    value = os.environ.get("GOGC")
+    if value is not None:
+        return f"the GOGC environment variable ({value!r})"
+    return "the default: no --gogc, no GOGC in the environment"
+
+
 def _event_text(trace: Trace, i: int) -> str:
     k = int(trace.kind[i])
     if k == KIND_GC:
@@ -426,14 +467,14 @@ def _heap_now(rt):
 
 @jit
 def _replay_chunk(
-    rt, c, kind, size, type_id, func_id, buckets, slot, i0, i1, free_mode, check, base, addrs, st, gcpoint, gcrec, prologue
+    rt, c, kind, size, noscan, charge, buckets, slot, i0, i1, free_mode, check, base, addrs, st, gcpoint, gcrec, prologue
 ):
     """Replay events i0..i1-1; stop early on an error (st[_S_ERR]). See the module docstring.
 
     ``base`` is the first shadow-stack slot of the replay; ``addrs[slot]`` the goheap
     address of each live object. With ``prologue`` (the objects allocated before the
     trace began) goheap's collections are recorded at event -1. Each allocation is charged
-    to the memory-profile bucket ``buckets[func_id + 1]`` of the function that made it.
+    to the memory-profile bucket ``buckets[charge + 1]`` (its stack's; see ``_charges``).
     Peaks are tracked from this cache's lagging stats (the replaying thread's cache is
     the only one that changes during a replay).
     """
@@ -450,8 +491,8 @@ def _replay_chunk(
     for i in range(i0, i1):
         k = kind[i]
         if k == KIND_ALLOC:
-            nb.set_profile_bucket(rt, buckets[func_id[i] + 1])
-            if type_id[i] < 0:
+            nb.set_profile_bucket(rt, buckets[charge[i] + 1])
+            if noscan[i] != 0:
                 v = nb.alloc_noscan(rt, c, size[i])
             else:
                 v = nb.alloc(rt, c, size[i])
@@ -543,6 +584,9 @@ class GCPoint:
     goheap_objects: int  # HeapObjects
     goheap_bytes: int  # HeapAlloc
     goheap_num_gc: int  # goheap's collections so far
+    time_ns: int = -1  # when the recorded collection started, on the recorded run's clock (-1: no clock)
+    end_ns: int = -1  # when its mark phase ended (-1: not recorded)
+    recorded_heap_alloc: int = -1  # the recorded run's HeapAlloc metric then (-1: not recorded)
 
 
 @dataclass(frozen=True)
@@ -557,6 +601,7 @@ class GoheapGC:
     heap_alloc: int
     heap_objects: int
     next_gc: int
+    time_ns: int = -1  # of the triggering event on the recorded run's clock (-1: no clock)
 
 
 @dataclass(frozen=True)
@@ -580,23 +625,62 @@ class ReplayResult:
     goheap_peak_objects: int
     goheap_peak_heap_alloc: int
     seconds: float = field(compare=False)  # wall time of the replay loop (not deterministic)
+    gogc_source: str = ""
+    duration_ns: int = -1  # the recorded run's length (-1: the trace has no clock)
+    series: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.int64), compare=False, repr=False)
+    policy: Policy = SEED  # the policy the heap ran
 
     @property
     def num_gc(self) -> int:
         """goheap's collections (MemStats.NumGC)."""
         return self.memstats.num_gc
 
+    @property
+    def gc_ratio(self) -> float | None:
+        """goheap's collections per recorded collection (None when the run recorded none)."""
+        return self.num_gc / self.trace_num_gc if self.trace_num_gc else None
+
+    def notes(self) -> list[str]:
+        """One-line remarks on the comparison: how often goheap collected, what frees mean."""
+        out = []
+        ratio = self.gc_ratio
+        if ratio is not None and ratio >= FREQUENT_GC_RATIO and not self.policy.pacer.min_heap:
+            out.append(
+                f"goheap collected {ratio:.1f}x as often as the recorded run: the 2013 pacer starts the next "
+                "collection at GOGC% above the live heap however small it is, where today's Go waits for at "
+                "least 4 MB (and counts stacks and globals); to compare heap sizes at a similar pace, raise "
+                "goheap's GOGC (--gogc N) or take today's minimum heap (--policy modern-pacer)"
+            )
+        elif ratio is not None and ratio >= FREQUENT_GC_RATIO:
+            out.append(
+                f"goheap collected {ratio:.1f}x as often as the recorded run: its pacer, with this policy's "
+                "minimum heap, still counts the heap alone (today's Go adds stacks and globals to the live "
+                "heap GOGC% grows from) and stops the world at the goal itself"
+            )
+        out.append(
+            "A free in the trace is when the recorded run's sweeper freed the block, up to one GC cycle after "
+            "it died: --mode free frees it then; --mode gc drops it then and goheap's collector frees it at "
+            "its next collection."
+        )
+        return out
+
     def comparison_lines(self) -> list[str]:
         """The comparison with the recorded run, as printed by ``goheap replay``."""
         gogc = "off" if self.gogc < 0 else str(self.gogc)
         c = self.counts
+        clock = self.duration_ns >= 0
         lines = [
             "# Replay",
             f"Trace={self.source or '-'}",
             f"Events={self.events} (allocs={c['alloc']} frees={c['free']} gcs={c['gc']})",
             f"Mode={self.mode}",
-            f"GOGC={gogc}",
+            f"GOGC={gogc} (from {self.gogc_source})" if self.gogc_source else f"GOGC={gogc}",
+            f"Policy={self.policy.name}",
             f"PreTraceObjects={self.pre_trace_objects}",
+        ]
+        if clock:
+            lines.append(f"RecordedTime={self.duration_ns / 1e9:.6f}s")
+        lines += [
             "# Comparison with the recorded run",
             f"{'':<24}{'recorded':>14}{'goheap':>14}",
             f"{'collections':<24}{self.trace_num_gc:>14}{self.num_gc:>14}",
@@ -604,16 +688,21 @@ class ReplayResult:
             f"{'peak heap bytes':<24}{self.trace_peak_bytes:>14}{self.goheap_peak_heap_alloc:>14}",
         ]
         if self.gc_points:
+            metric = any(p.recorded_heap_alloc >= 0 for p in self.gc_points)
             lines.append("At each recorded collection (objects and bytes live; goheap: HeapObjects, HeapAlloc):")
             lines.append(
-                f"{'gc':>4} {'event':>10} {'rec objects':>12} {'rec bytes':>12} "
-                f"{'goheap objects':>15} {'goheap bytes':>13} {'goheap NumGC':>13}"
+                f"{'gc':>4} {'event':>10}" + (f" {'time':>10}" if clock else "")
+                + f" {'rec objects':>12} {'rec bytes':>12}" + (f" {'rec HeapAlloc':>13}" if metric else "")
+                + f" {'goheap objects':>15} {'goheap bytes':>13} {'goheap NumGC':>13}"
             )
             for k, p in enumerate(self.gc_points, 1):
                 lines.append(
-                    f"{k:>4} {p.event:>10} {p.trace_objects:>12} {p.trace_bytes:>12} "
-                    f"{p.goheap_objects:>15} {p.goheap_bytes:>13} {p.goheap_num_gc:>13}"
+                    f"{k:>4} {p.event:>10}" + (f" {p.time_ns / 1e9:>9.4f}s" if clock else "")
+                    + f" {p.trace_objects:>12} {p.trace_bytes:>12}"
+                    + (f" {p.recorded_heap_alloc:>13}" if metric else "")
+                    + f" {p.goheap_objects:>15} {p.goheap_bytes:>13} {p.goheap_num_gc:>13}"
                 )
+        lines += [f"# {note}" for note in self.notes()]
         return lines
 
     def to_json(self) -> dict[str, Any]:
@@ -622,6 +711,10 @@ class ReplayResult:
             "trace": {"source": self.source, "events": self.events, "counts": dict(self.counts)},
             "mode": self.mode,
             "gogc": self.gogc,
+            "gogc_source": self.gogc_source,
+            "duration_ns": self.duration_ns,
+            "notes": self.notes(),
+            "policy": self.policy.to_dict(),
             "pre_trace_objects": self.pre_trace_objects,
             "memstats": self.memstats.to_go(),
             "comparison": {
@@ -634,6 +727,48 @@ class ReplayResult:
         }
 
 
+# ================================================================ heap profiles
+
+
+def expected_profile_samples(trace: Trace, memprofilerate: int) -> float:
+    """About how many of ``trace``'s allocations a heap sampling every ``memprofilerate``
+    bytes records: each allocation of at least the rate, and one every rate bytes of the
+    smaller ones (0 when the rate is 0: profiling off)."""
+    if memprofilerate <= 0:
+        return 0.0
+    sizes = trace.size[trace.kind == KIND_ALLOC]
+    return float(np.minimum(sizes / memprofilerate, 1.0).sum())
+
+
+def heap_profile_rate(trace: Trace, memprofilerate: int | None = None) -> tuple[int, str | None]:
+    """The MemProfileRate for a replay of ``trace`` that writes a heap profile, and a note
+    saying why (or None).
+
+    None picks it (see the module docstring); a rate given is kept, with a warning in the
+    note if its profile would hold fewer than :data:`FEW_PROFILE_SAMPLES` samples.
+    """
+    allocs = int(np.count_nonzero(trace.kind == KIND_ALLOC))
+    rate = GO_MEM_PROFILE_RATE
+    while rate > 1 and expected_profile_samples(trace, rate) < PROFILE_SAMPLES:
+        rate //= 2
+    chosen = expected_profile_samples(trace, rate)
+    if memprofilerate is None:
+        if rate == GO_MEM_PROFILE_RATE:
+            return rate, None
+        go = expected_profile_samples(trace, GO_MEM_PROFILE_RATE)
+        return rate, (
+            f"heap profile: MemProfileRate={rate}, about {chosen:,.0f} of the trace's {allocs:,} allocations "
+            f"sampled (Go's default {GO_MEM_PROFILE_RATE} would sample about {go:,.0f}); --memprofilerate N to choose"
+        )
+    expected = expected_profile_samples(trace, memprofilerate)
+    if expected >= FEW_PROFILE_SAMPLES or expected >= allocs:
+        return memprofilerate, None
+    return memprofilerate, (
+        f"heap profile: MemProfileRate={memprofilerate} samples about {expected:,.0f} of the trace's {allocs:,} "
+        f"allocations, too few for a useful profile; --memprofilerate {rate} would sample about {chosen:,.0f}"
+    )
+
+
 # ================================================================ replay()
 
 
@@ -643,14 +778,19 @@ def replay(
     mode: str = "gc",
     gogc: int | None = None,
     gctrace: int | None = None,
+    gctrace_format: str = "seed",
     trace_stream: TextIO | None = None,
     heap: Heap | None = None,
     check: bool = False,
     progress: Callable[[int], Any] | None = None,
-    chunk_events: int = CHUNK_EVENTS,
+    chunk_events: int | None = None,
     memprofilerate: int | None = None,
+    gogc_source: str | None = None,
     on_tick: Callable[[Heap], Any] | None = None,
     on_exit: Callable[[Heap], Any] | None = None,
+    policy: Policy | str = "seed",
+    memory_limit: int | str | None = None,
+    min_heap: int | str | None = None,
 ) -> ReplayResult:
     """Replay ``trace`` on goheap and compare (see the module docstring).
 
@@ -665,11 +805,16 @@ def replay(
     check: verify, at every free and at the end, that goheap never freed an object that is
     still live, and run :meth:`Heap.check` at the end (slower).
     progress: called with the number of events replayed after each chunk.
+    chunk_events: events per compiled chunk, between which goheap's heap is sampled
+    (``ReplayResult.series``, ``on_tick``); default: enough for about :data:`SAMPLES`
+    samples. gogc_source: where the GOGC came from, for the output (default: worked out
+    from ``gogc`` and the environment).
     memprofilerate: runtime.MemProfileRate of a fresh heap (default: the seed's 512 KB);
     sampled allocations are charged to the function the trace names for them.
     on_tick(heap): called after each chunk (e.g. a :class:`goheap.History`);
     on_exit(heap): called once the replay is done, with the heap still open (to write a
     report or a heap profile).
+    policy / memory_limit / min_heap: a fresh heap's (as HeapConfig's; see :class:`goheap.Policy`).
 
     Raises :class:`TraceOverlapError` (nothing replayed) for an inconsistent trace, and
     the runtime's :class:`~goheap.HeapError` (naming the event) if goheap fails, e.g.
@@ -695,15 +840,23 @@ def replay(
             HeapConfig(
                 gcpercent=gogc,
                 gctrace=gctrace,
+                gctrace_format=gctrace_format,
                 trace_stream=trace_stream,
                 virtual_clock=True,
                 limits=limits,
+                policy=policy,
+                memory_limit=memory_limit,
+                min_heap=min_heap,
                 **({} if memprofilerate is None else {"memprofilerate": memprofilerate}),
             )
         )
     assert heap is not None
     try:
-        result = _run(heap, plan, mode, check, progress, chunk_events, on_tick, fold=not own_heap)
+        if gogc_source is None:
+            gogc_source = _gogc_source(gogc, own_heap)
+        if chunk_events is None:
+            chunk_events = int(np.clip(len(plan.trace) // SAMPLES, MIN_CHUNK_EVENTS, CHUNK_EVENTS))
+        result = _run(heap, plan, gogc_source, mode, check, progress, chunk_events, on_tick, fold=not own_heap)
         if on_exit is not None:
             on_exit(heap)
         return result
@@ -715,6 +868,7 @@ def replay(
 def _run(
     heap: Heap,
     plan: ReplayPlan,
+    gogc_source: str,
     mode: str,
     check: bool,
     progress: Callable[[int], Any] | None,
@@ -752,23 +906,26 @@ def _run(
             gcs.append(GoheapGC(*(int(x) for x in row)))
         st[_S_NGCREC] = 0
 
-    # the profile bucket of each allocating function the trace names (index func_id + 1)
-    buckets = np.array(
-        [heap.profile_bucket([("runtime", "", 0)])] + [heap.profile_bucket([(f, "", 0)]) for f in trace.funcs],
-        np.int64,
-    )
+    charge, buckets = _charges(heap, trace)
+    series: list[tuple[int, int, int, int]] = []  # (events replayed, HeapAlloc, NextGC, NumGC)
+
+    def sample(i: int) -> None:
+        _objects, heap_alloc = _heap_now(rt)
+        ms = heap._arrays.mstats
+        series.append((i, int(heap_alloc), int(ms[ST_NEXT_GC]), int(ms[ST_NUMGC])))
+
     start = time.perf_counter()
     # objects the program allocated before tracing began, as a prologue of allocations
     n_pre = len(plan.pre_sizes)
     if n_pre:
         pre_kind = np.full(n_pre, KIND_ALLOC, np.uint8)
-        pre_type = np.full(n_pre, -1, np.int32)
+        pre_noscan = np.ones(n_pre, np.uint8)  # only their size is known
         pre_slot = np.arange(n_pre, dtype=np.int64)
-        pre_func = np.full(n_pre, -1, np.int32)
+        pre_charge = np.full(n_pre, -1, np.int32)
         for i0 in range(0, n_pre, chunk_events):
             i1 = min(n_pre, i0 + chunk_events)
             _replay_chunk(
-                rt, c, pre_kind, plan.pre_sizes, pre_type, pre_func, buckets, pre_slot, i0, i1,
+                rt, c, pre_kind, plan.pre_sizes, pre_noscan, pre_charge, buckets, pre_slot, i0, i1,
                 free_mode, check, base, addrs, st, gcpoint, gcrec, True,
             )  # fmt: skip
             collect_gcs()
@@ -782,12 +939,13 @@ def _run(
                 _raise_runtime(heap, st, where)
     # the trace
     n = len(trace)
-    kind, size, type_id, slot = trace.kind, plan.size, trace.type_id, plan.slot
+    kind, size, noscan, slot = trace.kind, plan.size, trace.noscan, plan.slot
     i = 0
+    sample(0)
     while i < n:
         i1 = min(n, i + chunk_events)
         _replay_chunk(
-            rt, c, kind, size, type_id, trace.func_id, buckets, slot, i, i1,
+            rt, c, kind, size, noscan, charge, buckets, slot, i, i1,
             free_mode, check, base, addrs, st, gcpoint, gcrec, False,
         )  # fmt: skip
         collect_gcs()
@@ -796,6 +954,7 @@ def _run(
             k = int(st[_S_ERR_EVENT])
             _raise_runtime(heap, st, f"event {k}: {_event_text(trace, k)}")
         i = int(st[_S_NEXT])
+        sample(i)
         if progress is not None:
             progress(i)
         if on_tick is not None:
@@ -809,6 +968,8 @@ def _run(
             )
         heap.check()
     memstats = heap.read_mem_stats()
+    time_ns = trace.time_ns
+    recorded_heap = _recorded_heap_alloc(trace, plan.gc_events)
     points = tuple(
         GCPoint(
             event=int(row[_P_EVENT]),
@@ -817,9 +978,16 @@ def _run(
             goheap_objects=int(row[_P_OBJECTS]),
             goheap_bytes=int(row[_P_HEAP_ALLOC]),
             goheap_num_gc=int(row[_P_NUMGC]),
+            time_ns=int(time_ns[row[_P_EVENT]]),
+            end_ns=int(trace.gc_end_ns[g]) if len(trace.gc_end_ns) else -1,
+            recorded_heap_alloc=int(recorded_heap[g]),
         )
         for g, row in enumerate(gcpoint)
     )
+    gcs = [
+        dataclasses.replace(g, time_ns=int(time_ns[g.event]) if g.event >= 0 and n else (0 if trace.has_clock else -1))
+        for g in gcs
+    ]
     return ReplayResult(
         source=trace.meta.get("source"),
         events=n,
@@ -836,7 +1004,40 @@ def _run(
         goheap_peak_objects=int(st[_S_PEAK_OBJECTS]),
         goheap_peak_heap_alloc=int(st[_S_PEAK_HEAP_ALLOC]),
         seconds=seconds,
+        gogc_source=gogc_source,
+        duration_ns=int(time_ns[-1]) if trace.has_clock else -1,
+        series=np.array(series, np.int64).reshape(-1, 4),
+        policy=heap.policy,
     )
+
+
+def _recorded_heap_alloc(trace: Trace, gc_events: np.ndarray) -> np.ndarray:
+    """The recorded run's HeapAlloc metric at each GC point (the last value at or before
+    it), or -1 where the trace has none (allocfreetrace logs)."""
+    series = trace.heap_series
+    if not len(series):
+        return np.full(len(gc_events), -1, np.int64)
+    k = np.searchsorted(series["event"], gc_events, side="right") - 1
+    return np.where(k >= 0, series["bytes"][np.maximum(k, 0)].astype(np.int64), -1)
+
+
+def _charges(heap: Heap, trace: Trace) -> tuple[np.ndarray, np.ndarray]:
+    """What each event's allocation is charged to in the heap profile, and the profile
+    bucket of each charge (index charge + 1; -1 charges the runtime).
+
+    The event's full stack when the trace has them (allocfreetrace logs); else, for an
+    execution trace (its allocation events carry no stack), a one-frame stack named after
+    the object's Go type, ``new(T)``; else the allocating function the trace names.
+    """
+    runtime = [heap.profile_bucket([("runtime", "", 0)])]
+    if trace.n_stacks:
+        stacks = [heap.profile_bucket(trace.stack(k)) for k in range(trace.n_stacks)]
+        return trace.stack_id, np.array(runtime + stacks, np.int64)
+    if trace.meta.get("source_format") == "exectrace":
+        by_type = [heap.profile_bucket([(f"new({t})", "", 0)]) for t in trace.types]
+        return trace.type_id, np.array(runtime + by_type, np.int64)
+    by_func = [heap.profile_bucket([(f, "", 0)]) for f in trace.funcs]
+    return trace.func_id, np.array(runtime + by_func, np.int64)
 
 
 def _raise_runtime(heap: Heap, st: np.ndarray, where: str) -> None:

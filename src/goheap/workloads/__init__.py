@@ -15,21 +15,23 @@ returns what the Go program prints, the MemStats it dumps and the collector's tr
 
 from __future__ import annotations
 
+import importlib
 import io
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import numpy as np
-
+from .. import _importing
 from ..errors import HeapError
-from ..heap import Heap
-from .._runtime.stats import MemStats
-from . import binarytrees, churn, gcbench
-from .._runtime.gctrace import format_gctrace
-from .goprocess import GoProcess
-from .seedrun import SeedRun
+from ..policy import SEED, Policy
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .._runtime.stats import MemStats
+    from ..heap import Heap
+    from .seedrun import SeedRun
 
 __all__ = ["WORKLOADS", "RunResult", "UnknownWorkload", "Workload", "WorkloadError", "run_workload"]
 
@@ -56,6 +58,51 @@ class Workload:
     program: str  # the Go program whose process it runs in (goprocess.PROGRAMS)
 
 
+# The stretch tree of depth N+1 has 2**(N+2)-1 nodes of 16 bytes: 2**(N+6) bytes, the whole
+# 128 GB (2**37) arena at N = 31. The Go program runs out of memory there too.
+BINARYTREES_MAX_N = 31
+
+
+def parse_binarytrees_args(args: list[str]) -> int:
+    """``binarytrees N``: strconv.Atoi of the first argument, 0 when absent."""
+    if len(args) > 1:
+        raise ValueError(f"binarytrees takes one argument, the maximum depth N, not {len(args)}")
+    if not args:
+        return 0
+    try:
+        n = int(args[0], 10)
+    except ValueError:
+        raise ValueError(f"binarytrees: N must be an integer, not {args[0]!r}") from None
+    if n > BINARYTREES_MAX_N:
+        raise ValueError(
+            f"binarytrees: N={n} is too deep: its stretch tree (depth N+1) alone would need "
+            f"2**{n + 6} bytes, more than the 128 GB arena holds; N can be at most {BINARYTREES_MAX_N}"
+        )
+    return n
+
+
+def _no_args(name: str) -> Callable[[list[str]], tuple[()]]:
+    def parse_args(args: list[str]) -> tuple[()]:
+        if args:
+            raise ValueError(f"{name} takes no arguments, not {' '.join(args)!r}")
+        return ()
+
+    return parse_args
+
+
+def _port(module: str, function: str = "run") -> Callable[..., None]:
+    """The port's ``function``, its module imported (with the compiled runtime) only when it runs."""
+
+    def run(*args):
+        with _importing():
+            port = importlib.import_module(f".{module}", __name__)
+        return getattr(port, function)(*args)
+
+    return run
+
+
+# The arguments are checked before anything is compiled or even imported: a mistyped
+# command line fails at once.
 WORKLOADS: dict[str, Workload] = {
     w.name: w
     for w in (
@@ -63,32 +110,32 @@ WORKLOADS: dict[str, Workload] = {
             "binarytrees",
             "binarytrees [N]",
             "binary-trees of max depth N (min 6): 16-byte two-pointer nodes, short- and long-lived trees",
-            binarytrees.parse_args,
-            binarytrees.run,
+            parse_binarytrees_args,
+            _port("binarytrees"),
             "binarytrees",
         ),
         Workload(
             "binarytrees-py",
             "binarytrees-py [N]",
             "binary-trees through the Python API only (exact roots; slow: for small N)",
-            binarytrees.parse_args,
-            lambda heap, n, go, tick, progress: binarytrees.run_python(heap, n, go),
+            parse_binarytrees_args,
+            lambda heap, n, go, tick, progress: _port("binarytrees", "run_python")(heap, n, go),
             "binarytrees",
         ),
         Workload(
             "gcbench",
             "gcbench",
             "Boehm's GCBench: 32-byte nodes, top-down and bottom-up trees, a 4 MB float64 array",
-            gcbench.parse_args,
-            gcbench.run,
+            _no_args("gcbench"),
+            _port("gcbench"),
             "gcbench",
         ),
         Workload(
             "churn",
             "churn",
             "2M []byte of random sizes (8 B to 1 MB) through a 10000-slot ring",
-            churn.parse_args,
-            churn.run,
+            _no_args("churn"),
+            _port("churn"),
             "churn",
         ),
     )
@@ -105,16 +152,23 @@ class RunResult:
     memstats: MemStats
     gctrace: np.ndarray  # one row per collection (columns: goheap._runtime.layout.TR_*)
     elapsed_s: float
+    policy: Policy = SEED  # the policy the heap ran
 
     def stdout_lines(self) -> list[str]:
         """The program's output, then ``# MemStats`` and its Key=Value lines (the seed runs' .stdout)."""
         return [*self.lines, "# MemStats", *self.memstats.go_lines()]
 
     def gctrace_lines(self) -> list[str]:
-        """The collector's trace, one seed-format line per collection (the seed runs' .stderr)."""
-        return [format_gctrace(row) for row in self.gctrace]
+        """The collector's trace, one seed-format line per collection (the seed runs' .stderr),
+        after a line naming the policy unless it is the seed's."""
+        from .._runtime.gctrace import format_gctrace
+
+        header = [] if self.policy.is_seed else [self.policy.trace_line()]
+        return header + [format_gctrace(row) for row in self.gctrace]
 
     def to_seed_run(self) -> SeedRun:
+        from .seedrun import SeedRun
+
         return SeedRun.from_text("\n".join(self.stdout_lines()), "\n".join(self.gctrace_lines()), self.workload)
 
 
@@ -156,6 +210,9 @@ def run_workload(
         parsed = workload.parse_args(args)
     except ValueError as exc:
         raise WorkloadError(str(exc)) from None
+    with _importing():
+        from .goprocess import GoProcess
+
     with GoProcess(
         workload.program,
         1 + len(args),
@@ -178,7 +235,7 @@ def run_workload(
         workload.run(heap, parsed, proc, tick, progress or (lambda fraction: None))
         proc.exit()
         elapsed = time.perf_counter() - t0
-        result = RunResult(name, args, proc.lines, heap.read_mem_stats(), heap.gctrace_rows(), elapsed)
+        result = RunResult(name, args, proc.lines, heap.read_mem_stats(), heap.gctrace_rows(), elapsed, heap.policy)
         if on_exit is not None:
             on_exit(heap)
         return result

@@ -39,11 +39,11 @@ import numpy as np
 
 from .. import nb
 from .._runtime._jit import jit
-from .._runtime.layout import runtime_ref
+from .._runtime.layout import borrowed, runtime_ref
 from ..heap import Heap
 from .gostack import NON_POINTER, PRINTF_WRITES, arg, clobber, enter, runtime_new, slot, words
 
-__all__ = ["MIN_DEPTH", "NODE_SIZE", "parse_args", "run", "run_python"]
+__all__ = ["MIN_DEPTH", "NODE_SIZE", "run", "run_python"]
 
 MIN_DEPTH = 4
 NODE_SIZE = 16  # struct { left, right *Node }
@@ -56,23 +56,11 @@ CHECK_WORDS = 0x18 // 8 + 1
 CHECK_LEFT = 0x10
 
 # the stack words below main's sp written by its library calls (the oracle binary run
-# under a debugger: tools/oracle_stackwrites.py); later Printfs write PRINTF_WRITES
+# under a debugger: tools/oracle_trace.py calls); later Printfs write PRINTF_WRITES
 ATOI_WRITES = words("1-9,11,14,17-18,30-37,42-43")
 FIRST_PRINTF_WRITES = words(
     "1-96,98-163,165-169,171-177,179-180,182-189,192,194-196,199-214,217-224,227-232,238-242,244,247,250-255,259"
 )
-
-
-def parse_args(args: list[str]) -> int:
-    """``binarytrees N``: strconv.Atoi of the first argument, 0 when absent."""
-    if len(args) > 1:
-        raise ValueError(f"binarytrees takes one argument, the maximum depth N, not {len(args)}")
-    if not args:
-        return 0
-    try:
-        return int(args[0], 10)
-    except ValueError:
-        raise ValueError(f"binarytrees: N must be an integer, not {args[0]!r}") from None
 
 
 def max_depth_of(n: int) -> int:
@@ -140,7 +128,7 @@ def _tree_and_check(rt, c, node_type, sp, depth, buckets):
 def stretch(rt, c, node_type, sp, depth, buckets):
     """The stretch tree: built, checked, dropped."""
     rt = runtime_ref(rt)  # no reference counting below this call
-    return _tree_and_check(rt, c, node_type, sp, depth, buckets)
+    return _tree_and_check(rt, c, node_type, sp, depth, borrowed(buckets))
 
 
 @jit
@@ -149,7 +137,7 @@ def long_lived(rt, c, node_type, main, depth, buckets):
     rt = runtime_ref(rt)  # no reference counting below this call
     sp = slot(main, MAIN_WORDS, 0)
     nb.stack_store(rt, c, sp, depth)
-    t = bottom_up(rt, c, node_type, buckets)
+    t = bottom_up(rt, c, node_type, borrowed(buckets))
     nb.stack_store(rt, c, slot(main, MAIN_WORDS, MAIN_LONG_LIVED), t)
     return t
 
@@ -158,6 +146,7 @@ def long_lived(rt, c, node_type, main, depth, buckets):
 def trees(rt, c, node_type, sp, depth, count, buckets):
     """``count`` iterations of the inner loop: build a tree of ``depth``, check it; the checks summed."""
     rt = runtime_ref(rt)  # no reference counting below this call
+    buckets = borrowed(buckets)
     total = 0
     for _ in range(count):
         total += _tree_and_check(rt, c, node_type, sp, depth, buckets)

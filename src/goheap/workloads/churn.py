@@ -29,7 +29,7 @@ from .._runtime.layout import runtime_ref
 from .gostack import NON_POINTER, PRINTF_WRITES, clobber, enter, runtime_makeslice, slot, words
 from ..heap import Heap
 
-__all__ = ["N_ALLOCS", "N_SLOTS", "parse_args", "run"]
+__all__ = ["N_ALLOCS", "N_SLOTS", "run"]
 
 N_SLOTS = 10000
 N_ALLOCS = 2000000
@@ -43,7 +43,7 @@ MAIN_WORDS = 0x160 // 8 + 1
 MAIN_RING = 0x40  # ring's array pointer, length, capacity
 MAIN_SIZE = 0x90  # size
 SLICE_TYPE = 0x473FE8  # makeslice's first argument: the type []byte (a static address)
-# the stack words below main's sp written by its first Printf (tools/oracle_stackwrites.py)
+# the stack words below main's sp written by its first Printf (tools/oracle_trace.py calls)
 FIRST_PRINTF_WRITES = words(
     "1-63,65-80,82-83,86-91,93,95,98-100,122,125-145,147-163,165-169,171-178,180,183-189,194,200,202-214,"
     "217-224,227-232,238-242,244,247,250-259,261-264,266,271,273-275,278-282"
@@ -51,12 +51,6 @@ FIRST_PRINTF_WRITES = words(
 
 # counters kept by the compiled loop between chunks
 ST_LCG, ST_I, ST_SMALL, ST_MEDIUM, ST_LARGE, ST_BYTES = range(6)
-
-
-def parse_args(args: list[str]) -> tuple[()]:
-    if args:
-        raise ValueError(f"churn takes no arguments, not {' '.join(args)!r}")
-    return ()
 
 
 @jit

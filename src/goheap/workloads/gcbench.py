@@ -59,7 +59,7 @@ from .gostack import (
     words,
 )
 
-__all__ = ["heap_nodes", "num_iters", "parse_args", "run", "tree_size"]
+__all__ = ["heap_nodes", "num_iters", "run", "tree_size"]
 
 K_STRETCH_TREE_DEPTH = 18
 K_LONG_LIVED_TREE_DEPTH = 16
@@ -82,17 +82,11 @@ MAIN_ARRAY = 0x138  # the array's pointer and length
 MAIN_GREETING = 0x160  # the data word of Println's interface argument
 SLICE_TYPE = 0x4741B0  # runtime.makeslice's first argument: the slice type (a static address)
 
-# the stack words below the caller's sp written by its first two prints (tools/oracle_stackwrites.py)
+# the stack words below the caller's sp written by its first two prints (tools/oracle_trace.py calls)
 FIRST_PRINTLN_WRITES = words("1-93,96-110,113-126,128-134,136-137,139-142,144,149,151-153,156-160")
 SECOND_PRINTF_WRITES = words(
     "1-62,66-68,76,82,86,122,125-145,147-163,165-169,171-177,179-180,182-189,192,194-227,230-232,234-243"
 )
-
-
-def parse_args(args: list[str]) -> tuple[()]:
-    if args:
-        raise ValueError(f"gcbench takes no arguments, not {' '.join(args)!r}")
-    return ()
 
 
 def tree_size(i: int) -> int:

@@ -18,7 +18,7 @@ derived from the binaries the 2013 toolchain built from ../data/go-seed-runs/pro
   non-pointer elsewhere. The words of each path (fast, zeroing, refill, span growth,
   settype flush, profiling sample, collection) were read off the disassembly and checked
   by running the oracle binary under a debugger with the dead stack poisoned
-  (``tools/oracle_stackwrites.py``). The runtime tells which paths an allocation took
+  (``tools/oracle_trace.py calls``). The runtime tells which paths an allocation took
   (:func:`goheap.nb.alloc_path`).
 * *Library calls* (fmt.Printf, time.Now, strconv.Atoi...) write part of the stack below
   their caller: :func:`clobber` writes non-pointers where the same debugger run saw the

@@ -91,12 +91,31 @@ class SeedRun:
         prefix = Path(prefix)
         out = prefix.with_name(prefix.name + ".stdout")
         err = prefix.with_name(prefix.name + ".stderr")
-        try:
-            stdout = out.read_text()
-        except OSError as exc:
-            raise SeedRunFormatError(f"cannot read {out}: {exc.strerror}") from None
-        stderr = err.read_text() if err.exists() else ""
+        stdout = _read_text(out)
+        stderr = _read_text(err) if err.exists() else ""
         return cls.from_text(stdout, stderr, str(prefix))
+
+
+#: The largest run file :meth:`SeedRun.from_files` reads (a real one is a few KB).
+MAX_RUN_FILE_BYTES = 64 << 20
+
+
+def _read_text(path: Path) -> str:
+    """A run file's text: UTF-8 (the seed runs are ASCII), at most MAX_RUN_FILE_BYTES."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_RUN_FILE_BYTES + 1)
+    except OSError as exc:
+        raise SeedRunFormatError(f"cannot read {path}: {(exc.strerror or str(exc)).lower()}") from None
+    if len(data) > MAX_RUN_FILE_BYTES:
+        raise SeedRunFormatError(f"{path}: larger than {MAX_RUN_FILE_BYTES >> 20} MB: not a run's output")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SeedRunFormatError(
+            f"{path}:{line}: byte {exc.start:,} ({data[exc.start]:#04x}) is not UTF-8 text: not a run's output"
+        ) from None
 
 
 def _int(value: str, name: str, lineno: int) -> int:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .._jit import jit
-from ..constants import FLAG_NO_GC, FLAG_NO_PROFILING, MAX_GCPROC, NUM_SIZE_CLASSES, PAUSE_HISTORY
+from ..units import UNIT_GC, call_unit
+from ..constants import FLAG_NO_GC, FLAG_NO_PROFILING, MAX_GCPROC, PAUSE_HISTORY
 from ..layout import (
     FIRST_SPAN,
     GP_NHANDOFF,
@@ -26,10 +27,13 @@ from ..layout import (
     H_GC_STACK_BYTES,
     H_GCPERCENT,
     H_GCTRACE,
+    H_HEAP_MARKED,
     H_IN_GC,
+    H_MEMORY_LIMIT,
     H_NGOROUTINES,
     H_NPROC,
     H_NSPAN,
+    H_PROF_ORIGIN,
     LC_INUSE,
     PARFOR_MARK,
     PARFOR_SWEEP,
@@ -38,6 +42,7 @@ from ..layout import (
     PF_NSLEEP,
     PF_NSTEAL,
     PF_NSTEALCNT,
+    PROF_ORIGIN_PARFOR,
     ST_ENABLEGC,
     ST_HEAP_ALLOC,
     ST_HEAP_SYS,
@@ -49,6 +54,7 @@ from ..layout import (
     ST_PAUSE_TOTAL_NS,
     ST_SYS,
     TR_FORCED,
+    TR_GOAL,
     TR_HEAP0,
     TR_HEAP1,
     TR_HEAP_SYS,
@@ -63,17 +69,22 @@ from ..layout import (
     TR_NSLEEP,
     TR_NSTEAL,
     TR_NSTEALCNT,
+    TR_NEXT_GC,
     TR_NUMGC,
     TR_OBJ0,
     TR_OBJ1,
     TR_OTHER_NS,
     TR_PAUSE_NS,
+    TR_PAUSE_TOTAL_NS,
+    TR_START_NS,
     TR_SWEEP_NS,
+    runtime_ref,
 )
 from ..malloc import free, malloc_nogc, settype_flush
 from ..mcache import allm, mcache_release_all
-from ..mheap import nanotime, purgecachedstats
+from ..mheap import mheap_scavenge_top, nanotime, purgecachedstats
 from ..mprof import mprof_gc
+from ..pacer import heap_goal, pace_scavenger, scavenge_need
 from .gchelper import gc_procs
 from .mark import mark_serial
 from .parfor import parforsetup
@@ -90,7 +101,7 @@ def cachestats(rt):
     for c in range(rt.cache_local.shape[0]):
         if rt.cache_local[c, LC_INUSE] != 0:
             purgecachedstats(rt, c)
-            for i in range(NUM_SIZE_CLASSES):
+            for i in range(rt.by_size.shape[0]):
                 rt.by_size[i, 1] += rt.cache_by_size[c, i, 0]
                 rt.by_size[i, 2] += rt.cache_by_size[c, i, 1]
                 rt.cache_by_size[c, i, 0] = 0
@@ -120,9 +131,20 @@ def _account_roots(rt):
 def gc(rt, c, force):
     """runtime.gc: collect if enabled and (forced or the heap reached next_gc). True if it ran.
 
-    GOGCTRACE >= 2 runs a second, forced collection after every automatic one, as in the seed.
+    Its machine code is the collector's unit (see units.py): callers reach it by address.
     """
-    if rt.mstats[ST_ENABLEGC] == 0 or rt.h[H_GCPERCENT] < 0 or rt.h[H_IN_GC] != 0:
+    return call_unit(rt.code[UNIT_GC], UNIT_GC, runtime_ref(rt), c, force)
+
+
+@jit
+def gc_unit(rt, c, force):
+    """The collector's unit: runtime.gc itself.
+
+    GOGC=off disables it, as in the seed, unless the policy set a memory limit (then, as
+    in Go >= 1.19, the limit alone paces it). GOGCTRACE >= 2 runs a second, forced
+    collection after every automatic one, as in the seed.
+    """
+    if rt.mstats[ST_ENABLEGC] == 0 or (rt.h[H_GCPERCENT] < 0 and rt.h[H_MEMORY_LIMIT] < 0) or rt.h[H_IN_GC] != 0:
         return False
     segment = _stack_segment_alloc(rt, c)
     ran = _gc(rt, c, force)
@@ -155,8 +177,11 @@ def _parfor_alloc(rt, c):
     rt.h[H_GC_PARFOR_DONE] = 1
     # work.markfor and work.sweepfor live in the runtime's bss, a root the collector always
     # sees; FlagNoGC gives the same immortality without a root.
+    origin = rt.h[H_PROF_ORIGIN]
+    rt.h[H_PROF_ORIGIN] = PROF_ORIGIN_PARFOR
     malloc_nogc(rt, c, nbytes, FLAG_NO_GC, True)
     malloc_nogc(rt, c, nbytes, FLAG_NO_GC, True)
+    rt.h[H_PROF_ORIGIN] = origin
 
 
 @jit
@@ -199,6 +224,7 @@ def _gc(rt, c, force):
         return False
     rt.h[H_IN_GC] = 1
     t0 = nanotime(rt)
+    goal = rt.mstats[ST_NEXT_GC]
     ms = allm(rt)
     for k in ms:
         settype_flush(rt, k)
@@ -238,7 +264,10 @@ def _gc(rt, c, force):
     tr = rt.gctrace_log[row]
     tr[:] = 0
     _fold_gcstats(rt, tr)
-    rt.mstats[ST_NEXT_GC] = rt.mstats[ST_HEAP_ALLOC] + rt.mstats[ST_HEAP_ALLOC] * rt.h[H_GCPERCENT] // 100
+    rt.h[H_HEAP_MARKED] = rt.mstats[ST_HEAP_ALLOC]
+    rt.mstats[ST_NEXT_GC] = heap_goal(rt)
+    pace_scavenger(rt, goal)
+    mheap_scavenge_top(rt, scavenge_need(rt, 0))
 
     heap1 = rt.mstats[ST_HEAP_ALLOC]
     obj1 = rt.mstats[ST_NMALLOC] - rt.mstats[ST_NFREE]
@@ -262,9 +291,43 @@ def _gc(rt, c, force):
     tr[TR_NFREE] = rt.mstats[ST_NFREE]
     tr[TR_FORCED] = 1 if force else 0
     tr[TR_PAUSE_NS] = t4 - t0
+    tr[TR_START_NS] = t0
+    tr[TR_GOAL] = goal
+    tr[TR_PAUSE_TOTAL_NS] = rt.mstats[ST_PAUSE_TOTAL_NS]
+    tr[TR_NEXT_GC] = rt.mstats[ST_NEXT_GC]
     tr[TR_HEAP_SYS] = rt.mstats[ST_HEAP_SYS]
     rt.gcstats[GS_NTRACE] += 1
 
     mprof_gc(rt)
     rt.h[H_IN_GC] = 0
     return True
+
+
+@jit
+def gc_repeat(rt, n, t_first, period):
+    """Record n more forced collections at t_first, t_first + period, ..., each a repeat of the last one.
+
+    For Heap.advance_clock over a quiet heap: when a forced collection on one proc changed
+    nothing but the collector's own counters, and no mutator runs, every later one does
+    exactly the same, so this writes what they would have written (NumGC, LastGC, the
+    pause history, the gctrace rows: the last row, renumbered) without running them.
+    Their cost stays O(the rings' sizes).
+    """
+    if n <= 0:
+        return
+    log = rt.gctrace_log
+    nrows = log.shape[0]
+    last = log[(rt.gcstats[GS_NTRACE] - 1) % nrows].copy()
+    pause = last[TR_PAUSE_NS]
+    numgc = rt.mstats[ST_NUMGC]
+    ntrace = rt.gcstats[GS_NTRACE]
+    for k in range(max(0, n - nrows), n):
+        row = log[(ntrace + k) % nrows]
+        row[:] = last
+        row[TR_NUMGC] = numgc + k + 1
+    for k in range(max(0, n - PAUSE_HISTORY), n):
+        rt.pause_ns[(numgc + k) % PAUSE_HISTORY] = pause
+    rt.gcstats[GS_NTRACE] = ntrace + n
+    rt.mstats[ST_NUMGC] = numgc + n
+    rt.mstats[ST_PAUSE_TOTAL_NS] += n * pause
+    rt.mstats[ST_LAST_GC] = t_first + (n - 1) * period + pause

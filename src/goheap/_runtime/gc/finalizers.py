@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from .._jit import jit
 from ..bitmap import setblockspecial
-from ..constants import FLAG_NO_GC, FLAG_NO_POINTERS, PAGE_SIZE
+from ..constants import FINBLOCK_BYTES, FLAG_NO_GC, FLAG_NO_POINTERS
 from ..layout import (
     E_OUT_OF_MEMORY,
     FINBLOCK_CAP,
@@ -38,6 +38,8 @@ from ..layout import (
     H_BASE,
     H_MAX_FINALIZERS,
     ST_SYS,
+    H_PROF_ORIGIN,
+    PROF_ORIGIN_FINALIZER,
 )
 from ..malloc import free, malloc_nogc
 from ..mprof import mprof_free
@@ -114,10 +116,13 @@ def resizefintab(rt, c, t):
         newmax = FINTAB_INITIAL_MAX
     elif tab[FT_NDEAD] < tab[FT_NKEY] // 2:
         newmax *= 3
+    origin = rt.h[H_PROF_ORIGIN]
+    rt.h[H_PROF_ORIGIN] = PROF_ORIGIN_FINALIZER
     newkey = malloc_nogc(rt, c, newmax * 8, FLAG_NO_POINTERS | FLAG_NO_GC, True)
+    newval = malloc_nogc(rt, c, newmax * FIN_BYTES, FLAG_NO_GC, True) if newkey >= 0 else -1
+    rt.h[H_PROF_ORIGIN] = origin
     if newkey < 0:
         return False
-    newval = malloc_nogc(rt, c, newmax * FIN_BYTES, FLAG_NO_GC, True)
     if newval < 0:
         free(rt, c, newkey)
         return False
@@ -176,10 +181,34 @@ def finq_push(rt, p):
     if n % FINBLOCK_CAP == 0 and n // FINBLOCK_CAP >= rt.gcstats[GS_NFINBLOCKS]:
         # every FinBlock is full: SysAlloc another page
         rt.gcstats[GS_NFINBLOCKS] += 1
-        rt.mstats[ST_SYS] += PAGE_SIZE
+        rt.mstats[ST_SYS] += FINBLOCK_BYTES
     rt.finq[n] = p
     rt.gcstats[GS_NFINQ] = n + 1
     return True
+
+
+@jit
+def finq_take(rt):
+    """runfinq's first step: the queued objects, oldest first, and the queue emptied, in one step."""
+    n = rt.gcstats[GS_NFINQ]
+    queue = rt.finq[:n].copy()
+    rt.finq[:n] = 0
+    rt.gcstats[GS_NFINQ] = 0
+    return queue
+
+
+@jit
+def finq_remove(rt, p):
+    """Take p out of the queue if it waits there (goheap's free of a block whose finalizer is queued)."""
+    n = rt.gcstats[GS_NFINQ]
+    for k in range(n):
+        if rt.finq[k] == p:
+            for j in range(k, n - 1):
+                rt.finq[j] = rt.finq[j + 1]
+            rt.finq[n - 1] = 0
+            rt.gcstats[GS_NFINQ] = n - 1
+            return True
+    return False
 
 
 @jit

@@ -24,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import jit
-from ..constants import MSPAN_IN_USE, PAGE_SHIFT
+from ..units import UNIT_GC_PROCS, call_unit
+from ..constants import MSPAN_IN_USE
 from ..layout import (
     FIRST_SPAN,
     GP_CLOCK,
@@ -45,12 +46,12 @@ from ..layout import (
     PARFOR_MARK,
     PARFOR_SWEEP,
     SP_ELEMSIZE,
-    SP_NPAGES,
     SP_SIZECLASS,
     SP_STATE,
     WB_NOBJ,
+    runtime_ref,
 )
-from ..mheap import nanotime
+from ..mheap import nanotime, span_bytes
 from .mark import (
     SCAN_RETURNED,
     SCAN_WAIT,
@@ -140,7 +141,7 @@ def _sweep_cost(rt, s):
         return COST_PARFOR_ITER
     n = 1
     if rt.spans[s, SP_SIZECLASS] != 0:
-        n = (rt.spans[s, SP_NPAGES] << PAGE_SHIFT) // rt.spans[s, SP_ELEMSIZE]
+        n = span_bytes(rt, s) // rt.spans[s, SP_ELEMSIZE]
     return COST_SWEEP_SPAN + COST_SWEEP_OBJECT * n
 
 
@@ -223,7 +224,16 @@ def _step(rt, c, p, nproc):
 
 @jit
 def gc_procs(rt, c, nproc):
-    """Mark and sweep with nproc interleaved procs (parfors already set up); the real time mark ended."""
+    """Mark and sweep with nproc interleaved procs (parfors already set up); the real time mark ended.
+
+    Its machine code is a unit of its own (see units.py), loaded only by heaps with nproc > 1.
+    """
+    return call_unit(rt.code[UNIT_GC_PROCS], UNIT_GC_PROCS, runtime_ref(rt), c, nproc)
+
+
+@jit
+def gc_procs_unit(rt, c, nproc):
+    """The unit of :func:`gc_procs`."""
     rt.gcstats[GS_NPROC] = nproc
     rt.gcstats[GS_NWAIT] = 0
     for p in range(nproc):

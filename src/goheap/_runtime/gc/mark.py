@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._jit import jit
+from .._jit import jit, jit_inline
 from ..constants import (
     BIT_ALLOCATED,
     BIT_BLOCK_BOUNDARY,
@@ -33,7 +33,6 @@ from ..constants import (
     BIT_NO_POINTERS,
     MSPAN_IN_USE,
     MTYPES_EMPTY,
-    PAGE_SHIFT,
     TYPEINFO_ARRAY,
     TYPEINFO_MAP,
 )
@@ -58,6 +57,7 @@ from ..layout import (
     H_ARENA_START,
     H_ARENA_USED,
     H_BASE,
+    H_PAGE_SHIFT,
     LC_SHADOW_SP,
     PT_BT_BITP,
     PT_BT_P,
@@ -93,8 +93,10 @@ from ..layout import (
     WB_NOBJ,
     WB_OBJ,
     WORKBUF_NOBJ,
+    runtime_ref,
 )
-from ..malloc import gettype
+from ..malloc import gettype, span_type
+from ..units import UNIT_MARK, call_unit
 from .rawmem import load_raw, prefetch
 from .roots import finblock_range
 
@@ -158,7 +160,8 @@ def handoff(rt, p, b, nobj):
     n = nobj // 2
     nobj -= n
     wb = rt.workbuf
-    wb[b1, WB_OBJ : WB_OBJ + 3 * n] = wb[b, WB_OBJ + 3 * nobj : WB_OBJ + 3 * (nobj + n)]
+    for i in range(3 * n):  # a loop, not a slice copy: that would compile numba's shape-error formatting
+        wb[b1, WB_OBJ + i] = wb[b, WB_OBJ + 3 * nobj + i]
     rt.gcproc[p, GP_NHANDOFF] += 1
     rt.gcproc[p, GP_NHANDOFFCNT] += n
     wb[b, WB_NOBJ] = nobj
@@ -207,7 +210,8 @@ def _flush(rt, mem, wb, pb, spans, spanmap, arena_start, base, p, wbuf, nobj, np
         wbuf = getempty(rt, wbuf)
         nobj = 0
     bitbase = (arena_start - base) >> 3
-    page0 = arena_start >> PAGE_SHIFT
+    page_shift = rt.h[H_PAGE_SHIFT]
+    page0 = arena_start >> page_shift
 
     # phase 1: find each target's block start; keep the allocated, unmarked ones
     nbit = 0
@@ -231,14 +235,14 @@ def _flush(rt, mem, wb, pb, spans, spanmap, arena_start, base, p, wbuf, nobj, np
                 bits = xbits >> shift
             else:
                 # ask the span map (an inlined MHeap_LookupMaybe)
-                page = obj >> PAGE_SHIFT
+                page = obj >> page_shift
                 s = spanmap[page - page0]
                 if s == 0:
                     continue
                 start = spans[s, SP_START]
                 if page < start or page - start >= spans[s, SP_NPAGES] or spans[s, SP_STATE] != MSPAN_IN_USE:
                     continue
-                sbase = start << PAGE_SHIFT
+                sbase = start << page_shift
                 if spans[s, SP_SIZECLASS] == 0:
                     obj = sbase
                 else:
@@ -271,7 +275,7 @@ def _flush(rt, mem, wb, pb, spans, spanmap, arena_start, base, p, wbuf, nobj, np
         if (bits & _NOPTR) != 0:
             continue
         obj = pb[k, PT_BT_P]
-        s = spanmap[(obj >> PAGE_SHIFT) - page0]
+        s = spanmap[(obj >> page_shift) - page0]
         prefetch(obj)
         i = WB_OBJ + 3 * nobj
         wb[wbuf, i] = obj
@@ -356,12 +360,24 @@ def _scan_words(rt, mem, wb, pb, spans, spanmap, lo, hi, base, p, b, n, wbuf, no
     for k in range(i, i + (n >> 3)):
         w = mem[k]
         if w >= lo and w < hi:
-            pb[nptr, PT_P] = w
-            nptr += 1
-            if nptr == PTRBUF_LEN:
-                wbuf, nobj, m = _flush(rt, mem, wb, pb, spans, spanmap, lo, base, p, wbuf, nobj, nptr)
-                marked += m
-                nptr = 0
+            wbuf, nobj, nptr, m = _candidate(rt, mem, wb, pb, spans, spanmap, lo, base, p, w, wbuf, nobj, nptr)
+            marked += m
+    return wbuf, nobj, nptr, marked
+
+
+@jit_inline
+def _candidate(rt, mem, wb, pb, spans, spanmap, lo, base, p, w, wbuf, nobj, nptr):
+    """Stage w (a word that points into the arena) as a PtrTarget, flushing a full staging buffer.
+
+    The scan loops' step, over arrays (inlined: a call would cost reference counts on
+    them); returns the scan state and the blocks the flush marked.
+    """
+    pb[nptr, PT_P] = w
+    nptr += 1
+    marked = 0
+    if nptr == PTRBUF_LEN:
+        wbuf, nobj, marked = _flush(rt, mem, wb, pb, spans, spanmap, lo, base, p, wbuf, nobj, nptr)
+        nptr = 0
     return wbuf, nobj, nptr, marked
 
 
@@ -369,7 +385,7 @@ def _scan_words(rt, mem, wb, pb, spans, spanmap, lo, hi, base, p, b, n, wbuf, no
 def scan_block(rt, p, b, n, wbuf, nobj, nptr):
     """Scan the heap block [b, b+n): precisely if its span records a type for it, else conservatively."""
     rt.gcstats[GS_SCANNED_BYTES] += n
-    s = rt.spanmap[(b - rt.h[H_ARENA_START]) >> PAGE_SHIFT]
+    s = rt.spanmap[(b - rt.h[H_ARENA_START]) >> rt.h[H_PAGE_SHIFT]]
     if rt.spans[s, SP_TYPES_COMPRESSION] != MTYPES_EMPTY:
         return _scan_typed_or_map(rt, p, b, n, wbuf, nobj, nptr)
     return _scan_words_counted(rt, p, b, n, wbuf, nobj, nptr)
@@ -450,9 +466,14 @@ def drain(rt, p, wbuf, nobj, nptr, clock, limit_clock, limit_p, cost_object, cos
     lo = rt.h[H_ARENA_START]
     hi = rt.h[H_ARENA_USED]
     base = rt.h[H_BASE]
-    page0 = lo >> PAGE_SHIFT
+    page_shift = rt.h[H_PAGE_SHIFT]
+    page0 = lo >> page_shift
     scanned = 0
     marked = 0
+    typedesc = rt.typedesc
+    typeptrs = rt.typeptrs
+    recip_n = 0
+    recip = 0.0
     while nobj > 0 and (clock < limit_clock or (clock == limit_clock and p < limit_p)):
         nobj -= 1
         i = WB_OBJ + 3 * nobj
@@ -460,21 +481,42 @@ def drain(rt, p, wbuf, nobj, nptr, clock, limit_clock, limit_p, cost_object, cos
         n = wb[wbuf, i + 1]
         scanned += n
         clock += cost_object + cost_word * (n >> 3)
-        if spans[spanmap[(b >> PAGE_SHIFT) - page0], SP_TYPES_COMPRESSION] != MTYPES_EMPTY:
-            wbuf, nobj, nptr = _scan_typed_or_map(rt, p, b, n, wbuf, nobj, nptr)
+        k0 = (b - base) >> 3
+        s = spanmap[(b >> page_shift) - page0]
+        t = 0
+        if spans[s, SP_TYPES_COMPRESSION] != MTYPES_EMPTY:
+            # b's place in its span, (b - start) // n, without the division (most of a
+            # typed block's cost): b is a block start, so the quotient is exact and
+            # rounding its floating-point estimate recovers it (error < 2**-51 relative)
+            if n != recip_n:
+                recip_n = n
+                recip = 1.0 / n
+            t = span_type(rt, s, int((b - (spans[s, SP_START] << page_shift)) * recip + 0.5))
+        if t != 0 and (t & 7) != TYPEINFO_MAP:
+            # scan_typed, inlined by hand as the conservative loop below: precisely, only
+            # the pointer words of type t, once or for every element
+            typ = t >> TYPE_TAG_BITS
+            elemsize = typedesc[typ, TD_SIZE]
+            first = typedesc[typ, TD_PTR_START]
+            nptrs = typedesc[typ, TD_NPTRS]
+            if elemsize == 0 or nptrs == 0:
+                continue
+            nelem = n // elemsize if (t & 7) == TYPEINFO_ARRAY else 1
+            for e in range(nelem):
+                for k in range(first, first + nptrs):
+                    w = mem[k0 + typeptrs[k]]
+                    if w >= lo and w < hi:
+                        wbuf, nobj, nptr, m = _candidate(rt, mem, wb, pb, spans, spanmap, lo, base, p, w, wbuf, nobj, nptr)
+                        marked += m
+                k0 += elemsize >> 3
             continue
         # _scan_words, inlined by hand: a call costs reference counts on its array arguments,
         # which halves the marking speed
-        k0 = (b - base) >> 3
         for k in range(k0, k0 + (n >> 3)):
             w = mem[k]
             if w >= lo and w < hi:
-                pb[nptr, PT_P] = w
-                nptr += 1
-                if nptr == PTRBUF_LEN:
-                    wbuf, nobj, m = _flush(rt, mem, wb, pb, spans, spanmap, lo, base, p, wbuf, nobj, nptr)
-                    marked += m
-                    nptr = 0
+                wbuf, nobj, nptr, m = _candidate(rt, mem, wb, pb, spans, spanmap, lo, base, p, w, wbuf, nobj, nptr)
+                marked += m
     rt.gcstats[GS_SCANNED_BYTES] += scanned
     rt.gcstats[GS_MARKED] += marked
     return wbuf, nobj, nptr, clock
@@ -511,7 +553,16 @@ def markroot(rt, p, i):
 
 @jit
 def mark_serial(rt, nroot):
-    """parfordo(markfor) with one thread, then scanblock(nil, keepworking) to drain work.full."""
+    """parfordo(markfor) with one thread, then scanblock(nil, keepworking) to drain work.full.
+
+    Its machine code is a unit of its own (see units.py): callers reach it by address.
+    """
+    call_unit(rt.code[UNIT_MARK], UNIT_MARK, runtime_ref(rt), nroot)
+
+
+@jit
+def mark_serial_unit(rt, nroot):
+    """The unit of :func:`mark_serial`."""
     for i in range(nroot):
         markroot(rt, 0, i)
     bufferlist_get(rt)

@@ -1,0 +1,151 @@
+"""Ctrl-C and SIGTERM for the command line: stop cleanly, at a point where stopping is safe.
+
+``goheap`` turns SIGINT and SIGTERM into an :class:`Interrupted` exception (a
+``KeyboardInterrupt``), which unwinds the command: temporary files are removed (see
+:mod:`goheap.atomicfile`), nothing is left under a final name, and the command line prints
+one line and exits with 128 + the signal number (130, 143), as a shell expects.
+
+The handlers are installed when the command line starts (``GoheapGroup.main``); a signal
+during Python's own start-up, while goheap is being imported, still gets Python's default
+behaviour.
+
+When the exception may be raised
+--------------------------------
+Python runs a signal handler between two bytecodes of whatever Python code runs next,
+and some of that code is called by native code that does not expect an exception:
+
+* numba boxes a compiled function's result with the help of a Python function
+  (``numba.core.serialize._numba_unpickle``). An exception raised there makes the native
+  caller put a NULL into the returned tuple, and the interpreter crashes when the tuple is
+  unpacked: SIGINT during ``goheap replay``'s planning pass (one compiled call over the
+  whole trace) segfaulted in about half the tries, or was lost when the exception was
+  cleared by the native code.
+* llvmlite's callbacks from LLVM (its object cache, while numba loads or stores machine
+  code) are ctypes callbacks: an exception there is printed as "ignored" and lost.
+
+* Python code run by the garbage collector (a ``__del__``, a weakref callback) reports
+  its exceptions as "ignored" and goes on: the interrupt would be lost there too.
+
+So the handler raises only when no frame of llvmlite, and no frame of numba other than
+the dispatcher's compile entry (which reports exceptions properly), is on the stack.
+Otherwise it notes the signal and re-checks 10 ms later (SIGALRM), so the exception comes
+at the first safe bytecode: right after the compiled call returns. An interrupt that is
+nevertheless swallowed (``sys.unraisablehook`` sees it) is noted again and re-raised the
+same way. A second signal while one is pending exits at once (status 128 + signal),
+removing the temporary files first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from .atomicfile import remove_all_pending
+
+__all__ = ["Interrupted", "handling_signals", "safe_to_raise"]
+
+#: Seconds between two checks of a signal that arrived at an unsafe point.
+RECHECK_S = 0.01
+#: The signals turned into :class:`Interrupted`.
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """The command was stopped by a signal (``signum``); ``exit_status`` is 128 + signum."""
+
+    __module__ = "goheap"
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.signal_name = signal.Signals(signum).name
+        self.exit_status = 128 + signum
+
+
+def _package_dir(name: str) -> str | None:
+    module = sys.modules.get(name)
+    path = getattr(module, "__file__", None)
+    return str(Path(path).parent) + os.sep if path else None
+
+
+def safe_to_raise(frame) -> bool:
+    """Whether an exception may be raised in ``frame`` (see the module docstring)."""
+    numba_dir = _package_dir("numba")
+    llvmlite_dir = _package_dir("llvmlite")
+    outermost_numba = None
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if llvmlite_dir and filename.startswith(llvmlite_dir):
+            return False
+        if numba_dir and filename.startswith(numba_dir):
+            outermost_numba = frame
+        frame = frame.f_back
+    if outermost_numba is None:
+        return True
+    code = outermost_numba.f_code
+    return code.co_filename.endswith(os.sep + "dispatcher.py") and code.co_name in ("_compile_for_args", "compile")
+
+
+class _Handler:
+    def __init__(self) -> None:
+        self.pending: int | None = None
+
+    def on_signal(self, signum, frame) -> None:
+        if self.pending is not None:
+            # a second signal while the first waits for a safe point: stop now
+            remove_all_pending()
+            sys.stderr.write(f"goheap: {signal.Signals(signum).name} again: exiting at once\n")
+            sys.stderr.flush()
+            os._exit(128 + self.pending)
+        self.pending = signum
+        self.on_alarm(signal.SIGALRM, frame)
+
+    def on_alarm(self, _signum, frame) -> None:
+        if self.pending is None:
+            return
+        if safe_to_raise(frame):
+            signum, self.pending = self.pending, None
+            raise Interrupted(signum)
+        signal.setitimer(signal.ITIMER_REAL, RECHECK_S)
+
+    def on_unraisable(self, unraisable, previous) -> None:
+        exc = unraisable.exc_value
+        if isinstance(exc, Interrupted):  # swallowed where it was raised: raise it again soon
+            self.pending = exc.signum
+            signal.setitimer(signal.ITIMER_REAL, RECHECK_S)
+            return
+        previous(unraisable)
+
+
+@contextlib.contextmanager
+def handling_signals() -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into :class:`Interrupted` while the block runs (main thread only).
+
+    A signal the process inherited as ignored (SIGINT of a background job) stays ignored.
+    The previous handlers are restored on exit.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handler = _Handler()
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: handler.on_unraisable(unraisable, previous_hook)
+    previous = {}
+    for signum in (*SIGNALS, signal.SIGALRM):
+        old = signal.getsignal(signum)
+        if old is signal.SIG_IGN and signum != signal.SIGALRM:
+            continue
+        previous[signum] = old
+        signal.signal(signum, handler.on_alarm if signum == signal.SIGALRM else handler.on_signal)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        sys.unraisablehook = previous_hook
+        for signum, old in previous.items():
+            signal.signal(signum, old if old is not None else signal.SIG_DFL)

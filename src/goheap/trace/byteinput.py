@@ -1,0 +1,163 @@
+"""An input read forwards into one numpy buffer: what the compiled readers scan.
+
+Both recorded formats (:mod:`goheap.trace.allocfreetrace`, :mod:`goheap.trace.exectrace`)
+are read by compiled loops over a numpy array of bytes. :class:`ByteInput` fills that array
+from a file, a pipe or standard input (``"-"``), plain or gzip (told by the gzip magic
+bytes, never by seeking, so pipes work), a block at a time, straight into the array.
+``buf[:filled]`` is valid and ``buf[i]`` is byte ``base + i`` of the (uncompressed)
+input; :meth:`ByteInput.more` drops the bytes the reader no longer needs (before the
+offset it says to keep) before it grows the array, so the array holds what the reader is
+in the middle of (a generation, an event) and one block past it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import sys
+import zlib
+from collections.abc import Callable
+from typing import IO, Any
+
+import numpy as np
+
+__all__ = ["READ_BLOCK", "ByteInput", "CorruptStream"]
+
+#: Bytes read at a time.
+READ_BLOCK = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class CorruptStream(Exception):
+    """A gzip stream that cannot be decompressed (the reader names the place)."""
+
+
+class ByteInput:
+    """The bytes of ``source``: a path, ``"-"`` for standard input, or a binary stream
+    (see the module docstring).
+
+    ``name`` is the file's name (``<stdin>`` for ``"-"``), ``compressed`` whether it is
+    gzip, ``raw_read`` how many bytes of the file were read, ``cut_short`` whether the
+    stream ended early (a gzip stream before its end: ``cut_reason`` says how). ``wrap``,
+    if given, is applied to the decompressed stream (an object with ``readinto``) and what
+    it returns is read instead (e.g. a bound on line lengths).
+    """
+
+    def __init__(self, source: str | os.PathLike[str] | IO[bytes], *, wrap: Callable[[Any], Any] | None = None) -> None:
+        if not isinstance(source, (str, os.PathLike)):
+            self.name = "<stream>"
+            self._raw: IO[bytes] = source
+            self._owned = False
+        elif os.fspath(source) == "-":
+            self.name = "<stdin>"
+            self._raw = sys.stdin.buffer
+            self._owned = False
+        else:
+            self.name = os.path.basename(os.fspath(source))
+            self._raw = open(source, "rb")  # noqa: SIM115 - closed in close()
+            self._owned = True
+        self.raw_read = 0
+        self.buf = np.empty(2 * READ_BLOCK, np.uint8)
+        self.filled = 0
+        self.base = 0
+        self.eof = False
+        self.cut_short = False
+        self.cut_reason = ""
+        try:
+            first = self._raw.read(2)
+        except BaseException:
+            self.close()
+            raise
+        self.raw_read += len(first)
+        self.compressed = first == _GZIP_MAGIC
+        self._stream: Any = _Chained(first, self._raw, self)
+        if self.compressed:
+            self._stream = _OneStep(gzip.GzipFile(fileobj=self._stream, mode="rb"))
+        if wrap is not None:
+            self._stream = wrap(self._stream)
+
+    @property
+    def end(self) -> int:
+        """The offset just past the last byte read."""
+        return self.base + self.filled
+
+    def more(self, keep: int) -> bool:
+        """Read another block, keeping the bytes from offset ``keep`` on (the ones before
+        it may go). False at the end of the input. Raises :class:`CorruptStream`."""
+        if self.eof:
+            return False
+        drop = min(keep, self.end) - self.base
+        if drop > 0 and self.filled + READ_BLOCK > len(self.buf):
+            self.buf[: self.filled - drop] = self.buf[drop : self.filled]
+            self.filled -= drop
+            self.base += drop
+        if self.filled + READ_BLOCK > len(self.buf):
+            grown = np.empty(2 * len(self.buf), np.uint8)
+            grown[: self.filled] = self.buf[: self.filled]
+            self.buf = grown
+        try:
+            n = self._stream.readinto(memoryview(self.buf)[self.filled : self.filled + READ_BLOCK])
+        except EOFError as e:
+            n = 0
+            self.cut_short = True
+            self.cut_reason = str(e)
+        except (zlib.error, gzip.BadGzipFile, OSError) as e:
+            if isinstance(e, OSError) and not isinstance(e, gzip.BadGzipFile) and e.errno is not None:
+                raise
+            raise CorruptStream(str(e)) from None
+        if not n:
+            self.eof = True
+            return False
+        self.filled += n
+        return True
+
+    def close(self) -> None:
+        if self._owned:
+            self._raw.close()
+
+    def __enter__(self) -> ByteInput:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _OneStep:
+    """A gzip stream read one decompression step at a time (``readinto`` is its
+    ``readinto1``): a stream cut short then loses no byte before the cut."""
+
+    def __init__(self, stream: gzip.GzipFile) -> None:
+        self._stream = stream
+
+    def readinto(self, b: Any) -> int:
+        return self._stream.readinto1(b)
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class _Chained:
+    """``first`` then the rest of ``raw``, counting the raw bytes read (gzip's input)."""
+
+    def __init__(self, first: bytes, raw: IO[bytes], owner: ByteInput) -> None:
+        self._first = first
+        self._raw = raw
+        self._owner = owner
+
+    def read(self, n: int = -1) -> bytes:
+        if self._first:
+            out, self._first = self._first, b""
+            return out
+        block = self._raw.read(n if n is not None and n >= 0 else READ_BLOCK)
+        self._owner.raw_read += len(block)
+        return block
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        if self._first:
+            n = min(len(self._first), len(view))
+            view[:n], self._first = self._first[:n], self._first[n:]
+            return n
+        n = self._raw.readinto(view) or 0  # type: ignore[attr-defined]
+        self._owner.raw_read += n
+        return n
