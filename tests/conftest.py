@@ -36,15 +36,3 @@ def oracle_runs() -> Path:
     """tests/data/oracle-runs: runs of the real 2013 runtime made with tools/oracle_runs.py."""
     return ORACLE_RUNS
 
-
-def pytest_addoption(parser):
-    parser.addoption("--oracle-full", action="store_true", help="also run the tests marked oracle_full (minutes each)")
-
-
-def pytest_collection_modifyitems(config, items):
-    if config.getoption("--oracle-full"):
-        return
-    skip = pytest.mark.skip(reason="oracle_full: run with --oracle-full")
-    for item in items:
-        if "oracle_full" in item.keywords:
-            item.add_marker(skip)
