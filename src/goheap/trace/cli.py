@@ -161,6 +161,8 @@ def _importer(path: Path):
         from goheap.trace.exectrace import import_exectrace_to_file
 
         return import_exectrace_to_file
+    from goheap.trace import logscan  # noqa: F401 - the compiled scanner, loaded before the log is read
+
     return import_log_to_file
 
 
