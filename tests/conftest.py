@@ -26,3 +26,13 @@ def compiled_runtime() -> None:
     from goheap._runtime.prepare import heap_jobs, prepare
 
     prepare(heap_jobs(race_mode=False, nproc=1))
+
+
+ORACLE_RUNS = Path(__file__).resolve().parent / "data" / "oracle-runs"
+
+
+@pytest.fixture(scope="session")
+def oracle_runs() -> Path:
+    """tests/data/oracle-runs: runs of the real 2013 runtime made with tools/oracle_runs.py."""
+    return ORACLE_RUNS
+

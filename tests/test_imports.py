@@ -45,38 +45,45 @@ def test_import_goheap_loads_no_compiler() -> None:
     assert loaded == {"numba": False, "llvmlite": False, "goheap.heap": False}
 
 
+_RUN_COMMANDS = """
+import contextlib, io
+from goheap.cli import main
+for args in {commands!r}:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            main(args, standalone_mode=False)
+        except BaseException:
+            pass
+"""
+
+
 def test_commands_that_need_no_runtime_do_not_import_numba(tmp_path: Path) -> None:
     log = tmp_path / "prog.log"
     log.write_text(LOG)
     trace = tmp_path / "prog.trace.npz"
+    # trace import reads the log with a compiled scanner (numba, for speed), but never
+    # loads the compiled runtime
+    loaded = _modules_after(_RUN_COMMANDS.format(commands=[["trace", "import", str(log), "-o", str(trace)]]))
+    assert trace.exists()  # the import really ran
+    assert loaded["goheap.heap"] is False
     commands = [
         ["--help"],
         ["run", "--help"],
         ["replay", "--help"],
         ["compare", "--help"],
         ["trace", "--help"],
+        ["sweep", "--help"],
+        ["diff", "--help"],
         ["sizeclasses"],
-        ["trace", "import", str(log), "-o", str(trace)],
         ["trace", "info", str(trace)],
         ["run", "--gogc", "lots", "binarytrees"],  # argument errors
         ["run", "nosuchworkload"],
         ["run", "binarytrees", "deep"],
         ["run", "gcbench", "1"],
+        ["run", "--policy", "nosuchpolicy", "binarytrees"],
         ["nosuchcommand"],
     ]
-    loaded = _modules_after(
-        f"""
-        import contextlib, io
-        from goheap.cli import main
-        for args in {commands!r}:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                try:
-                    main(args, standalone_mode=False)
-                except BaseException:
-                    pass
-        """
-    )
-    assert trace.exists()  # the import really ran
+    loaded = _modules_after(_RUN_COMMANDS.format(commands=commands))
     assert loaded == {"numba": False, "llvmlite": False, "goheap.heap": False}
 
 

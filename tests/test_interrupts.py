@@ -132,7 +132,9 @@ def big_trace(tmp_path_factory) -> Path:
 def test_a_replay_interrupted_at_any_moment_exits_cleanly(tmp_path: Path, big_trace: Path) -> None:
     outputs = tmp_path / "out"
     outputs.mkdir()
-    args = ["replay", str(big_trace), "--report", str(outputs / "r.html"), "--heap-profile", str(outputs / "p.pb.gz")]
+    # a rate of its own: the replay says nothing about the rate it would pick
+    args = ["replay", str(big_trace), "--report", str(outputs / "r.html"), "--heap-profile", str(outputs / "p.pb.gz"),
+            "--memprofilerate", "2048"]
     t0 = time.perf_counter()
     p = goheap("--version")  # start-up: Python and goheap imported, before the handlers exist
     p.stderr.read()

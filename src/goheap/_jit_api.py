@@ -14,6 +14,16 @@ from numba.core.extending import overload
 
 from ._runtime.layout import (
     E_OUT_OF_MEMORY,
+    LC_ALLOC_PATH,
+    LC_FLUSH_BYTES,
+    LC_FLUSH_NEW,
+    PATH_GROW,
+    PATH_LARGE,
+    PATH_MEMCLR,
+    PATH_PROFILE,
+    PATH_REFILL,
+    PATH_SETTYPE_FLUSH,
+    ST_NUMGC,
     H_BASE,
     H_PROF_STACK,
     H_RACE,
@@ -26,7 +36,17 @@ from ._runtime.layout import (
 from ._runtime.malloc import mlookup
 from ._runtime.race import racefuncenter, racefuncexit, raceread, racewrite
 
-__all__ = ["FLAG_NO_GC", "FLAG_NO_POINTERS", "FLAG_NO_PROFILING"]
+__all__ = [
+    "FLAG_NO_GC",
+    "FLAG_NO_POINTERS",
+    "FLAG_NO_PROFILING",
+    "PATH_GROW",
+    "PATH_LARGE",
+    "PATH_MEMCLR",
+    "PATH_PROFILE",
+    "PATH_REFILL",
+    "PATH_SETTYPE_FLUSH",
+]
 
 # The indexes of the accessors below (a heap word, a stack slot, a cache row) are never
 # negative: given as unsigned, numba leaves out the wraparound of negative indexes that it
@@ -251,3 +271,33 @@ def set_profile_bucket(rt, bucket):
     """Charge sampled allocations from now on to profile bucket ``bucket`` (a function id)."""
     rt = runtime_ref(rt)
     rt.h[H_PROF_STACK] = bucket
+
+
+@jit_entry
+def num_gc(rt):
+    """The number of collections so far (MemStats.NumGC)."""
+    rt = runtime_ref(rt)
+    return rt.mstats[ST_NUMGC]
+
+
+@jit_entry
+def alloc_path(rt, c):
+    """The PATH_* bits of the paths thread c's allocations took since :func:`alloc_path_reset`:
+    which of mallocgc's slower paths ran (refill from the central list, a span from the heap,
+    clearing a dirty block, a profile sample, a settype flush, a large block)."""
+    rt = runtime_ref(rt)
+    return rt.cache_local[c, LC_ALLOC_PATH]
+
+
+@jit_entry
+def alloc_path_reset(rt, c):
+    rt = runtime_ref(rt)
+    rt.cache_local[c, LC_ALLOC_PATH] = 0
+
+
+@jit_entry
+def settype_flush_arrays(rt, c):
+    """The span type arrays thread c's last settype flush left in its frames: the last
+    MTypes_Bytes array it added to, and the last one it allocated (0 if none yet)."""
+    rt = runtime_ref(rt)
+    return rt.cache_local[c, LC_FLUSH_BYTES], rt.cache_local[c, LC_FLUSH_NEW]

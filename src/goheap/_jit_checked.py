@@ -45,6 +45,8 @@ from .errors import AddressError, HeapClosed, HeapError, InvalidValue
 __all__ = [
     "alloc",
     "alloc_noscan",
+    "alloc_path",
+    "alloc_path_reset",
     "alloc_typed",
     "free",
     "gc",
@@ -52,6 +54,7 @@ __all__ = [
     "load",
     "load_byte",
     "lookup",
+    "num_gc",
     "pop_root",
     "push_root",
     "race_func_enter",
@@ -59,6 +62,7 @@ __all__ = [
     "set_profile_bucket",
     "set_root",
     "set_shadow_depth",
+    "settype_flush_arrays",
     "shadow_depth",
     "stack_load",
     "stack_release",
@@ -126,6 +130,30 @@ def alloc(rt, c, size):
 def alloc_noscan(rt, c, size):
     _cache(runtime_ref(rt), c)
     return nb.alloc_noscan(rt, c, size)
+
+
+@jit_entry
+def alloc_path(rt, c):
+    _cache(runtime_ref(rt), c)
+    return nb.alloc_path(rt, c)
+
+
+@jit_entry
+def alloc_path_reset(rt, c):
+    _cache(runtime_ref(rt), c)
+    nb.alloc_path_reset(rt, c)
+
+
+@jit_entry
+def num_gc(rt):
+    _open(runtime_ref(rt))
+    return nb.num_gc(rt)
+
+
+@jit_entry
+def settype_flush_arrays(rt, c):
+    _cache(runtime_ref(rt), c)
+    return nb.settype_flush_arrays(rt, c)
 
 
 @jit_entry

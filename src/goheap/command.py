@@ -266,7 +266,7 @@ GOGC_FLAG = _GogcParam()
 
 def gogc_setting(flag: int | None, environ: Mapping[str, str] | None = None) -> tuple[int, str]:
     """(GC percent, where it came from): the flag, else $GOGC as the seed reads it, else 100."""
-    from .heap import readgogc
+    from ._runtime.goenv import readgogc
 
     if flag is not None:
         return flag, "--gogc"

@@ -180,6 +180,7 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
         h[L.H_SYSMAP_LIMIT] = -1 if map_limit is None else map_limit
         self._local = threading.local()
         self._caches: list[int] = []
+        self._idle_ms: list[_ThreadCache] = []  # caches of Ms the goroutines left (new_m / run_on_m)
         self._lock = threading.RLock()  # the Python-side tables, and close()
         self._finq_lock = threading.Lock()  # held by the thread running finalizers
         self._finalizers: dict[int, Callable[[int], object]] = {}
@@ -230,6 +231,34 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
         if self.race is not None:
             self.race._thread_started()
         return c
+
+    def new_m(self) -> int:
+        """Start another M: a new MCache row (allocmcache, as mcommoninit gives each new M one).
+
+        The calling thread keeps using its own until :meth:`run_on_m`; the new cache lives
+        until the heap is closed.
+        """
+        self._check_open()
+        c = int(entry.new_cache(self._handle))
+        if c < 0:
+            raise errors.OutOfMemory(f"more than {self.config.limits.max_threads} Ms use this heap")
+        self._caches.append(c)
+        self._idle_ms.append(_ThreadCache(self, c))
+        return c
+
+    def run_on_m(self, c: int) -> None:
+        """From now on the calling thread's goroutine runs on the M whose cache is ``c`` (from
+        :meth:`new_m`), as the seed's scheduler moves a goroutine when its M blocks in a
+        system call. The M it leaves keeps its cache: its cached free objects and pending
+        settype calls stay there until a collection takes them back.
+        """
+        self._check_open()
+        if c not in self._caches:
+            raise errors.HeapError(f"cache {c} is not one of this heap's Ms")
+        self._cache()
+        self._idle_ms.append(self._local.owner)
+        self._local.cache = c
+        self._local.owner = next(o for o in self._idle_ms if o.c == c)
 
     def _release_cache(self, c: int) -> None:
         with self._lock:
@@ -324,6 +353,7 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
         zeroed: bool = True,
         noprofile: bool = False,
         nogc: bool = False,
+        dogc: bool = True,
     ) -> int:
         """mallocgc: a block of at least ``size`` bytes; may collect first. Returns its address.
 
@@ -331,6 +361,8 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
         (one registered with this heap). zeroed=False: its contents are undefined (for blocks
         the caller overwrites whole). noprofile: never sampled by the memory profiler.
         nogc: the collector never frees nor scans it (free it explicitly).
+        dogc=False: never collects first, whatever the heap's size (the seed's runtime·malloc,
+        which the runtime's own C code calls, passes dogc = 0).
 
         Nothing roots the block: a collection (this thread's next allocation, or any other
         thread's) may free it unless it is made reachable first. Allocate in a scope
@@ -360,7 +392,15 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
         if nogc:
             flag |= FLAG_NO_GC
         if type is not None:
-            v = int(entry.malloc_typed(self._handle, c, size, flag, self._type_word(type, size, noscan)))
+            word = self._type_word(type, size, noscan)
+            if dogc:
+                v = int(entry.malloc_typed(self._handle, c, size, flag, word))
+            else:
+                v = int(entry.mallocgc(self._handle, c, size, flag, False, True))
+                if v > 0:
+                    entry.settype(self._handle, c, v, word)
+        elif not dogc:
+            v = int(entry.mallocgc(self._handle, c, size, flag, False, zeroed))
         else:
             v = self._alloc_fast(self._handle, c, size, flag, zeroed)
             if v.__class__ is not int:  # interpreted (NUMBA_DISABLE_JIT): a numpy integer

@@ -45,7 +45,11 @@ stack of roots (``push_root``/``pop_root``, or slots set with ``set_root`` and r
 ``get_root``; popped slots are cleared), or as an emulated call stack (``stack_reserve`` a
 frame, ``stack_store`` its slots, ``stack_release`` it on return; nothing is cleared, so
 dead slots of earlier frames stay visible to the collector until overwritten, exactly like
-Go's stacks of 2013). Collections that run inside compiled code queue the finalizers they
+Go's stacks of 2013). For emulating the runtime's own C frames on such a stack
+(``goheap.workloads.gostack``), ``alloc_path`` tells which of mallocgc's slower paths the
+thread's allocations took since ``alloc_path_reset`` (the ``PATH_*`` bits), ``num_gc``
+counts the collections, and ``settype_flush_arrays`` gives the span type arrays the last
+settype flush left in its frames. Collections that run inside compiled code queue the finalizers they
 find due; call ``heap.after_compiled()`` when the mutator returns to run them (and to
 print gctrace lines).
 """
@@ -57,7 +61,15 @@ from ._jit_api import (
     FLAG_NO_GC,
     FLAG_NO_POINTERS,
     FLAG_NO_PROFILING,
+    PATH_GROW,
+    PATH_LARGE,
+    PATH_MEMCLR,
+    PATH_PROFILE,
+    PATH_REFILL,
+    PATH_SETTYPE_FLUSH,
     alloc,
+    alloc_path,
+    alloc_path_reset,
     alloc_noscan,
     alloc_typed,
     free,
@@ -65,6 +77,7 @@ from ._jit_api import (
     get_root,
     load,
     lookup,
+    num_gc,
     pop_root,
     push_root,
     race_func_enter,
@@ -80,9 +93,13 @@ from ._jit_api import (
     load_byte,
     set_shadow_depth,
     set_profile_bucket,
+    settype_flush_arrays,
 )
 
 # the flags, the checked twin, and every function (goheap.nb.checked has the same names)
-__all__ = sorted(["FLAG_NO_GC", "FLAG_NO_POINTERS", "FLAG_NO_PROFILING", "checked", *checked.__all__])
+__all__ = sorted([
+    "FLAG_NO_GC", "FLAG_NO_POINTERS", "FLAG_NO_PROFILING", "PATH_GROW", "PATH_LARGE", "PATH_MEMCLR",
+    "PATH_PROFILE", "PATH_REFILL", "PATH_SETTYPE_FLUSH", "checked", *checked.__all__,
+])
 
 checked.check_python_calls(globals())

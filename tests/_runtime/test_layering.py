@@ -32,6 +32,7 @@ RANKS = {
     "_runtime.gosizeclasses": 0,
     "_runtime.stats": 0,
     "_runtime.gctrace": 0,
+    "_runtime.goenv": 0,
     "_runtime.handle": 0,
     "_runtime.units": 0,
     "_runtime.sysmem": 1,

@@ -39,11 +39,10 @@ def test_every_node_is_a_typed_16_byte_block_and_the_heap_stays_sound():
     with GoProcess(gcpercent=50, gctrace=1, trace_stream=io.StringIO(), virtual_clock=True) as proc:
         proc.start()
         before = proc.heap.read_mem_stats()
-        lines: list[str] = []
         checks = []
-        binarytrees.run(proc.heap, 8, lines.append, lambda: checks.append(proc.heap.check()), lambda f: None)
+        binarytrees.run(proc.heap, 8, proc, lambda: checks.append(proc.heap.check()), lambda f: None)
         after = proc.heap.read_mem_stats()
-        nodes = sum(int(line.rsplit(" ", 1)[1]) for line in lines)  # every check count is a node count
+        nodes = sum(int(line.rsplit(" ", 1)[1]) for line in proc.lines)  # every check count is a node count
         assert after.by_size[2].mallocs - before.by_size[2].mallocs == nodes
         assert len(checks) > 3
         proc.heap.check()

@@ -18,7 +18,7 @@ from .gc.collect import cachestats, gc_repeat, gc_unit
 from .bitmap import get_bits
 from . import layout, mallocinit
 from .handle import runtime_at
-from .layout import E_OUTSIDE_BLOCK, E_STACK_FULL, E_UNALIGNED, H_ARENA_START, H_ARENA_USED, H_BASE, H_ERR_ARG, LC_SHADOW_SP, ST_NEXT_GC
+from .layout import E_OUTSIDE_BLOCK, E_STACK_FULL, E_UNALIGNED, H_ARENA_START, H_ARENA_USED, H_BASE, H_ERR_ARG, LC_LOCAL_NLOOKUP, LC_SHADOW_SP, ST_NEXT_GC
 from .malloc import free_check, gettype, mlookup, mlookup_allocated, settype_flush
 from .mcache import allocmcache, freemcache
 from .gc import finalizers
@@ -188,8 +188,13 @@ def settype(handle, c, v, typ):
 
 @jit_entry
 def add_finalizer(handle, c, p):
-    """addfinalizer: 1, 0 if p already has a finalizer, or E_OUT_OF_MEMORY (nothing changed)."""
-    return finalizers.addfinalizer(runtime_at(handle), c, p)
+    """runtime.SetFinalizer(p, f): 1, 0 if p already has a finalizer, or E_OUT_OF_MEMORY (nothing changed).
+
+    SetFinalizer finds p's block with mlookup first (MemStats.Lookups counts it), then addfinalizer.
+    """
+    rt = runtime_at(handle)
+    rt.cache_local[c, LC_LOCAL_NLOOKUP] += 1
+    return finalizers.addfinalizer(rt, c, p)
 
 
 @jit_entry

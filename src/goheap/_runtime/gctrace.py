@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from . import layout as L
+from .goenv import runtime_atoi
 
 __all__ = [
     "GCTRACE_FORMATS",
@@ -151,11 +152,3 @@ def gctrace_level_from_environment(environ) -> int:
     return 0
 
 
-def runtime_atoi(value: str | None) -> int:
-    """The runtime's atoi: leading decimal digits only, in an int32 that wraps."""
-    n = 0
-    for ch in value or "":
-        if not "0" <= ch <= "9":
-            break
-        n = (n * 10 + ord(ch) - ord("0")) & 0xFFFFFFFF
-    return n - (1 << 32) if n >= 1 << 31 else n

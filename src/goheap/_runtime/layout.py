@@ -72,6 +72,7 @@ H_MAX_MHEAP_LIST = 37  # exact free lists free[1..n-1]: spans under 1 MB (1 << (
 H_MIN_HEAP = 38  # the pacer's heap minimum at the current GOGC (policy min_heap x GOGC/100), 0 = none
 H_CLOSED = 39  # 1 once Heap.close() began: goheap.nb's checked functions refuse the runtime (h is Python memory, never unmapped)
 H_SETTYPE_PENDING = 40  # settype calls buffered in all caches and not yet flushed (free cancels its block's)
+H_M_SEQ = 41  # caches (Ms) allocated so far: the next one's LC_M_SEQ
 H_NSLOTS = 48
 
 # ---------------------------------------------------------------- mstats: MStats (int64)
@@ -161,7 +162,20 @@ LC_INUSE = 9
 LC_FREE_NEXT = 10  # cachealloc free-list link
 LC_SETTYPE_N = 11  # words used in this cache's settype buffer
 LC_SHADOW_SP = 12  # depth of this thread's shadow stack
-LC_NSLOTS = 16
+LC_ALLOC_PATH = 13  # PATH_* bits: the paths this thread's allocations took since it was last cleared
+LC_FLUSH_BYTES = 14  # settype_flush's last MTypes_Bytes array it added a type to (its frame keeps it)
+LC_FLUSH_NEW = 15  # settype_flush's last new type array (its mallocgc's frame keeps it)
+LC_M_SEQ = 16  # the cache's place in the seed's allm list: the higher, the newer its M
+LC_NSLOTS = 18
+
+# The paths an allocation can take below mallocgc's fast one (what its C frames wrote
+# on the goroutine stack depends on them: goheap.workloads.gostack emulates those frames).
+PATH_REFILL = 1  # MCache_Alloc's list was empty: MCentral_AllocList
+PATH_GROW = 2  # MCentral_Grow: a span from the heap
+PATH_MEMCLR = 4  # MCache_Alloc cleared a dirty block
+PATH_PROFILE = 8  # the allocation was sampled (MProf_Malloc)
+PATH_SETTYPE_FLUSH = 16  # settype found its buffer full
+PATH_LARGE = 32  # a large block, straight from MHeap_Alloc
 
 SETTYPE_BUF_LEN = 1024  # the seed's per-M settype buffer: 512 (address, type) pairs
 
@@ -312,7 +326,8 @@ TR_START_NS = 20  # the clock when the collection started
 TR_GOAL = 21  # next_gc when it started: the heap goal this collection was paced for
 TR_PAUSE_TOTAL_NS = 22  # PauseTotalNs after it
 TR_NEXT_GC = 23  # the heap goal the collection set (the pacer's; heap1 x (1 + GOGC/100) in the seed)
-TR_NSLOTS = 24
+TR_HEAP_SYS = 24  # HeapSys when it ended
+TR_NSLOTS = 25
 
 # ---------------------------------------------------------------- roots: registered global regions
 RG_ADDR = 0

@@ -234,22 +234,41 @@ Where goheap differs from the seed on purpose. Anything else that differs is a b
     [169k, 169k + 169).
 12. *GOGC is read when a Heap is built* (HeapConfig.gcpercent wins over it), not at the
     first collection; the value is parsed exactly as readgogc does.
-13. *The rest of a Go process is a model.* A Go program shares its heap with the runtime's
-    and libraries' own blocks (the symbol table, stack segments, G and M records, package
-    variables). goheap cannot run that C and Go code, so the workloads replay those blocks
-    as a fixed list measured from the seed runs (``goheap.workloads.goprocess``): their
-    classes and counts are exact; which phase each falls in is fitted to the seed runs'
-    first two collections; some sizes depend on the environment (GOGC set or not). The
-    runtime's own blocks are allocated by the runtime itself: the finalizer table's arrays
-    (for the three os.File finalizers), and, with ``HeapConfig(go_process=True)``, the
-    collector's stack segment (one per collection) and ParFor descriptors (at the first).
+13. *The rest of a Go process is replayed, not run.* A Go program shares its heap with the
+    runtime's and libraries' own blocks (the symbol table, G and M records and their
+    stacks, package variables, fmt's printer and buffers). goheap cannot run that C and Go
+    code, so the workloads replay those blocks (``goheap.workloads.goprocess``) as the
+    oracle (the 2013 toolchain, tests/data/oracle-runs) shows them: ``tools/oracle_trace.py``
+    runs each program under gdb and logs every such allocation (size, flags, dogc, the
+    type settype gets, the call stack), every explicit free and every block a collection
+    sweeps. Derived from that: the blocks and their order, which are freed or garbage, the
+    second M (with its own MCache) the program runs on after init, fmt's buffer growth
+    for each line printed. Still modelled: the blocks' contents (zero: each is kept alive
+    as the trace showed, not through the pointers that really keep it); sizes that depend
+    on the build (the symbol table, the GOROOT in time's zoneinfo path) are the oracle
+    build's; two choices the real runtime makes at random take their usual outcome (the
+    scavenger's M starts at the end of init in most runs; syscall's environment map grows
+    when GOGC is set). The runtime's own blocks are allocated by the runtime itself: the
+    finalizer table's arrays (for the three os.File finalizers), the span type arrays,
+    and, with ``HeapConfig(go_process=True)``, the collector's stack segment (one per
+    collection) and ParFor descriptors (at the first).
 14. *Goroutine stacks are emulated, not compiled.* The ports keep their roots in frames
-    on goheap's per-thread stack, shaped like the frames 6g generated (chosen among the
-    plausible shapes as those that reproduce the seed runs), with dead slots left in place
-    as on a real stack. The frames of the runtime's C functions that sit below the
-    program's frames during a collection (runtime.new, mallocgc, runtime.gc) are not
-    emulated; their stale slots can keep a subtree alive in the seed that goheap frees, or
-    the reverse: the cause of most collections whose live objects differ by more than 1%.
+    on goheap's per-thread stack (``goheap.workloads.gostack``), dead slots left in place
+    as on a real stack. Derived from the oracle binaries: each Go function's frame size
+    and the slots it writes, in the order 6g's code writes them (``objdump -d``), with the
+    variables escape analysis kept on the stack (GCBench's ``temp`` and ``longLived``
+    nodes); the words the runtime's C frames below ``runtime.new`` and
+    ``runtime.makeslice`` (mallocgc, its callees, runtime·gc when it collects) write on
+    each path an allocation takes, the new block where the code stores it (read off the
+    disassembly, checked by running the oracle under gdb with the dead stack poisoned;
+    the runtime reports the paths, ``nb.alloc_path``); the words each library call
+    (fmt.Printf, time.Now, strconv.Atoi...) writes below its caller (measured the same
+    way). Still modelled: those library calls write non-pointers here (really text and
+    stack addresses, or pointers to fmt's printer, alive anyway); a C path's words are
+    those of its most common variant; a word the C code writes only half of (32 bits) is
+    written whole; the stack above main (runtime.main, and what package init left in
+    main's frame) is zero; the real runtime picks profile samples from a random seed
+    (cputicks), goheap from a fixed one, and the sampled allocations' extra frames differ.
 15. *Race mode is goheap's own detector, not ThreadSanitizer.* The seed's race.c hands its
     hooks to the TSan runtime linked into a -race binary; nothing can link TSan under
     Python threads and numba code, so ``race.py`` implements the hooks itself, keeping
@@ -286,6 +305,11 @@ Where goheap differs from the seed on purpose. Anything else that differs is a b
     that covers the arena in use (the seed SysAllocs all of it; Go has mapped it lazily
     since 1.2). MemStats.BySize has an entry per class of the policy's table (Go >= 1.3
     truncates it to 61). Under the seed's policy none of this applies.
+17. *Coalescing keeps a right neighbour's needs-zeroing mark.* When MHeap_FreeLocked
+    merges a span with both neighbours, the seed ORs the right neighbour's mark into the
+    freed span's old first word, which is then inside the merged span: the mark is lost
+    and a later allocation of those pages can skip clearing dirty memory. goheap ORs it
+    into the merged span's first word. Only zeroing differs; no statistic does.
 '''
 
 from __future__ import annotations
@@ -330,6 +354,9 @@ from .layout import (
     H_RACE,
     H_SETTYPE_PENDING,
     L_LIST,
+    LC_ALLOC_PATH,
+    LC_FLUSH_BYTES,
+    LC_FLUSH_NEW,
     LC_LOCAL_ALLOC,
     LC_LOCAL_NFREE,
     LC_LOCAL_NLOOKUP,
@@ -338,6 +365,9 @@ from .layout import (
     LC_LOCAL_TOTAL_ALLOC,
     LC_NEXT_SAMPLE,
     LC_SETTYPE_N,
+    PATH_LARGE,
+    PATH_PROFILE,
+    PATH_SETTYPE_FLUSH,
     SETTYPE_BUF_LEN,
     SP_ELEMSIZE,
     SP_FREELIST,
@@ -403,6 +433,7 @@ def malloc_nogc(rt, c, size, flag, zeroed):
         npages = size >> shift
         if size & ((1 << shift) - 1):
             npages += 1
+        lc[LC_ALLOC_PATH] |= PATH_LARGE
         s = mheap_alloc(rt, c, npages, 0, True, zeroed)
         if s == 0:
             rt.h[H_ERR_ARG] = size
@@ -429,6 +460,7 @@ def malloc_nogc(rt, c, size, flag, zeroed):
                     rate = 0x3FFFFFFF
                 lc[LC_NEXT_SAMPLE] = fastrand1(rt) % (2 * rate)
         if sample:
+            lc[LC_ALLOC_PATH] |= PATH_PROFILE
             setblockspecial(rt, v, True)
             mprof_malloc(rt, c, v, size)
     return v
@@ -627,6 +659,7 @@ def settype(rt, c, v, typ):
     rt.cache_local[c, LC_SETTYPE_N] = n
     rt.h[H_SETTYPE_PENDING] += 1
     if n == SETTYPE_BUF_LEN:
+        rt.cache_local[c, LC_ALLOC_PATH] |= PATH_SETTYPE_FLUSH
         settype_flush(rt, c)
 
 
@@ -728,6 +761,7 @@ def _settype_flush(rt, c):
                 continue  # out of memory: the object stays untyped, scanned conservatively
             spans[s, SP_TYPES_COMPRESSION] = MTYPES_BYTES
             spans[s, SP_TYPES_DATA] = data
+            rt.cache_local[c, LC_FLUSH_NEW] = data
             store(rt, data + 8, typ)
             _store_byte(rt, data + MTYPES_BYTES_SLOTS * 8 + ofs, 1)
             last_s, last_typ, last_j = s, typ, 1
@@ -735,6 +769,7 @@ def _settype_flush(rt, c):
             store(rt, spans[s, SP_TYPES_DATA] + 8 * ofs, typ)
         elif compression == MTYPES_BYTES:
             data = spans[s, SP_TYPES_DATA]
+            rt.cache_local[c, LC_FLUSH_BYTES] = data
             j = 1
             while j < MTYPES_BYTES_SLOTS:
                 slot = load(rt, data + 8 * j)

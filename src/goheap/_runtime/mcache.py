@@ -12,6 +12,8 @@ Invariant: size == sum over classes of nlist * class size.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ._jit import jit, jit_inline
 from .constants import MAX_MCACHE_LIST_LEN, MAX_MCACHE_SIZE
 from .fixalloc import FIX_EXHAUSTED, fixalloc_alloc, fixalloc_free
@@ -22,17 +24,22 @@ from .layout import (
     FA_INUSE,
     FA_SYS,
     H_FASTRAND,
+    H_M_SEQ,
     H_MEMPROFILE_RATE,
     L_LIST,
     L_NLIST,
     L_NLISTMIN,
+    LC_ALLOC_PATH,
     LC_FREE_NEXT,
     LC_INUSE,
     LC_LOCAL_CACHEALLOC,
     LC_LOCAL_OBJECTS,
+    LC_M_SEQ,
     LC_NEXT_SAMPLE,
     LC_SHADOW_SP,
     LC_SIZE,
+    PATH_MEMCLR,
+    PATH_REFILL,
     ST_MCACHE_INUSE,
     ST_MCACHE_SYS,
 )
@@ -66,6 +73,8 @@ def allocmcache(rt):
     rt.cache_local[row, :] = 0
     rt.cache_by_size[row, :, :] = 0
     rt.cache_local[row, LC_INUSE] = 1
+    rt.h[H_M_SEQ] += 1
+    rt.cache_local[row, LC_M_SEQ] = rt.h[H_M_SEQ]  # mcommoninit puts the new M at the head of allm
     rate = rt.h[H_MEMPROFILE_RATE]
     if rate > 0:
         if rate > 0x3FFFFFFF:
@@ -101,6 +110,7 @@ def mcache_alloc(rt, c, sizeclass, size, zeroed):
     lc = rt.cache_local[c]
     v = lst[L_LIST]
     if v == 0:
+        lc[LC_ALLOC_PATH] |= PATH_REFILL
         v = mcache_refill(rt, c, sizeclass, size)
         if v == 0:
             return 0
@@ -111,6 +121,7 @@ def mcache_alloc(rt, c, sizeclass, size, zeroed):
     lc[LC_SIZE] -= size
     store(rt, v, 0)  # v->next = nil
     if zeroed and size > 8 and load(rt, v + 8) != 0:
+        lc[LC_ALLOC_PATH] |= PATH_MEMCLR
         memclr(rt, v, size)  # word 1 non-zero: the object is dirty
     lc[LC_LOCAL_CACHEALLOC] += size
     lc[LC_LOCAL_OBJECTS] += 1
@@ -186,3 +197,14 @@ def mcache_release_all(rt, c):
         if rt.cache_list[c, i, L_LIST] != 0:
             mcache_release_n(rt, c, i, rt.cache_list[c, i, L_NLIST])
         rt.cache_list[c, i, L_NLISTMIN] = 0
+
+
+@jit
+def allm(rt):
+    """The rows of the caches in use, in the order of the seed's allm list: newest M first
+    (the collector flushes their settype buffers and releases their objects in that order)."""
+    rows = np.nonzero(rt.cache_local[:, LC_INUSE])[0]
+    seq = np.empty(rows.size, np.int64)
+    for i in range(rows.size):
+        seq[i] = -rt.cache_local[rows[i], LC_M_SEQ]
+    return rows[np.argsort(seq, kind="mergesort")]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ._jit import jit
 from .bitmap import markspan, unmarkspan
-from .layout import EMPTY_HEAD0, NONEMPTY_HEAD0, SP_FREELIST, SP_LIMIT, SP_NEXT, SP_REF
+from .layout import EMPTY_HEAD0, LC_ALLOC_PATH, NONEMPTY_HEAD0, PATH_GROW, SP_FREELIST, SP_LIMIT, SP_NEXT, SP_REF
 from .mheap import (
     load,
     mheap_alloc,
@@ -115,6 +115,7 @@ def mcentral_grow(rt, c, sizeclass):
     """Get a fresh span from the heap and carve it into an address-ordered freelist."""
     size = rt.class_to_size[sizeclass]
     npages = rt.class_to_allocnpages[sizeclass]
+    rt.cache_local[c, LC_ALLOC_PATH] |= PATH_GROW
     s = mheap_alloc(rt, c, npages, sizeclass, False, True)
     if s == 0:
         return False

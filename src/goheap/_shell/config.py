@@ -12,7 +12,8 @@ from typing import TextIO
 from .. import errors
 from .._runtime import layout as L
 from .._runtime.constants import MAX_MEM, MEM_PROFILE_RATE, TYPEINFO_SINGLE_OBJECT
-from .._runtime.gctrace import GCTRACE_FORMATS, runtime_atoi
+from .._runtime.gctrace import GCTRACE_FORMATS
+from .._runtime.goenv import readgogc
 from .._runtime.mallocinit import Limits
 from .._runtime.sysmem import OSBackend
 from ..policy import Policy, PolicyError
@@ -21,14 +22,6 @@ from . import args
 
 __all__ = ["HeapConfig", "TypeInfo", "readgogc"]
 
-
-def readgogc(value: str | None) -> int:
-    """GOGC as the seed parses it: unset or empty 100, "off" -1, else the leading decimal digits (atoi)."""
-    if value is None or value == "":
-        return 100
-    if value == "off":
-        return -1
-    return runtime_atoi(value)
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,11 @@ def sweep_command(ctx, spec, out, traces, workloads, gogc, mode, policy, memory_
         raise click.exceptions.Exit(1)
 
 
-@click.command("diff")
+@click.command(
+    "diff",
+    epilog="\b\nExamples:\n  goheap run binarytrees 12 --gogc 50 --json > a.json\n"
+    "  goheap run binarytrees 12 --gogc 200 --json > b.json\n  goheap diff a.json b.json\n  goheap diff a.json bt-sweep:3",
+)
 @click.argument("a")
 @click.argument("b")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as one JSON object.")
@@ -156,10 +160,7 @@ def diff_command(a: str, b: str, as_json: bool) -> None:
 
     A and B are `goheap run/replay --json` outputs saved to files, or rows of a sweep.
 
-    \b
-    A sweep's row is DIR:RUN_ID (or a prefix of it) or DIR:N (the Nth row of DIR/results.csv):
-      goheap run binarytrees 12 --gogc 50 --json > a.json
-      goheap diff a.json bt-sweep:3
+    A sweep's row is DIR:RUN_ID (or a prefix of it) or DIR:N (the Nth row of DIR/results.csv).
     """
     from .diff import DiffInputError, diff, load_run_view
 

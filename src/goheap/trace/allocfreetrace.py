@@ -99,7 +99,6 @@ from typing import IO, Any
 
 import numpy as np
 
-from goheap.trace import logscan
 from goheap.trace.bounded import LineGuard
 from goheap.trace.byteinput import ByteInput, CorruptStream
 from goheap.trace.tracefile import (
@@ -320,11 +319,11 @@ class _Ids:
         for k in range(len(self._segments), n_segs):
             segment = pool[off[k] : off[k] + length[k]].tobytes()
             text = segment[1:].decode("utf-8", errors="replace")
-            self._segments.append(text.rstrip() if segment[0] == logscan.SEG_FILE_LINE else text)
+            self._segments.append(text.rstrip() if segment[0] == _logscan().SEG_FILE_LINE else text)
         pool, key_off, key_len, _ = keys
         for k in range(len(self._key_type), n_keys):
             key = pool[key_off[k] : key_off[k] + key_len[k]].tobytes()
-            if key[0] == logscan.KEY_TYPE:
+            if key[0] == _logscan().KEY_TYPE:
                 name = key[1:].decode("utf-8", errors="replace")
                 tid = self.type_ids.get(name)
                 if tid is None:
@@ -414,14 +413,23 @@ class _LinesStream(io.RawIOBase):
 #: An event the scanner must hold whole (its lines and stack) is at most this long.
 MAX_EVENT_BYTES = 64 << 20
 
+#: Where a truncated log was cut, by the scanner's CUT_* code name.
 _CUTS = {
-    logscan.CUT_GC_LINE: "in the middle of a tracegc line",
-    logscan.CUT_GC: "in the tracegc event",
-    logscan.CUT_EVENT_LINE: "in the middle of an event line",
-    logscan.CUT_BEFORE_STACK: "after an event line, before its stack",
-    logscan.CUT_HEADER: "in the goroutine header",
-    logscan.CUT_STACK: "in the event's stack",
+    "CUT_GC_LINE": "in the middle of a tracegc line",
+    "CUT_GC": "in the tracegc event",
+    "CUT_EVENT_LINE": "in the middle of an event line",
+    "CUT_BEFORE_STACK": "after an event line, before its stack",
+    "CUT_HEADER": "in the goroutine header",
+    "CUT_STACK": "in the event's stack",
 }
+
+
+def _logscan():
+    """The compiled scanner (numba): imported when a log is first read, so that the commands
+    that read none (``goheap --help``, argument errors) do not load numba."""
+    from goheap.trace import logscan
+
+    return logscan
 
 
 def _scan(
@@ -437,7 +445,7 @@ def _scan(
 
     ``progress(raw bytes read)`` is called about every :data:`PROGRESS_EVERY` events.
     """
-    ls = logscan
+    ls = _logscan()
     st = np.zeros(ls.N_STATE, np.int64)
     keys, segs = ls.new_keys(), ls.new_keys()
     ids = _Ids(stacks)
@@ -487,7 +495,7 @@ def _scan(
         truncated_at, truncated_why = lineno + 1, f"in a compressed stream cut short ({log.cut_reason})"
     elif cut != ls.CUT_NONE:
         at_line = cut in (ls.CUT_GC_LINE, ls.CUT_EVENT_LINE)
-        truncated_at, truncated_why = (lineno if at_line else int(st[ls.ST_START])), _CUTS[cut]
+        truncated_at, truncated_why = (lineno if at_line else int(st[ls.ST_START])), next(why for name, why in _CUTS.items() if getattr(ls, name) == cut)
     if cols.n_events == 0:
         where = "the log is empty" if lineno == 0 else f"in {lineno:,} lines"
         raise TraceFormatError(
@@ -516,7 +524,7 @@ def _scan(
 
 def _scan_error(log: ByteInput, st: np.ndarray, source: str) -> TraceFormatError:
     """The error the scanner stopped at, naming the line and quoting it."""
-    ls = logscan
+    ls = _logscan()
     what, lineno, start = int(st[ls.ST_WHAT]), int(st[ls.ST_LINE]), int(st[ls.ST_START])
     a, b = int(st[ls.ST_A]) - log.base, int(st[ls.ST_B]) - log.base
     text = log.buf[a:b].tobytes().decode("utf-8", errors="replace")

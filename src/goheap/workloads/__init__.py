@@ -1,7 +1,8 @@
 """Built-in workloads: exact ports of the programs the seed runs were made with.
 
 Each workload is a Go program of ../data/go-seed-runs/programs ported allocation for
-allocation onto a goheap heap, run inside a model of the 2013 Go process around it
+allocation onto a goheap heap, its stack frames emulated as the 2013 compiler laid them
+out (:mod:`goheap.workloads.gostack`), run inside a model of the 2013 Go process around it
 (:mod:`goheap.workloads.goprocess`). :func:`run_workload` runs one on a fresh heap and
 returns what the Go program prints, the MemStats it dumps and the collector's trace:
 
@@ -53,7 +54,8 @@ class Workload:
     usage: str
     summary: str
     parse_args: Callable[[list[str]], object]
-    run: Callable[..., None]
+    run: Callable[..., None]  # run(heap, parsed args, the GoProcess, tick, progress)
+    program: str  # the Go program whose process it runs in (goprocess.PROGRAMS)
 
 
 # The stretch tree of depth N+1 has 2**(N+2)-1 nodes of 16 bytes: 2**(N+6) bytes, the whole
@@ -110,13 +112,15 @@ WORKLOADS: dict[str, Workload] = {
             "binary-trees of max depth N (min 6): 16-byte two-pointer nodes, short- and long-lived trees",
             parse_binarytrees_args,
             _port("binarytrees"),
+            "binarytrees",
         ),
         Workload(
             "binarytrees-py",
             "binarytrees-py [N]",
             "binary-trees through the Python API only (exact roots; slow: for small N)",
             parse_binarytrees_args,
-            lambda heap, n, emit, tick, progress: _port("binarytrees", "run_python")(heap, n, emit),
+            lambda heap, n, go, tick, progress: _port("binarytrees", "run_python")(heap, n, go),
+            "binarytrees",
         ),
         Workload(
             "gcbench",
@@ -124,6 +128,7 @@ WORKLOADS: dict[str, Workload] = {
             "Boehm's GCBench: 32-byte nodes, top-down and bottom-up trees, a 4 MB float64 array",
             _no_args("gcbench"),
             _port("gcbench"),
+            "gcbench",
         ),
         Workload(
             "churn",
@@ -131,6 +136,7 @@ WORKLOADS: dict[str, Workload] = {
             "2M []byte of random sizes (8 B to 1 MB) through a 10000-slot ring",
             _no_args("churn"),
             _port("churn"),
+            "churn",
         ),
     )
 }
@@ -207,8 +213,9 @@ def run_workload(
     with _importing():
         from .goprocess import GoProcess
 
-    lines: list[str] = []
     with GoProcess(
+        workload.program,
+        1 + len(args),
         gcpercent=gcpercent,
         gctrace=gctrace,
         trace_stream=trace_stream if trace_stream is not None else _stderr(),
@@ -225,10 +232,10 @@ def run_workload(
             if on_tick is not None:
                 on_tick(heap)
 
-        workload.run(heap, parsed, lines.append, tick, progress or (lambda fraction: None))
+        workload.run(heap, parsed, proc, tick, progress or (lambda fraction: None))
         proc.exit()
         elapsed = time.perf_counter() - t0
-        result = RunResult(name, args, lines, heap.read_mem_stats(), heap.gctrace_rows(), elapsed, heap.policy)
+        result = RunResult(name, args, proc.lines, heap.read_mem_stats(), heap.gctrace_rows(), elapsed, heap.policy)
         if on_exit is not None:
             on_exit(heap)
         return result

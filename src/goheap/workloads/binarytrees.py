@@ -1,28 +1,30 @@
 """binary-trees: an exact port of ../data/go-seed-runs/programs/binarytrees.go.
 
 Same allocation sequence as the Go program, allocation for allocation: every ``&Node{}``
-is a 16-byte block with two pointer words (``new(Node)``: mallocgc plus settype of a
-registered type), trees are built in the order the 2013 compiler built them, and the
-checksums and output lines are the program's.
+is a 16-byte block with two pointer words (``runtime.new`` of a registered type:
+mallocgc plus settype), trees are built in the order the 2013 compiler built them, and
+the checksums and output lines are the program's.
 
 The roots are the Go program's stack, emulated frame by frame on the thread's goheap
-stack (:mod:`goheap.workloads.gostack`). The collector scans it conservatively, like the
-seed scans a goroutine stack, dead slots included. Frame shapes follow the code 6g
-generated for these functions at the time:
+stack (:mod:`goheap.workloads.gostack`) as 6g compiled each function (``objdump -d`` of
+the oracle binary): the collector scans it conservatively, like the seed scans a
+goroutine stack, dead slots included.
 
-* ``bottomUp`` (5 words: :func:`~goheap.workloads.gostack.node_literal_tree`, shared with
-  GCBench's ``makeTree``): both subtrees are built before ``runtime.new``, so trees are
-  allocated in post-order;
-* ``(*Node).check`` (3 words: return PC, outgoing receiver and result; the running sum
-  lives in the caller's result slot);
-* ``main``: ``longLived`` in a slot, and the outgoing argument/result pair every call
-  goes through. ``t`` and ``stretch`` live in registers (the seed runs show that the
-  previous tree is not kept alive while the next one is built).
+* ``bottomUp``: 0x20 bytes + return PC. Its outgoing argument word carries ``depth - 1``
+  to both recursive calls and the Node type to ``runtime.new``; the result word receives
+  each callee's result; two temporaries hold the subtrees until the literal is built, so
+  trees are allocated in post-order, and while a frame is in its first call both
+  temporaries still hold what an earlier frame left at that address.
+* ``(*Node).check``: 0x18 bytes + return PC: the outgoing receiver and result words and
+  a temporary for the left subtree's count.
+* ``main``: 0x148 bytes + return PC. Every call goes through its outgoing area; the
+  argument word keeps the last tree checked until the next call overwrites it;
+  ``longLived`` has its own slot; ``t`` and ``stretch`` live in registers. fmt.Printf and
+  strconv.Atoi write part of the stack below main (the words the oracle binary's calls
+  write, measured: :func:`~goheap.workloads.gostack.clobber`).
 
-The stale slots matter: at the start of each tree they still point into the previous
-tree, and the seed runs show the collector keeping part of it alive. These shapes were
-chosen among the candidates 6g could have produced as the ones that reproduce the seed
-runs' collection counts and live objects (see the Departures in the overview essay).
+Below every ``runtime.new`` the runtime's C frames (mallocgc and its callees) are
+emulated too (:func:`~goheap.workloads.gostack.runtime_new`).
 
 :func:`run_python` is the same program through the Python API only (``Heap.alloc``,
 ``store_ptr``, ``load_ptr``, explicit roots), for small N: it exercises the public API end
@@ -39,17 +41,26 @@ from .. import nb
 from .._runtime._jit import jit
 from .._runtime.layout import borrowed, runtime_ref
 from ..heap import Heap
-from .gostack import RETURN_PC, node_literal_tree
+from .gostack import NON_POINTER, PRINTF_WRITES, arg, clobber, enter, runtime_new, slot, words
 
 __all__ = ["MIN_DEPTH", "NODE_SIZE", "run", "run_python"]
 
 MIN_DEPTH = 4
 NODE_SIZE = 16  # struct { left, right *Node }
 
-CHECK_FRAME = 3  # return PC, outgoing receiver, outgoing result
-MAIN_FRAME = 8
-MAIN_LONG_LIVED = 1  # main's slot for longLived
-MAIN_OUT = 2  # main's outgoing argument; the result follows it
+MAIN_WORDS = 0x148 // 8 + 1
+MAIN_LONG_LIVED = 0x60
+BOTTOM_UP_WORDS = 0x20 // 8 + 1
+BOTTOM_UP_LEFT, BOTTOM_UP_RIGHT = 0x10, 0x18
+CHECK_WORDS = 0x18 // 8 + 1
+CHECK_LEFT = 0x10
+
+# the stack words below main's sp written by its library calls (the oracle binary run
+# under a debugger: tools/oracle_trace.py calls); later Printfs write PRINTF_WRITES
+ATOI_WRITES = words("1-9,11,14,17-18,30-37,42-43")
+FIRST_PRINTF_WRITES = words(
+    "1-96,98-163,165-169,171-177,179-180,182-189,192,194-196,199-214,217-224,227-232,238-242,244,247,250-255,259"
+)
 
 
 def max_depth_of(n: int) -> int:
@@ -60,88 +71,132 @@ def max_depth_of(n: int) -> int:
 
 
 @jit
-def check(rt, c, args):
-    """(*Node).check, the receiver being the caller's outgoing argument at stack word ``args``."""
-    b = nb.stack_reserve(rt, c, CHECK_FRAME)
-    nb.stack_store(rt, c, b, RETURN_PC)
-    n = nb.stack_load(rt, c, args)
-    left = nb.load(rt, n)
-    if left == 0:
+def bottom_up(rt, c, node_type, buckets):
+    """bottomUp(depth), its argument in the caller's outgoing word. buckets: the profile
+    buckets of the literal's and the leaf's allocation sites."""
+    b = enter(rt, c, BOTTOM_UP_WORDS)
+    sp = slot(b, BOTTOM_UP_WORDS, 0)
+    depth = nb.stack_load(rt, c, arg(b, 0))
+    if depth <= 0:
+        nb.stack_store(rt, c, sp, NON_POINTER)  # runtime.new's argument: the Node type
+        n = runtime_new(rt, c, node_type, NODE_SIZE, sp, buckets[1])
+    else:
+        nb.stack_store(rt, c, sp, depth - 1)
+        left = bottom_up(rt, c, node_type, buckets)
+        nb.stack_store(rt, c, slot(b, BOTTOM_UP_WORDS, BOTTOM_UP_LEFT), left)
+        nb.stack_store(rt, c, sp, depth - 1)
+        right = bottom_up(rt, c, node_type, buckets)
+        nb.stack_store(rt, c, slot(b, BOTTOM_UP_WORDS, BOTTOM_UP_RIGHT), right)
+        nb.stack_store(rt, c, sp, NON_POINTER)
+        n = runtime_new(rt, c, node_type, NODE_SIZE, sp, buckets[0])
+        nb.store(rt, n, left)
+        nb.store(rt, n + 8, right)
+    nb.stack_store(rt, c, arg(b, 8), n)
+    nb.stack_release(rt, c, b)
+    return n
+
+
+@jit
+def check(rt, c):
+    """(*Node).check, its receiver in the caller's outgoing word."""
+    b = enter(rt, c, CHECK_WORDS)
+    sp = slot(b, CHECK_WORDS, 0)
+    n = nb.stack_load(rt, c, arg(b, 0))
+    if nb.load(rt, n) == 0:
         total = 1
     else:
-        out = b + 1
-        nb.stack_store(rt, c, out, left)
-        total = 1 + check(rt, c, out)
-        nb.stack_store(rt, c, out, nb.load(rt, n + 8))
-        total += check(rt, c, out)
-    nb.stack_store(rt, c, args + 1, total)
+        nb.stack_store(rt, c, sp, nb.load(rt, n))
+        left = check(rt, c)
+        nb.stack_store(rt, c, slot(b, CHECK_WORDS, CHECK_LEFT), left)
+        nb.stack_store(rt, c, sp, nb.load(rt, n + 8))
+        total = left + 1 + check(rt, c)
+    nb.stack_store(rt, c, arg(b, 8), total)
     nb.stack_release(rt, c, b)
     return total
 
 
 @jit
-def _tree_and_check(rt, c, node_type, main, depth, buckets):
-    out = main + MAIN_OUT
-    nb.stack_store(rt, c, out, depth)
-    t = node_literal_tree(rt, c, node_type, NODE_SIZE, out, buckets)
-    nb.stack_store(rt, c, out, t)
-    return check(rt, c, out)
+def _tree_and_check(rt, c, node_type, sp, depth, buckets):
+    """main's ``t := bottomUp(d); check += t.check()`` (and the stretch tree's)."""
+    nb.stack_store(rt, c, sp, depth)
+    t = bottom_up(rt, c, node_type, buckets)
+    nb.stack_store(rt, c, sp, t)
+    return check(rt, c)
 
 
 @jit
-def stretch(rt, c, node_type, main, depth, buckets):
+def stretch(rt, c, node_type, sp, depth, buckets):
     """The stretch tree: built, checked, dropped."""
     rt = runtime_ref(rt)  # no reference counting below this call
-    return _tree_and_check(rt, c, node_type, main, depth, borrowed(buckets))
+    return _tree_and_check(rt, c, node_type, sp, depth, borrowed(buckets))
 
 
 @jit
 def long_lived(rt, c, node_type, main, depth, buckets):
     """longLived := bottomUp(maxDepth), kept in main's frame until the end."""
     rt = runtime_ref(rt)  # no reference counting below this call
-    out = main + MAIN_OUT
-    nb.stack_store(rt, c, out, depth)
-    t = node_literal_tree(rt, c, node_type, NODE_SIZE, out, borrowed(buckets))
-    nb.stack_store(rt, c, main + MAIN_LONG_LIVED, t)
+    sp = slot(main, MAIN_WORDS, 0)
+    nb.stack_store(rt, c, sp, depth)
+    t = bottom_up(rt, c, node_type, borrowed(buckets))
+    nb.stack_store(rt, c, slot(main, MAIN_WORDS, MAIN_LONG_LIVED), t)
     return t
 
 
 @jit
-def trees(rt, c, node_type, main, depth, count, buckets):
+def trees(rt, c, node_type, sp, depth, count, buckets):
     """``count`` iterations of the inner loop: build a tree of ``depth``, check it; the checks summed."""
     rt = runtime_ref(rt)  # no reference counting below this call
     buckets = borrowed(buckets)
     total = 0
     for _ in range(count):
-        total += _tree_and_check(rt, c, node_type, main, depth, buckets)
+        total += _tree_and_check(rt, c, node_type, sp, depth, buckets)
     return total
 
 
 @jit
 def check_long_lived(rt, c, main):
     rt = runtime_ref(rt)  # no reference counting below this call
-    out = main + MAIN_OUT
-    nb.stack_store(rt, c, out, nb.stack_load(rt, c, main + MAIN_LONG_LIVED))
-    return check(rt, c, out)
+    sp = slot(main, MAIN_WORDS, 0)
+    nb.stack_store(rt, c, sp, nb.stack_load(rt, c, slot(main, MAIN_WORDS, MAIN_LONG_LIVED)))
+    return check(rt, c)
 
 
-def run(heap: Heap, n: int, emit: Callable[[str], None], tick: Callable[[], None], progress: Callable[[float], None]) -> None:
-    """main(): print what the Go program prints through ``emit``; ``tick`` after every compiled chunk."""
+@jit
+def library_call(rt, c, sp, nargs, ks):
+    """main calls fmt.Printf(format, args...) or strconv.Atoi(s): the outgoing words get the
+    string header and the args slice (text and stack addresses, lengths), then the callee's
+    frames write the words ``ks`` below main."""
+    rt = runtime_ref(rt)  # no reference counting below this call
+    nb.stack_store(rt, c, sp, NON_POINTER)
+    nb.stack_store(rt, c, sp - 1, NON_POINTER)
+    nb.stack_store(rt, c, sp - 2, NON_POINTER)
+    nb.stack_store(rt, c, sp - 3, nargs)
+    nb.stack_store(rt, c, sp - 4, nargs)
+    clobber(rt, c, sp, ks)
+
+
+def run(heap: Heap, n: int, go, tick: Callable[[], None], progress: Callable[[float], None]) -> None:
+    """main(): print through ``go`` (:class:`~goheap.workloads.goprocess.GoProcess`) what the Go
+    program prints; ``tick`` after every compiled chunk."""
     max_depth = max_depth_of(n)
     node = heap.register_type("main.Node", NODE_SIZE, (0, 8))
     rt, c = heap.runtime, heap.cache()
     sites = profile_buckets(heap)
-    main = nb.stack_reserve(rt, c, MAIN_FRAME)
-    nb.stack_store(rt, c, main, RETURN_PC)
+    main = nb.stack_reserve(rt, c, MAIN_WORDS)
+    nb.stack_store(rt, c, main, NON_POINTER)
+    sp = slot(main, MAIN_WORDS, 0)
     total = _total_allocations(max_depth)
     done = 0
+    if n:
+        library_call(rt, c, sp, 0, ATOI_WRITES)
 
     stretch_depth = max_depth + 1
-    check_value = stretch(rt, c, node.id, main, stretch_depth, sites[MAIN_LINE_STRETCH])
+    check_value = stretch(rt, c, node.id, sp, stretch_depth, sites[MAIN_LINE_STRETCH])
     tick()
     done += (1 << (stretch_depth + 1)) - 1
     progress(done / total)
-    emit(f"stretch tree of depth {stretch_depth}\t check: {check_value}")
+    library_call(rt, c, sp, 2, FIRST_PRINTF_WRITES)
+    go.printf("stretch tree of depth %d\t check: %d\n", stretch_depth, check_value)
 
     long_lived(rt, c, node.id, main, max_depth, sites[MAIN_LINE_LONG_LIVED])
     tick()
@@ -154,14 +209,17 @@ def run(heap: Heap, n: int, emit: Callable[[str], None], tick: Callable[[], None
         i = 0
         while i < iterations:
             k = min(chunk, iterations - i)
-            check_sum += trees(rt, c, node.id, main, d, k, sites[MAIN_LINE_TREES])
+            check_sum += trees(rt, c, node.id, sp, d, k, sites[MAIN_LINE_TREES])
             tick()
             i += k
             done += k * size
             progress(done / total)
-        emit(f"{iterations}\t trees of depth {d}\t check: {check_sum}")
+        library_call(rt, c, sp, 3, PRINTF_WRITES)
+        go.printf("%d\t trees of depth %d\t check: %d\n", iterations, d, check_sum)
 
-    emit(f"long lived tree of depth {max_depth}\t check: {check_long_lived(rt, c, main)}")
+    check_value = check_long_lived(rt, c, main)
+    library_call(rt, c, sp, 2, PRINTF_WRITES)
+    go.printf("long lived tree of depth %d\t check: %d\n", max_depth, check_value)
     nb.stack_release(rt, c, main)
 
 
@@ -198,7 +256,7 @@ def _total_allocations(max_depth: int) -> int:
 # ================================================================ the same program on the Python API
 
 
-def run_python(heap: Heap, n: int, emit: Callable[[str], None]) -> None:
+def run_python(heap: Heap, n: int, go) -> None:
     """main() through the public Python API only; roots are explicit handles (for small N)."""
     node_type = heap.register_type("main.Node", NODE_SIZE, (0, 8))
     roots = heap.roots
@@ -227,7 +285,7 @@ def run_python(heap: Heap, n: int, emit: Callable[[str], None]) -> None:
     stretch_depth = max_depth + 1
     t = bottom_up_py(stretch_depth)
     h = roots.add(t)
-    emit(f"stretch tree of depth {stretch_depth}\t check: {check_py(t)}")
+    go.printf("stretch tree of depth %d\t check: %d\n", stretch_depth, check_py(t))
     roots.remove(h)
 
     long_lived_tree = bottom_up_py(max_depth)
@@ -240,6 +298,6 @@ def run_python(heap: Heap, n: int, emit: Callable[[str], None]) -> None:
             h = roots.add(t)
             check_sum += check_py(t)
             roots.remove(h)
-        emit(f"{iterations}\t trees of depth {d}\t check: {check_sum}")
-    emit(f"long lived tree of depth {max_depth}\t check: {check_py(long_lived_tree)}")
+        go.printf("%d\t trees of depth %d\t check: %d\n", iterations, d, check_sum)
+    go.printf("long lived tree of depth %d\t check: %d\n", max_depth, check_py(long_lived_tree))
     roots.remove(hl)

@@ -9,9 +9,12 @@ header (array, len, cap) is stored into a random slot of ``ring``, a ``[][]byte`
 of a pointerful element: settype Array), scanned precisely. A slice overwritten in the
 ring becomes garbage.
 
-Roots: main's frame holds ``ring`` and the outgoing area of its last ``makeslice`` call,
+Roots: main's frame (0x160 bytes + return PC, as 6g compiled it) holds ``ring`` and the
+outgoing area of its calls: ``between`` (no frame of its own) and ``runtime.makeslice``,
 whose result words still hold the previous slice while the next one is allocated (as on
-the Go stack of 2013). The run is dominated by zeroing the large blocks, as in Go.
+the Go stack of 2013). Below main, each ``runtime.makeslice`` runs the runtime's C frames
+(:func:`~goheap.workloads.gostack.runtime_makeslice`). The run is dominated by zeroing the
+large blocks, as in Go.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 from .. import nb
 from .._runtime._jit import jit
 from .._runtime.layout import runtime_ref
-from .gostack import RETURN_PC
+from .gostack import NON_POINTER, PRINTF_WRITES, clobber, enter, runtime_makeslice, slot, words
 from ..heap import Heap
 
 __all__ = ["N_ALLOCS", "N_SLOTS", "run"]
@@ -36,9 +39,15 @@ LCG_ADD = 1442695040888963407
 SLICE_HEADER = 24  # array pointer, len, cap
 GO_FILE = "churn.go"  # for the memory profile's call stacks
 
-MAIN_FRAME = 10
-MAIN_RING = 1  # ring's array pointer (len and cap follow)
-MAIN_OUT = 4  # makeslice's outgoing area: type, len, cap, then the result (array, len, cap)
+MAIN_WORDS = 0x160 // 8 + 1
+MAIN_RING = 0x40  # ring's array pointer, length, capacity
+MAIN_SIZE = 0x90  # size
+SLICE_TYPE = 0x473FE8  # makeslice's first argument: the type []byte (a static address)
+# the stack words below main's sp written by its first Printf (tools/oracle_trace.py calls)
+FIRST_PRINTF_WRITES = words(
+    "1-63,65-80,82-83,86-91,93,95,98-100,122,125-145,147-163,165-169,171-178,180,183-189,194,200,202-214,"
+    "217-224,227-232,238-242,244,247,250-259,261-264,266,271,273-275,278-282"
+)
 
 # counters kept by the compiled loop between chunks
 ST_LCG, ST_I, ST_SMALL, ST_MEDIUM, ST_LARGE, ST_BYTES = range(6)
@@ -65,36 +74,38 @@ def churn_loop(rt, c, main, counters, lcg, n, bucket):
     bucket: the profile bucket of ``b := make([]byte, size)``.
     """
     rt = runtime_ref(rt)  # no reference counting below this call
-    ring = nb.stack_load(rt, c, main + MAIN_RING)
-    out = main + MAIN_OUT
-    nb.set_profile_bucket(rt, bucket)
+    ring = nb.stack_load(rt, c, slot(main, MAIN_WORDS, MAIN_RING))
+    sp = slot(main, MAIN_WORDS, 0)
     for _ in range(n):
         i = counters[ST_I]
         r = _next(lcg) % np.uint32(100)
+        # between(lo, hi): two 32-bit arguments in the first outgoing word, a leaf without a frame
         if r < 70:
-            size = _between(lcg, 8, 256)
+            lo, hi = 8, 256
             counters[ST_SMALL] += 1
         elif r < 95:
-            size = _between(lcg, 256, 32768)
+            lo, hi = 256, 32768
             counters[ST_MEDIUM] += 1
         else:
-            size = _between(lcg, 32768, 1048576)
+            lo, hi = 32768, 1048576
             counters[ST_LARGE] += 1
-        # b := make([]byte, size): runtime.makeslice(type, len, cap)
-        nb.stack_store(rt, c, out, RETURN_PC)
-        nb.stack_store(rt, c, out + 1, size)
-        nb.stack_store(rt, c, out + 2, size)
-        b = nb.alloc_noscan(rt, c, size)
-        nb.stack_store(rt, c, out + 3, b)
-        nb.stack_store(rt, c, out + 4, size)
-        nb.stack_store(rt, c, out + 5, size)
+        nb.stack_store(rt, c, sp, lo | (hi << 32))
+        nb.stack_store(rt, c, sp + 1, NON_POINTER)
+        size = _between(lcg, lo, hi)
+        nb.stack_store(rt, c, sp - 1, size)
+        # b := make([]byte, size): runtime.makeslice(type, len, cap); the result (array, len,
+        # cap) in the words after cap
+        nb.stack_store(rt, c, sp, SLICE_TYPE)
+        nb.stack_store(rt, c, slot(main, MAIN_WORDS, MAIN_SIZE), size)
+        nb.stack_store(rt, c, sp - 2, size)
+        b = runtime_makeslice(rt, c, size, size, sp, bucket)
         nb.store_byte(rt, b, i & 0xFF)
         nb.store_byte(rt, b + size - 1, (i >> 8) & 0xFF)
         counters[ST_BYTES] += size
-        slot = ring + SLICE_HEADER * np.int64(_next(lcg) % np.uint32(N_SLOTS))
-        nb.store(rt, slot, b)
-        nb.store(rt, slot + 8, size)
-        nb.store(rt, slot + 16, size)
+        cell = ring + SLICE_HEADER * np.int64(_next(lcg) % np.uint32(N_SLOTS))
+        nb.store(rt, cell, b)
+        nb.store(rt, cell + 8, size)
+        nb.store(rt, cell + 16, size)
         counters[ST_I] = i + 1
 
 
@@ -102,15 +113,15 @@ def churn_loop(rt, c, main, counters, lcg, n, bucket):
 def ring_summary(rt, c, main):
     """(live, live bytes, checksum) of the ring, with the Go program's uint64 arithmetic."""
     rt = runtime_ref(rt)  # no reference counting below this call
-    ring = nb.stack_load(rt, c, main + MAIN_RING)
+    ring = nb.stack_load(rt, c, slot(main, MAIN_WORDS, MAIN_RING))
     live = 0
     live_bytes = np.uint64(0)
     total = np.uint64(0)
     for k in range(N_SLOTS):
-        slot = ring + SLICE_HEADER * k
-        b = nb.load(rt, slot)
+        cell = ring + SLICE_HEADER * k
+        b = nb.load(rt, cell)
         if b != 0:
-            n = nb.load(rt, slot + 8)
+            n = nb.load(rt, cell + 8)
             live += 1
             live_bytes += np.uint64(n)
             first = np.uint64(nb.load_byte(rt, b))
@@ -119,17 +130,38 @@ def ring_summary(rt, c, main):
     return live, live_bytes, total
 
 
-def run(heap: Heap, args: tuple[()], emit: Callable[[str], None], tick: Callable[[], None], progress: Callable[[float], None]) -> None:
+@jit
+def _set_ring(rt, c, main, ring):
+    """ring := make([][]byte, nSlots): the result words, then main's slots."""
+    rt = runtime_ref(rt)
+    sp = slot(main, MAIN_WORDS, 0)
+    for k in range(3):
+        word = ring if k == 0 else N_SLOTS
+        nb.stack_store(rt, c, sp - 3 - k, word)
+        nb.stack_store(rt, c, slot(main, MAIN_WORDS, MAIN_RING + 8 * k), word)
+
+
+@jit
+def _printf(rt, c, main, nargs, ks):
+    """fmt.Printf(format, args...): its string header and args slice in the outgoing words, then its frames below main."""
+    rt = runtime_ref(rt)
+    sp = slot(main, MAIN_WORDS, 0)
+    nb.stack_store(rt, c, sp, NON_POINTER)
+    nb.stack_store(rt, c, sp - 1, NON_POINTER)
+    nb.stack_store(rt, c, sp - 2, NON_POINTER)
+    nb.stack_store(rt, c, sp - 3, nargs)
+    nb.stack_store(rt, c, sp - 4, nargs)
+    clobber(rt, c, sp, ks)
+
+
+def run(heap: Heap, args: tuple[()], go, tick: Callable[[], None], progress: Callable[[float], None]) -> None:
     slice_type = heap.register_type("[]uint8", SLICE_HEADER, (0,))
     rt, c = heap.runtime, heap.cache()
-    main = nb.stack_reserve(rt, c, MAIN_FRAME)
-    nb.stack_store(rt, c, main, RETURN_PC)
+    main = enter(rt, c, MAIN_WORDS)
     with heap.attributing_allocations(heap.profile_bucket([("main.main", GO_FILE, 30), "runtime.main"])):
         ring = heap.alloc_array(slice_type, N_SLOTS)  # make([][]byte, nSlots)
+    _set_ring(rt, c, main, ring)
     make_bucket = heap.profile_bucket([("main.main", GO_FILE, 47), "runtime.main"])
-    nb.stack_store(rt, c, main + MAIN_RING, ring)
-    nb.stack_store(rt, c, main + MAIN_RING + 1, N_SLOTS)
-    nb.stack_store(rt, c, main + MAIN_RING + 2, N_SLOTS)
 
     counters = np.zeros(6, np.int64)
     lcg = np.array([LCG_SEED], np.uint64)
@@ -143,9 +175,11 @@ def run(heap: Heap, args: tuple[()], emit: Callable[[str], None], tick: Callable
         progress(done / N_ALLOCS)
 
     live, live_bytes, checksum = ring_summary(rt, c, main)
-    emit(
-        f"allocs={N_ALLOCS} small={counters[ST_SMALL]} medium={counters[ST_MEDIUM]} "
-        f"large={counters[ST_LARGE]} bytes_requested={counters[ST_BYTES]}"
+    _printf(rt, c, main, 5, FIRST_PRINTF_WRITES)
+    go.printf(
+        "allocs=%d small=%d medium=%d large=%d bytes_requested=%d\n",
+        N_ALLOCS, counters[ST_SMALL], counters[ST_MEDIUM], counters[ST_LARGE], counters[ST_BYTES],
     )
-    emit(f"ring_live={live} ring_live_bytes={int(live_bytes)} ring_checksum={int(checksum)}")
+    _printf(rt, c, main, 3, PRINTF_WRITES)
+    go.printf("ring_live=%d ring_live_bytes=%d ring_checksum=%d\n", live, int(live_bytes), int(checksum))
     nb.stack_release(rt, c, main)

@@ -1,20 +1,34 @@
 """GCBench: an exact port of ../data/go-seed-runs/programs/gcbench.go (Boehm's GCBench).
 
 Nodes are 32-byte blocks ``struct { left, right *Node; i, j int }`` (two pointer words, a
-registered type, so scanned precisely); trees are built top-down (``populate``: the node
-first, then ``n.left = new(Node)``, ``n.right = new(Node)``, then the subtrees) and
-bottom-up (``makeTree``: the ``&Node{left: ..., right: ...}`` literal calls both subtrees,
-then allocates, as 6g compiled it). The long-lived ``[]float64`` of 500000 elements is a
-no-pointer large block, half filled with 1/i. The timing lines print goheap's own
-elapsed milliseconds.
+registered type, so scanned precisely); trees are built top-down (``populate``: both
+children with ``new(Node)``, then the subtrees) and bottom-up (``makeTree``: the
+``&Node{left: ..., right: ...}`` literal calls both subtrees, then allocates). The
+long-lived ``[]float64`` of 500000 elements is a no-pointer large block, half filled with
+1/i. The timing lines print goheap's own elapsed milliseconds.
 
-Roots: the Go stack, emulated frame by frame (:mod:`goheap.workloads.gostack`):
-``makeTree`` is binary-trees' ``bottomUp`` with bigger nodes (the same function,
-:func:`~goheap.workloads.gostack.node_literal_tree`); ``populate`` needs no
-temporaries (3 words: return PC and the outgoing pair); ``timeConstruction`` and ``main``
-keep their variables in slots and pass every call through an outgoing area whose words
-stay as the last call left them. So ``temp = nil`` does not release the previous tree
-while the next ``makeTree`` or ``new`` runs: its pointer is still in the result word.
+6g's escape analysis kept two of the program's nodes on the stack: ``temp := new(Node)``
+in ``timeConstruction`` and ``longLived := new(Node)`` in ``main`` are only passed to
+``populate``, which never lets its argument escape, so each is a zeroed 32-byte variable
+in its function's frame and only its children are heap blocks (one node fewer per
+top-down tree than a port that allocated it: 44,813 in all).
+
+Roots: the Go stack, emulated frame by frame as 6g compiled each function (``objdump -d``
+of the oracle binary; :mod:`goheap.workloads.gostack`):
+
+* ``populate``: 0x10 bytes + return PC, its outgoing pair carrying ``(depth, n.left)``
+  and ``(depth, n.right)`` to the recursive calls and the type to ``runtime.new``;
+* ``makeTree``: binary-trees' ``bottomUp`` with 32-byte nodes (0x20 bytes + return PC);
+* ``timeConstruction``: 0x130 bytes + return PC: ``temp``'s node, ``t0``, the counters;
+  the previous bottom-up tree stays in the result word while the next ``makeTree`` runs;
+* ``main``: 0x1c0 bytes + return PC: ``longLived``'s node, the array's header, the copy
+  of "Garbage Collector Test" that Println's argument needed (runtime.convT2E), kept by
+  its interface slot.
+
+fmt.Printf, fmt.Println, time.Now and time.Since write part of the stack below their
+caller (the words the oracle binary's calls write, measured); ``runtime.new`` and
+``runtime.makeslice`` run the runtime's C frames below it
+(:func:`~goheap.workloads.gostack.runtime_new`, :func:`~goheap.workloads.gostack.runtime_makeslice`).
 """
 
 from __future__ import annotations
@@ -28,9 +42,24 @@ from .. import nb
 from .._runtime._jit import jit
 from .._runtime.layout import runtime_ref
 from ..heap import Heap
-from .gostack import RETURN_PC, new_object, node_literal_tree
+from .gostack import (
+    NON_POINTER,
+    PRINTF_WRITES,
+    TIME_NOW_WRITES,
+    TIME_SINCE_WRITES,
+    arg,
+    clobber,
+    enter,
+    load_field,
+    runtime_makeslice,
+    runtime_new,
+    slot,
+    stack_address,
+    store_field,
+    words,
+)
 
-__all__ = ["run", "tree_size", "num_iters"]
+__all__ = ["heap_nodes", "num_iters", "run", "tree_size"]
 
 K_STRETCH_TREE_DEPTH = 18
 K_LONG_LIVED_TREE_DEPTH = 16
@@ -40,17 +69,34 @@ K_MAX_TREE_DEPTH = 16
 
 NODE_SIZE = 32
 
-POPULATE_FRAME = 3  # return PC, outgoing pair
-TC_FRAME = 8  # timeConstruction: return PC, iters, i, t0 (3 words), outgoing pair
-TC_OUT = 6
-MAIN_FRAME = 10  # return PC, longLived, array (3 words), tStart (3 words), outgoing pair
-MAIN_LONG_LIVED = 1
-MAIN_ARRAY = 2
-MAIN_OUT = 8
+POPULATE_WORDS = 0x10 // 8 + 1
+MAKE_TREE_WORDS = 0x20 // 8 + 1
+MAKE_TREE_LEFT, MAKE_TREE_RIGHT = 0x10, 0x18
+TC_WORDS = 0x130 // 8 + 1
+TC_TEMP = 0xB0  # temp's node: left, right, i, j
+TC_T0 = 0xD0  # time.Time: sec, nsec, loc
+MAIN_WORDS = 0x1C0 // 8 + 1
+MAIN_T_START = 0xB0
+MAIN_LONG_LIVED = 0xE8  # longLived's node
+MAIN_ARRAY = 0x138  # the array's pointer and length
+MAIN_GREETING = 0x160  # the data word of Println's interface argument
+SLICE_TYPE = 0x4741B0  # runtime.makeslice's first argument: the slice type (a static address)
+
+# the stack words below the caller's sp written by its first two prints (tools/oracle_trace.py calls)
+FIRST_PRINTLN_WRITES = words("1-93,96-110,113-126,128-134,136-137,139-142,144,149,151-153,156-160")
+SECOND_PRINTF_WRITES = words(
+    "1-62,66-68,76,82,86,122,125-145,147-163,165-169,171-177,179-180,182-189,192,194-227,230-232,234-243"
+)
 
 
 def tree_size(i: int) -> int:
     return (1 << (i + 1)) - 1
+
+
+def heap_nodes() -> int:
+    """The nodes the program allocates on the heap (the roots of the long-lived and top-down trees are on the stack)."""
+    nodes = tree_size(K_STRETCH_TREE_DEPTH) + tree_size(K_LONG_LIVED_TREE_DEPTH) - 1
+    return nodes + sum(num_iters(d) * (2 * tree_size(d) - 1) for d in range(K_MIN_TREE_DEPTH, K_MAX_TREE_DEPTH + 1, 2))
 
 
 def num_iters(i: int) -> int:
@@ -58,72 +104,119 @@ def num_iters(i: int) -> int:
 
 
 @jit
-def populate(rt, c, node_type, args, buckets):
-    """populate(depth, n) with (depth, n) the caller's outgoing pair at stack word ``args``.
+def populate(rt, c, node_type, buckets):
+    """populate(depth, n), its arguments in the caller's outgoing pair; n may be a stack node.
 
     buckets: the profile buckets of ``n.left = new(Node)`` and ``n.right = new(Node)``.
     """
-    b = nb.stack_reserve(rt, c, POPULATE_FRAME)
-    nb.stack_store(rt, c, b, RETURN_PC)
-    depth = nb.stack_load(rt, c, args)
+    b = enter(rt, c, POPULATE_WORDS)
+    sp = slot(b, POPULATE_WORDS, 0)
+    depth = nb.stack_load(rt, c, arg(b, 0))
     if depth > 0:
         depth -= 1
-        nb.stack_store(rt, c, args, depth)  # depth-- writes the argument slot
-        n = nb.stack_load(rt, c, args + 1)
-        out = b + 1
-        nb.store(rt, n, new_object(rt, c, node_type, NODE_SIZE, out, buckets[0]))
-        nb.store(rt, n + 8, new_object(rt, c, node_type, NODE_SIZE, out, buckets[1]))
-        nb.stack_store(rt, c, out, depth)
-        nb.stack_store(rt, c, out + 1, nb.load(rt, n))
-        populate(rt, c, node_type, out, buckets)
-        nb.stack_store(rt, c, out, depth)
-        nb.stack_store(rt, c, out + 1, nb.load(rt, n + 8))
-        populate(rt, c, node_type, out, buckets)
+        nb.stack_store(rt, c, arg(b, 0), depth)  # depth-- writes the argument word
+        n = nb.stack_load(rt, c, arg(b, 8))
+        nb.stack_store(rt, c, sp, NON_POINTER)  # runtime.new's argument: the Node type
+        store_field(rt, c, n, 0, runtime_new(rt, c, node_type, NODE_SIZE, sp, buckets[0]))
+        nb.stack_store(rt, c, sp, NON_POINTER)
+        store_field(rt, c, n, 8, runtime_new(rt, c, node_type, NODE_SIZE, sp, buckets[1]))
+        nb.stack_store(rt, c, sp, depth)
+        nb.stack_store(rt, c, sp - 1, load_field(rt, c, n, 0))
+        populate(rt, c, node_type, buckets)
+        nb.stack_store(rt, c, sp, depth)
+        nb.stack_store(rt, c, sp - 1, load_field(rt, c, n, 8))
+        populate(rt, c, node_type, buckets)
     nb.stack_release(rt, c, b)
 
 
 @jit
-def stretch_tree(rt, c, node_type, out, buckets):
-    """temp := makeTree(kStretchTreeDepth), from main (an entry point: makeTree itself only
-    ever runs on a RuntimeRef, so that its recursion has one compiled specialization)."""
-    rt = runtime_ref(rt)
-    return node_literal_tree(rt, c, node_type, NODE_SIZE, out, buckets)
+def make_tree(rt, c, node_type, buckets):
+    """makeTree(depth), its argument in the caller's outgoing word (buckets: the literal's
+    and the leaf's allocation sites)."""
+    b = enter(rt, c, MAKE_TREE_WORDS)
+    sp = slot(b, MAKE_TREE_WORDS, 0)
+    depth = nb.stack_load(rt, c, arg(b, 0))
+    if depth <= 0:
+        nb.stack_store(rt, c, sp, NON_POINTER)
+        n = runtime_new(rt, c, node_type, NODE_SIZE, sp, buckets[1])
+    else:
+        nb.stack_store(rt, c, sp, depth - 1)
+        left = make_tree(rt, c, node_type, buckets)
+        nb.stack_store(rt, c, slot(b, MAKE_TREE_WORDS, MAKE_TREE_LEFT), left)
+        nb.stack_store(rt, c, sp, depth - 1)
+        right = make_tree(rt, c, node_type, buckets)
+        nb.stack_store(rt, c, slot(b, MAKE_TREE_WORDS, MAKE_TREE_RIGHT), right)
+        nb.stack_store(rt, c, sp, NON_POINTER)
+        n = runtime_new(rt, c, node_type, NODE_SIZE, sp, buckets[0])
+        nb.store(rt, n, left)
+        nb.store(rt, n + 8, right)
+    nb.stack_store(rt, c, arg(b, 8), n)
+    nb.stack_release(rt, c, b)
+    return n
 
 
 @jit
-def long_lived_tree(rt, c, node_type, out, buckets):
-    """longLived := new(Node); populate(kLongLivedTreeDepth, longLived), from main."""
+def stretch_tree(rt, c, node_type, sp, buckets):
+    """temp := makeTree(kStretchTreeDepth), from main's frame (sp: its sp word)."""
     rt = runtime_ref(rt)
-    long_lived = new_object(rt, c, node_type, NODE_SIZE, out, buckets[0])
-    nb.stack_store(rt, c, out, K_LONG_LIVED_TREE_DEPTH)
-    nb.stack_store(rt, c, out + 1, long_lived)
-    populate(rt, c, node_type, out, buckets[1:])
-    return long_lived
+    nb.stack_store(rt, c, sp, K_STRETCH_TREE_DEPTH)
+    return make_tree(rt, c, node_type, buckets)
+
+
+@jit
+def _zero_node(rt, c, b, nwords, o):
+    for k in range(NODE_SIZE // 8):
+        nb.stack_store(rt, c, slot(b, nwords, o + 8 * k), 0)
+
+
+@jit
+def long_lived_tree(rt, c, node_type, main, buckets):
+    """longLived := new(Node) (a zeroed node in main's frame); populate(kLongLivedTreeDepth, longLived)."""
+    rt = runtime_ref(rt)
+    sp = slot(main, MAIN_WORDS, 0)
+    _zero_node(rt, c, main, MAIN_WORDS, MAIN_LONG_LIVED)
+    node = stack_address(slot(main, MAIN_WORDS, MAIN_LONG_LIVED))
+    nb.stack_store(rt, c, sp, K_LONG_LIVED_TREE_DEPTH)
+    nb.stack_store(rt, c, sp - 1, node)
+    populate(rt, c, node_type, buckets)
+    return node
+
+
+@jit
+def new_array(rt, c, main, bucket):
+    """array := make([]float64, kArraySize), kept in main's frame."""
+    rt = runtime_ref(rt)
+    sp = slot(main, MAIN_WORDS, 0)
+    nb.stack_store(rt, c, sp, SLICE_TYPE)
+    nb.stack_store(rt, c, sp - 1, K_ARRAY_SIZE)
+    nb.stack_store(rt, c, sp - 2, K_ARRAY_SIZE)
+    array = runtime_makeslice(rt, c, 8 * K_ARRAY_SIZE, K_ARRAY_SIZE, sp, bucket)
+    nb.stack_store(rt, c, slot(main, MAIN_WORDS, MAIN_ARRAY), array)
+    nb.stack_store(rt, c, slot(main, MAIN_WORDS, MAIN_ARRAY + 8), K_ARRAY_SIZE)
+    return array
 
 
 @jit
 def top_down(rt, c, node_type, frame, depth, count, buckets):
-    """``count`` iterations of: temp := new(Node); populate(depth, temp); temp = nil.
-
-    buckets: the profile buckets of ``temp := new(Node)`` and of populate's two sites.
-    """
+    """``count`` iterations of: temp := new(Node) (zeroed in the frame); populate(depth, temp)."""
     rt = runtime_ref(rt)  # no reference counting below this call
-    out = frame + TC_OUT
+    sp = slot(frame, TC_WORDS, 0)
+    temp = stack_address(slot(frame, TC_WORDS, TC_TEMP))
     for _ in range(count):
-        temp = new_object(rt, c, node_type, NODE_SIZE, out, buckets[0])
-        nb.stack_store(rt, c, out, depth)
-        nb.stack_store(rt, c, out + 1, temp)
-        populate(rt, c, node_type, out, buckets[1:])
+        _zero_node(rt, c, frame, TC_WORDS, TC_TEMP)
+        nb.stack_store(rt, c, sp, depth)
+        nb.stack_store(rt, c, sp - 1, temp)
+        populate(rt, c, node_type, buckets)
 
 
 @jit
 def bottom_up(rt, c, node_type, frame, depth, count, buckets):
-    """``count`` iterations of: temp := makeTree(depth); temp = nil (buckets: makeTree's two sites)."""
+    """``count`` iterations of: temp := makeTree(depth) (buckets: makeTree's two sites)."""
     rt = runtime_ref(rt)  # no reference counting below this call
-    out = frame + TC_OUT
+    sp = slot(frame, TC_WORDS, 0)
     for _ in range(count):
-        nb.stack_store(rt, c, out, depth)
-        node_literal_tree(rt, c, node_type, NODE_SIZE, out, buckets)
+        nb.stack_store(rt, c, sp, depth)
+        make_tree(rt, c, node_type, buckets)
 
 
 @jit
@@ -142,6 +235,34 @@ def fill_array(rt, array, n):
 def array_element(rt, array, i):
     rt = runtime_ref(rt)  # no reference counting below this call
     return rt.mem.view(np.float64)[((array - rt.h[0]) >> 3) + i]
+
+
+@jit
+def library_call(rt, c, sp, nargs, ks):
+    """fmt.Printf(format, args...) / fmt.Println(args...): the outgoing words get the format's
+    string header and the args slice (text and stack addresses, lengths), then the callee's
+    frames write the words ``ks`` below the caller."""
+    rt = runtime_ref(rt)
+    if nargs >= 0:
+        nb.stack_store(rt, c, sp, NON_POINTER)
+        nb.stack_store(rt, c, sp - 1, NON_POINTER)
+        nb.stack_store(rt, c, sp - 2, NON_POINTER)
+        nb.stack_store(rt, c, sp - 3, nargs)
+        nb.stack_store(rt, c, sp - 4, nargs)
+    clobber(rt, c, sp, ks)
+
+
+@jit
+def time_call(rt, c, sp, t, ks):
+    """t := time.Now() (results: three words at the caller's sp) or time.Since(t) (the
+    argument there, the Duration after it): seconds, nanoseconds, the *Location (a static)."""
+    rt = runtime_ref(rt)
+    nb.stack_store(rt, c, sp, NON_POINTER)
+    nb.stack_store(rt, c, sp - 1, NON_POINTER)
+    nb.stack_store(rt, c, sp - 2, NON_POINTER)
+    if t >= 0:
+        nb.stack_store(rt, c, sp - 3, NON_POINTER)
+    clobber(rt, c, sp, ks)
 
 
 # The memory profile charges each node to a Go call stack: the allocation site, then the
@@ -165,28 +286,20 @@ def profile_buckets(heap: Heap) -> dict[str, np.ndarray]:
 
     return {
         "stretch": buckets(*([site, *main(87)] for site in MAKE_TREE)),  # temp := makeTree(kStretchTreeDepth)
-        "long_lived": buckets(main(95), *([site, *main(96)] for site in POPULATE)),  # new(Node); populate
+        "long_lived": buckets(*([site, *main(96)] for site in POPULATE)),  # populate(kLongLivedTreeDepth, longLived)
         "array": buckets(main(100)),  # make([]float64, kArraySize)
-        "top_down": buckets(time_construction(64), *([site, *time_construction(65)] for site in POPULATE)),
+        "top_down": buckets(*([site, *time_construction(65)] for site in POPULATE)),  # populate(depth, temp)
         "bottom_up": buckets(*([site, *time_construction(72)] for site in MAKE_TREE)),
     }
 
 
-def _printf(rt, c, out: int) -> None:
-    """A fmt call: its arguments overwrite the outgoing pair (format string and args slice, no heap pointers)."""
-    nb.stack_store(rt, c, out, RETURN_PC)
-    nb.stack_store(rt, c, out + 1, RETURN_PC)
-
-
-def run(heap: Heap, args: tuple[()], emit: Callable[[str], None], tick: Callable[[], None], progress: Callable[[float], None]) -> None:
+def run(heap: Heap, args: tuple[()], go, tick: Callable[[], None], progress: Callable[[float], None]) -> None:
     node = heap.register_type("main.Node", NODE_SIZE, (0, 8))
     rt, c = heap.runtime, heap.cache()
     sites = profile_buckets(heap)
-    main = nb.stack_reserve(rt, c, MAIN_FRAME)
-    nb.stack_store(rt, c, main, RETURN_PC)
-    out = main + MAIN_OUT
-    total = tree_size(K_STRETCH_TREE_DEPTH) + tree_size(K_LONG_LIVED_TREE_DEPTH) + 1
-    total += sum(2 * num_iters(d) * tree_size(d) for d in range(K_MIN_TREE_DEPTH, K_MAX_TREE_DEPTH + 1, 2))
+    main = enter(rt, c, MAIN_WORDS)
+    sp = slot(main, MAIN_WORDS, 0)
+    total = heap_nodes()
     done = 0
 
     def advance(n: int) -> None:
@@ -195,52 +308,61 @@ def run(heap: Heap, args: tuple[()], emit: Callable[[str], None], tick: Callable
         done += n
         progress(done / total)
 
-    emit("Garbage Collector Test")
-    _printf(rt, c, out)
-    emit(f" Stretching memory with a binary tree of depth {K_STRETCH_TREE_DEPTH}")
+    # fmt.Println("Garbage Collector Test"): the string goes into an interface{} first
+    nb.stack_store(rt, c, slot(main, MAIN_WORDS, MAIN_GREETING), go.convT2E_string())
+    library_call(rt, c, sp, 1, FIRST_PRINTLN_WRITES)
+    go.println("Garbage Collector Test")
+    library_call(rt, c, sp, 1, SECOND_PRINTF_WRITES)
+    go.printf(" Stretching memory with a binary tree of depth %d\n", K_STRETCH_TREE_DEPTH)
     t_start = time.perf_counter()
+    time_call(rt, c, sp, -1, TIME_NOW_WRITES)
 
-    nb.stack_store(rt, c, out, K_STRETCH_TREE_DEPTH)
-    stretch_tree(rt, c, node.id, out, sites["stretch"])
+    stretch_tree(rt, c, node.id, sp, sites["stretch"])
     advance(tree_size(K_STRETCH_TREE_DEPTH))
 
-    _printf(rt, c, out)
-    emit(f" Creating a long-lived binary tree of depth {K_LONG_LIVED_TREE_DEPTH}")
-    long_lived = long_lived_tree(rt, c, node.id, out, sites["long_lived"])
-    nb.stack_store(rt, c, main + MAIN_LONG_LIVED, long_lived)
+    library_call(rt, c, sp, 1, PRINTF_WRITES)
+    go.printf(" Creating a long-lived binary tree of depth %d\n", K_LONG_LIVED_TREE_DEPTH)
+    long_lived = long_lived_tree(rt, c, node.id, main, sites["long_lived"])
     advance(tree_size(K_LONG_LIVED_TREE_DEPTH))
 
-    _printf(rt, c, out)
-    emit(f" Creating a long-lived array of {K_ARRAY_SIZE} doubles")
-    with heap.attributing_allocations(sites["array"][0]):
-        array = heap.alloc(8 * K_ARRAY_SIZE, noscan=True)  # make([]float64, kArraySize)
-    for k, word in enumerate((array, K_ARRAY_SIZE, K_ARRAY_SIZE)):
-        nb.stack_store(rt, c, main + MAIN_ARRAY + k, word)
+    library_call(rt, c, sp, 1, PRINTF_WRITES)
+    go.printf(" Creating a long-lived array of %d doubles\n", K_ARRAY_SIZE)
+    array = new_array(rt, c, main, sites["array"][0])
     fill_array(rt, array, K_ARRAY_SIZE // 2)
     advance(1)
 
-    frame = nb.stack_reserve(rt, c, TC_FRAME)
-    nb.stack_store(rt, c, frame, RETURN_PC)
     for d in range(K_MIN_TREE_DEPTH, K_MAX_TREE_DEPTH + 1, 2):
+        nb.stack_store(rt, c, sp, d)
+        frame = enter(rt, c, TC_WORDS)
+        tc_sp = slot(frame, TC_WORDS, 0)
         iters = num_iters(d)
         size = tree_size(d)
         chunk = max(1, (1 << 16) // size)
-        tc_out = frame + TC_OUT
-        _printf(rt, c, tc_out)
-        emit(f"Creating {iters} trees of depth {d}")
-        for construct, label, where in ((top_down, "Top down", "top_down"), (bottom_up, "Bottom up", "bottom_up")):
+        nb.stack_store(rt, c, tc_sp, d)  # numIters(depth): a leaf, no frame but its return PC
+        nb.stack_store(rt, c, tc_sp + 1, NON_POINTER)
+        nb.stack_store(rt, c, tc_sp - 1, iters)
+        library_call(rt, c, tc_sp, 2, PRINTF_WRITES)
+        go.printf("Creating %d trees of depth %d\n", iters, d)
+        for construct, label, where, nodes in (
+            (top_down, "Top down", "top_down", size - 1),
+            (bottom_up, "Bottom up", "bottom_up", size),
+        ):
             t0 = time.perf_counter()
+            time_call(rt, c, tc_sp, -1, TIME_NOW_WRITES)
             i = 0
             while i < iters:
                 k = min(chunk, iters - i)
                 construct(rt, c, node.id, frame, d, k, sites[where])
                 i += k
-                advance(k * size)
-            _printf(rt, c, tc_out)
-            emit(f"\t{label} construction took {int((time.perf_counter() - t0) * 1000)} msec")
-    nb.stack_release(rt, c, frame)
+                advance(k * nodes)
+            time_call(rt, c, tc_sp, 0, TIME_SINCE_WRITES)
+            library_call(rt, c, tc_sp, 1, PRINTF_WRITES)
+            go.printf("\t%s construction took %d msec\n", label, int((time.perf_counter() - t0) * 1000))
+        nb.stack_release(rt, c, frame)
 
-    if nb.stack_load(rt, c, main + MAIN_LONG_LIVED) == 0 or array_element(rt, array, 1000) != 1.0 / 1000:
-        emit("Failed")
-    emit(f"Completed in {int((time.perf_counter() - t_start) * 1000)} msec")
+    if long_lived == 0 or array_element(rt, array, 1000) != 1.0 / 1000:
+        go.println("Failed")
+    time_call(rt, c, sp, 0, TIME_SINCE_WRITES)
+    library_call(rt, c, sp, 1, PRINTF_WRITES)
+    go.printf("Completed in %d msec\n", int((time.perf_counter() - t_start) * 1000))
     nb.stack_release(rt, c, main)

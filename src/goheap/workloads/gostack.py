@@ -1,64 +1,329 @@
 """Go stack frames of 2013, emulated on goheap's per-thread stack: what the ports share.
 
 The seed scans a goroutine's stack conservatively, every word from its top to its base,
-dead slots included. The ports keep their roots the same way: each Go function they port
-reserves a frame of the size 6g gave it (:func:`goheap.nb.stack_reserve`), writes its
-slots when the compiled code did, and leaves them as they are when it returns, so a later
-frame at the same address starts with the earlier one's values (see Departure 14 in the
-overview essay). A frame is ``[return PC, temporaries..., outgoing argument, outgoing
-result]``: the callee reads its arguments from, and writes its result to, the caller's
-outgoing words, as Go's calling convention of the time did.
+dead slots included. The ports keep their roots the same way, and everything here is
+derived from the binaries the 2013 toolchain built from ../data/go-seed-runs/programs
+(the oracle: tests/data/oracle-runs/README.md), not chosen:
+
+* *The program's frames* are those 6g generated (``objdump -d`` of the oracle binaries):
+  each port function reserves a frame of the size 6g gave it and writes its slots in the
+  order the compiled code does; a slot it does not write keeps what an earlier frame left
+  at that address.
+* *The runtime's C frames below them.* ``runtime.new`` (and ``runtime.makeslice``) run
+  mallocgc and its callees below the caller's frame, and a collection starts from there:
+  the old stack segment is scanned from runtime·gc's frame up, so those C frames are
+  roots too. :func:`runtime_new` writes the words they write, with the values they
+  write: the new block where the code stores it (runtime.new's settype argument,
+  mallocgc's ``v``, MCache_Alloc's ``v`` on its zeroing and refill paths...), a
+  non-pointer elsewhere. The words of each path (fast, zeroing, refill, span growth,
+  settype flush, profiling sample, collection) were read off the disassembly and checked
+  by running the oracle binary under a debugger with the dead stack poisoned
+  (``tools/oracle_trace.py calls``). The runtime tells which paths an allocation took
+  (:func:`goheap.nb.alloc_path`).
+* *Library calls* (fmt.Printf, time.Now, strconv.Atoi...) write part of the stack below
+  their caller: :func:`clobber` writes non-pointers where the same debugger run saw the
+  call write (the values they write are text and stack addresses, or pointers to fmt's
+  printer and buffer, which stay alive anyway).
+
+Addressing: the Go stack grows down, goheap's up. A frame of F words (its locals and
+outgoing area, then the return PC) reserved at index ``b`` holds the word ``o`` bytes
+above its sp at index ``b + F - 1 - o // 8`` (:func:`slot`); its own arguments and results,
+in the caller's outgoing area, are at ``b - 1 - x // 8`` for the one ``x`` bytes into it
+(:func:`arg`). The word ``k`` words below a frame's sp is at ``sp + k``, where ``sp`` is
+the index of the frame's lowest word.
+
+A pointer to a stack slot (a Go variable the compiler kept on the stack, such as
+GCBench's ``temp`` node) is :data:`STACK_TOP` minus 8 times its index: like a real stack
+address, never inside the arena, and its fields are addressed as in Go (:func:`store_field`).
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import nb
 from .._runtime._jit import jit
 
-__all__ = ["NODE_LITERAL_FRAME", "RETURN_PC", "new_object", "node_literal_tree"]
+__all__ = [
+    "NON_POINTER",
+    "PRINTF_WRITES",
+    "RETURN_PC",
+    "STACK_TOP",
+    "TIME_NOW_WRITES",
+    "TIME_SINCE_WRITES",
+    "arg",
+    "clobber",
+    "enter",
+    "load_field",
+    "runtime_makeslice",
+    "runtime_new",
+    "slot",
+    "stack_address",
+    "store_field",
+    "words",
+]
 
-RETURN_PC = 0x400C00  # a frame's return-address word (or a static type pointer): a text address, never a heap pointer
+RETURN_PC = 0x400C00  # a return address (a text address): never a heap pointer
+NON_POINTER = RETURN_PC  # what the emulation writes where the code writes a non-pointer
+STACK_TOP = 0x7FFF00000000  # the Go address of stack word 0 (stack addresses grow down from it)
 
-# ``if depth <= 0 { return new(Node) }; return &Node{f(depth-1), f(depth-1)}``: return PC,
-# the two subtrees' temporaries, the outgoing argument and result
-NODE_LITERAL_FRAME = 5
+
+def words(spec: str) -> np.ndarray:
+    """A list of word numbers from ranges such as ``"1-8,10,13-14"``."""
+    out: list[int] = []
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        out.extend(range(int(lo), int(hi or lo) + 1))
+    return np.array(out, np.int64)
+
+
+# ---------------------------------------------------------------- frames
 
 
 @jit
-def new_object(rt, c, type_id, size, out, bucket):
-    """runtime.new(T) through the outgoing pair at stack word ``out``: argument &T (not a heap
-    address), result the new block; its sampled allocation is charged to profile ``bucket``."""
-    nb.stack_store(rt, c, out, RETURN_PC)
-    nb.set_profile_bucket(rt, bucket)
-    n = nb.alloc_typed(rt, c, size, type_id, False)
-    nb.stack_store(rt, c, out + 1, n)
-    return n
-
-
-@jit
-def node_literal_tree(rt, c, type_id, size, args, buckets):
-    """The tree builder both binary-trees' ``bottomUp`` and GCBench's ``makeTree`` are.
-
-    ``depth`` is the caller's outgoing argument at stack word ``args``; the tree's root goes
-    to the word after it. As 6g compiled the composite literal, both subtrees are built first
-    (each result spilled to a temporary of the frame), then ``runtime.new``: trees are
-    allocated in post-order, and while a frame is inside its first call its temporaries
-    still hold what an earlier frame left at that address. ``buckets``: the profile buckets
-    of the two allocation sites, the literal and the leaf's ``new``.
-    """
-    b = nb.stack_reserve(rt, c, NODE_LITERAL_FRAME)
+def enter(rt, c, nwords):
+    """Call a function whose frame is ``nwords`` words (6g's frame size / 8, plus the return PC)."""
+    b = nb.stack_reserve(rt, c, nwords)
     nb.stack_store(rt, c, b, RETURN_PC)
-    depth = nb.stack_load(rt, c, args)
-    out = b + NODE_LITERAL_FRAME - 2
-    if depth > 0:
-        nb.stack_store(rt, c, out, depth - 1)
-        nb.stack_store(rt, c, b + 1, node_literal_tree(rt, c, type_id, size, out, buckets))
-        nb.stack_store(rt, c, out, depth - 1)
-        nb.stack_store(rt, c, b + 2, node_literal_tree(rt, c, type_id, size, out, buckets))
-    n = new_object(rt, c, type_id, size, out, buckets[0] if depth > 0 else buckets[1])
-    if depth > 0:
-        nb.store(rt, n, nb.stack_load(rt, c, b + 1))
-        nb.store(rt, n + 8, nb.stack_load(rt, c, b + 2))
-    nb.stack_store(rt, c, args + 1, n)
-    nb.stack_release(rt, c, b)
-    return n
+    return b
+
+
+@jit
+def slot(b, nwords, o):
+    """The index of the word ``o`` bytes above the sp of a frame of ``nwords`` reserved at ``b``."""
+    return b + nwords - 1 - o // 8
+
+
+@jit
+def arg(b, x):
+    """The index of the argument or result ``x`` bytes into the caller's outgoing area."""
+    return b - 1 - x // 8
+
+
+@jit
+def stack_address(i):
+    """The Go address of stack word ``i``."""
+    return STACK_TOP - 8 * i
+
+
+@jit
+def store_field(rt, c, p, off, value):
+    """``*(p + off) = value`` where p is a heap block or a stack variable."""
+    if p >= STACK_TOP - (1 << 32):
+        nb.stack_store(rt, c, (STACK_TOP - p - off) // 8, value)
+    else:
+        nb.store(rt, p + off, value)
+
+
+@jit
+def load_field(rt, c, p, off):
+    """``*(p + off)`` where p is a heap block or a stack variable."""
+    if p >= STACK_TOP - (1 << 32):
+        return nb.stack_load(rt, c, (STACK_TOP - p - off) // 8)
+    return nb.load(rt, p + off)
+
+
+@jit
+def _write(rt, c, sp, ks, value):
+    for k in ks:
+        nb.stack_store(rt, c, sp + k, value)
+
+
+@jit
+def clobber(rt, c, sp, ks):
+    """A library call from the frame whose sp is the top word ``sp`` wrote the words ``ks`` below it."""
+    nb.stack_release(rt, c, sp + 1)
+    nb.stack_reserve(rt, c, ks[-1])  # bounds-checked: the words exist
+    nb.stack_release(rt, c, sp + 1)
+    _write(rt, c, sp, ks, NON_POINTER)
+
+
+# fmt.Printf of integers once its printer exists, time.Now, time.Since: the words below
+# the caller's sp they write (the same at every call site of the three oracle programs)
+PRINTF_WRITES = words("1-62,66-68,76,82,86,122,125-145,147-163,166-169,175-177,185-189,194,200,202-214,217,221-224")
+TIME_NOW_WRITES = words("1-10")
+TIME_SINCE_WRITES = words("1-14")
+
+
+# ---------------------------------------------------------------- runtime.new's C frames
+#
+# Words below the caller's sp (k = 1 is runtime.new's return PC), by the path the
+# allocation took. runtime.new: 7 words + return PC (k 1-8); mallocgc: 12 + return PC
+# (k 9-21); its callees (SizeToClass, MCache_Alloc, markallocated, runtime·gc) from k 22.
+# A collection scans the old segment from runtime·gc's sp, k 30.
+
+C_FRAME_WORDS = 30
+# every allocation: runtime.new's arguments to mallocgc and settype (the latter's v last)
+NEW_X = words("1-2,6-7")
+NEW_V = words("8")
+# mallocgc's locals and arguments to SizeToClass / MCache_Alloc / markallocated, their
+# return PCs; its v, and markallocated's
+MALLOCGC_X = words("9-10,12,18-20,22-23,27")
+MALLOCGC_V = words("15,21")
+# MCache_Alloc clears a dirty block: memclr(v, size)
+MEMCLR_X = words("30,32")
+MEMCLR_V = words("25,31")
+# MCache_Alloc's list was empty: MCentral_AllocList (and its callees)
+REFILL_X = words("26,29-32,39,41-43,46-50")
+REFILL_V = words("24,34")
+# ... and the central list too: MCentral_Grow, MHeap_Alloc (purgecachedstats)
+GROW_X = words("43-45,52-57,60-74,77-79,81-90")
+GROW_V = words("51")
+# the sampled allocation: MProf_Malloc and runtime·callers
+PROF_X = words("11,17,25,40-55,59-84,89-90,96-97")
+# runtime·gc, called from mallocgc, and reflect·call's return PC; mallocgc's own
+# argument word keeps only the high half of v (not a block's address)
+GC_X = words("21,24-25,28-31")
+# runtime.new's settype found its buffer full: settype_flush (a pointer into the M's
+# buffer, the M, the type word, the span...), its lock and unlock, its mallocgc for the
+# type arrays; two words keep type arrays: the last MTypes_Bytes array it added a type
+# to (settype_flush's local) and the last array it allocated (that mallocgc's argument)
+FLUSH_X = words("16-20,32,34,37-41,43-51,53-54,58")
+FLUSH_BYTES_ARRAY = 29
+FLUSH_NEW_ARRAY = 52
+
+
+@jit
+def runtime_new(rt, c, type_id, size, sp, bucket):
+    """runtime.new(T) from the Go frame whose sp is stack word ``sp`` (the top of the stack):
+    the new block, also stored in the caller's result word (``sp - 1``); its allocation, if
+    sampled, is charged to profile ``bucket``. The caller has written T's word (``sp``).
+    """
+    nb.stack_release(rt, c, sp + 1)
+    nb.stack_reserve(rt, c, 98)  # bounds-checked: every word a path below writes exists
+    nb.stack_release(rt, c, sp + 1)
+    _write(rt, c, sp, NEW_X, NON_POINTER)
+    nb.stack_store(rt, c, sp + 8, size)
+    _before_malloc(rt, c, sp)
+    # what a collection would find in runtime·gc's frame: kept, in case none runs
+    s24 = nb.stack_load(rt, c, sp + 24)
+    s25 = nb.stack_load(rt, c, sp + 25)
+    s26 = nb.stack_load(rt, c, sp + 26)
+    s28 = nb.stack_load(rt, c, sp + 28)
+    s29 = nb.stack_load(rt, c, sp + 29)
+    s30 = nb.stack_load(rt, c, sp + 30)
+    _write(rt, c, sp, GC_X, NON_POINTER)
+    nb.stack_store(rt, c, sp + 26, NON_POINTER)  # MCache_Alloc's refill count (a collection always follows a refill)
+    nb.stack_reserve(rt, c, C_FRAME_WORDS)  # a collection scans down to runtime·gc's frame
+    nb.set_profile_bucket(rt, bucket)
+    numgc = nb.num_gc(rt)
+    nb.alloc_path_reset(rt, c)
+    v = nb.alloc_typed(rt, c, size, type_id, False)
+    nb.stack_release(rt, c, sp + 1)
+    collected = nb.num_gc(rt) != numgc
+    if not collected:
+        _restore(rt, c, sp, s24, s25, s26, s28, s29, s30)
+    _after_malloc(rt, c, sp, v, nb.alloc_path(rt, c), collected)
+    _write(rt, c, sp, NEW_V, v)
+    if nb.alloc_path(rt, c) & nb.PATH_SETTYPE_FLUSH:
+        _settype_flush(rt, c, sp)
+    nb.stack_store(rt, c, sp - 1, v)
+    return v
+
+
+@jit
+def _settype_flush(rt, c, sp):
+    _write(rt, c, sp, FLUSH_X, NON_POINTER)
+    bytes_array, new_array = nb.settype_flush_arrays(rt, c)
+    if bytes_array != 0:
+        nb.stack_store(rt, c, sp + FLUSH_BYTES_ARRAY, bytes_array)
+    if new_array != 0:
+        nb.stack_store(rt, c, sp + FLUSH_NEW_ARRAY, new_array)
+
+
+@jit
+def _before_malloc(rt, c, s):
+    """mallocgc's words written before it could collect (s: its caller's sp, 8 words
+    above runtime.new's frame); v is not known yet, the runtime keeps it for its collection."""
+    _write(rt, c, s, MALLOCGC_X, NON_POINTER)
+    _write(rt, c, s, MALLOCGC_V, NON_POINTER)
+
+
+@jit
+def _restore(rt, c, s, s24, s25, s26, s28, s29, s30):
+    """No collection ran: runtime·gc's words are what the allocation's callees left there."""
+    nb.stack_store(rt, c, s + 24, s24)
+    nb.stack_store(rt, c, s + 25, s25)
+    nb.stack_store(rt, c, s + 26, s26)
+    nb.stack_store(rt, c, s + 28, s28)
+    nb.stack_store(rt, c, s + 29, s29)
+    nb.stack_store(rt, c, s + 30, s30)
+
+
+@jit
+def _after_malloc(rt, c, sp, v, path, collected):
+    """The rest of what the allocation's paths wrote, in the order they ran."""
+    if path & nb.PATH_REFILL:
+        _write(rt, c, sp, REFILL_X, NON_POINTER)
+        _write(rt, c, sp, REFILL_V, v)
+    if path & nb.PATH_GROW:
+        _write(rt, c, sp, GROW_X, NON_POINTER)
+        _write(rt, c, sp, GROW_V, v)
+    if path & nb.PATH_MEMCLR:
+        _write(rt, c, sp, MEMCLR_X, NON_POINTER)
+        _write(rt, c, sp, MEMCLR_V, v)
+    if path & nb.PATH_PROFILE:
+        _write(rt, c, sp, PROF_X, NON_POINTER)
+    _write(rt, c, sp, MALLOCGC_V, v)
+    if collected:
+        _write(rt, c, sp, GC_X, NON_POINTER)
+
+
+# ---------------------------------------------------------------- runtime.makeslice's C frames
+#
+# runtime.makeslice: 6 words + return PC (k 1-7); makeslice1: 8 + return PC (k 8-16);
+# mallocgc below them from k 17, so its words and its callees' are runtime.new's, 8 deeper.
+# Only no-pointer element types here (no settype).
+
+SLICE_SHIFT = 8
+SLICE_C_FRAME_WORDS = C_FRAME_WORDS + SLICE_SHIFT
+SLICE_X = words("1-2,4-8,14-16")  # makeslice's and makeslice1's arguments, makeslice1's return PC
+# a large block: mallocgc's own words on that path, MHeap_Alloc (clearing the span) and
+# markspan below it
+LARGE_X = words("17,20-22,26-28,30-31,34-48,56-64")
+LARGE_V = words("23,29")
+
+
+@jit
+def runtime_makeslice(rt, c, nbytes, length, sp, bucket):
+    """make([]T, length) of a no-pointer T (``nbytes`` bytes) from the Go frame whose sp is
+    stack word ``sp``: the new array, also stored with its length and capacity in the
+    caller's result words (``sp - 3`` to ``sp - 5``). The caller has written the type,
+    length and capacity words."""
+    nb.stack_release(rt, c, sp + 1)
+    nb.stack_reserve(rt, c, 98 + SLICE_SHIFT)  # bounds-checked: every word a path below writes exists
+    nb.stack_release(rt, c, sp + 1)
+    _write(rt, c, sp, SLICE_X, NON_POINTER)
+    s = sp + SLICE_SHIFT
+    _before_malloc(rt, c, s)
+    s24 = nb.stack_load(rt, c, s + 24)
+    s25 = nb.stack_load(rt, c, s + 25)
+    s26 = nb.stack_load(rt, c, s + 26)
+    s28 = nb.stack_load(rt, c, s + 28)
+    s29 = nb.stack_load(rt, c, s + 29)
+    s30 = nb.stack_load(rt, c, s + 30)
+    _write(rt, c, s, GC_X, NON_POINTER)
+    nb.stack_store(rt, c, s + 26, NON_POINTER)
+    nb.stack_reserve(rt, c, SLICE_C_FRAME_WORDS)  # a collection scans down to runtime·gc's frame
+    nb.set_profile_bucket(rt, bucket)
+    numgc = nb.num_gc(rt)
+    nb.alloc_path_reset(rt, c)
+    v = nb.alloc_noscan(rt, c, nbytes)
+    nb.stack_release(rt, c, sp + 1)
+    collected = nb.num_gc(rt) != numgc
+    if not collected:
+        _restore(rt, c, s, s24, s25, s26, s28, s29, s30)
+    path = nb.alloc_path(rt, c)
+    if path & nb.PATH_LARGE:
+        _write(rt, c, sp, LARGE_X, NON_POINTER)
+        _write(rt, c, sp, LARGE_V, v)
+        if path & nb.PATH_PROFILE:
+            _write(rt, c, s, PROF_X, NON_POINTER)
+        if collected:
+            _write(rt, c, s, GC_X, NON_POINTER)
+    else:
+        _after_malloc(rt, c, s, v, path, collected)
+    nb.stack_store(rt, c, sp - 3, v)
+    nb.stack_store(rt, c, sp - 4, length)
+    nb.stack_store(rt, c, sp - 5, length)
+    return v

@@ -45,6 +45,7 @@ from ..layout import (
     PROF_ORIGIN_PARFOR,
     ST_ENABLEGC,
     ST_HEAP_ALLOC,
+    ST_HEAP_SYS,
     ST_LAST_GC,
     ST_NEXT_GC,
     ST_NFREE,
@@ -56,6 +57,7 @@ from ..layout import (
     TR_GOAL,
     TR_HEAP0,
     TR_HEAP1,
+    TR_HEAP_SYS,
     TR_MARK_NS,
     TR_NFREE,
     TR_NHANDOFF,
@@ -79,7 +81,7 @@ from ..layout import (
     runtime_ref,
 )
 from ..malloc import free, malloc_nogc, settype_flush
-from ..mcache import mcache_release_all
+from ..mcache import allm, mcache_release_all
 from ..mheap import mheap_scavenge_top, nanotime, purgecachedstats
 from ..mprof import mprof_gc
 from ..pacer import heap_goal, pace_scavenger, scavenge_need
@@ -223,9 +225,9 @@ def _gc(rt, c, force):
     rt.h[H_IN_GC] = 1
     t0 = nanotime(rt)
     goal = rt.mstats[ST_NEXT_GC]
-    for k in range(rt.cache_local.shape[0]):
-        if rt.cache_local[k, LC_INUSE] != 0:
-            settype_flush(rt, k)
+    ms = allm(rt)
+    for k in ms:
+        settype_flush(rt, k)
     heap0 = 0
     obj0 = 0
     if rt.h[H_GCTRACE] > 0:
@@ -255,9 +257,8 @@ def _gc(rt, c, force):
         t2 = gc_procs(rt, c, nproc)
     t3 = nanotime(rt)
 
-    for k in range(rt.cache_local.shape[0]):
-        if rt.cache_local[k, LC_INUSE] != 0:
-            mcache_release_all(rt, k)
+    for k in ms:  # stealcache
+        mcache_release_all(rt, k)
     cachestats(rt)
     row = rt.gcstats[GS_NTRACE] % rt.gctrace_log.shape[0]
     tr = rt.gctrace_log[row]
@@ -294,6 +295,7 @@ def _gc(rt, c, force):
     tr[TR_GOAL] = goal
     tr[TR_PAUSE_TOTAL_NS] = rt.mstats[ST_PAUSE_TOTAL_NS]
     tr[TR_NEXT_GC] = rt.mstats[ST_NEXT_GC]
+    tr[TR_HEAP_SYS] = rt.mstats[ST_HEAP_SYS]
     rt.gcstats[GS_NTRACE] += 1
 
     mprof_gc(rt)
@@ -308,7 +310,7 @@ def gc_repeat(rt, n, t_first, period):
     For Heap.advance_clock over a quiet heap: when a forced collection on one proc changed
     nothing but the collector's own counters, and no mutator runs, every later one does
     exactly the same, so this writes what they would have written (NumGC, LastGC, the
-    pause history, the gctrace rows: the last row, renumbered) without running them.
+    pause history, the gctrace rows: the last row, renumbered and re-timed) without running them.
     Their cost stays O(the rings' sizes).
     """
     if n <= 0:
@@ -319,10 +321,13 @@ def gc_repeat(rt, n, t_first, period):
     pause = last[TR_PAUSE_NS]
     numgc = rt.mstats[ST_NUMGC]
     ntrace = rt.gcstats[GS_NTRACE]
+    pause_total = rt.mstats[ST_PAUSE_TOTAL_NS]
     for k in range(max(0, n - nrows), n):
         row = log[(ntrace + k) % nrows]
         row[:] = last
         row[TR_NUMGC] = numgc + k + 1
+        row[TR_START_NS] = t_first + k * period
+        row[TR_PAUSE_TOTAL_NS] = pause_total + (k + 1) * pause
     for k in range(max(0, n - PAUSE_HISTORY), n):
         rt.pause_ns[(numgc + k) % PAUSE_HISTORY] = pause
     rt.gcstats[GS_NTRACE] = ntrace + n
