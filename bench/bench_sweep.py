@@ -1,10 +1,9 @@
 """Benchmark: a 16-run sweep serially against a local Dask cluster of 2 worker processes.
 
-The grid: the shared Go 1.19 traces (binary-trees and gofmt, imported from
-``../shared/data/go1.19-traces``) x 4 GOGC (25, 50, 100, 200) x 2 replay modes (gc, free):
-16 runs. (The grid of the issue has 2 policies where this has 2 traces: goheap.Policy is
-not in goheap yet; add ``policy = [...]`` to GRID when it is.) ``--tile N`` replays each
-trace N times over (as bench_replay.py does), for longer runs.
+The grid of issue 14: a shared Go 1.19 trace (binary-trees, imported from
+``../shared/data/go1.19-traces``) x 4 GOGC (25, 50, 100, 200) x 2 policies (seed, modern)
+x 2 replay modes (gc, free): 16 runs. ``--tile N`` replays the trace N times over (as
+bench_replay.py does), for longer runs.
 
 It reports, from one process:
 
@@ -43,8 +42,8 @@ from goheap.sweep.spec import build_spec  # noqa: E402
 from goheap.trace import import_log  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "go1.19-traces"
-LOGS = ("binary-trees-10-gogc20.log.gz", "gofmt-parser-gogc20.log.gz")
-GRID = {"gogc": ["25", "50", "100", "200"], "mode": ["gc", "free"]}
+LOGS = ("binary-trees-10-gogc20.log.gz",)
+GRID = {"gogc": ["25", "50", "100", "200"], "policy": ["seed", "modern"], "mode": ["gc", "free"]}
 
 
 def run_walls(out: Path) -> list[float]:
@@ -95,7 +94,8 @@ def main() -> None:
     mean_serial = sum(serial_runs) / n
     mean_dask = sum(dask_runs) / n
     overhead = (warm_s * args.workers - sum(dask_runs)) / n
-    print(f"grid: {n} runs ({len(LOGS)} traces x {len(GRID['gogc'])} GOGC x {len(GRID['mode'])} modes), tile {args.tile}")
+    shape = " x ".join(f"{len(v)} {k}" for k, v in {"trace": LOGS, **GRID}.items())
+    print(f"grid: {n} runs ({shape}), tile {args.tile}")
     print(f"serial:                     {serial_s:7.2f} s  (runs: {sum(serial_runs):.2f} s, {mean_serial:.3f} s each; CPU {serial_cpu:.2f} s)")
     print(f"dask, cluster started too:  {cold_s:7.2f} s  ({args.workers} workers)")
     print(f"dask, on a started cluster: {warm_s:7.2f} s  (runs: {sum(dask_runs):.2f} s, {mean_dask:.3f} s each; CPU {dask_cpu:.2f} s)")

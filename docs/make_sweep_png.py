@@ -2,9 +2,10 @@
 
 Made the way the README's "Sweeps" section says: the shared Go 1.27 execution trace of
 binary-trees (../shared/data/go1.27-traces, imported with ``goheap trace import``) swept
-over four GOGC values and both replay modes with ``goheap sweep ... --report``, on a local Dask cluster;
-then headless Chromium renders the report (goheap.report.browser), and the picture is the
-top of the page: the summary, the heap over time of the eight runs and the Pareto plots.
+over four GOGC values, two policies (seed, modern) and both replay modes with
+``goheap sweep ... --report``, on a local Dask cluster; then headless Chromium renders the
+report (goheap.report.browser), and the picture is the top of the page: the summary, the
+heap over time of the sixteen runs and the Pareto plots.
 
     .venv/bin/python docs/make_sweep_png.py [OUT.png]
 """
@@ -33,8 +34,8 @@ def make_sweep_png(out: Path) -> None:
         try:
             with contextlib.redirect_stdout(io.StringIO()):
                 main(["trace", "import", str(LOG), "-o", "bt12.trace.npz"], standalone_mode=False)
-                main(["sweep", "--trace", "bt12.trace.npz", "--gogc", "25,50,100,200", "--mode", "gc,free",
-                      "-o", "bt12-sweep", "--report", "bt12-sweep.html"], standalone_mode=False)  # fmt: skip
+                main(["sweep", "--trace", "bt12.trace.npz", "--gogc", "25,50,100,200", "--policy", "seed,modern",
+                      "--mode", "gc,free", "-o", "bt12-sweep", "--report", "bt12-sweep.html"], standalone_mode=False)  # fmt: skip
             print(browser.save_screenshot("bt12-sweep.html", out, width=WIDTH, height=HEIGHT))
         finally:
             os.chdir(here)

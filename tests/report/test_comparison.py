@@ -98,7 +98,8 @@ def test_the_readme_picture_is_a_sweep_report_screenshot():
 
     root = Path(__file__).resolve().parents[2]
     readme = (root / "README.md").read_text()
-    assert "docs/sweep.png" in readme and "goheap sweep --trace bt12.trace.npz --gogc 25,50,100,200 --mode gc,free" in readme
-    assert "--gogc\", \"25,50,100,200\", \"--mode\", \"gc,free\"" in (root / "docs" / "make_sweep_png.py").read_text()
+    assert "docs/sweep.png" in readme and "goheap sweep --trace bt12.trace.npz --gogc 25,50,100,200 --policy seed,modern --mode gc,free" in readme
+    script = (root / "docs" / "make_sweep_png.py").read_text()
+    assert '"--gogc", "25,50,100,200", "--policy", "seed,modern",\n' in script and '"--mode", "gc,free",' in script
     with Image.open(root / "docs" / "sweep.png") as img:
         assert img.format == "PNG" and img.size == (1200, 1700)

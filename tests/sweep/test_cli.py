@@ -59,13 +59,23 @@ def test_a_failed_run_exits_1(traces, tmp_path):
     assert res.exit_code == 1 and "2 runs: 1 done, 1 failed" in res.stdout and "FAILED: ReplayError" in res.stderr
 
 
-def test_a_spec_file_and_flags(traces, tmp_path):
+def test_a_spec_file_and_flags(traces, tmp_path, monkeypatch):
     spec = tmp_path / "grid.toml"
     spec.write_text(f'traces = ["{traces["good"].name}"]\nclock = "virtual"\n[grid]\ngogc = [10, 20, 30]\n')
     (tmp_path / traces["good"].name).write_bytes(traces["good"].read_bytes())
     res = invoke("sweep", spec, "--serial", "--gogc", "40", "-o", tmp_path / "out")
     assert res.exit_code == 0, res.output
     assert "1 runs: 1 done" in res.stdout  # --gogc replaced the file's axis
+    # a policy file: in the spec, relative to it; on the command line, relative to here
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "mine.toml").write_text('based_on = "modern"\n')
+    spec.write_text(spec.read_text() + 'policy = ["p/mine.toml"]\n')
+    monkeypatch.chdir(tmp_path / "p")
+    res = invoke("sweep", spec, "--serial", "--gogc", "40", "-o", tmp_path / "mine")
+    assert res.exit_code == 0, res.output
+    res = invoke("sweep", spec, "--serial", "--gogc", "40", "--policy", "mine.toml", "-o", tmp_path / "mine", "--resume")
+    assert res.exit_code == 0 and "1 runs: 0 done, 1 done before" in res.stdout, res.output
+    assert ',"mine",' in (tmp_path / "mine" / "results.csv").read_text().splitlines()[1]
 
 
 @pytest.mark.parametrize(
@@ -74,6 +84,10 @@ def test_a_spec_file_and_flags(traces, tmp_path):
         (["--gogc", "50,lots"], "--gogc: GOGC must be a percentage N >= 0 (at most 2147483647) or 'off', not 'lots'"),
         (["--gogc", "-1"], "not '-1'"),
         (["--mode", "gc,"], "mode must be one of gc, free, not ''"),
+        (["--policy", "seed,nosuch"], "--policy: unknown policy 'nosuch' (known: seed, go1.27-classes, modern-pacer, modern"),
+        (["--policy", "none.toml"], "none.toml: cannot read the policy file"),
+        (["--memory-limit", "off,64MB"], "--memory-limit: '64MB' is not a byte count"),
+        (["--min-heap", "4 MiB"], "--min-heap: '4 MiB' is not a byte count"),
         (["--workload", "nosuch"], "unknown workload 'nosuch'"),
         (["--serial", "--scheduler", "tcp://127.0.0.1:1"], "cannot be combined with --scheduler"),
         (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "with --scheduler the cluster has its own workers"),

@@ -74,3 +74,37 @@ def test_run_params_round_trip():
 
 def test_warm_up_loads_once():
     assert warm_up() == warm_up() == 1
+
+
+def test_a_sweep_over_policies_and_memory_limits(traces, tmp_path):
+    """The policy axes reach the heap: the seed's row is the plain replay; Go 1.27's classes and a limit change what they must."""
+    from goheap.policy import GO_PAGE_SIZE, SizeClassTable
+    from goheap.report.comparison import write_comparison
+    from goheap.sweep.diff import diff, load_run_view
+    from goheap.sweep.driver import run_sweep
+    from goheap.sweep.results import ResultsDir
+
+    spec = build_spec(traces=[str(traces["good"])], policy=["seed", "go1.27-classes"], memory_limit=["off", "512KiB"], clock="virtual")
+    assert run_sweep(spec, tmp_path / "out", serial=True).ok == 4
+    records = {(r["row"]["status"], r["params"]["settings"]["policy"], r["params"]["settings"]["memory_limit"]): r
+               for r in ResultsDir(tmp_path / "out").records()}  # fmt: skip
+    seed, seed_limited = records["ok", "seed", -1], records["ok", "seed", 512 << 10]
+    go, go_limited = records["ok", "go1.27-classes", -1], records["ok", "go1.27-classes", 512 << 10]
+    ref = replay(Trace.load(traces["good"]), mode="gc", gogc=100)
+    assert {k: seed["row"][f"memstats.{k}"] for k in MEMSTATS_COLUMNS} == {k: ref.memstats.to_go()[k] for k in MEMSTATS_COLUMNS}
+    assert seed["policy"]["name"] == "seed" and seed["policy"]["pacer"]["memory_limit"] == "off"
+    # Go 1.27's table: its classes in the occupancy, 8 KB pages, other HeapInuse and waste; the same allocations
+    go_sizes = {size for size, _ in SizeClassTable.go("1.27").rows}
+    assert set(go["occupancy_at_peak"]["size"]) - {0} <= go_sizes
+    assert set(go["occupancy_at_peak"]["size"]) != set(seed["occupancy_at_peak"]["size"])
+    assert go["policy"]["size_classes"]["page_size"] == GO_PAGE_SIZE and go["row"]["fragmentation"] != seed["row"]["fragmentation"]
+    assert go["row"]["peak_heap_inuse"] != seed["row"]["peak_heap_inuse"] and go["row"]["mallocs"] == seed["row"]["mallocs"]
+    # a memory limit under the GOGC goal: more collections
+    assert seed_limited["row"]["num_gc"] > seed["row"]["num_gc"] and go_limited["policy"]["pacer"]["memory_limit"] == 512 << 10
+    # goheap diff names both policies; the report compares fragmentation by policy
+    out = diff(load_run_view(str(tmp_path / "out" / "runs" / f"{seed['run_id']}.json")),
+               load_run_view(f"{tmp_path / 'out'}:{go_limited['run_id']}"))  # fmt: skip
+    assert out["params"]["policy"] == {"a": "seed", "b": "go1.27-classes"}
+    assert out["params"]["memory_limit"] == {"a": "off", "b": "512KiB"}
+    html = write_comparison(tmp_path / "r.html", tmp_path / "out").read_text()
+    assert "Fragmentation per size class by policy" in html and "policy=go1.27-classes" in html

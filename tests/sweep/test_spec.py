@@ -75,6 +75,13 @@ def test_defaults_and_duplicates(traces):
         ('workloads = ["binarytrees"]\n[grid]\nmode = ["gc"]\n', "applies to traces only"),
         ('clock = "wall"\ntraces = ["{good}"]\n', "clock must be one of real, virtual"),
         ("[grid]\ngogc = [1]\n", "nothing to run"),
+        ('traces = ["{good}"]\n[grid]\npolicy = ["seed", "nosuch"]\n',
+         "grid.policy: unknown policy 'nosuch' (known: seed, go1.27-classes, modern-pacer, modern"),
+        ('traces = ["{good}"]\n[grid]\npolicy = ["none.toml"]\n', "none.toml: cannot read the policy file"),
+        ('traces = ["{good}"]\n[grid]\npolicy = [{{based_on = "nosuch"}}]\n', "based_on: unknown preset 'nosuch'"),
+        ('traces = ["{good}"]\n[grid]\npolicy = [7]\n', "grid.policy: a policy is a preset's name"),
+        ('traces = ["{good}"]\n[grid]\nmemory_limit = ["off", "64MB"]\n', "grid.memory_limit: '64MB' is not a byte count"),
+        ('traces = ["{good}"]\n[grid]\nmin_heap = [-1]\n', "grid.min_heap: byte count -1 is negative"),
         ("traces = [\n", "not valid TOML"),
     ],
 )
@@ -106,3 +113,41 @@ def test_parse_gogc():
     for bad in (True, -1, "-1", "1e3", "", None, 1 << 31):
         with pytest.raises(ValueError):
             parse_gogc(bad)
+
+
+def test_the_policy_axes(tmp_path, traces):
+    (tmp_path / "policies").mkdir()
+    mine = write(tmp_path / "policies", '[pacer]\nmin_heap = "1MiB"\n', "mine.toml")
+    path = write(tmp_path, f"""
+traces = ["{traces['good']}"]
+[grid]
+policy = ["seed", "modern", "policies/mine.toml", {{name = "big", based_on = "modern", pacer = {{min_heap = "8MiB"}}}}]
+memory_limit = ["off", "64MiB"]
+min_heap = ["4MiB"]
+""")
+    spec = load_spec(path)
+    assert [p.name for p in spec.axis_values("policy")] == ["seed", "modern", "mine", "big"]  # a file's name: its stem
+    assert spec.axis_values("memory_limit") == (-1, 64 << 20) and spec.axis_values("min_heap") == (4 << 20,)
+    runs = spec.runs()
+    assert len(runs) == 4 * 2 and len({r.run_id for r in runs}) == 8
+    row = runs[-1].to_json()["settings"]  # the results table's columns: the policy's name, byte counts
+    assert row == {"gogc": 100, "mode": "gc", "policy": "big", "memory_limit": 64 << 20, "min_heap": 4 << 20}
+    assert runs[-1].label == "good.trace.npz gogc=100 mode=gc policy=big memory_limit=64MiB min_heap=4MiB"
+    for name, axis in AXES.items():  # what a results directory records is read back to the same value (--resume)
+        for v in spec.axis_values(name):
+            assert axis.parse(axis.form(v), None) == v
+    # a policy file enters the run ids by its contents: edit it, and its runs are new ones
+    ids = {r.run_id for r in runs}
+    mine.write_text('[pacer]\nmin_heap = "2MiB"\n')
+    again = {r.run_id for r in load_spec(path).runs()}
+    assert len(ids - again) == 2 and len(again - ids) == 2
+    # without the axes: the seed's policy, its own limits; the label as before
+    plain = build_spec(traces=[str(traces["good"])]).runs()[0]
+    assert plain.setting("policy").is_seed and plain.setting("memory_limit") is None and plain.label == "good.trace.npz gogc=100 mode=gc"
+
+
+def test_policy_flags_are_named_as_flags(traces):
+    with pytest.raises(SweepSpecError, match=r"the command line: --policy: unknown policy 'modren' \(known: seed, "):
+        build_spec(traces=[str(traces["good"])], policy=["seed", "modren"])
+    with pytest.raises(SweepSpecError, match=r"the command line: --memory-limit: '1.5GiB' is not a byte count"):
+        build_spec(traces=[str(traces["good"])], memory_limit=["1.5GiB"])

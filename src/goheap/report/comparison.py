@@ -352,14 +352,16 @@ def build_comparison(
 
 def write_comparison(path: str | os.PathLike[str], results_dir: str | os.PathLike[str], *, title: str | None = None) -> Path:
     """Write the comparison report of the sweep in ``results_dir`` to ``path`` (atomically); returns the path."""
-    from ..sweep.results import ResultsDir, write_text
+    from ..sweep.results import ResultsDir, table_row, write_text
     from ..sweep.spec import AXES
 
     results = ResultsDir(results_dir)
     meta = json.loads((results.path / "sweep.json").read_text())
     records = results.records()
     grid = meta.get("grid", {})
-    axes = [a for a in AXES if a in grid]
+    rows = [table_row(r) for r in records]
+    # an axis no run has a value of (mode for workloads, limits left to the policy) is no column
+    axes = [a for a in AXES if a in grid and any(row[a] is not None for row in rows)]
     info = {
         "sources": ", ".join(meta.get("sources", [])),
         "grid": "; ".join(f"{a}: {', '.join(grid[a])}" for a in axes),
@@ -370,7 +372,7 @@ def write_comparison(path: str | os.PathLike[str], results_dir: str | os.PathLik
         records,
         axes=axes,
         show=lambda axis, value: AXES[axis].show(value) if value is not None else "",
-        group_by="policy" if "policy" in AXES else None,
+        group_by="policy",
         title=title or f"goheap sweep: {', '.join(meta.get('sources', []))}",
         subtitle=f"{len(records)} runs of goheap's model of the February 2013 Go runtime, compared",
         info=info,

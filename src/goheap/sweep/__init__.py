@@ -1,9 +1,9 @@
-"""Sweeps: grids of runs (GOGC, replay mode, ... over workloads and traces), on Dask, compared.
+"""Sweeps: grids of runs (GOGC, replay mode, policy, memory limit ... over workloads and traces), on Dask, compared.
 
 One run answers one question; tuning GOGC, or judging a policy, takes a grid: the same
 trace or workload under many settings, side by side. ``goheap sweep`` runs one::
 
-    goheap sweep --trace bt10.trace.npz --gogc 25,50,100,200 --mode gc,free -o bt10-sweep --report bt10.html
+    goheap sweep --trace bt10.trace.npz --gogc 25,50,100,200 --policy seed,modern --mode gc,free -o bt10-sweep --report bt10.html
 
 The pieces, in the order a sweep uses them:
 
@@ -19,7 +19,7 @@ The pieces, in the order a sweep uses them:
 * :mod:`goheap.sweep.results`: the results directory, streamed to as runs finish: a
   Parquet and a CSV table, a JSON file per run; read back by ``--resume``.
 * :mod:`goheap.sweep.driver`: :func:`run_sweep` ties them together (progress, Ctrl-C).
-* :mod:`goheap.sweep.report`: the comparison report (one HTML file), and
+* :mod:`goheap.report.comparison`: the comparison report (one HTML file), and
   :mod:`goheap.sweep.diff`: two runs side by side (``goheap diff``).
 """
 

@@ -35,8 +35,9 @@ def _stderr_is_tty() -> bool:
 
 
 EXAMPLE = """\b
-Example: four GOGC values, both replay modes, on two local workers:
-  goheap sweep --trace bt.trace.npz --gogc 25,50,100,200 --mode gc,free --workers 2 -o bt-sweep --report bt.html
+Example: four GOGC values, two policies, both replay modes, on two local workers:
+  goheap sweep --trace bt.trace.npz --gogc 25,50,100,200 --policy seed,modern --mode gc,free \\
+      --workers 2 -o bt-sweep --report bt.html
 
 \b
 A SPEC.toml file says the same (flags given too replace its keys):
@@ -45,7 +46,9 @@ A SPEC.toml file says the same (flags given too replace its keys):
   clock = "real"                     # or "virtual": every figure reproducible, pauses 0
   [grid]
   gogc = [25, 50, 100, 200, "off"]
-  mode = ["gc", "free"]              # traces only"""
+  mode = ["gc", "free"]              # traces only
+  policy = ["seed", "modern"]        # presets (goheap policies) or FILE.toml, relative to the file
+  memory_limit = ["off", "64MiB"]    # the pacer's soft limit; $GOMEMLIMIT is not read"""
 
 
 @click.command("sweep", epilog=EXAMPLE)
@@ -57,6 +60,10 @@ A SPEC.toml file says the same (flags given too replace its keys):
               help="A built-in workload with its arguments, e.g. 'binarytrees 12' (repeatable).")
 @click.option("--gogc", metavar="N,N,...", help="GOGC values (integers >= 0 or off).")
 @click.option("--mode", metavar="gc,free", help="Replay modes for traces: gc, free or both.")
+@click.option("--policy", metavar="NAME,...", help="Policies: presets (see `goheap policies`) or FILE.toml policy files.")
+@click.option("--memory-limit", "memory_limit", metavar="BYTES,...",
+              help="Soft memory limits as GOMEMLIMIT writes them (64MiB), or off (default: the policy's; $GOMEMLIMIT is not read).")
+@click.option("--min-heap", "min_heap", metavar="BYTES,...", help="Minimum heaps at GOGC=100 (4MiB; 0: none; default: the policy's).")
 @click.option("--clock", type=click.Choice(["real", "virtual"]), default=None,
               help="real (default): pauses measured; virtual: pauses take no time, every figure reproducible.")
 @click.option("--scheduler", envvar="DASK_SCHEDULER_ADDRESS", metavar="tcp://HOST:8786",
@@ -69,7 +76,8 @@ A SPEC.toml file says the same (flags given too replace its keys):
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.html",
               help="Write the comparison report of every run in the results directory.")
 @click.pass_context
-def sweep_command(ctx, spec, out, traces, workloads, gogc, mode, clock, scheduler, workers, serial, resume, report) -> None:
+def sweep_command(ctx, spec, out, traces, workloads, gogc, mode, policy, memory_limit, min_heap, clock, scheduler, workers, serial, resume,
+                  report) -> None:  # fmt: skip
     """Run a grid of runs on Dask and compare them.
 
     Every combination of the grid's values runs on every source; each run's figures
@@ -90,7 +98,10 @@ def sweep_command(ctx, spec, out, traces, workloads, gogc, mode, clock, schedule
     if serial and workers:
         raise fail("--serial runs in this process: it cannot be combined with --workers")
     check_outputs({"--report": report})
-    axes = {"gogc": _split(gogc), "mode": _split(mode)}
+    # paths on the command line are the shell's: relative to here, not to SPEC
+    policies = [str(Path(p).resolve()) if p.endswith(".toml") else p for p in _split(policy)] if policy is not None else None
+    axes = {"gogc": _split(gogc), "mode": _split(mode), "policy": policies, "memory_limit": _split(memory_limit),
+            "min_heap": _split(min_heap)}  # fmt: skip
     if out is None:
         out = Path(f"{spec.stem}-sweep") if spec is not None else Path("sweep-results")
     try:
@@ -102,7 +113,6 @@ def sweep_command(ctx, spec, out, traces, workloads, gogc, mode, clock, schedule
                 raise SweepSpecError(f"{out} holds no sweep to resume; give a SPEC file, --trace or --workload")
             sweep = results.spec(clock=clock, **axes)
         elif spec is not None:
-            # paths on the command line are the shell's: relative to here, not to SPEC
             overrides = {"traces": [str(Path(t).resolve()) for t in traces] or None, "workloads": list(workloads) or None, "clock": clock, **axes}
             sweep = load_spec(spec, **overrides)
         else:

@@ -8,7 +8,7 @@ A and B are each one of:
   number in ``DIR/results.csv`` (1 is the first row).
 
 Each becomes a :class:`RunView`: its parameters (workload and arguments, or trace, mode,
-GOGC, ...), its figures (NumGC, pauses, peaks, ...) and its final MemStats; :func:`diff`
+GOGC, the policy with its memory limit and minimum heap, ...), its figures (NumGC, pauses, peaks, ...) and its final MemStats; :func:`diff`
 lines up what both have. Anything else is a :class:`DiffInputError` naming the input.
 """
 
@@ -46,10 +46,27 @@ def _scalars(memstats: dict[str, Any]) -> dict[str, int]:
     return {k: v for k, v in memstats.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+def _policy_params(policy: dict[str, Any] | None) -> dict[str, Any]:
+    """The policy a run's heap ran (Policy.to_dict), as parameters: its name and its pacer's limits, as the grid writes them."""
+    if not policy:
+        return {}
+    from .spec import show_bytes
+
+    pacer = policy.get("pacer", {})
+    limit, min_heap = pacer.get("memory_limit"), pacer.get("min_heap")
+    return {
+        "policy": policy.get("name"),
+        "memory_limit": show_bytes(limit) if isinstance(limit, int) else limit,
+        "min_heap": show_bytes(min_heap) if isinstance(min_heap, int) else min_heap,
+    }
+
+
 def _from_sweep_record(name: str, data: dict[str, Any]) -> RunView:
     p = data["params"]
     source = p["source"]
-    params = {"source": " ".join([source["name"], *source["args"]]), **p["settings"], "clock": p["clock"]}
+    settings = {k: v for k, v in p["settings"].items() if k not in ("memory_limit", "min_heap")}  # the heap's own, below
+    params = {"source": " ".join([source["name"], *source["args"]]), **settings, **_policy_params(data.get("policy")),
+              "clock": p["clock"]}  # fmt: skip
     row = data.get("row", {})
     if row.get("status") != "ok":
         raise DiffInputError(f"{name}: the run failed ({row.get('error')}); it has no figures")
@@ -59,7 +76,10 @@ def _from_sweep_record(name: str, data: dict[str, Any]) -> RunView:
 
 def _from_run_json(name: str, data: dict[str, Any]) -> RunView:
     ms = _scalars(data["memstats"])
-    params = {"workload": data["workload"], "args": " ".join(data.get("args", [])), "clock": "real"}  # as goheap run runs
+    params = {"workload": data["workload"], "args": " ".join(data.get("args", []))}
+    if isinstance(data.get("gogc"), dict):
+        params["gogc"] = data["gogc"].get("value")
+    params.update(_policy_params(data.get("policy")), clock="real")  # as goheap run runs
     figures = {"num_gc": ms.get("NumGC"), "pause_total_ns": ms.get("PauseTotalNs"), "total_alloc": ms.get("TotalAlloc"),
                "mallocs": ms.get("Mallocs")}  # fmt: skip
     if "elapsed_s" in data:
@@ -71,7 +91,7 @@ def _from_replay_json(name: str, data: dict[str, Any]) -> RunView:
     ms = _scalars(data["memstats"])
     cmp = data.get("comparison", {})
     params = {"source": data["trace"].get("source"), "mode": data.get("mode"), "gogc": data.get("gogc"),
-              "clock": "virtual"}  # goheap replay's heap runs on a virtual clock  # fmt: skip
+              **_policy_params(data.get("policy")), "clock": "virtual"}  # goheap replay's heap runs on a virtual clock  # fmt: skip
     figures = {
         "num_gc": ms.get("NumGC"),
         "pause_total_ns": ms.get("PauseTotalNs"),

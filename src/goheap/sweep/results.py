@@ -13,7 +13,10 @@ temporary file renamed into place, so that whatever stops a sweep (Ctrl-C, a cra
 every finished run on disk and no half-written file. ``--resume`` reads the run files
 back: a run whose file records success is not run again (a failed one is).
 
-In the table ``gogc`` is an integer, -1 for off; ``mode`` is empty for a workload's runs.
+In the table ``gogc`` is an integer, -1 for off; ``mode`` is empty for a workload's runs;
+``policy`` is the policy's name; ``memory_limit`` and ``min_heap`` are byte counts
+(``memory_limit`` -1 for off), empty where the run took the policy's own (a run's JSON file
+holds the whole policy it ran, with its limits, under ``policy``).
 """
 
 from __future__ import annotations
@@ -173,13 +176,13 @@ class ResultsDir:
             known = {r["run_id"]: r for r in json.loads((self.path / "sweep.json").read_text()).get("runs", [])}
         for r in runs:
             known.setdefault(r.run_id, {"run_id": r.run_id, "label": r.label, "params": r.to_json()})
-        grid = {name: [AXES[name].show(v) for v in spec.axis_values(name)] for name in AXES}
+        grid = {name: [AXES[name].text(v) for v in spec.axis_values(name)] for name in AXES}
         # what build_spec needs to make this sweep again (goheap sweep --resume -o DIR alone)
         again = {
             "traces": [s.path for s in spec.sources if s.kind == "trace"],
             "workloads": [s.label for s in spec.sources if s.kind == "workload"],
             "clock": spec.clock,
-            "grid": {name: grid[name] for name in spec.grid},
+            "grid": {name: [AXES[name].form(v) for v in values] for name, values in spec.grid.items()},
         }
         _write_json(self.path / "sweep.json", {
             "format": FORMAT, "version": VERSION,

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..inspect import History, arena_rss, class_occupancy, heap_rss
+from ..policy import Policy
 from .spec import RunParams, Source
 
 __all__ = [
@@ -251,19 +252,35 @@ def warm_up() -> int:
     return _WARM["loaded"]
 
 
-def run_one(source: Source, *, trace=None, clock: str = "real", gogc: int = 100, mode: str | None = "gc") -> RunRecord:
+def run_one(
+    source: Source,
+    *,
+    trace=None,
+    clock: str = "real",
+    gogc: int = 100,
+    mode: str | None = "gc",
+    policy: Policy | str = "seed",
+    memory_limit: int | None = None,
+    min_heap: int | None = None,
+) -> RunRecord:
     """Run ``source`` on a fresh heap and keep its figures (see the module docstring).
 
     One keyword per grid axis (:data:`goheap.sweep.spec.AXES`): ``gogc`` (GC percent, -1
-    for off), ``mode`` (traces: ``"gc"`` or ``"free"``, see :func:`goheap.trace.replay`);
-    ``clock`` is ``"real"`` or ``"virtual"``. ``trace`` is the :class:`~goheap.trace.Trace`
-    of a trace source (loaded from ``source.path`` when not given). Raises what the run
-    raises.
+    for off), ``mode`` (traces: ``"gc"`` or ``"free"``, see :func:`goheap.trace.replay`),
+    ``policy`` (a :class:`goheap.Policy`, a preset's name or a policy file),
+    ``memory_limit`` (bytes, -1 for off) and ``min_heap`` (bytes), which replace the
+    policy's own (None: the policy's; $GOMEMLIMIT is never read, so that a run is the same
+    on every worker); ``clock`` is ``"real"`` or ``"virtual"``. ``trace`` is the
+    :class:`~goheap.trace.Trace` of a trace source (loaded from ``source.path`` when not
+    given). Raises what the run raises.
     """
+    policy = Policy.from_name(policy)
     settings: dict[str, Any] = {"gogc": gogc}
     if source.kind == "trace":
         settings["mode"] = mode
+    settings.update(policy=policy, memory_limit=memory_limit, min_heap=min_heap)
     params = RunParams(source, tuple(settings.items()), clock)
+    ran = _heap_policy(policy, memory_limit, min_heap)
     rec = _Recorder()
     extra: dict[str, Any] = {}
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -272,7 +289,7 @@ def run_one(source: Source, *, trace=None, clock: str = "real", gogc: int = 100,
 
         result = run_workload(
             source.name, list(source.args), gcpercent=gogc, gctrace=0, trace_stream=io.StringIO(),
-            virtual_clock=clock == "virtual", on_tick=rec, on_exit=rec.finish,
+            virtual_clock=clock == "virtual", on_tick=rec, on_exit=rec.finish, **ran,
         )  # fmt: skip
         memstats = result.memstats
         extra["output"] = result.lines
@@ -281,7 +298,7 @@ def run_one(source: Source, *, trace=None, clock: str = "real", gogc: int = 100,
             from ..trace.tracefile import Trace
 
             trace = Trace.load(source.path)
-        replayed = _replay(source, trace, gogc, mode, clock, rec)
+        replayed = _replay(source, trace, gogc, mode, clock, rec, ran)
         memstats = replayed.memstats
         extra["row"] = {
             "events": replayed.events,
@@ -295,18 +312,27 @@ def run_one(source: Source, *, trace=None, clock: str = "real", gogc: int = 100,
     figures, details = _figures(rec, memstats, cpu_s, wall_s, trace)
     figures.update(extra.pop("row", {}))
     details.update(extra)
+    details["policy"] = ran["policy"].to_dict()
     go = memstats.to_go()
     row = {"status": "ok", "error": None, **figures, **{f"memstats.{k}": go[k] for k in MEMSTATS_COLUMNS}}
     return RunRecord(params, row, details)
 
 
-def _replay(source: Source, trace, gogc: int, mode: str, clock: str, rec: _Recorder):
+def _heap_policy(policy: Policy, memory_limit: int | None, min_heap: int | None) -> dict[str, Any]:
+    """HeapConfig's policy fields for a run: the policy with the run's limits, resolved here
+    without $GOMEMLIMIT, and the limit given explicitly so that the heap does not read it either."""
+    resolved = policy.resolve(None if memory_limit is None else "off" if memory_limit < 0 else memory_limit, min_heap, environ={})
+    limit = resolved.pacer.memory_limit
+    return {"policy": resolved, "memory_limit": "off" if limit is None else limit}
+
+
+def _replay(source: Source, trace, gogc: int, mode: str, clock: str, rec: _Recorder, policy: dict[str, Any]):
     """Replay the trace on a heap built here (so that the clock can be chosen), as goheap.trace.replay builds its own."""
     from ..heap import Heap, HeapConfig
     from .._runtime.mallocinit import Limits
     from ..trace.replay import REPLAY_FINALIZER_SLOTS, SPARE_SLOTS, ReplayPlan, replay
 
-    config = HeapConfig(gcpercent=gogc, gctrace=0, virtual_clock=clock == "virtual")
+    config = HeapConfig(gcpercent=gogc, gctrace=0, virtual_clock=clock == "virtual", **policy)
     key = source.digest
     plan = _PLANS.get(key) if key else None
     if plan is None:

@@ -11,10 +11,18 @@ starts (:func:`load_spec`, :func:`build_spec`)::
     [grid]
     gogc = [25, 50, 100, 200, "off"]
     mode = ["gc", "free"]                       # traces only: how a recorded free is replayed
+    policy = ["seed", "modern", "mine.toml"]    # presets or policy files (relative to this file)
+    memory_limit = ["off", "64MiB"]             # the pacer's soft limit (GOMEMLIMIT's syntax)
+    min_heap = ["4MiB"]                         # the pacer's minimum heap at GOGC=100
 
 Each key of ``[grid]`` is an *axis* (:data:`AXES`): a keyword of the one run function
 (:func:`goheap.sweep.run.run_one`) with the list of values to try. An axis left out takes
-its default (one value). :meth:`SweepSpec.runs` is the Cartesian product of every source
+its default (one value): GOGC 100, mode gc, the seed's policy, and the policy's own
+memory limit and minimum heap. A policy is read and checked by :mod:`goheap.policy`
+(a preset's name, a policy file, or an inline table with a policy file's keys); a policy
+file's contents, not its name, enter the ids of its runs. A sweep never reads
+$GOMEMLIMIT: a worker's environment must not change a run, so a limit is an axis value
+(or in a policy file). :meth:`SweepSpec.runs` is the Cartesian product of every source
 with every axis that applies to it (``mode`` applies to traces only: a workload frees
 nothing itself), one :class:`RunParams` per run, each with a stable id (a digest of its
 parameters and, for a trace, of the trace file's contents), so that a sweep can be
@@ -36,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HeapError
+from ..policy import SEED, Policy, PolicyError, format_bytes, parse_byte_count
 
 __all__ = [
     "AXES",
@@ -84,30 +93,83 @@ def _show_gogc(v: int) -> str:
     return "off" if v < 0 else str(v)
 
 
+def parse_policy(value: object, base: Path | None = None) -> Policy:
+    """A policy of a grid: a preset's name, a policy file (``*.toml``, relative to ``base``),
+    or a table with a policy file's keys. Raises :class:`goheap.PolicyError` (a ValueError)."""
+    if isinstance(value, dict):
+        return Policy.from_dict(value, "policy table", default_name="custom")
+    if not isinstance(value, str) or not value:
+        raise PolicyError(f"a policy is a preset's name, a policy file or a table, not {value!r}")
+    if value.endswith(".toml") and base is not None:
+        value = str(base / Path(value).expanduser())
+    return Policy.from_name(value)
+
+
+def _policy_spec_form(policy: Policy) -> dict[str, Any]:
+    """The policy as parse_policy reads it back: its name and numbers (a description changes no run)."""
+    data = policy.to_dict()
+    data.pop("description", None)
+    return data
+
+
+def parse_memory_limit(value: object) -> int:
+    """A memory limit of a grid: a byte count as GOMEMLIMIT writes it (64MiB), or ``"off"`` (-1). Raises ValueError."""
+    return -1 if value == "off" else parse_byte_count(value)  # type: ignore[arg-type]
+
+
+def show_bytes(v: int) -> str:
+    """A byte count of the grid as GOMEMLIMIT writes it (64MiB), ``off`` for -1: what the parse functions read back."""
+    return "off" if v < 0 else format_bytes(v).replace(" ", "")
+
+
 @dataclass(frozen=True)
 class Axis:
     """One axis of a grid: its key, how a value is read and shown, its default, where it applies.
 
-    ``keyword`` is the run function's keyword the value is passed as; ``traces_only`` axes
-    are left out of a workload's runs.
+    ``name`` is the run function's keyword the value is passed as. ``parse(item, base)``
+    reads a value of the TOML file or the command line (files relative to ``base``);
+    ``column(value)`` is the value in the results table and the runs' records, and
+    ``show(column)`` its text; ``spec_form(value)`` is what ``parse`` reads back, and what
+    enters a run's id (default: the text). ``traces_only`` axes are left out of a
+    workload's runs; ``quiet_default`` axes are left out of a run's label at their default.
     """
 
     name: str
-    parse: Callable[[object], Any]
+    parse: Callable[[object, Path | None], Any]
     show: Callable[[Any], str]
     default: Any
     help: str
     traces_only: bool = False
+    column: Callable[[Any], Any] = lambda value: value
+    spec_form: Callable[[Any], Any] | None = None
+    quiet_default: bool = False
+
+    def form(self, value: Any) -> Any:
+        """``value`` as parse reads it back (None for an axis at its default of "the policy's")."""
+        if value is None:
+            return None
+        return self.spec_form(value) if self.spec_form is not None else self.show(self.column(value))
+
+    def text(self, value: Any) -> str:
+        """``value`` as text; an axis at its default of "the policy's" (None) says so."""
+        return "policy's" if value is None else self.show(self.column(value))
 
 
 #: Every axis a grid can have, in the order of the results table's columns.
 AXES: dict[str, Axis] = {
     a.name: a
     for a in (
-        Axis("gogc", parse_gogc, _show_gogc, 100, "GC percent: integers >= 0 or 'off'"),
-        Axis("mode", _parse_mode, str, "gc", "how a recorded free is replayed: gc (the collector frees it) or free", traces_only=True),
+        Axis("gogc", lambda v, _base: parse_gogc(v), _show_gogc, 100, "GC percent: integers >= 0 or 'off'"),
+        Axis("mode", lambda v, _base: _parse_mode(v), str, "gc", "how a recorded free is replayed: gc (the collector frees it) or free",
+             traces_only=True),
+        Axis("policy", parse_policy, str, SEED, "a preset (goheap policies), a policy file (FILE.toml) or a table",
+             column=lambda p: p.name, spec_form=_policy_spec_form, quiet_default=True),
+        Axis("memory_limit", lambda v, _base: parse_memory_limit(v), show_bytes, None,
+             "the pacer's soft memory limit: a byte count (64MiB) or 'off'; default: the policy's", quiet_default=True),
+        Axis("min_heap", lambda v, _base: parse_byte_count(v), show_bytes, None,
+             "the pacer's minimum heap at GOGC=100 (4MiB; 0: none); default: the policy's", quiet_default=True),
     )
-}
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -145,13 +207,14 @@ class RunParams:
     @property
     def run_id(self) -> str:
         """A stable 12-hex-digit id: the same parameters (and trace contents) give the same id."""
-        key = json.dumps({"source": self.source.identity(), "settings": dict(self.settings), "clock": self.clock}, sort_keys=True)
+        settings = {k: AXES[k].form(v) for k, v in self.settings}
+        key = json.dumps({"source": self.source.identity(), "settings": settings, "clock": self.clock}, sort_keys=True)
         return hashlib.sha256(key.encode()).hexdigest()[:12]
 
     @property
     def label(self) -> str:
-        parts = [self.source.label] + [f"{k}={AXES[k].show(v)}" for k, v in self.settings]
-        return " ".join(parts)
+        shown = [(k, v) for k, v in self.settings if not (AXES[k].quiet_default and v == AXES[k].default)]
+        return " ".join([self.source.label] + [f"{k}={AXES[k].text(v)}" for k, v in shown])
 
     def setting(self, name: str) -> Any:
         return dict(self.settings).get(name)
@@ -160,7 +223,7 @@ class RunParams:
         return {
             "source": {"kind": self.source.kind, "name": self.source.name, "args": list(self.source.args),
                        "path": self.source.path, "digest": self.source.digest},
-            "settings": dict(self.settings),
+            "settings": {k: AXES[k].column(v) if v is not None else None for k, v in self.settings},
             "clock": self.clock,
         }  # fmt: skip
 
@@ -280,7 +343,7 @@ def _check(data: dict[str, Any], *, where: str, base: Path, overrides: Mapping[s
         parsed = []
         for item in items:
             try:
-                v = AXES[name].parse(item)
+                v = AXES[name].parse(item, base)
             except ValueError as exc:
                 raise fail(f"{axis_key(name)}: {exc}") from None
             if v not in parsed:
