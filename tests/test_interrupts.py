@@ -171,3 +171,25 @@ def test_a_replay_interrupted_at_any_moment_exits_cleanly(tmp_path: Path, big_tr
         )
         assert list(outputs.iterdir()) == []
     assert interrupted >= 2
+
+
+@pytest.mark.nojit
+def test_an_interrupt_swallowed_silently_is_raised_again_unless_caught_on_purpose(monkeypatch) -> None:
+    from goheap import interrupts
+
+    monkeypatch.setattr(interrupts, "RESEND_S", 0.05)
+    with interrupts.handling_signals():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except interrupts.Interrupted:
+            pass  # swallowed, as code that catches too much would
+        with pytest.raises(interrupts.Interrupted):
+            time.sleep(1)  # raised again
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+        except interrupts.Interrupted as exc:
+            assert exc.exit_status == 143
+            interrupts.interrupt_caught()  # handled on purpose: not raised again
+        time.sleep(0.2)

@@ -37,7 +37,7 @@ import click
 
 from .atomicfile import probe_writable
 from .errors import HeapError
-from .interrupts import Interrupted, handling_signals
+from .interrupts import Interrupted, handling_signals, interrupt_caught
 
 __all__ = [
     "ERROR_STATUS",
@@ -122,6 +122,7 @@ class GoheapGroup(click.Group):
             except click.exceptions.Exit as exc:
                 status = exc.exit_code
             except Interrupted as exc:
+                interrupt_caught()
                 _print_error(path, f"interrupted ({exc.signal_name}): {_interrupt_note[0]}", label=None)
                 status = exc.exit_status
             except click.Abort:

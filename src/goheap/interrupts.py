@@ -31,7 +31,11 @@ the dispatcher's compile entry (which reports exceptions properly), is on the st
 Otherwise it notes the signal and re-checks 10 ms later (SIGALRM), so the exception comes
 at the first safe bytecode: right after the compiled call returns. An interrupt that is
 nevertheless swallowed (``sys.unraisablehook`` sees it) is noted again and re-raised the
-same way. A second signal while one is pending exits at once (status 128 + signal),
+same way; so is one swallowed silently (by native code that clears it, or by code that
+catches too much): :class:`Interrupted` always ends the command, so a process still
+running :data:`RESEND_S` after raising it lost it, and it is raised again, unless the
+code that caught it said so (:func:`interrupt_caught`: it winds down on purpose, as
+``goheap sweep`` does to keep the runs that finished). A second signal while one is pending exits at once (status 128 + signal),
 removing the temporary files first.
 """
 
@@ -47,10 +51,12 @@ from pathlib import Path
 
 from .atomicfile import remove_all_pending
 
-__all__ = ["Interrupted", "handling_signals", "safe_to_raise"]
+__all__ = ["Interrupted", "handling_signals", "interrupt_caught", "safe_to_raise"]
 
 #: Seconds between two checks of a signal that arrived at an unsafe point.
 RECHECK_S = 0.01
+#: Seconds after which an :class:`Interrupted` that did not end the command is raised again.
+RESEND_S = 1.0
 #: The signals turned into :class:`Interrupted`.
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -94,6 +100,7 @@ def safe_to_raise(frame) -> bool:
 class _Handler:
     def __init__(self) -> None:
         self.pending: int | None = None
+        self.raised: int | None = None  # the signal of the Interrupted raised last
 
     def on_signal(self, signum, frame) -> None:
         if self.pending is not None:
@@ -107,9 +114,13 @@ class _Handler:
 
     def on_alarm(self, _signum, frame) -> None:
         if self.pending is None:
-            return
+            if self.raised is None:
+                return
+            self.pending = self.raised  # still running: the Interrupted was lost
         if safe_to_raise(frame):
             signum, self.pending = self.pending, None
+            self.raised = signum
+            signal.setitimer(signal.ITIMER_REAL, RESEND_S)
             raise Interrupted(signum)
         signal.setitimer(signal.ITIMER_REAL, RECHECK_S)
 
@@ -120,6 +131,15 @@ class _Handler:
             signal.setitimer(signal.ITIMER_REAL, RECHECK_S)
             return
         previous(unraisable)
+
+
+_handlers: list[_Handler] = []  # the handler installed now (handling_signals), if any
+
+
+def interrupt_caught() -> None:
+    """Say that the :class:`Interrupted` just caught is handled: it is not raised again."""
+    for handler in _handlers:
+        handler.raised = None
 
 
 @contextlib.contextmanager
@@ -142,9 +162,11 @@ def handling_signals() -> Iterator[None]:
             continue
         previous[signum] = old
         signal.signal(signum, handler.on_alarm if signum == signal.SIGALRM else handler.on_signal)
+    _handlers.append(handler)
     try:
         yield
     finally:
+        _handlers.remove(handler)
         signal.setitimer(signal.ITIMER_REAL, 0)
         sys.unraisablehook = previous_hook
         for signum, old in previous.items():

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..interrupts import interrupt_caught
 from .results import ResultsDir
 from .run import RunRecord
 from .spec import SweepSpec
@@ -165,6 +166,7 @@ def run_sweep(
             if on_record is not None:
                 on_record(record)
     except KeyboardInterrupt as exc:  # goheap.interrupts.Interrupted on the command line: SIGINT or SIGTERM
+        interrupt_caught()  # winding down on purpose: keep what finished
         outcome.interrupted = getattr(exc, "signal_name", "SIGINT")
         outcome.exit_status = getattr(exc, "exit_status", 130)
     finally:
