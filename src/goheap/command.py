@@ -115,7 +115,10 @@ class GoheapGroup(click.Group):
         _interrupt_note[0] = "stopped before it finished; nothing was written"
         path = _command_path(self, args)
         status = 0
-        with handling_signals():
+        def report_interrupt(exc: Interrupted) -> None:
+            _print_error(path, f"interrupted ({exc.signal_name}): {_interrupt_note[0]}", label=None)
+
+        with handling_signals(on_lost=report_interrupt):
             try:
                 with self.make_context("goheap", args, **extra) as ctx:
                     self.invoke(ctx)
@@ -123,7 +126,7 @@ class GoheapGroup(click.Group):
                 status = exc.exit_code
             except Interrupted as exc:
                 interrupt_caught()
-                _print_error(path, f"interrupted ({exc.signal_name}): {_interrupt_note[0]}", label=None)
+                report_interrupt(exc)
                 status = exc.exit_status
             except click.Abort:
                 _print_error(path, "aborted", label=None)

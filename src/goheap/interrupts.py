@@ -31,11 +31,14 @@ the dispatcher's compile entry (which reports exceptions properly), is on the st
 Otherwise it notes the signal and re-checks 10 ms later (SIGALRM), so the exception comes
 at the first safe bytecode: right after the compiled call returns. An interrupt that is
 nevertheless swallowed (``sys.unraisablehook`` sees it) is noted again and re-raised the
-same way; so is one swallowed silently (by native code that clears it, or by code that
-catches too much): :class:`Interrupted` always ends the command, so a process still
-running :data:`RESEND_S` after raising it lost it, and it is raised again, unless the
-code that caught it said so (:func:`interrupt_caught`: it winds down on purpose, as
-``goheap sweep`` does to keep the runs that finished). A second signal while one is pending exits at once (status 128 + signal),
+same way. One swallowed silently (by native code that clears it, or by code that catches
+too much) cannot be seen where it happens, but :class:`Interrupted` always ends the
+command: a process still running :data:`RESEND_S` after raising it has lost it, and
+exits then as it would have, temporary files removed, its line printed (the
+``on_lost`` callback), status 128 + the signal. Code that catches the exception to wind
+down on purpose (``goheap sweep`` keeps the runs that finished; the command line prints
+its line) says so with :func:`interrupt_caught`. A second signal while one is pending
+exits at once (status 128 + signal),
 removing the temporary files first.
 """
 
@@ -46,7 +49,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .atomicfile import remove_all_pending
@@ -55,8 +58,8 @@ __all__ = ["Interrupted", "handling_signals", "interrupt_caught", "safe_to_raise
 
 #: Seconds between two checks of a signal that arrived at an unsafe point.
 RECHECK_S = 0.01
-#: Seconds after which an :class:`Interrupted` that did not end the command is raised again.
-RESEND_S = 1.0
+#: Seconds after which an :class:`Interrupted` that did not end the command was lost.
+RESEND_S = 2.0
 #: The signals turned into :class:`Interrupted`.
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -98,9 +101,10 @@ def safe_to_raise(frame) -> bool:
 
 
 class _Handler:
-    def __init__(self) -> None:
+    def __init__(self, on_lost: Callable[[Interrupted], None] | None = None) -> None:
         self.pending: int | None = None
         self.raised: int | None = None  # the signal of the Interrupted raised last
+        self.on_lost = on_lost
 
     def on_signal(self, signum, frame) -> None:
         if self.pending is not None:
@@ -114,15 +118,22 @@ class _Handler:
 
     def on_alarm(self, _signum, frame) -> None:
         if self.pending is None:
-            if self.raised is None:
-                return
-            self.pending = self.raised  # still running: the Interrupted was lost
+            if self.raised is not None:  # still running: the Interrupted was lost
+                self._exit_now(Interrupted(self.raised))
+            return
         if safe_to_raise(frame):
             signum, self.pending = self.pending, None
             self.raised = signum
             signal.setitimer(signal.ITIMER_REAL, RESEND_S)
             raise Interrupted(signum)
         signal.setitimer(signal.ITIMER_REAL, RECHECK_S)
+
+    def _exit_now(self, exc: Interrupted) -> None:
+        remove_all_pending()
+        if self.on_lost is not None:
+            self.on_lost(exc)
+        sys.stderr.flush()
+        os._exit(exc.exit_status)
 
     def on_unraisable(self, unraisable, previous) -> None:
         exc = unraisable.exc_value
@@ -143,7 +154,7 @@ def interrupt_caught() -> None:
 
 
 @contextlib.contextmanager
-def handling_signals() -> Iterator[None]:
+def handling_signals(on_lost: Callable[[Interrupted], None] | None = None) -> Iterator[None]:
     """Turn SIGINT and SIGTERM into :class:`Interrupted` while the block runs (main thread only).
 
     A signal the process inherited as ignored (SIGINT of a background job) stays ignored.
@@ -152,7 +163,7 @@ def handling_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    handler = _Handler()
+    handler = _Handler(on_lost)
     previous_hook = sys.unraisablehook
     sys.unraisablehook = lambda unraisable: handler.on_unraisable(unraisable, previous_hook)
     previous = {}
