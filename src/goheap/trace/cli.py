@@ -208,7 +208,8 @@ def info_command(trace: Path) -> None:
     meta = t.meta
     details = [f"format {meta.get('format')} version {meta.get('version')}"]
     if "log_bytes" in meta:
-        details.append(f"imported from {meta['log_bytes'] / 1e6:,.1f} MB of log")
+        source = "execution trace" if meta.get("source_format") == "exectrace" else "log"
+        details.append(f"imported from {meta['log_bytes'] / 1e6:,.1f} MB of {source}")
     if "log_lines" in meta:
         details.append(f"{meta['log_lines']:,} lines")
     click.echo("; ".join(details) + ".")

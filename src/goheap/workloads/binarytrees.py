@@ -41,7 +41,7 @@ from .. import nb
 from .._runtime._jit import jit
 from .._runtime.layout import borrowed, runtime_ref
 from ..heap import Heap
-from .gostack import NON_POINTER, PRINTF_WRITES, arg, clobber, enter, runtime_new, slot, words
+from .gostack import NON_POINTER, PRINTF_WRITES, arg, clobber, enter, node_tree, slot, words
 
 __all__ = ["MIN_DEPTH", "NODE_SIZE", "run", "run_python"]
 
@@ -50,8 +50,6 @@ NODE_SIZE = 16  # struct { left, right *Node }
 
 MAIN_WORDS = 0x148 // 8 + 1
 MAIN_LONG_LIVED = 0x60
-BOTTOM_UP_WORDS = 0x20 // 8 + 1
-BOTTOM_UP_LEFT, BOTTOM_UP_RIGHT = 0x10, 0x18
 CHECK_WORDS = 0x18 // 8 + 1
 CHECK_LEFT = 0x10
 
@@ -70,30 +68,6 @@ def max_depth_of(n: int) -> int:
 # ================================================================ the compiled port
 
 
-@jit
-def bottom_up(rt, c, node_type, buckets):
-    """bottomUp(depth), its argument in the caller's outgoing word. buckets: the profile
-    buckets of the literal's and the leaf's allocation sites."""
-    b = enter(rt, c, BOTTOM_UP_WORDS)
-    sp = slot(b, BOTTOM_UP_WORDS, 0)
-    depth = nb.stack_load(rt, c, arg(b, 0))
-    if depth <= 0:
-        nb.stack_store(rt, c, sp, NON_POINTER)  # runtime.new's argument: the Node type
-        n = runtime_new(rt, c, node_type, NODE_SIZE, sp, buckets[1])
-    else:
-        nb.stack_store(rt, c, sp, depth - 1)
-        left = bottom_up(rt, c, node_type, buckets)
-        nb.stack_store(rt, c, slot(b, BOTTOM_UP_WORDS, BOTTOM_UP_LEFT), left)
-        nb.stack_store(rt, c, sp, depth - 1)
-        right = bottom_up(rt, c, node_type, buckets)
-        nb.stack_store(rt, c, slot(b, BOTTOM_UP_WORDS, BOTTOM_UP_RIGHT), right)
-        nb.stack_store(rt, c, sp, NON_POINTER)
-        n = runtime_new(rt, c, node_type, NODE_SIZE, sp, buckets[0])
-        nb.store(rt, n, left)
-        nb.store(rt, n + 8, right)
-    nb.stack_store(rt, c, arg(b, 8), n)
-    nb.stack_release(rt, c, b)
-    return n
 
 
 @jit
@@ -119,7 +93,7 @@ def check(rt, c):
 def _tree_and_check(rt, c, node_type, sp, depth, buckets):
     """main's ``t := bottomUp(d); check += t.check()`` (and the stretch tree's)."""
     nb.stack_store(rt, c, sp, depth)
-    t = bottom_up(rt, c, node_type, buckets)
+    t = node_tree(rt, c, node_type, NODE_SIZE, buckets)
     nb.stack_store(rt, c, sp, t)
     return check(rt, c)
 
@@ -137,7 +111,7 @@ def long_lived(rt, c, node_type, main, depth, buckets):
     rt = runtime_ref(rt)  # no reference counting below this call
     sp = slot(main, MAIN_WORDS, 0)
     nb.stack_store(rt, c, sp, depth)
-    t = bottom_up(rt, c, node_type, borrowed(buckets))
+    t = node_tree(rt, c, node_type, NODE_SIZE, borrowed(buckets))
     nb.stack_store(rt, c, slot(main, MAIN_WORDS, MAIN_LONG_LIVED), t)
     return t
 

@@ -51,6 +51,7 @@ from .gostack import (
     clobber,
     enter,
     load_field,
+    node_tree,
     runtime_makeslice,
     runtime_new,
     slot,
@@ -70,8 +71,6 @@ K_MAX_TREE_DEPTH = 16
 NODE_SIZE = 32
 
 POPULATE_WORDS = 0x10 // 8 + 1
-MAKE_TREE_WORDS = 0x20 // 8 + 1
-MAKE_TREE_LEFT, MAKE_TREE_RIGHT = 0x10, 0x18
 TC_WORDS = 0x130 // 8 + 1
 TC_TEMP = 0xB0  # temp's node: left, right, i, j
 TC_T0 = 0xD0  # time.Time: sec, nsec, loc
@@ -129,30 +128,6 @@ def populate(rt, c, node_type, buckets):
     nb.stack_release(rt, c, b)
 
 
-@jit
-def make_tree(rt, c, node_type, buckets):
-    """makeTree(depth), its argument in the caller's outgoing word (buckets: the literal's
-    and the leaf's allocation sites)."""
-    b = enter(rt, c, MAKE_TREE_WORDS)
-    sp = slot(b, MAKE_TREE_WORDS, 0)
-    depth = nb.stack_load(rt, c, arg(b, 0))
-    if depth <= 0:
-        nb.stack_store(rt, c, sp, NON_POINTER)
-        n = runtime_new(rt, c, node_type, NODE_SIZE, sp, buckets[1])
-    else:
-        nb.stack_store(rt, c, sp, depth - 1)
-        left = make_tree(rt, c, node_type, buckets)
-        nb.stack_store(rt, c, slot(b, MAKE_TREE_WORDS, MAKE_TREE_LEFT), left)
-        nb.stack_store(rt, c, sp, depth - 1)
-        right = make_tree(rt, c, node_type, buckets)
-        nb.stack_store(rt, c, slot(b, MAKE_TREE_WORDS, MAKE_TREE_RIGHT), right)
-        nb.stack_store(rt, c, sp, NON_POINTER)
-        n = runtime_new(rt, c, node_type, NODE_SIZE, sp, buckets[0])
-        nb.store(rt, n, left)
-        nb.store(rt, n + 8, right)
-    nb.stack_store(rt, c, arg(b, 8), n)
-    nb.stack_release(rt, c, b)
-    return n
 
 
 @jit
@@ -160,7 +135,7 @@ def stretch_tree(rt, c, node_type, sp, buckets):
     """temp := makeTree(kStretchTreeDepth), from main's frame (sp: its sp word)."""
     rt = runtime_ref(rt)
     nb.stack_store(rt, c, sp, K_STRETCH_TREE_DEPTH)
-    return make_tree(rt, c, node_type, buckets)
+    return node_tree(rt, c, node_type, NODE_SIZE, buckets)
 
 
 @jit
@@ -216,7 +191,7 @@ def bottom_up(rt, c, node_type, frame, depth, count, buckets):
     sp = slot(frame, TC_WORDS, 0)
     for _ in range(count):
         nb.stack_store(rt, c, sp, depth)
-        make_tree(rt, c, node_type, buckets)
+        node_tree(rt, c, node_type, NODE_SIZE, buckets)
 
 
 @jit

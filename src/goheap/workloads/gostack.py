@@ -184,6 +184,41 @@ FLUSH_NEW_ARRAY = 52
 
 
 @jit
+def _enter_gc_frame(rt, c, s, frame_words, bucket):
+    """Before mallocgc, from the frame at stack word ``s``: the words runtime·gc's frame
+    would overwrite (kept, in case no collection runs), its marks written, the stack
+    reserved down to it (a collection scans that far), the profile bucket set; returns the
+    kept words and NumGC."""
+    kept = (
+        nb.stack_load(rt, c, s + 24),
+        nb.stack_load(rt, c, s + 25),
+        nb.stack_load(rt, c, s + 26),
+        nb.stack_load(rt, c, s + 28),
+        nb.stack_load(rt, c, s + 29),
+        nb.stack_load(rt, c, s + 30),
+    )
+    _write(rt, c, s, GC_X, NON_POINTER)
+    nb.stack_store(rt, c, s + 26, NON_POINTER)  # MCache_Alloc's refill count (a collection always follows a refill)
+    nb.stack_reserve(rt, c, frame_words)
+    nb.set_profile_bucket(rt, bucket)
+    numgc = nb.num_gc(rt)
+    nb.alloc_path_reset(rt, c)
+    return kept, numgc
+
+
+@jit
+def _leave_gc_frame(rt, c, s, sp, saved):
+    """After mallocgc: the stack released to the caller's ``sp``; the kept words put back
+    if no collection ran. Whether one ran."""
+    kept, numgc = saved
+    nb.stack_release(rt, c, sp + 1)
+    collected = nb.num_gc(rt) != numgc
+    if not collected:
+        _restore(rt, c, s, kept[0], kept[1], kept[2], kept[3], kept[4], kept[5])
+    return collected
+
+
+@jit
 def runtime_new(rt, c, type_id, size, sp, bucket):
     """runtime.new(T) from the Go frame whose sp is stack word ``sp`` (the top of the stack):
     the new block, also stored in the caller's result word (``sp - 1``); its allocation, if
@@ -195,24 +230,9 @@ def runtime_new(rt, c, type_id, size, sp, bucket):
     _write(rt, c, sp, NEW_X, NON_POINTER)
     nb.stack_store(rt, c, sp + 8, size)
     _before_malloc(rt, c, sp)
-    # what a collection would find in runtime·gc's frame: kept, in case none runs
-    s24 = nb.stack_load(rt, c, sp + 24)
-    s25 = nb.stack_load(rt, c, sp + 25)
-    s26 = nb.stack_load(rt, c, sp + 26)
-    s28 = nb.stack_load(rt, c, sp + 28)
-    s29 = nb.stack_load(rt, c, sp + 29)
-    s30 = nb.stack_load(rt, c, sp + 30)
-    _write(rt, c, sp, GC_X, NON_POINTER)
-    nb.stack_store(rt, c, sp + 26, NON_POINTER)  # MCache_Alloc's refill count (a collection always follows a refill)
-    nb.stack_reserve(rt, c, C_FRAME_WORDS)  # a collection scans down to runtime·gc's frame
-    nb.set_profile_bucket(rt, bucket)
-    numgc = nb.num_gc(rt)
-    nb.alloc_path_reset(rt, c)
+    saved = _enter_gc_frame(rt, c, sp, C_FRAME_WORDS, bucket)
     v = nb.alloc_typed(rt, c, size, type_id, False)
-    nb.stack_release(rt, c, sp + 1)
-    collected = nb.num_gc(rt) != numgc
-    if not collected:
-        _restore(rt, c, sp, s24, s25, s26, s28, s29, s30)
+    collected = _leave_gc_frame(rt, c, sp, sp, saved)
     _after_malloc(rt, c, sp, v, nb.alloc_path(rt, c), collected)
     _write(rt, c, sp, NEW_V, v)
     if nb.alloc_path(rt, c) & nb.PATH_SETTYPE_FLUSH:
@@ -296,23 +316,9 @@ def runtime_makeslice(rt, c, nbytes, length, sp, bucket):
     _write(rt, c, sp, SLICE_X, NON_POINTER)
     s = sp + SLICE_SHIFT
     _before_malloc(rt, c, s)
-    s24 = nb.stack_load(rt, c, s + 24)
-    s25 = nb.stack_load(rt, c, s + 25)
-    s26 = nb.stack_load(rt, c, s + 26)
-    s28 = nb.stack_load(rt, c, s + 28)
-    s29 = nb.stack_load(rt, c, s + 29)
-    s30 = nb.stack_load(rt, c, s + 30)
-    _write(rt, c, s, GC_X, NON_POINTER)
-    nb.stack_store(rt, c, s + 26, NON_POINTER)
-    nb.stack_reserve(rt, c, SLICE_C_FRAME_WORDS)  # a collection scans down to runtime·gc's frame
-    nb.set_profile_bucket(rt, bucket)
-    numgc = nb.num_gc(rt)
-    nb.alloc_path_reset(rt, c)
+    saved = _enter_gc_frame(rt, c, s, SLICE_C_FRAME_WORDS, bucket)
     v = nb.alloc_noscan(rt, c, nbytes)
-    nb.stack_release(rt, c, sp + 1)
-    collected = nb.num_gc(rt) != numgc
-    if not collected:
-        _restore(rt, c, s, s24, s25, s26, s28, s29, s30)
+    collected = _leave_gc_frame(rt, c, s, sp, saved)
     path = nb.alloc_path(rt, c)
     if path & nb.PATH_LARGE:
         _write(rt, c, sp, LARGE_X, NON_POINTER)
@@ -327,3 +333,37 @@ def runtime_makeslice(rt, c, nbytes, length, sp, bucket):
     nb.stack_store(rt, c, sp - 4, length)
     nb.stack_store(rt, c, sp - 5, length)
     return v
+
+
+# The frame 6g gives binary-trees' bottomUp and GCBench's MakeTree alike (each a
+# func(depth int) *Node that calls itself twice, then takes the address of a Node literal):
+# 0x20 bytes of locals, the two subtrees kept at 0x10 and 0x18.
+TREE_WORDS = 0x20 // 8 + 1
+TREE_LEFT, TREE_RIGHT = 0x10, 0x18
+
+
+@jit
+def node_tree(rt, c, node_type, node_size, buckets):
+    """bottomUp(depth) / MakeTree(depth), the depth in the caller's outgoing word: a tree of
+    two-pointer nodes of ``node_size`` bytes. buckets: the profile buckets of the literal's
+    and the leaf's allocation sites."""
+    b = enter(rt, c, TREE_WORDS)
+    sp = slot(b, TREE_WORDS, 0)
+    depth = nb.stack_load(rt, c, arg(b, 0))
+    if depth <= 0:
+        nb.stack_store(rt, c, sp, NON_POINTER)  # runtime.new's argument: the Node type
+        n = runtime_new(rt, c, node_type, node_size, sp, buckets[1])
+    else:
+        nb.stack_store(rt, c, sp, depth - 1)
+        left = node_tree(rt, c, node_type, node_size, buckets)
+        nb.stack_store(rt, c, slot(b, TREE_WORDS, TREE_LEFT), left)
+        nb.stack_store(rt, c, sp, depth - 1)
+        right = node_tree(rt, c, node_type, node_size, buckets)
+        nb.stack_store(rt, c, slot(b, TREE_WORDS, TREE_RIGHT), right)
+        nb.stack_store(rt, c, sp, NON_POINTER)
+        n = runtime_new(rt, c, node_type, node_size, sp, buckets[0])
+        nb.store(rt, n, left)
+        nb.store(rt, n + 8, right)
+    nb.stack_store(rt, c, arg(b, 8), n)
+    nb.stack_release(rt, c, b)
+    return n
