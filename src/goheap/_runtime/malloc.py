@@ -808,16 +808,21 @@ def gettype(rt, v):
 def span_type(rt, s, ofs):
     """The type word recorded for block number ``ofs`` of in-use span s, 0 if none.
 
-    gettype once the block's span and place in it are known (the collector's hot path
-    knows them, and finds the place without a division).
+    gettype once the block's span and place in it are known.
     """
-    spans = rt.spans
+    return span_type_in(rt.spans, rt.mem, rt.mem8, rt.h[H_BASE], s, ofs)
+
+
+@jit_inline
+def span_type_in(spans, mem, mem8, base, s, ofs):
+    """:func:`span_type` over the arrays it reads (the collector's hot path holds them in locals:
+    fetching them from the Runtime for every block costs reference counts)."""
     compression = spans[s, SP_TYPES_COMPRESSION]
     if compression == MTYPES_EMPTY:
         return 0
-    if compression == MTYPES_SINGLE:
-        return spans[s, SP_TYPES_DATA]
     data = spans[s, SP_TYPES_DATA]
+    if compression == MTYPES_SINGLE:
+        return data
     if compression == MTYPES_WORDS:
-        return load(rt, data + 8 * ofs)
-    return load(rt, data + 8 * _load_byte(rt, data + MTYPES_BYTES_SLOTS * 8 + ofs))
+        return mem[((data - base) >> 3) + ofs]
+    return mem[((data - base) >> 3) + np.int64(mem8[data + MTYPES_BYTES_SLOTS * 8 + ofs - base])]

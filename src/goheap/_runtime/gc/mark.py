@@ -95,7 +95,7 @@ from ..layout import (
     WORKBUF_NOBJ,
     runtime_ref,
 )
-from ..malloc import gettype, span_type
+from ..malloc import gettype, span_type_in
 from ..units import UNIT_MARK, call_unit
 from .rawmem import load_raw, prefetch
 from .roots import finblock_range
@@ -459,6 +459,7 @@ def drain(rt, p, wbuf, nobj, nptr, clock, limit_clock, limit_p, cost_object, cos
     limit of 1. Returns (wbuf, nobj, nptr, clock).
     """
     mem = rt.mem
+    mem8 = rt.mem8
     wb = rt.workbuf
     pb = rt.ptrbuf[p]
     spans = rt.spans
@@ -474,6 +475,10 @@ def drain(rt, p, wbuf, nobj, nptr, clock, limit_clock, limit_p, cost_object, cos
     typeptrs = rt.typeptrs
     recip_n = 0
     recip = 0.0
+    last_t = 0
+    elemsize = 0
+    first = 0
+    nptrs = 0
     while nobj > 0 and (clock < limit_clock or (clock == limit_clock and p < limit_p)):
         nobj -= 1
         i = WB_OBJ + 3 * nobj
@@ -491,14 +496,16 @@ def drain(rt, p, wbuf, nobj, nptr, clock, limit_clock, limit_p, cost_object, cos
             if n != recip_n:
                 recip_n = n
                 recip = 1.0 / n
-            t = span_type(rt, s, int((b - (spans[s, SP_START] << page_shift)) * recip + 0.5))
+            t = span_type_in(spans, mem, mem8, base, s, int((b - (spans[s, SP_START] << page_shift)) * recip + 0.5))
         if t != 0 and (t & 7) != TYPEINFO_MAP:
             # scan_typed, inlined by hand as the conservative loop below: precisely, only
             # the pointer words of type t, once or for every element
-            typ = t >> TYPE_TAG_BITS
-            elemsize = typedesc[typ, TD_SIZE]
-            first = typedesc[typ, TD_PTR_START]
-            nptrs = typedesc[typ, TD_NPTRS]
+            if t != last_t:  # most blocks have the type of the last one: skip its row's loads
+                last_t = t
+                typ = t >> TYPE_TAG_BITS
+                elemsize = typedesc[typ, TD_SIZE]
+                first = typedesc[typ, TD_PTR_START]
+                nptrs = typedesc[typ, TD_NPTRS]
             if elemsize == 0 or nptrs == 0:
                 continue
             nelem = n // elemsize if (t & 7) == TYPEINFO_ARRAY else 1
