@@ -38,7 +38,6 @@ from .layout import (
     FA_INUSE,
     FA_SPAN,
     FA_SYS,
-    FIRST_SPAN,
     FREE_HEAD0,
     H_ARENA_END,
     H_ARENA_START,

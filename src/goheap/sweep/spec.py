@@ -312,7 +312,7 @@ def _check(data: dict[str, Any], *, where: str, base: Path, overrides: Mapping[s
 
     for key in data:
         if key not in _TOP_KEYS:
-            hint = f" (an axis goes under [grid])" if key in AXES else ""
+            hint = " (an axis goes under [grid])" if key in AXES else ""
             raise fail(f"unknown key {key!r}{hint}; known keys: {', '.join(_TOP_KEYS)}")
     grid = data.get("grid", {})
     if not isinstance(grid, dict):

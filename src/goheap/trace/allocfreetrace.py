@@ -107,7 +107,6 @@ from goheap.trace.tracefile import (
     FORMAT_VERSION,
     KIND_ALLOC,
     KIND_FREE,
-    KIND_GC,
     KIND_NAMES,
     Trace,
     TraceFormatError,
