@@ -135,7 +135,12 @@ sysmem (a test enforces it). A few parts are compiled once each as *units*
 (``units.py``): the page heap's MHeap_Alloc and MHeap_Free, the collector, its mark phase,
 its interleaved procs, the race detector. Other compiled code calls a unit through the heap's table of
 code addresses (``rt.code``) instead of carrying its own copy of it, which is what keeps
-the first run's compiling short. ``heap.py`` is the Python shell over it all: ``Heap``, the
+the first run's compiling short; ``prepare.py`` compiles them, and the entry points, on
+every core the first time. ``pacer.py`` holds the heap goal of every policy (the seed's,
+Go 1.5's minimum heap, Go 1.19's memory limit) and the scavenger's retained-heap goal;
+``goheap.policy`` is the :class:`~goheap.Policy` a heap is built with (see "Policies").
+``goenv.py`` reads GOGC as the seed does, in plain Python, so that the command line can
+without loading the runtime. ``heap.py`` is the Python shell over it all: ``Heap``, the
 allocator's and the accessors' hot paths, assembled from its parts in ``goheap/_shell/``
 (``config``: HeapConfig, readgogc, TypeInfo; ``args``: the checks of every number a call
 takes; ``roots``: RootSet's handles and regions; ``scope``: handle scopes and Refs;
