@@ -171,10 +171,14 @@ def _busy_heap(h: goheap.Heap) -> None:
     h.free(h.alloc(1 << 20))
 
 
-@pytest.mark.parametrize("minutes", [0, 1, 7, 61, 24 * 60])
-def test_advance_clock_ends_where_running_every_round_ends(minutes):
-    """The jump over quiet rounds and repeated forced collections changes nothing but the time it takes."""
-    with _quiet_heap() as fast, _quiet_heap() as slow:
+@pytest.mark.parametrize(
+    ("minutes", "policy"),
+    [(0, "seed"), (1, "seed"), (7, "seed"), (61, "seed"), (24 * 60, "seed"), (7, "modern"), (61, "modern")],
+)
+def test_advance_clock_ends_where_running_every_round_ends(minutes, policy):
+    """The jump over quiet rounds and repeated forced collections changes nothing but the time it takes
+    (under the modern policy's retained-heap scavenger too)."""
+    with _quiet_heap(policy=policy) as fast, _quiet_heap(policy=policy) as slow:
         _busy_heap(fast)
         _busy_heap(slow)
         ns = minutes * 60 * S + 12345

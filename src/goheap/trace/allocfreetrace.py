@@ -314,15 +314,16 @@ class _Ids:
 
     def add_keys(self, keys: tuple, n_keys: int, segs: tuple, n_segs: int) -> None:
         """Turn the keys (and stack segments) entered since the last call into ids."""
+        ls = _logscan()
         pool, off, length, _ = segs
         for k in range(len(self._segments), n_segs):
             segment = pool[off[k] : off[k] + length[k]].tobytes()
             text = segment[1:].decode("utf-8", errors="replace")
-            self._segments.append(text.rstrip() if segment[0] == _logscan().SEG_FILE_LINE else text)
+            self._segments.append(text.rstrip() if segment[0] == ls.SEG_FILE_LINE else text)
         pool, key_off, key_len, _ = keys
         for k in range(len(self._key_type), n_keys):
             key = pool[key_off[k] : key_off[k] + key_len[k]].tobytes()
-            if key[0] == _logscan().KEY_TYPE:
+            if key[0] == ls.KEY_TYPE:
                 name = key[1:].decode("utf-8", errors="replace")
                 tid = self.type_ids.get(name)
                 if tid is None:
