@@ -52,7 +52,7 @@ from ._runtime.mallocinit import build_runtime, check_arena_size
 from ._runtime.stats import GCStats, MemStats
 from ._runtime.sysmem import SysMem, array_at
 from ._shell import args, lifetime
-from ._shell.config import HeapConfig, TypeInfo, build_config, check_config, readgogc
+from ._shell.config import HeapConfig, TypeInfo, build_config, readgogc
 from ._shell.finalizers import HeapFinalizers
 from ._shell.profiling import HeapProfiling
 from ._shell.roots import RootSet
@@ -115,11 +115,12 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
 
     __module__ = "goheap"
 
+    policy: Policy  # what the heap runs: HeapConfig.policy resolved (set_memory_limit replaces it)
+
     def __init__(self, config: HeapConfig | None = None, **overrides):
         self._closed = self._closing = self._released = True  # until it is built
-        config = build_config(config, overrides)
+        config, self.policy = build_config(config, overrides)
         self.config = config
-        self.policy: Policy = check_config(config)
         gcpercent = config.gcpercent if config.gcpercent is not None else readgogc(os.environ.get("GOGC"))
         gctrace = config.gctrace if config.gctrace is not None else gctrace_level_from_environment(os.environ)
         self._sysmem = SysMem(config.os)

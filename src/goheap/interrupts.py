@@ -38,8 +38,7 @@ exits then as it would have, temporary files removed, its line printed (the
 ``on_lost`` callback), status 128 + the signal. Code that catches the exception to wind
 down on purpose (``goheap sweep`` keeps the runs that finished; the command line prints
 its line) says so with :func:`interrupt_caught`. A second signal while one is pending
-exits at once (status 128 + signal),
-removing the temporary files first.
+exits at once (status 128 + signal), removing the temporary files first.
 """
 
 from __future__ import annotations
@@ -144,7 +143,7 @@ class _Handler:
         previous(unraisable)
 
 
-_handlers: list[_Handler] = []  # the handler installed now (handling_signals), if any
+_handlers: list[_Handler] = []  # the handlers installed now (by handling_signals)
 
 
 def interrupt_caught() -> None:

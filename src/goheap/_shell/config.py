@@ -130,14 +130,15 @@ def check_config(config: HeapConfig) -> Policy:
     return policy.replace(**ages) if ages else policy
 
 
-def build_config(config, overrides: dict) -> HeapConfig:
-    """Heap(config, **overrides)'s config: ``config`` (or the defaults) with the overrides applied."""
+def build_config(config, overrides: dict) -> tuple[HeapConfig, Policy]:
+    """Heap(config, **overrides)'s config, ``config`` (or the defaults) with the overrides
+    applied, and the policy it runs (each checked by :func:`check_config`)."""
     config = HeapConfig() if config is None else config
-    check_config(config)
+    policy = check_config(config)
     if overrides:
         unknown = sorted(set(overrides) - set(config.__dataclass_fields__))
         if unknown:
             raise errors.ConfigError(f"HeapConfig has no field {', '.join(unknown)}")
         config = HeapConfig(**{**config.__dict__, **overrides})
-        check_config(config)
-    return config
+        policy = check_config(config)
+    return config, policy
