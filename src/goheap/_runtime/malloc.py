@@ -730,26 +730,47 @@ def settype_flush(rt, c):
     rt.h[H_PROF_ORIGIN] = origin
 
 
+@jit_inline
+def _same_span_run(start, size, ntypes, data):
+    """_settype_flush's bounds of a run of blocks in one span: (start, limit, address of the
+    byte array's entries, log2 of the block size if a power of two, else 0)."""
+    shift = 0
+    if size & (size - 1) == 0:
+        while (1 << shift) < size:
+            shift += 1
+    return start, start + ntypes * size, data + MTYPES_BYTES_SLOTS * 8, shift
+
+
 @jit
 def _settype_flush(rt, c):
     n = rt.cache_local[c, LC_SETTYPE_N]
     rt.cache_local[c, LC_SETTYPE_N] = 0
     rt.h[H_SETTYPE_PENDING] -= n // 2
     spans = rt.spans
-    # the common case: the block before was of the same span and type, so its byte slot is known
+    # The common case: the block before was of the same span and type, so its byte slot is
+    # known. That span's blocks are [last_start, last_limit), its byte array's entries start
+    # at last_bytes, and its block size is 1 << last_shift when a power of two (0 if not):
+    # nothing the loop does frees a span or changes its type array while last_s is set.
     last_s = 0
     last_typ = 0
     last_j = 0
+    last_start = 0
+    last_limit = 0
+    last_bytes = 0
+    last_shift = 0
     for k in range(0, n, 2):
         v = rt.settype_buf[c, k]
         typ = rt.settype_buf[c, k + 1]
+        if last_s != 0 and typ == last_typ and last_start <= v < last_limit:
+            if last_shift != 0:
+                ofs = (v - last_start) >> last_shift
+            else:
+                ofs = (v - last_start) // spans[last_s, SP_ELEMSIZE]
+            _store_byte(rt, last_bytes + ofs, last_j)
+            continue
         s = mheap_lookup(rt, v)
         if spans[s, SP_STATE] != MSPAN_IN_USE:
             continue  # freed before the flush
-        if s == last_s and typ == last_typ:
-            ofs = (v - span_base(rt, s)) // spans[s, SP_ELEMSIZE]
-            _store_byte(rt, spans[s, SP_TYPES_DATA] + MTYPES_BYTES_SLOTS * 8 + ofs, last_j)
-            continue
         last_s = 0
         if spans[s, SP_SIZECLASS] == 0:
             spans[s, SP_TYPES_COMPRESSION] = MTYPES_SINGLE
@@ -770,6 +791,7 @@ def _settype_flush(rt, c):
             store(rt, data + 8, typ)
             _store_byte(rt, data + MTYPES_BYTES_SLOTS * 8 + ofs, 1)
             last_s, last_typ, last_j = s, typ, 1
+            last_start, last_limit, last_bytes, last_shift = _same_span_run(start, size, ntypes, data)
         elif compression == MTYPES_WORDS:
             store(rt, spans[s, SP_TYPES_DATA] + 8 * ofs, typ)
         elif compression == MTYPES_BYTES:
@@ -787,6 +809,7 @@ def _settype_flush(rt, c):
             if j < MTYPES_BYTES_SLOTS:
                 _store_byte(rt, data + MTYPES_BYTES_SLOTS * 8 + ofs, j)
                 last_s, last_typ, last_j = s, typ, j
+                last_start, last_limit, last_bytes, last_shift = _same_span_run(start, size, ntypes, data)
             else:
                 words = malloc_nogc(rt, c, ntypes * 8, FLAG_NO_POINTERS, True)
                 if words < 0:
