@@ -48,7 +48,7 @@ just before it started (or was taken by another thread), and then waits for data
 never come (``goheap trace import -`` fed by a writer that waits for goheap's exit). This
 is how a Ctrl-C was lost under load: the 10 ms re-check of a signal that came during a
 compiled scan fell just before the read of the next block. So a read that may wait
-(standard input, a pipe) first waits in :func:`wait_readable`, which waits in ``select()`` on the
+(standard input, a pipe) first calls :func:`wait_readable`, which waits in ``select()`` on the
 input and on a pipe that every signal writes a byte to (``signal.set_wakeup_fd``): a
 signal ends the wait wherever it arrived, and its handler runs before the read.
 """
