@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -86,3 +89,31 @@ def test_views_and_runtimes_outlive_close_harmlessly():
         nb.load(rt, p)
     with pytest.raises(goheap.HeapClosed):
         nb.checked.store(rt, p, 1)
+
+
+@pytest.mark.nojit
+def test_reading_the_threads_stacks_never_collects_inside() -> None:
+    # A collection that starts inside sys._current_frames() and frees a threading.local (a
+    # dropped Heap's) deadlocked Python <= 3.11.8 (gh-106883): the close() of a heap hung.
+    # The collection is made to start at the first allocation inside the call.
+    script = textwrap.dedent("""
+        import gc, threading
+        from goheap._shell.lifetime import current_frames
+
+        def deep(n):
+            return deep(n - 1) if n else current_frames()
+
+        for _ in range(200):
+            holder = [threading.local()]
+            holder[0].value = 1
+            holder.append(holder)  # a cycle only the collector frees
+            del holder
+            gc.set_threshold(1)
+            deep(20)
+            gc.set_threshold(700)
+        assert gc.isenabled()
+        print("done")
+    """)
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout == "done\n"

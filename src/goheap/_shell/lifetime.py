@@ -23,6 +23,7 @@ through it can reach a later heap mapped at the same address.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -72,11 +73,28 @@ def refuse_reentrant_close(heap, caller) -> None:
         )
 
 
+def current_frames() -> dict[int, object]:
+    """``sys._current_frames()``, with no garbage collection inside it.
+
+    Up to CPython 3.11.8 it holds the interpreter's lock on its list of threads while it
+    creates the frame objects, and a collection started by one of those allocations can
+    free a ``threading.local`` (a Heap's), whose deallocation takes the same lock: the
+    thread waits for itself forever (CPython gh-106883; the fix does the same as this).
+    """
+    if not gc.isenabled():
+        return sys._current_frames()
+    gc.disable()
+    try:
+        return sys._current_frames()
+    finally:
+        gc.enable()
+
+
 def wait_for_other_threads(heap) -> None:
     """Return once no thread but this one is inside one of ``heap``'s calls."""
     me = threading.get_ident()
     delay = 1e-5
-    while any(ident != me and inside(frame, heap) for ident, frame in sys._current_frames().items()):
+    while any(ident != me and inside(frame, heap) for ident, frame in current_frames().items()):
         time.sleep(delay)  # lets them run to the end of their call
         delay = min(2 * delay, 1e-2)
 
