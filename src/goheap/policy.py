@@ -580,7 +580,7 @@ class Policy:
 
     def to_dict(self) -> dict:
         """A plain dictionary (JSON and TOML friendly): what :meth:`from_dict` and policy files read."""
-        out = {"name": self.name}
+        out: dict[str, object] = {"name": self.name}
         if self.description:
             out["description"] = self.description
         out["size_classes"] = self.size_classes.to_dict()

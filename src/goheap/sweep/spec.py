@@ -114,7 +114,7 @@ def _policy_spec_form(policy: Policy) -> dict[str, Any]:
 
 def parse_memory_limit(value: object) -> int:
     """A memory limit of a grid: a byte count as GOMEMLIMIT writes it (64MiB), or ``"off"`` (-1). Raises ValueError."""
-    return -1 if value == "off" else parse_byte_count(value)  # type: ignore[arg-type]
+    return -1 if value == "off" else parse_byte_count(value)
 
 
 def show_bytes(v: int) -> str:
