@@ -110,6 +110,56 @@ def test_an_interrupted_import_exits_with_its_status_and_leaves_nothing(tmp_path
     assert list(out.parent.iterdir()) == []
 
 
+def test_a_signal_the_main_thread_did_not_take_still_stops_a_read_of_stdin(tmp_path: Path) -> None:
+    # The signal is taken by another thread, as one that arrives just before a blocking read
+    # starts: the read would not end for it, and the writer below never closes the pipe.
+    script = tmp_path / "reader.py"
+    script.write_text(textwrap.dedent("""
+        import signal, threading, time
+        from goheap.interrupts import Interrupted, handling_signals
+        from goheap.trace.byteinput import ByteInput
+
+        def poke():
+            time.sleep(0.5)
+            signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+        with handling_signals():
+            try:
+                with ByteInput("-") as log:
+                    threading.Thread(target=poke).start()
+                    while log.more(0):
+                        pass
+                print("end of input")
+            except Interrupted as exc:
+                print("interrupted", exc.signal_name)
+    """))
+    p = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(b"some bytes, then nothing")
+    p.stdin.flush()  # and the pipe stays open
+    try:
+        status = p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        pytest.fail("the read of stdin did not stop for the signal")
+    finally:
+        p.stdin.close()
+    out, err = p.stdout.read().decode(), p.stderr.read().decode()
+    assert status == 0, err[-2000:]
+    assert out == "interrupted SIGINT\n"
+
+
+@pytest.mark.nojit
+def test_waiting_for_input_outside_a_command_returns_at_once() -> None:
+    from goheap.interrupts import wait_readable
+
+    r, w = os.pipe()
+    try:
+        wait_readable(r)  # no handlers installed: nothing to wait for, the read itself waits
+    finally:
+        os.close(r)
+        os.close(w)
+
+
 @pytest.fixture(scope="module")
 def big_trace(tmp_path_factory) -> Path:
     """A million events: a planning pass and a replay long enough to be interrupted."""

@@ -39,12 +39,25 @@ exits then as it would have, temporary files removed, its line printed (the
 down on purpose (``goheap sweep`` keeps the runs that finished; the command line prints
 its line) says so with :func:`interrupt_caught`. A second signal while one is pending
 exits at once (status 128 + signal), removing the temporary files first.
+
+Blocking reads
+--------------
+Python runs a handler only once the main thread is back in the interpreter: a blocking
+``read`` ends early for a signal that arrives while it waits, but not for one that arrived
+just before it started (or was taken by another thread), and then waits for data that may
+never come (``goheap trace import -`` fed by a writer that waits for goheap's exit). This
+is how a Ctrl-C was lost under load: the 10 ms re-check of a signal that came during a
+compiled scan fell just before the read of the next block. So a read that may wait
+(standard input, a pipe) first waits in :func:`wait_readable`, which ``select``\s on the
+input and on a pipe that every signal writes a byte to (``signal.set_wakeup_fd``): a
+signal ends the wait wherever it arrived, and its handler runs before the read.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import sys
 import threading
@@ -53,7 +66,7 @@ from pathlib import Path
 
 from .atomicfile import remove_all_pending
 
-__all__ = ["Interrupted", "handling_signals", "interrupt_caught", "safe_to_raise"]
+__all__ = ["Interrupted", "handling_signals", "interrupt_caught", "safe_to_raise", "wait_readable"]
 
 #: Seconds between two checks of a signal that arrived at an unsafe point.
 RECHECK_S = 0.01
@@ -144,6 +157,30 @@ class _Handler:
 
 
 _handlers: list[_Handler] = []  # the handlers installed now (by handling_signals)
+_wakeups: list[int] = []  # the read ends of their wakeup pipes, innermost last
+
+
+def wait_readable(fd: int) -> None:
+    """Wait until ``fd`` has data (or its end) to read, running the handler of any signal
+    that comes meanwhile: a read that follows cannot miss a signal (see the module
+    docstring). Returns at once outside :func:`handling_signals` and off the main thread."""
+    if not _wakeups or threading.current_thread() is not threading.main_thread():
+        return
+    wakeup = _wakeups[-1]
+    while True:
+        ready, _, _ = select.select([fd, wakeup], [], [])
+        if wakeup in ready:
+            _drain(wakeup)  # entering a Python function runs the pending handlers
+        if fd in ready:
+            return
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
 
 
 def interrupt_caught() -> None:
@@ -173,10 +210,19 @@ def handling_signals(on_lost: Callable[[Interrupted], None] | None = None) -> It
         previous[signum] = old
         signal.signal(signum, handler.on_alarm if signum == signal.SIGALRM else handler.on_signal)
     _handlers.append(handler)
+    wakeup_read, wakeup_write = os.pipe()
+    os.set_blocking(wakeup_read, False)
+    os.set_blocking(wakeup_write, False)
+    previous_wakeup = signal.set_wakeup_fd(wakeup_write, warn_on_full_buffer=False)
+    _wakeups.append(wakeup_read)
     try:
         yield
     finally:
         _handlers.remove(handler)
+        _wakeups.remove(wakeup_read)
+        signal.set_wakeup_fd(previous_wakeup)
+        os.close(wakeup_read)
+        os.close(wakeup_write)
         signal.setitimer(signal.ITIMER_REAL, 0)
         sys.unraisablehook = previous_hook
         for signum, old in previous.items():

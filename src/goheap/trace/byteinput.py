@@ -8,18 +8,27 @@ bytes, never by seeking, so pipes work), a block at a time, straight into the ar
 input; :meth:`ByteInput.more` drops the bytes the reader no longer needs (before the
 offset it says to keep) before it grows the array, so the array holds what the reader is
 in the middle of (a generation, an event) and one block past it.
+
+Standard input is read from its file descriptor, unbuffered (bytes a caller already read
+through ``sys.stdin`` are not seen again). A read that may wait for data (standard
+input, a pipe) first waits in :func:`goheap.interrupts.wait_readable`, so Ctrl-C always
+stops it.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import os
+import stat
 import sys
 import zlib
 from collections.abc import Callable
 from typing import IO, Any
 
 import numpy as np
+
+from ..interrupts import wait_readable
 
 __all__ = ["READ_BLOCK", "ByteInput", "CorruptStream"]
 
@@ -50,12 +59,13 @@ class ByteInput:
             self._owned = False
         elif os.fspath(source) == "-":
             self.name = "<stdin>"
-            self._raw = sys.stdin.buffer
+            self._raw = _stdin()
             self._owned = False
         else:
             self.name = os.path.basename(os.fspath(source))
             self._raw = open(source, "rb")  # noqa: SIM115 - closed in close()
             self._owned = True
+        self._wait_fd = _may_wait(self._raw)
         self.raw_read = 0
         self.buf = np.empty(2 * READ_BLOCK, np.uint8)
         self.filled = 0
@@ -64,7 +74,13 @@ class ByteInput:
         self.cut_short = False
         self.cut_reason = ""
         try:
-            first = self._raw.read(2)
+            first = b""
+            while len(first) < 2:  # an unbuffered read may return less
+                self.wait()
+                block = self._raw.read(2 - len(first))
+                if not block:
+                    break
+                first += block
         except BaseException:
             self.close()
             raise
@@ -111,6 +127,11 @@ class ByteInput:
         self.filled += n
         return True
 
+    def wait(self) -> None:
+        """Before a read of the raw input: wait for data where a read could wait (see the module docstring)."""
+        if self._wait_fd is not None:
+            wait_readable(self._wait_fd)
+
     def close(self) -> None:
         if self._owned:
             self._raw.close()
@@ -120,6 +141,28 @@ class ByteInput:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _stdin() -> IO[bytes]:
+    """Standard input: its file descriptor, unbuffered, where it has one (else sys.stdin's
+    buffer: a test runner's stand-in, say)."""
+    try:
+        fd = sys.stdin.buffer.fileno()
+    except (AttributeError, OSError, ValueError):
+        return sys.stdin.buffer
+    return io.FileIO(fd, "rb", closefd=False)
+
+
+def _may_wait(raw: IO[bytes]) -> int | None:
+    """The file descriptor to wait on before reading ``raw``: an unbuffered input that is
+    not a regular file (a pipe, a terminal, a socket); None for any other input."""
+    if not isinstance(raw, io.FileIO):
+        return None  # a buffered stream may hold data its descriptor no longer shows
+    try:
+        fd = raw.fileno()
+        return None if stat.S_ISREG(os.fstat(fd).st_mode) else fd
+    except (OSError, ValueError):
+        return None
 
 
 class _OneStep:
@@ -148,7 +191,8 @@ class _Chained:
         if self._first:
             out, self._first = self._first, b""
             return out
-        block = self._raw.read(n if n is not None and n >= 0 else READ_BLOCK)
+        self._owner.wait()
+        block = self._raw.read(n if n is not None and n >= 0 else READ_BLOCK) or b""
         self._owner.raw_read += len(block)
         return block
 
@@ -158,6 +202,7 @@ class _Chained:
             n = min(len(self._first), len(view))
             view[:n], self._first = self._first[:n], self._first[n:]
             return n
+        self._owner.wait()
         n = self._raw.readinto(view) or 0
         self._owner.raw_read += n
         return n
