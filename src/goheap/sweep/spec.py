@@ -293,7 +293,7 @@ def build_spec(
     workloads: Sequence[str] = (),
     clock: str | None = None,
     base: str | os.PathLike[str] = ".",
-    **axes: Sequence[object],
+    **axes: Sequence[object] | None,
 ) -> SweepSpec:
     """A sweep from values given directly (the command line's flags); trace paths relative to ``base``."""
     data: dict[str, Any] = {"traces": list(traces), "workloads": list(workloads)}
