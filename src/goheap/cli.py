@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,6 +25,9 @@ from .policy_cli import policy_option, policy_options, resolve_policy
 from .report.outputs import RunOutputs, output_options
 from .sweep.cli import diff_command, sweep_command
 from .trace.cli import replay_command, trace_group
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 __all__ = ["main"]
 
@@ -61,8 +65,8 @@ class _Progress:
         self.description = description
         self.enabled = enabled
         self.t0 = time.perf_counter()
-        self._progress = None
-        self._task = None
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
 
     def __call__(self, fraction: float) -> None:
         if not self.enabled:
@@ -83,6 +87,7 @@ class _Progress:
             )
             self._progress.start()
             self._task = self._progress.add_task(self.description, total=1.0)
+        assert self._task is not None  # added with the bar
         self._progress.update(self._task, completed=min(max(fraction, 0.0), 1.0))
 
     def close(self) -> None:
@@ -242,7 +247,7 @@ def run(
     except (WorkloadError, ValueError) as exc:
         raise fail(str(exc)) from None
     gogc_value, gogc_source = gogc_setting(gogc)
-    config = {} if memprofilerate is None else {"memprofilerate": memprofilerate}
+    config: dict[str, Any] = {} if memprofilerate is None else {"memprofilerate": memprofilerate}  # HeapConfig fields
     config["policy"] = resolved = resolve_policy(policy, memory_limit, min_heap)
     if race:
         from .race import RaceOptions
@@ -306,6 +311,7 @@ def run(
                           "GOGC": describe_gogc(gogc_value, gogc_source)},
             )
         if prefix:
+            assert stdout_file is not None and stderr_file is not None  # set with prefix
             with pending.open(stdout_file, "w") as f:
                 f.write("\n".join(result.stdout_lines()) + "\n")
             with pending.open(stderr_file, "w") as f:
@@ -497,9 +503,9 @@ def _print_comparison(cmp, ref_name: str, our_name: str) -> None:
         cells.append(f"{a.obj0} -> {a.obj1}" if a else "")
         cells.append(f"{b.obj0} -> {b.obj1}" if b else "")
         if a and b:
-            rel = (b.obj1 - a.obj1) / a.obj1 if a.obj1 else 0.0
-            style = "green" if abs(rel) <= cmp.live_tolerance else "bold red"
-            cells.append(f"[{style}]{rel:+.1%}[/]")
+            live_rel = (b.obj1 - a.obj1) / a.obj1 if a.obj1 else 0.0
+            style = "green" if abs(live_rel) <= cmp.live_tolerance else "bold red"
+            cells.append(f"[{style}]{live_rel:+.1%}[/]")
         else:
             cells.append("[bold red]missing[/]")
         gcs.add_row(*cells)

@@ -58,7 +58,6 @@ from ._shell.profiling import HeapProfiling
 from ._shell.roots import RootSet
 from ._shell.scavenger import HeapScavenger
 from ._shell.scope import Ref, Scope
-from .policy import Policy
 from .race import RaceDetector, RaceOptions, skip_file
 
 __all__ = ["Heap", "HeapConfig", "Ref", "RootSet", "Scope", "TypeInfo", "readgogc"]
@@ -115,8 +114,6 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
 
     __module__ = "goheap"
 
-    policy: Policy  # what the heap runs: HeapConfig.policy resolved (set_memory_limit replaces it)
-
     def __init__(self, config: HeapConfig | None = None, **overrides):
         self._closed = self._closing = self._released = True  # until it is built
         config, self.policy = build_config(config, overrides)
@@ -131,7 +128,7 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
         prepare(heap_jobs(race_mode=race_options is not None, nproc=config.nproc))  # the first run's compiling
         try:
             arrays = build_runtime(
-                self._sysmem, config.arena_size, config.limits, race_options and race_options.sizes(), self.policy.size_classes.build()
+                self._sysmem, config.arena_size, config.limits, race_options.sizes() if race_options is not None else None, self.policy.size_classes.build()
             )
             L.check_arrays(arrays)
         except MemoryError as exc:
@@ -153,8 +150,8 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
         self._free_fast = entry_point(*entry.HOT["free"])
         self._lookup_fast = entry_point(*entry.HOT["lookup"])
         self._word_fast = entry_point(*entry.HOT["word_index"])
-        self._mstats_words = memoryview(arrays.mstats)
-        self._cache_words = memoryview(arrays.cache_local.reshape(-1))
+        self._mstats_words = arrays.mstats.data  # a memoryview of the array
+        self._cache_words = arrays.cache_local.reshape(-1).data
         self._numgc_seen = 0
         self._max_size = int(config.arena_size)
         self._max_small_size = self.policy.size_classes.max_small_size
@@ -786,8 +783,9 @@ class Heap(HeapProfiling, HeapFinalizers, HeapScavenger):
             if self._rt is not self._arrays:  # compiled: the Runtime proxy (interpreted, the arrays themselves)
                 exports.append(weakref.ref(self._rt))
             arena_used = int(self._arrays.h[L.H_ARENA_USED])
-            self._rt = self._arrays = self._mem = self._arena8 = None
-            self._mstats_words = self._cache_words = None
+            # released: every use of these follows a check of _closed, which the checker cannot see
+            self._rt = self._arrays = self._mem = self._arena8 = None  # type: ignore[assignment]
+            self._mstats_words = self._cache_words = None  # type: ignore[assignment]
             lifetime.release_when_unreachable(self._sysmem, self._arena_start, arena_used, exports)
 
     def __enter__(self) -> Heap:

@@ -34,7 +34,7 @@ import enum
 import os
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import numpy as np
 
@@ -193,7 +193,9 @@ def size_classes(of: Heap | Policy | str | None = None) -> np.ndarray:
 
     of: a heap (its policy's table), a policy or a preset's name; None: the seed's.
     """
-    policy = Policy.from_name(getattr(of, "policy", of) if of is not None else "seed")
+    # a heap stands for its policy, found by attribute: importing Heap here would load the runtime
+    chosen = getattr(of, "policy", of) if of is not None else "seed"
+    policy = Policy.from_name(cast("str | os.PathLike[str] | Policy", chosen))
     return np.array(policy.size_classes.build().rows(), SIZE_CLASS_DTYPE)
 
 

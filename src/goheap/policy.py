@@ -94,7 +94,7 @@ class PolicyError(ConfigError):
 _UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
 
 
-def parse_byte_count(value: int | str) -> int:
+def parse_byte_count(value: object) -> int:
     """A byte count as GOMEMLIMIT writes it: digits with an optional B, KiB, MiB, GiB or TiB suffix.
 
     The rules are runtime.parseByteCount's: no sign, no spaces, no decimal point, powers of
@@ -580,7 +580,7 @@ class Policy:
 
     def to_dict(self) -> dict:
         """A plain dictionary (JSON and TOML friendly): what :meth:`from_dict` and policy files read."""
-        out = {"name": self.name}
+        out: dict[str, object] = {"name": self.name}
         if self.description:
             out["description"] = self.description
         out["size_classes"] = self.size_classes.to_dict()

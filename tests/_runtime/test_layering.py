@@ -3,10 +3,11 @@
 Order (architecture.md): sysmem < fixalloc, bitmap, raceshadow, pacer < mheap < mcentral < mcache,
 race < malloc < gc < api (the compiled API) < entry (the shell's entry points), the race
 shell < goheap.nb's checked twins (_jit_checked) < goheap.nb and the shell's leaves
-(_shell: args, lifetime) < the shell's parts (config, roots, scope, profiling, finalizers,
-scavenger) < heap.py, which assembles them into Heap. Modules of plain definitions (constants, layout, the jit
-decorator, errors, the size-class computation, stats, trace formatting) sit below them
-all and import nothing above themselves.
+(_shell: args, lifetime) < the shell's parts (config, roots, scope) < state (what the mixins
+share) < the mixins (profiling, finalizers, scavenger) < heap.py, which assembles them into
+Heap. Modules of plain definitions (constants, layout, the jit decorator, errors, the
+size-class computation, stats, trace formatting) sit below them all and import nothing
+above themselves.
 """
 
 from __future__ import annotations
@@ -70,10 +71,11 @@ RANKS = {
     "_shell.lifetime": 11,
     "_shell.roots": 12,
     "_shell.scope": 12,
-    "_shell.profiling": 12,
-    "_shell.finalizers": 12,
-    "_shell.scavenger": 12,
-    "heap": 13,
+    "_shell.state": 13,
+    "_shell.profiling": 14,
+    "_shell.finalizers": 14,
+    "_shell.scavenger": 14,
+    "heap": 15,
 }
 SAME_RANK_ALLOWED = {7}  # the collector's modules use each other
 

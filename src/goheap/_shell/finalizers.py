@@ -14,10 +14,11 @@ from .._runtime import entry
 from .._runtime import layout as L
 from .._runtime.constants import BIT_ALLOCATED
 from . import args
+from .state import HeapState
 
 
-class HeapFinalizers:
-    """Heap's finalizer methods (a mixin over the attributes Heap.__init__ sets)."""
+class HeapFinalizers(HeapState):
+    """Heap's finalizer methods (a mixin over the attributes Heap.__init__ sets: see HeapState)."""
 
     def set_finalizer(self, p: int, fn: Callable[[int], object] | None) -> None:
         """runtime.SetFinalizer: call fn(p) once the block at p is found unreachable; None removes it.
@@ -61,7 +62,7 @@ class HeapFinalizers:
         KeyboardInterrupt) puts the batch's unrun finalizers back in the queue and propagates.
         Once another thread closes the heap, no further finalizer runs.
         """
-        failures: list[tuple[int, object, BaseException]] = []
+        failures: list[tuple[int, Callable[[int], object], Exception]] = []
         if not self._finq_lock.acquire(blocking=False):
             return
         try:
@@ -90,8 +91,8 @@ class HeapFinalizers:
                         self._print_traces()
         finally:
             self._finq_lock.release()
-        for p, fn, exc in failures:
-            tb = "".join(traceback.format_exception(exc))
+        for p, fn, failure in failures:
+            tb = "".join(traceback.format_exception(failure))
             warnings.warn(errors.FinalizerWarning(f"finalizer {fn!r} of the block at {p:#x} raised:\n{tb}"), stacklevel=3)
 
     def _requeue(self, ps: list[int]) -> None:

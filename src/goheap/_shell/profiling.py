@@ -16,6 +16,7 @@ from .. import errors
 from .._runtime import layout as L
 from . import args
 from .lifetime import RACE_FILE, SHELL_FILES
+from .state import HeapState
 
 if TYPE_CHECKING:
     from ..report import pprof
@@ -28,7 +29,7 @@ def _python_stack(frame) -> tuple[tuple[str, str, int], ...]:
 
     Functions are named module.qualname, like Go's package.Function.
     """
-    out = []
+    out: list[tuple[str, str, int]] = []
     while frame is not None and len(out) < MAX_PROFILE_DEPTH:
         code = frame.f_code
         if code.co_filename not in _SKIPPED:
@@ -43,8 +44,8 @@ def _python_stack(frame) -> tuple[tuple[str, str, int], ...]:
 _SKIPPED = SHELL_FILES | {RACE_FILE}
 
 
-class HeapProfiling:
-    """Heap's profiling methods (a mixin over the attributes Heap.__init__ sets)."""
+class HeapProfiling(HeapState):
+    """Heap's profiling methods (a mixin over the attributes Heap.__init__ sets: see HeapState)."""
 
     def _charge_stack(self) -> None:
         """Charge the allocation about to be made to the profile bucket of the caller's stack.

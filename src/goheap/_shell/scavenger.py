@@ -10,10 +10,11 @@ from .._runtime import entry
 from .._runtime import layout as L
 from .._runtime.gctrace import format_scvg
 from . import args
+from .state import HeapState
 
 
-class HeapScavenger:
-    """Heap's clock and scavenger methods (a mixin over the attributes Heap.__init__ sets)."""
+class HeapScavenger(HeapState):
+    """Heap's clock and scavenger methods (a mixin over the attributes Heap.__init__ sets: see HeapState)."""
 
     def free_os_memory(self) -> int:
         """debug.FreeOSMemory: collect, then release every free span to the OS; the bytes newly released."""

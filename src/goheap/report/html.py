@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime
 import html
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -95,7 +95,7 @@ def _bytes(n: int) -> str:
     return plots.format_bytes(n)
 
 
-def _table(header: list[str], rows: list[list[object]], left: int = 1, classes: Mapping[int, str] | None = None) -> str:
+def _table(header: list[str], rows: Sequence[Sequence[object]], left: int = 1, classes: Mapping[int, str] | None = None) -> str:
     def cell(tag, i, v):
         cls = (classes or {}).get(i, "k" if i < left else "")
         return f"<{tag}{f' class={cls!r}' if cls else ''}>{_e(v)}</{tag}>"

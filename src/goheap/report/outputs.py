@@ -63,6 +63,7 @@ class RunOutputs:
     def write_report(self, *, title: str, subtitle: str, run_info: dict[str, str], sections=None) -> None:
         if self.history is None:
             return
+        assert self.report is not None  # a history is kept only for a report
         from .html import write_report
 
         with self.pending.writing(self.report) as path:

@@ -222,7 +222,7 @@ def plot_class_occupancy(occupancy: np.ndarray) -> Figure:
         (np.array([r["free_slots"] * r["size"] for r in rows], np.float64), "free slots", COLORS["free_slots"]),
         (np.array([r["tail_waste"] for r in rows], np.float64), "tail waste", COLORS["tail_waste"]),
     )
-    spans_bytes = sum(p[0] for p in parts)
+    spans_bytes = parts[0][0] + parts[1][0] + parts[2][0]
     div = _scaled(left, "x", float(spans_bytes.max()), "bytes in the class's spans")
     base = np.zeros(len(rows))
     share_base = np.zeros(len(rows))
@@ -264,17 +264,17 @@ def page_grid(pages: np.ndarray, width: int, nrows: int) -> np.ndarray:
 
 def plot_span_maps(maps: list[tuple[str, PageMapSnapshot | None]]) -> Figure:
     """The arena's pages, side by side for each (title, snapshot): in use, free, released."""
-    maps = [(t, m) for t, m in maps if m is not None]
-    npages = max((len(m.pages) for _, m in maps), default=0)
+    shown = [(t, m) for t, m in maps if m is not None]
+    npages = max((len(m.pages) for _, m in shown), default=0)
     width = _row_pages(max(npages, 1))
     nrows = max(-(-npages // width), 1)
     fig = _figure(10, 1.5 + min(max(nrows * 0.045, 1.8), 7.5))
-    axes = fig.subplots(1, max(len(maps), 1), squeeze=False, sharey=True)[0]
-    page_size = maps[0][1].page_size if maps else PAGE_SIZE
+    axes = fig.subplots(1, max(len(shown), 1), squeeze=False, sharey=True)[0]
+    page_size = shown[0][1].page_size if shown else PAGE_SIZE
     row_bytes = width * page_size
     dy, unit = byte_unit(nrows * row_bytes)
     dx, xunit = byte_unit(row_bytes)
-    for i, (ax, (title, m)) in enumerate(zip(axes, maps)):
+    for i, (ax, (title, m)) in enumerate(zip(axes, shown)):
         grid = page_grid(m.pages, width, nrows)
         ax.imshow(grid, cmap=_PAGE_CMAP, vmin=0, vmax=_BEYOND, interpolation="nearest", aspect="auto",
                   extent=(0, row_bytes / dx, nrows * row_bytes / dy, 0))
@@ -284,7 +284,7 @@ def plot_span_maps(maps: list[tuple[str, PageMapSnapshot | None]]) -> Figure:
         ax.set_xlabel(f"offset within the row ({xunit})", fontsize=8)
         if i == 0:
             ax.set_ylabel(f"offset from the arena's start ({unit})", fontsize=8)
-    if not maps:
+    if not shown:
         axes[0].text(0.5, 0.5, "no page map", ha="center", va="center", transform=axes[0].transAxes)
     handles = [Patch(facecolor=PAGE_COLORS[s], edgecolor="#a0aec0", label=PAGE_LABELS[s])
                for s in (PageState.IN_USE, PageState.FREE, PageState.RELEASED)]
@@ -326,6 +326,7 @@ def plot_recorded_vs_replayed(
     ax.plot(recorded_x / x_scale, recorded_live / dy, color="#718096", linewidth=1.2,
             label="recorded: allocated, not yet freed")  # fmt: skip
     if metric is not None and len(metric):
+        assert metric_x is not None  # given with metric
         ax.step(metric_x / x_scale, metric / dy, where="post", color="#38a169", linewidth=1.0,
                 label="recorded: the runtime's HeapAlloc metric")  # fmt: skip
     ax.plot(goheap_x / x_scale, goheap_heap / dy, color=COLORS["heap_alloc"], linewidth=1.3, label="goheap: HeapAlloc")

@@ -12,14 +12,24 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, overload
 
 import click
 
 from ..command import check_outputs, fail
 
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
+
 __all__ = ["diff_command", "sweep_command"]
 
 
+@overload
+def _split(value: str) -> list[str]: ...
+@overload
+def _split(value: None) -> None: ...
+@overload
+def _split(value: str | None) -> list[str] | None: ...
 def _split(value: str | None) -> list[str] | None:
     """'25,50, 100' -> ['25', '50', '100']; an empty item stays, so that it is reported."""
     if value is None:
@@ -100,7 +110,7 @@ def sweep_command(ctx, spec, out, traces, workloads, gogc, mode, policy, memory_
     check_outputs({"--report": report})
     # paths on the command line are the shell's: relative to here, not to SPEC
     policies = [str(Path(p).resolve()) if p.endswith(".toml") else p for p in _split(policy)] if policy is not None else None
-    axes = {"gogc": _split(gogc), "mode": _split(mode), "policy": policies, "memory_limit": _split(memory_limit),
+    axes: dict[str, Any] = {"gogc": _split(gogc), "mode": _split(mode), "policy": policies, "memory_limit": _split(memory_limit),
             "min_heap": _split(min_heap)}  # fmt: skip
     if out is None:
         out = Path(f"{spec.stem}-sweep") if spec is not None else Path("sweep-results")
@@ -189,7 +199,10 @@ def _print_diff(result: dict) -> None:
     console.print(params)
     for title, key in (("Figures", "figures"), ("MemStats at the end", "memstats")):
         t = Table(title=title, title_justify="left")
-        for col, justify in (("field", "left"), ("A", "right"), ("B", "right"), ("B - A", "right"), ("B / A", "right")):
+        columns: tuple[tuple[str, JustifyMethod], ...] = (
+            ("field", "left"), ("A", "right"), ("B", "right"), ("B - A", "right"), ("B / A", "right")
+        )
+        for col, justify in columns:
             t.add_column(col, justify=justify)
         for k, v in result[key].items():
             fmt = (lambda x: f"{x:,.3f}") if any(isinstance(v[s], float) for s in ("a", "b")) else (lambda x: f"{x:,}")

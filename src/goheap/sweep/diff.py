@@ -39,10 +39,10 @@ class RunView:
     name: str
     params: dict[str, Any] = field(default_factory=dict)
     figures: dict[str, float] = field(default_factory=dict)
-    memstats: dict[str, int] = field(default_factory=dict)
+    memstats: dict[str, int | float] = field(default_factory=dict)
 
 
-def _scalars(memstats: dict[str, Any]) -> dict[str, int]:
+def _scalars(memstats: dict[str, Any]) -> dict[str, int | float]:
     return {k: v for k, v in memstats.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 

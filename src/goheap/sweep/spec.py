@@ -114,7 +114,7 @@ def _policy_spec_form(policy: Policy) -> dict[str, Any]:
 
 def parse_memory_limit(value: object) -> int:
     """A memory limit of a grid: a byte count as GOMEMLIMIT writes it (64MiB), or ``"off"`` (-1). Raises ValueError."""
-    return -1 if value == "off" else parse_byte_count(value)  # type: ignore[arg-type]
+    return -1 if value == "off" else parse_byte_count(value)
 
 
 def show_bytes(v: int) -> str:
@@ -293,7 +293,7 @@ def build_spec(
     workloads: Sequence[str] = (),
     clock: str | None = None,
     base: str | os.PathLike[str] = ".",
-    **axes: Sequence[object],
+    **axes: Sequence[object] | None,
 ) -> SweepSpec:
     """A sweep from values given directly (the command line's flags); trace paths relative to ``base``."""
     data: dict[str, Any] = {"traces": list(traces), "workloads": list(workloads)}

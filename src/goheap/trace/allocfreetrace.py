@@ -384,7 +384,8 @@ def parse_lines(
         types, funcs, meta = _scan(
             log, cols, stacks, source=source, progress=progress and (lambda _raw: progress()), stacklevel=_stacklevel + 1
         )
-    return Trace(**cols.finish(), types=types, funcs=funcs, meta=meta, **stacks.tables())
+    columns: dict[str, Any] = cols.finish()  # Trace's columns, by name
+    return Trace(**columns, types=types, funcs=funcs, meta=meta, **stacks.tables())
 
 
 class _LinesStream(io.RawIOBase):
@@ -558,7 +559,7 @@ def open_log(path: str | os.PathLike[str]) -> IO[str]:
     raw = open(path, "rb")  # noqa: SIM115 - closed with the text stream
     try:
         buffered = io.BufferedReader(raw, 1 << 16)
-        stream: IO[bytes] = buffered
+        stream: io.BufferedIOBase = buffered
         if buffered.peek(2)[:2] == _GZIP_MAGIC:
             stream = gzip.GzipFile(fileobj=buffered, mode="rb")
         guarded = io.BufferedReader(LineGuard(_Closing(stream, raw), _source_name(path)), 1 << 16)
@@ -571,7 +572,7 @@ def open_log(path: str | os.PathLike[str]) -> IO[str]:
 class _Closing(io.RawIOBase):
     """Reads ``stream``; closing it closes ``stream`` and then the file under it."""
 
-    def __init__(self, stream: IO[bytes], file: IO[bytes]) -> None:
+    def __init__(self, stream: io.BufferedIOBase, file: IO[bytes]) -> None:
         super().__init__()
         self._stream, self._file = stream, file
 
@@ -579,7 +580,7 @@ class _Closing(io.RawIOBase):
         return True
 
     def readinto(self, b: Any) -> int:
-        return self._stream.readinto(b)  # type: ignore[attr-defined, no-any-return]
+        return self._stream.readinto(b)
 
     def close(self) -> None:
         if not self.closed:
@@ -623,7 +624,8 @@ def import_log(
         types, funcs, meta = _scan(log, cols, stacks, source=_source_name(path), progress=progress, stacklevel=3)
         meta["log_bytes"] = log.end
         meta["compressed"] = log.compressed
-    return Trace(**cols.finish(), types=types, funcs=funcs, meta=meta, **stacks.tables())
+    columns: dict[str, Any] = cols.finish()  # Trace's columns, by name
+    return Trace(**columns, types=types, funcs=funcs, meta=meta, **stacks.tables())
 
 
 @dataclass(frozen=True)

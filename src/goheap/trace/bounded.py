@@ -114,6 +114,7 @@ def read_npy_member(
     info = zf.getinfo(member)
     where = f"{name}: member {member!r} (at byte {info.header_offset:,})"
     with zf.open(info) as f:
+        assert isinstance(f, zipfile.ZipExtFile)  # what open(member, "r") returns: it has readinto
         try:
             version = np.lib.format.read_magic(f)
             if version == (1, 0):
@@ -141,7 +142,7 @@ def read_npy_member(
                 f"may hold here ({max_bytes:,} bytes)"
             )
         out = np.empty(int(shape[0]), found)
-        view = memoryview(out).cast("B")
+        view = out.data.cast("B")
         got = 0
         try:
             while got < nbytes:

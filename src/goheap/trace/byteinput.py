@@ -112,7 +112,7 @@ class ByteInput:
             grown[: self.filled] = self.buf[: self.filled]
             self.buf = grown
         try:
-            n = self._stream.readinto(memoryview(self.buf)[self.filled : self.filled + READ_BLOCK])
+            n = self._stream.readinto(self.buf.data[self.filled : self.filled + READ_BLOCK])
         except EOFError as e:
             n = 0
             self.cut_short = True
@@ -203,6 +203,6 @@ class _Chained:
             view[:n], self._first = self._first[:n], self._first[n:]
             return n
         self._owner.wait()
-        n = self._raw.readinto(view) or 0  # type: ignore[attr-defined]
+        n = self._raw.readinto(view) or 0
         self._owner.raw_read += n
         return n

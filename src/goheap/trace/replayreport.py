@@ -36,14 +36,16 @@ def replay_figure(trace: Trace, result: ReplayResult):
     at = np.clip(events - 1, 0, max(n - 1, 0))
     gc_rows = np.flatnonzero(trace.kind == KIND_GC)
     goheap_gc_events = np.array([g.event for g in result.goheap_gcs if g.event >= 0], np.int64)
+    metric_x: np.ndarray | None
+    metric: np.ndarray | None
     if trace.has_clock:
         x = trace.time_ns
-        kwargs = dict(x_label="time in the recorded run (ms)", x_scale=1e6)
+        x_label, x_scale = "time in the recorded run (ms)", 1e6
         metric_x = trace.heap_series["time_ns"].astype(np.float64)
         metric = trace.heap_series["bytes"].astype(np.float64)
     else:
         x = np.arange(n, dtype=np.int64)
-        kwargs = dict(x_label="events replayed", x_scale=1.0)
+        x_label, x_scale = "events replayed", 1.0
         metric_x = metric = None
     fig = plots.plot_recorded_vs_replayed(
         recorded_x=x[pick].astype(np.float64),
@@ -55,7 +57,8 @@ def replay_figure(trace: Trace, result: ReplayResult):
         metric=metric,
         recorded_gcs=x[gc_rows].astype(np.float64) if n else None,
         goheap_gcs=x[goheap_gc_events].astype(np.float64) if n else None,
-        **kwargs,
+        x_label=x_label,
+        x_scale=x_scale,
     )
     caption = (
         f"The recorded run collected {result.trace_num_gc} times, goheap {result.num_gc} times (GOGC "

@@ -67,7 +67,7 @@ class SpilledColumns:
                 self._files[name] = open(os.path.join(self._spill_dir, f"{name}.bin"), "w+b")  # type: ignore[arg-type]  # noqa: SIM115
         for name, parts in self._chunks.items():
             for a in parts:
-                self._files[name].write(memoryview(a).cast("B"))
+                self._files[name].write(a.data.cast("B"))
             parts.clear()
         self._kept_bytes = 0
 
@@ -99,7 +99,7 @@ class SpilledColumns:
                 while block := f.read(block_bytes):
                     yield block
             for a in self._chunks[name]:
-                yield memoryview(a).cast("B")
+                yield a.data.cast("B")
 
         return {name: (self.n, blocks(name)) for name in self.dtypes}
 

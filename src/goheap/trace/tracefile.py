@@ -118,10 +118,7 @@ import numpy as np
 from goheap.atomicfile import PendingFiles
 from goheap.trace.bounded import memory_budget, read_npy_member
 
-try:  # pragma: no branch - goheap.errors is part of the package
-    from goheap.errors import HeapError as _ErrorBase
-except ImportError:  # pragma: no cover - only while goheap.errors is not yet in the tree
-    _ErrorBase = Exception
+from goheap.errors import HeapError as _ErrorBase
 
 __all__ = [
     "COLUMNS",
@@ -236,6 +233,11 @@ def _series(a: Any, name: str) -> np.ndarray:
     return _readonly(a, SERIES_DTYPE, name)
 
 
+# An optional member's default: None, which __post_init__ replaces (by an empty or a computed
+# array). Typed Any so that the fields can say what a Trace holds once built: an array.
+_ABSENT: Any = None
+
+
 @dataclass(frozen=True, eq=False)
 class Trace:
     """An immutable sequence of allocation, free and GC events (see the module docstring).
@@ -255,15 +257,15 @@ class Trace:
     types: tuple[str, ...] = ()
     funcs: tuple[str, ...] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
-    noscan: np.ndarray | None = None
-    time_ns: np.ndarray | None = None
-    stack_id: np.ndarray | None = None
+    noscan: np.ndarray = _ABSENT
+    time_ns: np.ndarray = _ABSENT
+    stack_id: np.ndarray = _ABSENT
     frames: tuple[tuple[str, str, int], ...] = ()
-    stack_frames: np.ndarray | None = None
-    stack_offsets: np.ndarray | None = None
-    gc_end_ns: np.ndarray | None = None
-    heap_series: np.ndarray | None = None
-    goal_series: np.ndarray | None = None
+    stack_frames: np.ndarray = _ABSENT
+    stack_offsets: np.ndarray = _ABSENT
+    gc_end_ns: np.ndarray = _ABSENT
+    heap_series: np.ndarray = _ABSENT
+    goal_series: np.ndarray = _ABSENT
 
     def __post_init__(self) -> None:
         n = None
@@ -467,14 +469,14 @@ class Trace:
                     if not isinstance(events, int) or isinstance(events, bool) or events < 0:
                         events = None
                     arrays = {}
-                    for n in _DTYPES:
-                        if f"{n}.npy" in zf.namelist():
-                            rows = events if n in _COLUMN_NAMES else None
-                            arrays[n] = read_npy_member(zf, f"{n}.npy", label, max_bytes=budget, rows=rows)
+                    for member in _DTYPES:
+                        if f"{member}.npy" in zf.namelist():
+                            rows = events if member in _COLUMN_NAMES else None
+                            arrays[member] = read_npy_member(zf, f"{member}.npy", label, max_bytes=budget, rows=rows)
                             # a column stored narrow (version 3) is widened: count what it will take
-                            budget -= max(arrays[n].nbytes, len(arrays[n]) * _DTYPES[n].itemsize)
+                            budget -= max(arrays[member].nbytes, len(arrays[member]) * _DTYPES[member].itemsize)
                             if budget < 0:
-                                raise bad(f"member {n!r} needs more memory than a trace may take here")
+                                raise bad(f"member {member!r} needs more memory than a trace may take here")
                 except (ValueError, UnicodeDecodeError, RecursionError) as e:
                     if isinstance(e, TraceFormatError):
                         raise
@@ -529,7 +531,7 @@ class Trace:
         if meta.get("events", n) != n:
             raise bad(f"meta['events'] is {meta.get('events')!r}, but the columns have {n} rows")
         try:
-            trace = cls(**arrays, types=tables["types"], funcs=tables["funcs"], frames=frames, meta=meta)
+            trace = cls(**arrays, types=tables["types"], funcs=tables["funcs"], frames=tuple(frames), meta=meta)
         except ValueError as e:
             raise bad(str(e)) from None
         if "counts" in meta and meta["counts"] != trace.counts():
@@ -644,8 +646,8 @@ def write_trace_file(
             for name, dtype in COLUMNS + OPTIONAL_COLUMNS + TABLES:
                 if name in members:
                     n, blocks = members[name]
-                    stored, blocks = _encoded(name, dtype, blocks, id_counts.get(name, 0), (bounds or {}).get(name))
-                    _write_member(zf, name, stored, int(n), blocks)
+                    stored, encoded = _encoded(name, dtype, blocks, id_counts.get(name, 0), (bounds or {}).get(name))
+                    _write_member(zf, name, stored, int(n), encoded)
             for name, data in (("strings", strings), ("meta", meta_bytes)):
                 _write_member(zf, name, np.dtype(np.uint8), len(data), [data])
         pending.commit()
@@ -654,7 +656,7 @@ def write_trace_file(
 
 def _encoded(
     name: str, dtype: np.dtype, blocks: Iterable[bytes | memoryview], n_ids: int, bounds: tuple[int, int] | None
-) -> tuple[np.dtype, Iterable[bytes | memoryview]]:
+) -> tuple[np.dtype, Iterable[bytes | memoryview | np.ndarray]]:
     """The dtype a version 3 file stores member ``name`` in, and its blocks so encoded
     (see the module docstring; ``n_ids``: the size of an id column's table; ``bounds``:
     the least and greatest value of a NARROW_COLUMNS column, or step of a STEP_COLUMNS one)."""
@@ -732,7 +734,7 @@ def _stored_columns(arrays: dict[str, np.ndarray], version: int) -> dict[str, np
 
 
 def _write_member(
-    zf: zipfile.ZipFile, name: str, dtype: np.dtype, n: int, blocks: Iterable[bytes | memoryview]
+    zf: zipfile.ZipFile, name: str, dtype: np.dtype, n: int, blocks: Iterable[bytes | memoryview | np.ndarray]
 ) -> None:
     """One ``NAME.npy`` member: a version 1.0 .npy header for a 1-D array, then the blocks."""
     header = io.BytesIO()
@@ -744,8 +746,9 @@ def _write_member(
     with zf.open(f"{name}.npy", "w", force_zip64=True) as m:
         m.write(header.getvalue())
         for block in blocks:
-            m.write(block)
-            written += memoryview(block).nbytes
+            view = block.data if isinstance(block, np.ndarray) else memoryview(block)  # an array's .data is its memoryview
+            m.write(view)
+            written += view.nbytes
     if written != expected:
         raise ValueError(f"column {name!r}: got {written} bytes, expected {expected} ({n} rows)")
 

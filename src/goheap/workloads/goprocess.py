@@ -56,7 +56,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass, replace
-from typing import TextIO
+from typing import TextIO, TypedDict
 
 from .. import nb
 from ..heap import Heap, HeapConfig
@@ -102,7 +102,11 @@ GO_TYPES: dict[str, tuple[int, tuple[int, ...]]] = {
     "runtime.hmap": (32, (24,)),  # {count, datasize, flag, valoff, hash0, *st}: the subtable  # g0, morebuf...: a Go view of the C struct (runtime.cnew(mtype))
 }
 
-_MALLOC = dict(dogc=False)  # runtime·malloc(size): mallocgc(size, 0, dogc=0, zeroed=1)
+class _MallocFlags(TypedDict):
+    dogc: bool
+
+
+_MALLOC: _MallocFlags = {"dogc": False}  # runtime·malloc(size): mallocgc(size, 0, dogc=0, zeroed=1)
 _ERRORS_NEW = Block(16, "runtime.new < errors.New", type="errors.errorString")
 _ERROR_ITAB = Block(40, "runtime.malloc < itab < runtime.typ2Itab < errors.New", **_MALLOC)
 

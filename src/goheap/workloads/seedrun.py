@@ -18,6 +18,7 @@ from .._runtime.gctrace import parse_gctrace
 
 __all__ = ["Comparison", "GCRow", "SeedRun", "compare_runs", "parse_run_name"]
 
+_INDEXED_KEY = re.compile(r"^(?:PauseNs\[gc(\d+)\]|BySize\[(\d+)\]\.(\w+))$")
 _KEY_VALUE = re.compile(r"^([A-Za-z]+(?:\[[^\]]+\])?(?:\.[A-Za-z]+)?)=(.*)$")
 _NAME = re.compile(r"^(?P<workload>[a-z][a-z0-9-]*?)(?:-N(?P<n>\d+))?(?:-gogc(?P<gogc>\d+|off)(?P<default>default)?)?$")
 
@@ -67,11 +68,15 @@ class SeedRun:
                 raise SeedRunFormatError(f"{name}.stdout:{lineno}: expected Key=Value after '# MemStats', got {line!r}")
             key, value = m.groups()
             number = 1 if value == "true" else 0 if value == "false" else _int(value, name, lineno)
-            if key.startswith("PauseNs[gc"):
-                run.pause_ns[int(key[len("PauseNs[gc") : -1])] = number
-            elif key.startswith("BySize["):
-                index, attr = re.match(r"BySize\[(\d+)\]\.(\w+)", key).groups()
-                by_size.setdefault(int(index), {})[attr] = number
+            if key.startswith(("PauseNs[gc", "BySize[")):
+                indexed = _INDEXED_KEY.match(key)
+                if indexed is None:
+                    raise SeedRunFormatError(f"{name}.stdout:{lineno}: expected PauseNs[gcN] or BySize[N].Field, got {key!r}")
+                gc, index, attr = indexed.groups()
+                if gc is not None:
+                    run.pause_ns[int(gc)] = number
+                else:
+                    by_size.setdefault(int(index), {})[attr] = number
             else:
                 run.memstats[key] = number
         if not in_stats:

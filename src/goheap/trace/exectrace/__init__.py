@@ -111,7 +111,7 @@ def import_exectrace(path: str | os.PathLike[str], *, progress: Callable[[int], 
     reader = ExecTraceReader(path, progress=progress)
     try:
         meta = reader.read()
-        rows = reader.rows.arrays()
+        rows: dict[str, Any] = reader.rows.arrays()  # Trace's columns, by name
         heap = reader.heap.arrays()
         goal = reader.goal.arrays()
     finally:
@@ -121,7 +121,7 @@ def import_exectrace(path: str | os.PathLike[str], *, progress: Callable[[int], 
         func_id=np.full(len(rows["kind"]), -1, np.int32),
         types=tuple(reader.types),
         meta=meta,
-        gc_end_ns=reader.gc_end_ns,
+        gc_end_ns=np.array(reader.gc_end_ns, np.int64),
         heap_series=_records(heap),
         goal_series=_records(goal),
     )
@@ -164,14 +164,14 @@ def _constant_blocks(n: int, value: Any, block: int = 1 << 18) -> Any:
     """``n`` copies of ``value`` as byte blocks (a column with nothing to say)."""
     chunk = np.full(min(n, block), value)
     for start in range(0, n, block):
-        yield memoryview(chunk[: min(block, n - start)]).cast("B")
+        yield chunk[: min(block, n - start)].data.cast("B")
 
 
 def _records(columns: dict) -> Any:
     from goheap.trace.tracefile import SERIES_DTYPE
 
     out = np.zeros(len(columns["time_ns"]), SERIES_DTYPE)
-    for name in SERIES_DTYPE.names:
+    for name in SERIES_DTYPE.names or ():  # a structured dtype: its names are never None
         out[name] = columns[name]
     return out
 

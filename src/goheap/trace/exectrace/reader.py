@@ -34,7 +34,7 @@ __all__ = ["ROW_DTYPES", "ExecTraceReader", "is_exectrace"]
 
 #: The columns the reader writes for each row (an execution trace has no ``func_id`` or
 #: ``stack_id``: its allocations carry no stacks).
-ROW_DTYPES = {
+ROW_DTYPES: dict[str, np.dtype] = {
     "kind": np.dtype("<u1"),
     "addr": np.dtype("<u8"),
     "size": np.dtype("<u8"),
@@ -42,7 +42,7 @@ ROW_DTYPES = {
     "noscan": np.dtype("<u1"),
     "time_ns": np.dtype("<i8"),
 }
-_SERIES_DTYPES = {name: SERIES_DTYPE[name] for name in SERIES_DTYPE.names}
+_SERIES_DTYPES: dict[str, np.dtype] = {name: SERIES_DTYPE[name] for name in SERIES_DTYPE.names or ()}  # never None: a structured dtype
 
 _TINY_SIZE_CLASS = 2  # Go's TinySizeClass: the tiny allocator's 16-byte blocks
 _TINY_SPAN_CLASS = _TINY_SIZE_CLASS << 1 | 1  # noscan
@@ -53,7 +53,7 @@ def is_exectrace(head: bytes) -> bool:
     return F.parse_header(head) is not None
 
 
-def _decode():  # type: ignore[no-untyped-def]
+def _decode():
     """The compiled loops (numba is imported only when an execution trace is read)."""
     from goheap.trace.exectrace import decode
 
