@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 import weakref
+from types import FrameType
 
 from .. import errors
 from ..race import RaceDetector
@@ -73,7 +74,7 @@ def refuse_reentrant_close(heap, caller) -> None:
         )
 
 
-def current_frames() -> dict[int, object]:
+def current_frames() -> dict[int, FrameType]:
     """``sys._current_frames()``, with no garbage collection inside it.
 
     Up to CPython 3.11.8 it holds the interpreter's lock on its list of threads while it
