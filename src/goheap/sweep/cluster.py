@@ -48,6 +48,12 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _trace_of(traces: Mapping[str, Any], params: RunParams) -> Any:
+    """The trace (or its scattered future) a run replays, by its source's digest; None for a workload."""
+    digest = params.source.digest
+    return traces.get(digest) if digest is not None else None
+
+
 class SerialRunner:
     """Every run in this process, one after another."""
 
@@ -57,7 +63,7 @@ class SerialRunner:
         warm_up()  # as a worker does when it joins: the first run's time is its own
         for params in runs:
             on_start(params.run_id)
-            yield execute(params, traces.get(params.source.digest))
+            yield execute(params, _trace_of(traces, params))
 
     def cancel(self) -> None:
         pass
@@ -145,7 +151,7 @@ class DaskRunner:
         by_future = {}
         for params in runs:
             f = self.client.submit(
-                execute, params, scattered.get(params.source.digest),
+                execute, params, _trace_of(scattered, params),
                 key=f"goheap-run-{params.run_id}-{token}", pure=False,
             )  # fmt: skip
             by_future[f] = params

@@ -191,7 +191,11 @@ def _figures(rec: _Recorder, memstats, cpu_s: float, wall_s: float, trace=None) 
     final = rec.final_resident
     x, y = heap_alloc_curve(h)
     x, y = _thin(x, y, CURVE_POINTS)
-    occ = rec.peak_occupancy if rec.peak_occupancy is not None else h.final.occupancy
+    if rec.peak_occupancy is not None:
+        occ = rec.peak_occupancy
+    else:
+        assert h.final is not None  # the run's end was recorded (rec.finish)
+        occ = h.final.occupancy
     in_spans = int(occ["bytes_in_spans"].sum())
     in_use = int(occ["bytes_in_use"].sum())
     row = {
@@ -246,7 +250,10 @@ def warm_up() -> int:
     if not _WARM["loaded"]:
         from ..trace.tracefile import KIND_ALLOC, KIND_FREE, Trace
 
-        tiny = Trace(kind=[KIND_ALLOC, KIND_FREE], addr=[0xC000000000] * 2, size=[16, 16], type_id=[-1, -1], func_id=[-1, -1])
+        tiny = Trace.from_columns({
+            "kind": np.array([KIND_ALLOC, KIND_FREE], np.uint8), "addr": np.full(2, 0xC000000000, np.uint64),
+            "size": np.full(2, 16, np.uint64), "type_id": np.full(2, -1, np.int32), "func_id": np.full(2, -1, np.int32),
+        })  # fmt: skip
         run_one(Source("trace", "warm-up"), trace=tiny, clock="virtual")
         _WARM["loaded"] += 1
     return _WARM["loaded"]
@@ -294,9 +301,15 @@ def run_one(
         memstats = result.memstats
         extra["output"] = result.lines
     else:
+        from ..trace.replay import MODES
+
+        if mode is None or mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         if trace is None:
             from ..trace.tracefile import Trace
 
+            if source.path is None:
+                raise ValueError(f"trace source {source.name!r} has no path, and no trace was given")
             trace = Trace.load(source.path)
         replayed = _replay(source, trace, gogc, mode, clock, rec, ran)
         memstats = replayed.memstats

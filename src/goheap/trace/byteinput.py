@@ -24,17 +24,21 @@ import stat
 import sys
 import zlib
 from collections.abc import Callable
-from typing import IO, Any
+from typing import Any, Union, cast
 
 import numpy as np
 
 from ..interrupts import wait_readable
 
-__all__ = ["READ_BLOCK", "ByteInput", "CorruptStream"]
+__all__ = ["READ_BLOCK", "ByteInput", "CorruptStream", "Stream"]
 
 #: Bytes read at a time.
 READ_BLOCK = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
+
+
+#: What ByteInput reads from besides a path: a binary stream with ``read`` and ``readinto``.
+Stream = Union[io.RawIOBase, io.BufferedIOBase]
 
 
 class CorruptStream(Exception):
@@ -52,10 +56,10 @@ class ByteInput:
     it returns is read instead (e.g. a bound on line lengths).
     """
 
-    def __init__(self, source: str | os.PathLike[str] | IO[bytes], *, wrap: Callable[[Any], Any] | None = None) -> None:
+    def __init__(self, source: str | os.PathLike[str] | Stream, *, wrap: Callable[[Any], Any] | None = None) -> None:
         if not isinstance(source, (str, os.PathLike)):
             self.name = "<stream>"
-            self._raw: IO[bytes] = source
+            self._raw: Stream = source
             self._owned = False
         elif os.fspath(source) == "-":
             self.name = "<stdin>"
@@ -143,17 +147,17 @@ class ByteInput:
         self.close()
 
 
-def _stdin() -> IO[bytes]:
+def _stdin() -> Stream:
     """Standard input: its file descriptor, unbuffered, where it has one (else sys.stdin's
     buffer: a test runner's stand-in, say)."""
     try:
         fd = sys.stdin.buffer.fileno()
     except (AttributeError, OSError, ValueError):
-        return sys.stdin.buffer
+        return cast(io.BufferedIOBase, sys.stdin.buffer)  # typed BinaryIO, which names no readinto
     return io.FileIO(fd, "rb", closefd=False)
 
 
-def _may_wait(raw: IO[bytes]) -> int | None:
+def _may_wait(raw: Stream) -> int | None:
     """The file descriptor to wait on before reading ``raw``: an unbuffered input that is
     not a regular file (a pipe, a terminal, a socket); None for any other input."""
     if not isinstance(raw, io.FileIO):
@@ -182,7 +186,7 @@ class _OneStep:
 class _Chained:
     """``first`` then the rest of ``raw``, counting the raw bytes read (gzip's input)."""
 
-    def __init__(self, first: bytes, raw: IO[bytes], owner: ByteInput) -> None:
+    def __init__(self, first: bytes, raw: Stream, owner: ByteInput) -> None:
         self._first = first
         self._raw = raw
         self._owner = owner
@@ -206,3 +210,7 @@ class _Chained:
         n = self._raw.readinto(view) or 0
         self._owner.raw_read += n
         return n
+
+    def seek(self, offset: int) -> int:
+        """What a file object gzip reads from must have; never called, as gzip seeks only to rewind."""
+        raise io.UnsupportedOperation("the input is read forwards only")
