@@ -8,6 +8,7 @@ runs before any state is touched, so ``Heap.check()`` still passes afterwards.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 
 __all__ = [
     "AddressError",
@@ -118,7 +119,7 @@ class RaceError(HeapError):
     """
 
     __module__ = "goheap"
-    _resolve = None  # set by goheap.race: (handle, queue row) -> report text
+    _resolve: Callable[[int, int], str] | None = None  # set by goheap.race: (handle, queue row) -> report text
 
     def __init__(self, *args):
         resolve = RaceError._resolve

@@ -554,7 +554,7 @@ class RaceDetector:
         constants, nested code objects included, which for a module's code costs microseconds.
         ``_codes`` keeps every code object seen alive, so that its id stays its own.
         """
-        key = []
+        parts: list[int] = []
         codes = self._codes
         skip = _SKIP_FILES
         n = 0
@@ -564,11 +564,11 @@ class RaceDetector:
                 c = id(code)
                 if c not in codes:
                     codes[c] = (code, frame.f_globals.get("__name__", ""))
-                key.append(c)
-                key.append(frame.f_lasti)
+                parts.append(c)
+                parts.append(frame.f_lasti)
                 n += 1
             frame = frame.f_back
-        key = tuple(key)
+        key = tuple(parts)
         sid = self._stack_ids.get(key)
         if sid is None:
             with self._lock:
@@ -1104,7 +1104,7 @@ class Thread(threading.Thread):
                     d._release(var)
                     joins.append((d, var))
 
-        self.run = run_as_goroutine
+        self.run = run_as_goroutine  # type: ignore[method-assign]  # Thread.start runs self.run: this thread runs the wrapper
         super().start()
 
     def join(self, timeout: float | None = None) -> None:

@@ -41,7 +41,9 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numba
 from numba.core import errors as numba_errors
@@ -157,13 +159,15 @@ def cache_dir() -> str | None:
 def _plain(typ):
     """The type a call between compiled functions is typed with (see the module docstring)."""
     typ = types.unliteral(typ)
-    if isinstance(typ, types.Integer) and (typ.signed or typ.bitwidth < 64):
+    if isinstance(typ, types.Integer) and (typ.signed or typ.bitwidth < 64):  # type: ignore[attr-defined]  # set by Integer.__init__, not declared
         return types.int64
     return typ
 
 
 class _Dispatcher(CPUDispatcher):
     """numba's dispatcher, typing calls from compiled code with plain argument types."""
+
+    _cache: FunctionCache  # set by enable_caching (numba declares it nowhere)
 
     def get_call_template(self, args, kws):
         plain = tuple(_plain(a) for a in args)
@@ -188,6 +192,8 @@ class _InternalDispatcher(_Dispatcher):
     Called from Python, it hands the call to a twin compiled with them (see the module docstring).
     """
 
+    _python_options: dict[str, Any]  # the options of the twin
+
     def __call__(self, *args, **kws):
         twin = self.__dict__.get("_twin")
         if twin is None:
@@ -202,11 +208,11 @@ def _dispatcher(fn, options: dict, internal: bool = False):
     # forceinline is set either way: numba passes it on to callees compiled with their caller
     options = {"nopython": True, "forceinline": False, **options}
     if internal:
-        disp = _InternalDispatcher(py_func=fn, locals={}, targetoptions={**options, **_WRAPPERS_OFF})
-        disp._python_options = options
+        internal_disp = _InternalDispatcher(py_func=fn, locals={}, targetoptions={**options, **_WRAPPERS_OFF})
+        internal_disp._python_options = options
         if _CACHE_DIR is not None:
-            disp._cache = _InternalCache(fn)
-        return disp
+            internal_disp._cache = _InternalCache(fn)
+        return internal_disp
     disp = _Dispatcher(py_func=fn, locals={}, targetoptions=options)
     if _CACHE_DIR is not None:
         disp.enable_caching()
@@ -280,6 +286,8 @@ class _CheckedFromPython(_Dispatcher):
     Compiled callers type it as any dispatcher and call its fast machine code directly;
     only a call from the interpreter goes through ``__call__``, to ``python_call``.
     """
+
+    python_call: Callable[..., Any]  # set by checked_from_python
 
     def __call__(self, *args, **kwargs):
         return self.python_call(*args, **kwargs)

@@ -15,6 +15,7 @@ one line on stderr always, and on a terminal a progress bar.
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib
 import os
@@ -77,7 +78,14 @@ def heap_jobs(*, race_mode: bool, nproc: int) -> list[Job]:
 
 
 def _marker(job: Job) -> Path:
-    return Path(cache_dir()) / "prepared" / job.key
+    return Path(_cache()) / "prepared" / job.key
+
+
+def _cache() -> str:
+    """The cache directory (prepare() does nothing when there is none)."""
+    directory = cache_dir()
+    assert directory is not None
+    return directory
 
 
 def _is_done(job: Job) -> bool:
@@ -200,7 +208,7 @@ def _stderr_is_tty() -> bool:
 
 def _start_helper(jobs: Sequence[Job], progress: _Progress) -> tuple[subprocess.Popen, threading.Thread] | None:
     """A helper process compiling ``jobs``, and the thread reading its reports; None if none could start."""
-    env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir()}
+    env = {**os.environ, "NUMBA_CACHE_DIR": _cache()}
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", __name__, *(f"{job.target}={','.join(map(repr, job.args))}" for job in jobs)],
@@ -214,6 +222,7 @@ def _start_helper(jobs: Sequence[Job], progress: _Progress) -> tuple[subprocess.
         return None
 
     def read() -> None:
+        assert proc.stdout is not None  # a pipe
         for line in proc.stdout:
             what, _, key = line.strip().partition(" ")
             if key in progress.compiled:
@@ -258,7 +267,7 @@ def prepare(jobs: Sequence[Job], *, stream=None) -> None:
         display.start()
     try:
         for job in shares[0]:
-            with event.install_listener("numba:compile", _CountCompiles(lambda key=job.key: progress.count(key))):
+            with event.install_listener("numba:compile", _CountCompiles(functools.partial(progress.count, job.key))):
                 _run(job)
             progress.finish(job.key)
         for (proc, reader), share in helpers:

@@ -19,6 +19,9 @@ Interpreted (NUMBA_DISABLE_JIT), ``rt.code`` holds keys into a table of the func
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numba
 from numba import types
 from numba.core import cgutils
@@ -51,7 +54,7 @@ SIGNATURES = {
     UNIT_MARK: types.none(_RT, _INT),  # (nroot)
 }
 
-_interpreted: dict[int, object] = {}
+_interpreted: dict[int, Callable[..., Any]] = {}
 
 
 def unit_address(slot: int, dispatcher) -> int:

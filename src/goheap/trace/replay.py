@@ -772,6 +772,11 @@ def heap_profile_rate(trace: Trace, memprofilerate: int | None = None) -> tuple[
 # ================================================================ replay()
 
 
+def _memprofilerate(rate: int | None) -> dict[str, Any]:
+    """HeapConfig's memprofilerate keyword, or none (the config's own default) when ``rate`` is None."""
+    return {} if rate is None else {"memprofilerate": rate}
+
+
 def replay(
     trace: Trace | ReplayPlan,
     *,
@@ -847,7 +852,7 @@ def replay(
                 policy=policy,
                 memory_limit=memory_limit,
                 min_heap=min_heap,
-                **({} if memprofilerate is None else {"memprofilerate": memprofilerate}),
+                **_memprofilerate(memprofilerate),
             )
         )
     assert heap is not None

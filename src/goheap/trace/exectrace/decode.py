@@ -188,10 +188,10 @@ def type_table(data, err):
     """
     end = data.shape[0]
     out = np.empty((end // 6 + 1, 3), np.int64)  # an entry takes at least 6 bytes
-    pos = 1
+    pos: int | np.int64 = 1  # (annotations of locals are not compiled: numba types them itself)
     n = 0
     while pos < end:
-        tid = -1
+        tid: int | np.int64 = -1
         for i in range(5):
             start = pos
             v = np.uint64(0)
