@@ -731,14 +731,18 @@ def settype_flush(rt, c):
 
 
 @jit_inline
+def block_index(offset, recip):
+    """The number of the block that starts ``offset`` bytes into its span, given 1 / the block
+    size: without the division (most of the cost of finding a block's type). The quotient
+    is exact, so rounding its floating-point estimate recovers it (relative error < 2**-51)."""
+    return int(offset * recip + 0.5)
+
+
+@jit_inline
 def _same_span_run(start, size, ntypes, data):
-    """_settype_flush's bounds of a run of blocks in one span: (start, limit, address of the
-    byte array's entries, log2 of the block size if a power of two, else 0)."""
-    shift = 0
-    if size & (size - 1) == 0:
-        while (1 << shift) < size:
-            shift += 1
-    return start, start + ntypes * size, data + MTYPES_BYTES_SLOTS * 8, shift
+    """_settype_flush's run of blocks in one span: (start, limit, address of the byte
+    array's entries, 1 / the block size for :func:`block_index`)."""
+    return start, start + ntypes * size, data + MTYPES_BYTES_SLOTS * 8, 1.0 / size
 
 
 @jit
@@ -749,24 +753,20 @@ def _settype_flush(rt, c):
     spans = rt.spans
     # The common case: the block before was of the same span and type, so its byte slot is
     # known. That span's blocks are [last_start, last_limit), its byte array's entries start
-    # at last_bytes, and its block size is 1 << last_shift when a power of two (0 if not):
-    # nothing the loop does frees a span or changes its type array while last_s is set.
+    # at last_bytes, and last_recip is 1 / its block size: nothing the loop does frees a span
+    # or changes its type array while last_s is set.
     last_s = 0
     last_typ = 0
     last_j = 0
     last_start = 0
     last_limit = 0
     last_bytes = 0
-    last_shift = 0
+    last_recip = 0.0
     for k in range(0, n, 2):
         v = rt.settype_buf[c, k]
         typ = rt.settype_buf[c, k + 1]
         if last_s != 0 and typ == last_typ and last_start <= v < last_limit:
-            if last_shift != 0:
-                ofs = (v - last_start) >> last_shift
-            else:
-                ofs = (v - last_start) // spans[last_s, SP_ELEMSIZE]
-            _store_byte(rt, last_bytes + ofs, last_j)
+            _store_byte(rt, last_bytes + block_index(v - last_start, last_recip), last_j)
             continue
         s = mheap_lookup(rt, v)
         if spans[s, SP_STATE] != MSPAN_IN_USE:
@@ -791,7 +791,7 @@ def _settype_flush(rt, c):
             store(rt, data + 8, typ)
             _store_byte(rt, data + MTYPES_BYTES_SLOTS * 8 + ofs, 1)
             last_s, last_typ, last_j = s, typ, 1
-            last_start, last_limit, last_bytes, last_shift = _same_span_run(start, size, ntypes, data)
+            last_start, last_limit, last_bytes, last_recip = _same_span_run(start, size, ntypes, data)
         elif compression == MTYPES_WORDS:
             store(rt, spans[s, SP_TYPES_DATA] + 8 * ofs, typ)
         elif compression == MTYPES_BYTES:
@@ -809,7 +809,7 @@ def _settype_flush(rt, c):
             if j < MTYPES_BYTES_SLOTS:
                 _store_byte(rt, data + MTYPES_BYTES_SLOTS * 8 + ofs, j)
                 last_s, last_typ, last_j = s, typ, j
-                last_start, last_limit, last_bytes, last_shift = _same_span_run(start, size, ntypes, data)
+                last_start, last_limit, last_bytes, last_recip = _same_span_run(start, size, ntypes, data)
             else:
                 words = malloc_nogc(rt, c, ntypes * 8, FLAG_NO_POINTERS, True)
                 if words < 0:

@@ -95,7 +95,7 @@ from ..layout import (
     WORKBUF_NOBJ,
     runtime_ref,
 )
-from ..malloc import gettype, span_type_in
+from ..malloc import block_index, gettype, span_type_in
 from ..units import UNIT_MARK, call_unit
 from .rawmem import load_raw, prefetch
 from .roots import finblock_range
@@ -490,13 +490,11 @@ def drain(rt, p, wbuf, nobj, nptr, clock, limit_clock, limit_p, cost_object, cos
         s = spanmap[(b >> page_shift) - page0]
         t = 0
         if spans[s, SP_TYPES_COMPRESSION] != MTYPES_EMPTY:
-            # b's place in its span, (b - start) // n, without the division (most of a
-            # typed block's cost): b is a block start, so the quotient is exact and
-            # rounding its floating-point estimate recovers it (error < 2**-51 relative)
+            # b's place in its span (b is a block start), without the division
             if n != recip_n:
                 recip_n = n
                 recip = 1.0 / n
-            t = span_type_in(spans, mem, mem8, base, s, int((b - (spans[s, SP_START] << page_shift)) * recip + 0.5))
+            t = span_type_in(spans, mem, mem8, base, s, block_index(b - (spans[s, SP_START] << page_shift), recip))
         if t != 0 and (t & 7) != TYPEINFO_MAP:
             # scan_typed, inlined by hand as the conservative loop below: precisely, only
             # the pointer words of type t, once or for every element
