@@ -78,10 +78,10 @@ def heap_jobs(*, race_mode: bool, nproc: int) -> list[Job]:
 
 
 def _marker(job: Job) -> Path:
-    return Path(_cache()) / "prepared" / job.key
+    return Path(_cache_directory()) / "prepared" / job.key
 
 
-def _cache() -> str:
+def _cache_directory() -> str:
     """The cache directory (prepare() does nothing when there is none)."""
     directory = cache_dir()
     assert directory is not None
@@ -208,7 +208,7 @@ def _stderr_is_tty() -> bool:
 
 def _start_helper(jobs: Sequence[Job], progress: _Progress) -> tuple[subprocess.Popen, threading.Thread] | None:
     """A helper process compiling ``jobs``, and the thread reading its reports; None if none could start."""
-    env = {**os.environ, "NUMBA_CACHE_DIR": _cache()}
+    env = {**os.environ, "NUMBA_CACHE_DIR": _cache_directory()}
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", __name__, *(f"{job.target}={','.join(map(repr, job.args))}" for job in jobs)],

@@ -301,10 +301,9 @@ def run_one(
         memstats = result.memstats
         extra["output"] = result.lines
     else:
-        from ..trace.replay import MODES
+        from ..trace.replay import check_mode
 
-        if mode is None or mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        mode = check_mode(mode)  # before the replay plan is built
         if trace is None:
             from ..trace.tracefile import Trace
 

@@ -382,17 +382,11 @@ def parse_lines(
     stacks = _StackTable()
     with ByteInput(_LinesStream(lines)) as log:
         types, funcs, meta = _scan(
-            log, cols, stacks, source=source, progress=_per_event(progress), stacklevel=_stacklevel + 1
+            log, cols, stacks, source=source, progress=None if progress is None else (lambda _raw: progress()),
+            stacklevel=_stacklevel + 1,
         )
     columns: dict[str, Any] = cols.finish()  # Trace's columns, by name
     return Trace(**columns, types=types, funcs=funcs, meta=meta, **stacks.tables())
-
-
-def _per_event(progress: Callable[[], object] | None) -> Callable[[int], object] | None:
-    """``progress`` as _scan calls it (with the raw bytes read so far, which it ignores)."""
-    if progress is None:
-        return None
-    return lambda _raw: progress()
 
 
 class _LinesStream(io.RawIOBase):

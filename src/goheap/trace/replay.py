@@ -772,9 +772,11 @@ def heap_profile_rate(trace: Trace, memprofilerate: int | None = None) -> tuple[
 # ================================================================ replay()
 
 
-def _memprofilerate(rate: int | None) -> dict[str, Any]:
-    """HeapConfig's memprofilerate keyword, or none (the config's own default) when ``rate`` is None."""
-    return {} if rate is None else {"memprofilerate": rate}
+def check_mode(mode: object) -> str:
+    """``mode`` if it is one of :data:`MODES`, else ValueError."""
+    if not isinstance(mode, str) or mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    return mode
 
 
 def replay(
@@ -825,13 +827,13 @@ def replay(
     the runtime's :class:`~goheap.HeapError` (naming the event) if goheap fails, e.g.
     :class:`~goheap.OutOfMemory`; the heap stays consistent either way.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    check_mode(mode)
     own_heap = heap is None
     max_size = heap.config.arena_size if heap is not None else HeapConfig().arena_size
     plan = trace if isinstance(trace, ReplayPlan) else ReplayPlan.build(trace, max_size=max_size)
     trace = plan.trace
     if own_heap:
+        profile_rate: dict[str, Any] = {} if memprofilerate is None else {"memprofilerate": memprofilerate}  # a HeapConfig field
         default = Limits()
         limits = Limits(
             **{
@@ -852,7 +854,7 @@ def replay(
                 policy=policy,
                 memory_limit=memory_limit,
                 min_heap=min_heap,
-                **_memprofilerate(memprofilerate),
+                **profile_rate,
             )
         )
     assert heap is not None
