@@ -108,3 +108,12 @@ def test_a_sweep_over_policies_and_memory_limits(traces, tmp_path):
     assert out["params"]["memory_limit"] == {"a": "off", "b": "512KiB"}
     html = write_comparison(tmp_path / "r.html", tmp_path / "out").read_text()
     assert "Fragmentation per size class by policy" in html and "policy=go1.27-classes" in html
+
+
+def test_a_trace_run_without_a_mode_or_a_trace_says_so() -> None:
+    from heaptools import program_trace
+
+    with pytest.raises(ValueError, match=r"mode must be one of \('gc', 'free'\), not None"):
+        run_one(Source("trace", "t.trace.npz"), trace=program_trace(), mode=None, clock="virtual")
+    with pytest.raises(ValueError, match="trace source 't.trace.npz' has no path, and no trace was given"):
+        run_one(Source("trace", "t.trace.npz"), mode="gc", clock="virtual")
