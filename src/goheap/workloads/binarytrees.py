@@ -41,7 +41,7 @@ from .. import nb
 from .._runtime._jit import jit
 from .._runtime.layout import borrowed, runtime_ref
 from ..heap import Heap
-from .gostack import NON_POINTER, PRINTF_WRITES, arg, clobber, enter, node_tree, slot, words
+from .gostack import NON_POINTER, PRINTF_WRITES, arg, enter, library_call, node_tree, slot, words
 
 __all__ = ["MIN_DEPTH", "NODE_SIZE", "run", "run_python"]
 
@@ -133,20 +133,6 @@ def check_long_lived(rt, c, main):
     sp = slot(main, MAIN_WORDS, 0)
     nb.stack_store(rt, c, sp, nb.stack_load(rt, c, slot(main, MAIN_WORDS, MAIN_LONG_LIVED)))
     return check(rt, c)
-
-
-@jit
-def library_call(rt, c, sp, nargs, ks):
-    """main calls fmt.Printf(format, args...) or strconv.Atoi(s): the outgoing words get the
-    string header and the args slice (text and stack addresses, lengths), then the callee's
-    frames write the words ``ks`` below main."""
-    rt = runtime_ref(rt)  # no reference counting below this call
-    nb.stack_store(rt, c, sp, NON_POINTER)
-    nb.stack_store(rt, c, sp - 1, NON_POINTER)
-    nb.stack_store(rt, c, sp - 2, NON_POINTER)
-    nb.stack_store(rt, c, sp - 3, nargs)
-    nb.stack_store(rt, c, sp - 4, nargs)
-    clobber(rt, c, sp, ks)
 
 
 def run(heap: Heap, n: int, go, tick: Callable[[], None], progress: Callable[[float], None]) -> None:

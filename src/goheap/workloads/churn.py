@@ -26,7 +26,7 @@ import numpy as np
 from .. import nb
 from .._runtime._jit import jit
 from .._runtime.layout import runtime_ref
-from .gostack import NON_POINTER, PRINTF_WRITES, clobber, enter, runtime_makeslice, slot, words
+from .gostack import NON_POINTER, PRINTF_WRITES, enter, library_call, runtime_makeslice, slot, words
 from ..heap import Heap
 
 __all__ = ["N_ALLOCS", "N_SLOTS", "run"]
@@ -141,19 +141,6 @@ def _set_ring(rt, c, main, ring):
         nb.stack_store(rt, c, slot(main, MAIN_WORDS, MAIN_RING + 8 * k), word)
 
 
-@jit
-def _printf(rt, c, main, nargs, ks):
-    """fmt.Printf(format, args...): its string header and args slice in the outgoing words, then its frames below main."""
-    rt = runtime_ref(rt)
-    sp = slot(main, MAIN_WORDS, 0)
-    nb.stack_store(rt, c, sp, NON_POINTER)
-    nb.stack_store(rt, c, sp - 1, NON_POINTER)
-    nb.stack_store(rt, c, sp - 2, NON_POINTER)
-    nb.stack_store(rt, c, sp - 3, nargs)
-    nb.stack_store(rt, c, sp - 4, nargs)
-    clobber(rt, c, sp, ks)
-
-
 def run(heap: Heap, args: tuple[()], go, tick: Callable[[], None], progress: Callable[[float], None]) -> None:
     slice_type = heap.register_type("[]uint8", SLICE_HEADER, (0,))
     rt, c = heap.runtime, heap.cache()
@@ -175,11 +162,11 @@ def run(heap: Heap, args: tuple[()], go, tick: Callable[[], None], progress: Cal
         progress(done / N_ALLOCS)
 
     live, live_bytes, checksum = ring_summary(rt, c, main)
-    _printf(rt, c, main, 5, FIRST_PRINTF_WRITES)
+    library_call(rt, c, slot(main, MAIN_WORDS, 0), 5, FIRST_PRINTF_WRITES)
     go.printf(
         "allocs=%d small=%d medium=%d large=%d bytes_requested=%d\n",
         N_ALLOCS, counters[ST_SMALL], counters[ST_MEDIUM], counters[ST_LARGE], counters[ST_BYTES],
     )
-    _printf(rt, c, main, 3, PRINTF_WRITES)
+    library_call(rt, c, slot(main, MAIN_WORDS, 0), 3, PRINTF_WRITES)
     go.printf("ring_live=%d ring_live_bytes=%d ring_checksum=%d\n", live, int(live_bytes), int(checksum))
     nb.stack_release(rt, c, main)

@@ -50,6 +50,7 @@ from .gostack import (
     arg,
     clobber,
     enter,
+    library_call,
     load_field,
     node_tree,
     runtime_makeslice,
@@ -210,21 +211,6 @@ def fill_array(rt, array, n):
 def array_element(rt, array, i):
     rt = runtime_ref(rt)  # no reference counting below this call
     return rt.mem.view(np.float64)[((array - rt.h[0]) >> 3) + i]
-
-
-@jit
-def library_call(rt, c, sp, nargs, ks):
-    """fmt.Printf(format, args...) / fmt.Println(args...): the outgoing words get the format's
-    string header and the args slice (text and stack addresses, lengths), then the callee's
-    frames write the words ``ks`` below the caller."""
-    rt = runtime_ref(rt)
-    if nargs >= 0:
-        nb.stack_store(rt, c, sp, NON_POINTER)
-        nb.stack_store(rt, c, sp - 1, NON_POINTER)
-        nb.stack_store(rt, c, sp - 2, NON_POINTER)
-        nb.stack_store(rt, c, sp - 3, nargs)
-        nb.stack_store(rt, c, sp - 4, nargs)
-    clobber(rt, c, sp, ks)
 
 
 @jit

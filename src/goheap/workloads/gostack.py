@@ -55,6 +55,7 @@ __all__ = [
     "arg",
     "clobber",
     "enter",
+    "library_call",
     "load_field",
     "runtime_makeslice",
     "runtime_new",
@@ -144,6 +145,21 @@ def clobber(rt, c, sp, ks):
     nb.stack_reserve(rt, c, ks[-1])  # bounds-checked: the words exist
     nb.stack_release(rt, c, sp + 1)
     _write(rt, c, sp, ks, NON_POINTER)
+
+
+@jit
+def library_call(rt, c, sp, nargs, ks):
+    """The frame whose sp is the top word ``sp`` calls fmt.Printf(format, args...),
+    fmt.Println(args...) or strconv.Atoi(s): its outgoing words get the string header and
+    the args slice of ``nargs`` (text and stack addresses, lengths), then the callee's
+    frames write the words ``ks`` below it."""
+    rt = runtime_ref(rt)  # no reference counting below this call
+    nb.stack_store(rt, c, sp, NON_POINTER)
+    nb.stack_store(rt, c, sp - 1, NON_POINTER)
+    nb.stack_store(rt, c, sp - 2, NON_POINTER)
+    nb.stack_store(rt, c, sp - 3, nargs)
+    nb.stack_store(rt, c, sp - 4, nargs)
+    clobber(rt, c, sp, ks)
 
 
 # fmt.Printf of integers once its printer exists, time.Now, time.Since: the words below
